@@ -1,0 +1,93 @@
+/* Kinora public API. Everything a program needs to generate, interpolate and check videos.
+ * Conventions: every call returns kn_status (KN_OK == 0) and, on failure, writes a message into the
+ * caller-owned kn_error. No global state: thread counts and handles are passed explicitly. */
+#ifndef KINORA_H
+#define KINORA_H
+#include <stddef.h>
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KN_VERSION "0.1.0"
+
+typedef enum kn_status {
+    KN_OK = 0,
+    KN_EINVAL = 1,      /* bad argument or request */
+    KN_EIO = 2,         /* file could not be read or written */
+    KN_EFORMAT = 3,     /* a file is malformed (names the file and the field or tensor) */
+    KN_ENOMEM = 4,      /* allocation failed */
+    KN_EUNSUPPORTED = 5,/* a config asks for something Kinora does not implement */
+    KN_ECANCELLED = 6,  /* the caller's cancel flag was raised */
+    KN_EINTERNAL = 7
+} kn_status;
+
+typedef struct kn_error {
+    kn_status code;
+    char msg[1024];
+} kn_error;
+
+const char *kn_status_name(kn_status s);
+
+/* ---- Generation (text-to-video, image-to-video) ---- */
+typedef struct kn_pipeline kn_pipeline;
+
+typedef enum kn_stage { KN_STAGE_LOAD, KN_STAGE_ENCODE, KN_STAGE_DENOISE, KN_STAGE_DECODE,
+                        KN_STAGE_INTERPOLATE, KN_STAGE_WRITE } kn_stage;
+const char *kn_stage_name(kn_stage s);
+
+/* Called from the generating thread; return nonzero to cancel. */
+typedef int (*kn_progress_fn)(void *user, kn_stage stage, int step, int total);
+
+typedef struct kn_image {          /* 8-bit interleaved RGB, row-major */
+    int width, height;
+    uint8_t *rgb;                  /* width*height*3 bytes */
+} kn_image;
+
+typedef struct kn_generate_params {
+    const char *prompt;
+    const char *negative_prompt;   /* NULL = "" */
+    uint64_t seed;
+    int steps;                     /* denoising steps */
+    float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
+    const char *sampler;           /* NULL = the model's scheduler_config.json; or ddim, ddpm, euler,
+                                      euler_a, dpmpp_2m, dpmpp_2m_karras, lcm */
+    int keyframes;                 /* latent frames denoised together */
+    int frames;                    /* output frames after interpolation (>= keyframes) */
+    float fps;
+    int width, height;             /* multiples of 8 */
+    const kn_image *image;         /* optional: first keyframe follows this image */
+    const kn_image *end_image;     /* optional: last keyframe follows this image */
+    float image_strength;          /* 0..1, how strongly keyframes follow the images (default 0.9) */
+    int threads;
+    kn_progress_fn progress;
+    void *progress_user;
+    const volatile int *cancel;    /* optional: nonzero cancels at the next check */
+} kn_generate_params;
+
+void kn_generate_params_default(kn_generate_params *p);
+
+typedef struct kn_video {           /* frames of 8-bit RGB, all the same size */
+    int width, height, nframes;
+    float fps;
+    uint8_t *rgb;                   /* nframes * height * width * 3 */
+    int nkeyframes;
+    int *keyframe_index;            /* output frame index of each keyframe */
+} kn_video;
+void kn_video_free(kn_video *v);
+
+kn_status kn_pipeline_open(const char *model_dir, int threads, kn_pipeline **out, kn_error *err);
+void kn_pipeline_close(kn_pipeline *p);
+/* Generates keyframes (kf, caller frees with kn_video_free; may be NULL) and the final video. */
+kn_status kn_pipeline_generate(kn_pipeline *p, const kn_generate_params *params,
+                               kn_video *keyframes, kn_video *video, kn_error *err);
+
+/* Writes a video by OUT's extension: .mp4 (H.264 yuv420p), .webm (VP9), .gif, .y4m, or a folder of
+ * PNG frames (path ending in '/' or an existing directory). Atomic: temp name, then rename. */
+kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err);
+kn_status kn_video_read(const char *path, kn_video *v, kn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

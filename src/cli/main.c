@@ -1,0 +1,64 @@
+/* kinora: command dispatch. */
+#include "cli/cli.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "kinora/kinora.h"
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *help; } command;
+
+static const command commands[] = {
+    {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "kinora %s: text-to-video and image-to-video\n\nusage: kinora COMMAND [options]\n\ncommands:\n", KN_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`kinora COMMAND --help` describes a command's options.\n");
+}
+
+int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out) {
+    if (!val) { fprintf(stderr, "kinora: %s needs a value\n", opt); return -1; }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || *end || end == val || v < lo || v > hi) {
+        fprintf(stderr, "kinora: %s must be an integer from %ld to %ld (got '%s')\n", opt, lo, hi, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int kn_arg_float(const char *opt, const char *val, double lo, double hi, double *out) {
+    if (!val) { fprintf(stderr, "kinora: %s needs a value\n", opt); return -1; }
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || *end || end == val || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "kinora: %s must be a number from %g to %g (got '%s')\n", opt, lo, hi, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int kn_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("kinora %s\n", KN_VERSION); return 0; }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "kinora: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,86 @@
+/* Atomic file writes, whole-file reads, directories. */
+#include "io/io.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int kn_tmp_open(const char *path, char *tmp, size_t tmpcap) {
+    if ((size_t)snprintf(tmp, tmpcap, "%s.tmp-XXXXXX", path) >= tmpcap) { errno = ENAMETOOLONG; return -1; }
+    int fd = mkstemp(tmp);
+    if (fd >= 0) fchmod(fd, 0644);
+    return fd;
+}
+
+kn_status kn_write_file_atomic(const char *path, const void *data, size_t n, kn_error *err) {
+    char tmp[4096];
+    int fd = kn_tmp_open(path, tmp, sizeof tmp);
+    if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create: %s", path, strerror(errno));
+    const char *p = data;
+    size_t left = n;
+    int bad = 0;
+    while (left && !bad) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) { if (errno == EINTR) continue; bad = 1; break; }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (!bad && fsync(fd) != 0) bad = 1;
+    int saved = errno;
+    if (close(fd) != 0 && !bad) { bad = 1; saved = errno; }
+    if (!bad && rename(tmp, path) != 0) { bad = 1; saved = errno; }
+    if (bad) {
+        unlink(tmp);
+        return kn_fail(err, KN_EIO, "%s: write failed: %s", path, strerror(saved));
+    }
+    return KN_OK;
+}
+
+kn_status kn_read_file(const char *path, size_t max_size, char **out, size_t *n, kn_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) { fclose(f); return kn_fail(err, KN_ENOMEM, "out of memory reading %s", path); }
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max_size) { free(buf); fclose(f); return kn_fail(err, KN_EFORMAT, "%s: larger than %zu bytes", path, max_size); }
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) { free(buf); fclose(f); return kn_fail(err, KN_ENOMEM, "out of memory reading %s", path); }
+            buf = nb;
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return kn_fail(err, KN_EIO, "%s: read error", path); }
+    if (len > max_size) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: larger than %zu bytes", path, max_size); }
+    buf[len] = 0;
+    *out = buf;
+    if (n) *n = len;
+    return KN_OK;
+}
+
+int kn_path_is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+kn_status kn_mkdirs(const char *path, kn_error *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return kn_fail(err, KN_EINVAL, "path too long: %s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return kn_fail(err, KN_EIO, "%s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return kn_fail(err, KN_EIO, "%s: %s", buf, strerror(errno));
+    if (!kn_path_is_dir(buf)) return kn_fail(err, KN_EIO, "%s: exists and is not a folder", buf);
+    return KN_OK;
+}

@@ -1,0 +1,25 @@
+/* src/io/media.h: images (PNG, JPEG) and videos (FFmpeg) in and out.
+ * Contract: 8-bit interleaved RGB in memory (kn_image, kn_video from kinora.h); readers validate
+ * sizes (at most 16384 px a side) and name the file on error; writers are atomic (temp + rename).
+ * Video output by extension: .mp4 (H.264, yuv420p), .webm (VP9), .gif, .y4m (4:2:0), or a folder
+ * of PNG frames 00000.png, 00001.png, ... (an existing empty folder or a path ending in '/'). */
+#ifndef KN_MEDIA_H
+#define KN_MEDIA_H
+#include "core/core.h"
+
+kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);     /* PNG or JPEG by content */
+kn_status kn_image_write_png(const char *path, const kn_image *img, kn_error *err);
+kn_status kn_image_alloc(kn_image *img, int width, int height, kn_error *err);
+void kn_image_free(kn_image *img);
+/* Scales src to cover w x h (aspect kept, bilinear with area averaging when shrinking) and crops the
+ * centre: the documented image-to-video preprocessing. */
+kn_status kn_image_resize_cover(const kn_image *src, int w, int h, kn_image *dst, kn_error *err);
+
+/* Reads frames [first, first+max_frames) (max_frames <= 0: all) of a video file or PNG folder. */
+kn_status kn_video_read_range(const char *path, int first, int max_frames, kn_video *v, kn_error *err);
+kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err);
+static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
+    return v->rgb + (size_t)i * v->width * v->height * 3;
+}
+
+#endif
