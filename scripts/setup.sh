@@ -10,6 +10,8 @@ PKGS=(
   libfreetype-dev fonts-noto-color-emoji unicode-data   # the training data set (emoji sprites)
   python3-torch python3-numpy libopenblas0-pthread      # PyTorch references for tests and benchmarks
   curl                                        # service tests
+  opencv-doc                                  # real footage for the interpolation benchmark
+  chromium                                    # end-to-end test of the web page
 )
 missing=()
 for p in "${PKGS[@]}"; do
