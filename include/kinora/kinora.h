@@ -58,8 +58,8 @@ typedef struct kn_generate_params {
     int width, height;             /* multiples of 8 */
     const kn_image *image;         /* optional: first keyframe follows this image */
     const kn_image *end_image;     /* optional: last keyframe follows this image */
-    float image_strength;          /* 0..1, how strongly keyframes follow the images (default 0.9) */
-    int threads;
+    float image_strength;          /* 0..1: the image keyframes are pinned to the images for this
+                                      fraction of the denoising steps (1 = exactly the image's latent) */
     kn_progress_fn progress;
     void *progress_user;
     const volatile int *cancel;    /* optional: nonzero cancels at the next check */
@@ -76,11 +76,35 @@ typedef struct kn_video {           /* frames of 8-bit RGB, all the same size */
 } kn_video;
 void kn_video_free(kn_video *v);
 
+/* model_dir: a diffusers-layout pipeline folder (tokenizer/, text_encoder/, unet/, optional
+ * motion_adapter/, vae/, scheduler/; model_index.json optional). threads: compute threads. */
 kn_status kn_pipeline_open(const char *model_dir, int threads, kn_pipeline **out, kn_error *err);
 void kn_pipeline_close(kn_pipeline *p);
 /* Generates keyframes (kf, caller frees with kn_video_free; may be NULL) and the final video. */
 kn_status kn_pipeline_generate(kn_pipeline *p, const kn_generate_params *params,
                                kn_video *keyframes, kn_video *video, kn_error *err);
+
+/* Keyframe correction: rebuilds the video from keyframes (e.g. after a person replaced some).
+ * fixed[k] != 0 marks keyframes to keep exactly (the corrected ones). harmonize == 0: stage 2 only.
+ * harmonize in (0, 1]: the other keyframes are re-noised to that fraction of the schedule and
+ * denoised again with the fixed ones pinned, so they move toward the corrected frames; params gives
+ * prompt, seed, steps, guidance, sampler, frames and fps as at generation. */
+kn_status kn_pipeline_regenerate(kn_pipeline *p, const kn_generate_params *params, const kn_video *keyframes,
+                                 const int *fixed, float harmonize, kn_video *video, kn_error *err);
+
+/* Keyframe folders (`kinora generate --keyframes-out DIR`, the service's keyframe review): DIR holds
+ * 00000.png ... (one per keyframe) and settings.json with the generation settings and a hash of each
+ * keyframe as written, so that a reload can tell which keyframes a person replaced. */
+typedef struct kn_keyframe_set {
+    kn_generate_params params;     /* prompt etc. point into the strings below */
+    char *prompt, *negative_prompt, *sampler, *model;
+    kn_video keyframes;            /* the images now in the folder (resized to the settings' size) */
+    int *changed;                  /* [nframes]: 1 where the image differs from what was generated */
+} kn_keyframe_set;
+kn_status kn_keyframes_save(const char *dir, const kn_generate_params *params, const char *model,
+                            const kn_video *keyframes, kn_error *err);
+kn_status kn_keyframes_load(const char *dir, kn_keyframe_set *set, kn_error *err);
+void kn_keyframe_set_free(kn_keyframe_set *set);
 
 /* Writes a video by OUT's extension: .mp4 (H.264 yuv420p), .webm (VP9), .gif, .y4m, or a folder of
  * PNG frames (path ending in '/' or an existing directory). Atomic: temp name, then rename. */
