@@ -18,7 +18,6 @@ void kn_generate_params_default(kn_generate_params *p) {
     p->width = 64;
     p->height = 64;
     p->image_strength = 0.9f;
-    p->threads = 0;
 }
 
 void kn_video_free(kn_video *v) {
