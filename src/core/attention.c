@@ -1,0 +1,160 @@
+/* Scaled dot-product attention, flash style: for each (batch, head, query tile) the keys are
+ * visited in tiles with an online softmax, so memory stays O(L * dh) whatever Lq * Lk is. The key
+ * and value tile is reused from L1 across the query rows of the tile. Dot products, exponentials and
+ * axpys go through the ISA's vector table (kernels.h). Each query row sees the keys in the same
+ * order for any tiling or thread count. Backward recomputes the probabilities (two passes per query
+ * row, using D_i = dout_i . out_i) and is threaded over (batch, head), each task owning its slices
+ * of dq, dk and dv. */
+#include "core/kernels.h"
+#include <math.h>
+#include <stdlib.h>
+
+#define BQ 16
+#define BK 64
+
+typedef struct {
+    const kn_attn_shape *s;
+    const float *q, *k, *v, *dout;
+    float *out, *dq, *dk, *dv;
+    const kn_vec *vec;
+    int qtiles;
+} attn_job;
+
+static int key_end(const kn_attn_shape *s, int i) {
+    return s->causal ? (i + 1 < s->Lk ? i + 1 : s->Lk) : s->Lk;
+}
+
+static void attn_task(void *arg, int task) {
+    const attn_job *j = arg;
+    const kn_attn_shape *s = j->s;
+    const kn_vec *vec = j->vec;
+    int qt = task % j->qtiles, h = (task / j->qtiles) % s->H, b = task / (j->qtiles * s->H);
+    int i0 = qt * BQ, i1 = i0 + BQ < s->Lq ? i0 + BQ : s->Lq;
+    float m[BQ], l[BQ], sc[BK];
+    int kmax = 0;
+    for (int i = i0; i < i1; i++) {
+        float *o = j->out + ((size_t)b * s->Lq + i) * s->ldo + (size_t)h * s->dh;
+        memset(o, 0, sizeof(float) * s->dh);
+        m[i - i0] = -INFINITY;
+        l[i - i0] = 0.f;
+        int e = key_end(s, i);
+        if (e > kmax) kmax = e;
+    }
+    for (int t0 = 0; t0 < kmax; t0 += BK) {
+        for (int i = i0; i < i1; i++) {
+            int e = key_end(s, i), n = e - t0 < BK ? e - t0 : BK;
+            if (n <= 0) continue;
+            const float *qi = j->q + ((size_t)b * s->Lq + i) * s->ldq + (size_t)h * s->dh;
+            float *o = j->out + ((size_t)b * s->Lq + i) * s->ldo + (size_t)h * s->dh;
+            float mx = -INFINITY;
+            for (int t = 0; t < n; t++) {
+                const float *kt = j->k + ((size_t)b * s->Lk + t0 + t) * s->ldk + (size_t)h * s->dh;
+                sc[t] = vec->dot(qi, kt, s->dh) * s->scale;
+                if (sc[t] > mx) mx = sc[t];
+            }
+            float mo = m[i - i0], mn = mx > mo ? mx : mo, corr = mo == -INFINITY ? 0.f : expf(mo - mn), sum;
+            vec->exp_sub(sc, mn, n, &sum);
+            l[i - i0] = l[i - i0] * corr + sum;
+            m[i - i0] = mn;
+            for (int t = 0; t < n; t++) {
+                const float *vt = j->v + ((size_t)b * s->Lk + t0 + t) * s->ldv + (size_t)h * s->dh;
+                if (t == 0) vec->scale_axpy(o, corr, sc[0], vt, s->dh);
+                else vec->axpy(o, sc[t], vt, s->dh);
+            }
+        }
+    }
+    for (int i = i0; i < i1; i++) {
+        float *o = j->out + ((size_t)b * s->Lq + i) * s->ldo + (size_t)h * s->dh;
+        float inv = l[i - i0] > 0.f ? 1.f / l[i - i0] : 0.f;
+        for (int d = 0; d < s->dh; d++) o[d] *= inv;
+    }
+}
+
+void kn_attention(const kn_ctx *ctx, const kn_attn_shape *s, const float *q, const float *k,
+                  const float *v, float *out) {
+    if (s->B <= 0 || s->H <= 0 || s->Lq <= 0 || s->dh <= 0) return;
+    attn_job j = {s, q, k, v, NULL, out, NULL, NULL, NULL, kn_vec_for(kn_isa_of(ctx)), (s->Lq + BQ - 1) / BQ};
+    kn_pool_run(kn_pool_of(ctx), s->B * s->H * j.qtiles, attn_task, &j);
+}
+
+/* One query row: softmax statistics (max m, normaliser l) and D = dout_i . out_i. */
+static void row_stats(const attn_job *j, int b, int h, int i, float *o, float *m_out, float *l_out) {
+    const kn_attn_shape *s = j->s;
+    const kn_vec *vec = j->vec;
+    const float *qi = j->q + ((size_t)b * s->Lq + i) * s->ldq + (size_t)h * s->dh;
+    float sc[BK], m = -INFINITY, l = 0.f;
+    int e = key_end(s, i);
+    memset(o, 0, sizeof(float) * s->dh);
+    for (int t0 = 0; t0 < e; t0 += BK) {
+        int n = e - t0 < BK ? e - t0 : BK;
+        float mx = -INFINITY, sum;
+        for (int t = 0; t < n; t++) {
+            const float *kt = j->k + ((size_t)b * s->Lk + t0 + t) * s->ldk + (size_t)h * s->dh;
+            sc[t] = vec->dot(qi, kt, s->dh) * s->scale;
+            if (sc[t] > mx) mx = sc[t];
+        }
+        float mn = mx > m ? mx : m, corr = m == -INFINITY ? 0.f : expf(m - mn);
+        vec->exp_sub(sc, mn, n, &sum);
+        l = l * corr + sum;
+        m = mn;
+        for (int t = 0; t < n; t++) {
+            const float *vt = j->v + ((size_t)b * s->Lk + t0 + t) * s->ldv + (size_t)h * s->dh;
+            if (t == 0) vec->scale_axpy(o, corr, sc[0], vt, s->dh);
+            else vec->axpy(o, sc[t], vt, s->dh);
+        }
+    }
+    *m_out = m;
+    *l_out = l;
+}
+
+static void attn_bwd_task(void *arg, int task) {
+    const attn_job *j = arg;
+    const kn_attn_shape *s = j->s;
+    const kn_vec *vec = j->vec;
+    int h = task % s->H, b = task / s->H;
+    float stack_o[1024], *o = s->dh <= 1024 ? stack_o : malloc(sizeof(float) * s->dh);
+    if (!o) abort();   /* dh > 1024 only; no error channel in this void API */
+    for (int t = 0; t < s->Lk; t++) {
+        if (j->dk) memset(j->dk + ((size_t)b * s->Lk + t) * s->ldk + (size_t)h * s->dh, 0, sizeof(float) * s->dh);
+        if (j->dv) memset(j->dv + ((size_t)b * s->Lk + t) * s->ldv + (size_t)h * s->dh, 0, sizeof(float) * s->dh);
+    }
+    for (int i = 0; i < s->Lq; i++) {
+        const float *qi = j->q + ((size_t)b * s->Lq + i) * s->ldq + (size_t)h * s->dh;
+        const float *doi = j->dout + ((size_t)b * s->Lq + i) * s->ldo + (size_t)h * s->dh;
+        float *dqi = j->dq ? j->dq + ((size_t)b * s->Lq + i) * s->ldq + (size_t)h * s->dh : NULL;
+        float m, l;
+        row_stats(j, b, h, i, o, &m, &l);
+        float inv = l > 0.f ? 1.f / l : 0.f;
+        float D = vec->dot(doi, o, s->dh) * inv;
+        if (dqi) memset(dqi, 0, sizeof(float) * s->dh);
+        int e = key_end(s, i);
+        float p[BK];
+        for (int t0 = 0; t0 < e; t0 += BK) {
+            int n = e - t0 < BK ? e - t0 : BK;
+            float unused;
+            for (int t = 0; t < n; t++) {
+                const float *kt = j->k + ((size_t)b * s->Lk + t0 + t) * s->ldk + (size_t)h * s->dh;
+                p[t] = vec->dot(qi, kt, s->dh) * s->scale;
+            }
+            vec->exp_sub(p, m, n, &unused);
+            for (int t = 0; t < n; t++) {
+                size_t kr = (size_t)b * s->Lk + t0 + t;
+                const float *kt = j->k + kr * s->ldk + (size_t)h * s->dh;
+                const float *vt = j->v + kr * s->ldv + (size_t)h * s->dh;
+                float pt = p[t] * inv;
+                float ds = pt * (vec->dot(doi, vt, s->dh) - D) * s->scale;
+                if (dqi) vec->axpy(dqi, ds, kt, s->dh);
+                if (j->dk) vec->axpy(j->dk + kr * s->ldk + (size_t)h * s->dh, ds, qi, s->dh);
+                if (j->dv) vec->axpy(j->dv + kr * s->ldv + (size_t)h * s->dh, pt, doi, s->dh);
+            }
+        }
+    }
+    if (o != stack_o) free(o);
+}
+
+void kn_attention_backward(const kn_ctx *ctx, const kn_attn_shape *s, const float *q, const float *k,
+                           const float *v, const float *dout, float *dq, float *dk, float *dv) {
+    if (s->B <= 0 || s->H <= 0 || s->dh <= 0) return;
+    attn_job j = {s, q, k, v, dout, NULL, dq, dk, dv, kn_vec_for(kn_isa_of(ctx)), 0};
+    kn_pool_run(kn_pool_of(ctx), s->B * s->H, attn_bwd_task, &j);
+}

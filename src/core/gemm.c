@@ -1,0 +1,309 @@
+/* Blocked, packed, threaded GEMM driver (see kernels.h for the contract) and the public matrix
+ * products of ops.h built on it: kn_gemm, kn_gemm_batched, kn_linear, kn_linear_backward.
+ * Loop nest: K blocks (KC) outermost so every output element sees its K blocks in a fixed order;
+ * inside, a block of A rows is packed once and reused for every batch entry and every N block of B.
+ * Threads split the packing by panels and the compute by (MC x NT) output tiles. */
+#include "core/kernels.h"
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+    int MR, NR, KC, MC;
+    kn_ukr_fn ukr;
+} gemm_params;
+
+#define MCO_MAX 1536   /* rows of A packed at once: bounds scratch for very tall products */
+#define NC_MAX 2048    /* columns of B packed at once */
+
+static void ukr_scalar_4x8(int kc, const float *a, const float *b, float *c, size_t ldc, float alpha,
+                           float beta, int mr, int nr) {
+    float acc[4][8] = {{0}};
+    for (int k = 0; k < kc; k++, a += 4, b += 8)
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 8; j++) acc[i][j] += a[i] * b[j];
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (beta == 0.f)
+            for (int j = 0; j < nr; j++) ci[j] = alpha * acc[i][j];
+        else
+            for (int j = 0; j < nr; j++) ci[j] = alpha * acc[i][j] + beta * ci[j];
+    }
+}
+
+static gemm_params params_for(kn_isa isa) {
+    gemm_params p;
+    switch (isa) {
+    case KN_ISA_AVX512: p = (gemm_params){12, 32, 256, 96, kn_ukr_avx512_12x32}; break;
+    case KN_ISA_AVX2: p = (gemm_params){6, 16, 256, 72, kn_ukr_avx2_6x16}; break;
+    default: p = (gemm_params){4, 8, 256, 64, ukr_scalar_4x8}; break;
+    }
+    return p;
+}
+
+/* ---- scratch ---- */
+void *kn_scratch_get(const kn_ctx *ctx, size_t bytes, kn_scratch_buf *b) {
+    b->heap = 0;
+    b->p = NULL;
+    if (ctx && ctx->scratch) {
+        b->mark = kn_arena_mark(ctx->scratch);
+        b->p = kn_arena_alloc(ctx->scratch, bytes);
+        if (b->p) return b->p;
+    }
+    b->heap = 1;
+    b->p = kn_malloc(bytes ? bytes : 1);
+    return b->p;
+}
+
+void kn_scratch_release(const kn_ctx *ctx, kn_scratch_buf *b) {
+    if (!b->p) return;
+    if (b->heap) kn_free(b->p);
+    else kn_arena_reset(ctx->scratch, b->mark);
+    b->p = NULL;
+}
+
+/* ---- conversion and generic packers ---- */
+void kn_cvt_row(kn_isa isa, const void *src, kn_dtype t, size_t n, float *dst) {
+    if (t == KN_F32) {
+        memcpy(dst, src, n * sizeof(float));
+    } else if (t == KN_BF16) {
+        const uint16_t *s = src;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)s[i] << 16;
+            memcpy(dst + i, &u, 4);
+        }
+    } else if (t == KN_F16 && isa >= KN_ISA_AVX2) {
+        kn_cvt_f16_avx2(src, n, dst);
+    } else {
+        kn_to_f32(dst, src, t, n);
+    }
+}
+
+static const void *elem_ptr(const kn_mat_src *m, int batch, size_t idx) {
+    size_t i = (size_t)batch * m->stride + idx;
+    return (const uint8_t *)m->data + i * kn_dtype_size(m->dtype);
+}
+
+void kn_pack_rowmajor(const void *arg, int batch, int r0, int rlen, int k0, int klen, int R, float *dst) {
+    const kn_mat_src *m = arg;
+    float tmp[512];
+    for (int r = 0; r < rlen; r++) {
+        size_t base = (size_t)(r0 + r) * m->ld + (size_t)k0;
+        if (m->dtype == KN_F32) {
+            const float *s = elem_ptr(m, batch, base);
+            for (int k = 0; k < klen; k++) dst[(size_t)k * R + r] = s[k];
+            continue;
+        }
+        for (int k0c = 0; k0c < klen; k0c += 512) {
+            int n = klen - k0c < 512 ? klen - k0c : 512;
+            kn_cvt_row(m->isa, elem_ptr(m, batch, base + (size_t)k0c), m->dtype, (size_t)n, tmp);
+            for (int k = 0; k < n; k++) dst[(size_t)(k0c + k) * R + r] = tmp[k];
+        }
+    }
+    for (int r = rlen; r < R; r++)
+        for (int k = 0; k < klen; k++) dst[(size_t)k * R + r] = 0.f;
+}
+
+void kn_pack_colmajor(const void *arg, int batch, int r0, int rlen, int k0, int klen, int R, float *dst) {
+    const kn_mat_src *m = arg;
+    for (int k = 0; k < klen; k++) {
+        float *d = dst + (size_t)k * R;
+        kn_cvt_row(m->isa, elem_ptr(m, batch, (size_t)(k0 + k) * m->ld + (size_t)r0), m->dtype,
+                   (size_t)rlen, d);
+        for (int r = rlen; r < R; r++) d[r] = 0.f;
+    }
+}
+
+/* ---- driver ---- */
+typedef struct {
+    const kn_gemm_desc *d;
+    gemm_params p;
+    float *abuf, *bbuf;
+    int kc0, klen, ic0, mlen, jc0, nlen, b;
+    int NT, mtiles, ntiles;
+    int panels_per_task;
+    float beta;
+} run_state;
+
+static void pack_a_task(void *arg, int task) {
+    const run_state *s = arg;
+    int panels = (s->mlen + s->p.MR - 1) / s->p.MR;
+    int p0 = task * s->panels_per_task, p1 = p0 + s->panels_per_task;
+    if (p1 > panels) p1 = panels;
+    for (int pi = p0; pi < p1; pi++) {
+        int r = pi * s->p.MR, rl = s->mlen - r < s->p.MR ? s->mlen - r : s->p.MR;
+        s->d->pack_a(s->d->a_arg, 0, s->ic0 + r, rl, s->kc0, s->klen, s->p.MR,
+                     s->abuf + (size_t)r * s->klen);
+    }
+}
+
+static void pack_b_task(void *arg, int task) {
+    const run_state *s = arg;
+    int panels = (s->nlen + s->p.NR - 1) / s->p.NR;
+    int p0 = task * s->panels_per_task, p1 = p0 + s->panels_per_task;
+    if (p1 > panels) p1 = panels;
+    for (int pi = p0; pi < p1; pi++) {
+        int c = pi * s->p.NR, cl = s->nlen - c < s->p.NR ? s->nlen - c : s->p.NR;
+        s->d->pack_b(s->d->b_arg, s->b, s->jc0 + c, cl, s->kc0, s->klen, s->p.NR,
+                     s->bbuf + (size_t)c * s->klen);
+    }
+}
+
+static void compute_task(void *arg, int task) {
+    const run_state *s = arg;
+    const kn_gemm_desc *d = s->d;
+    int mi = task / s->ntiles, ni = task % s->ntiles;
+    int m0 = mi * s->p.MC, m1 = m0 + s->p.MC < s->mlen ? m0 + s->p.MC : s->mlen;
+    int n0 = ni * s->NT, n1 = n0 + s->NT < s->nlen ? n0 + s->NT : s->nlen;
+    float *C = d->C + (size_t)s->b * d->strideC;
+    for (int jr = n0; jr < n1; jr += s->p.NR) {
+        int nr = n1 - jr < s->p.NR ? n1 - jr : s->p.NR;
+        const float *bp = s->bbuf + (size_t)jr * s->klen;
+        for (int ir = m0; ir < m1; ir += s->p.MR) {
+            int mr = m1 - ir < s->p.MR ? m1 - ir : s->p.MR;
+            float *c = C + (size_t)(s->ic0 + ir) * d->ldc + (size_t)(s->jc0 + jr);
+            s->p.ukr(s->klen, s->abuf + (size_t)ir * s->klen, bp, c, (size_t)d->ldc, d->alpha, s->beta, mr, nr);
+        }
+    }
+}
+
+static void scale_c(const kn_gemm_desc *d) {
+    for (int b = 0; b < d->batch; b++)
+        for (int i = 0; i < d->M; i++) {
+            float *c = d->C + (size_t)b * d->strideC + (size_t)i * d->ldc;
+            for (int j = 0; j < d->N; j++) c[j] = d->beta == 0.f ? 0.f : d->beta * c[j];
+        }
+}
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
+    if (d->M <= 0 || d->N <= 0 || d->batch <= 0) return 0;
+    if (d->K <= 0) { scale_c(d); return 0; }
+    kn_pool *pool = kn_pool_of(ctx);
+    int nth = kn_pool_size(pool);
+    run_state s;
+    memset(&s, 0, sizeof s);
+    s.d = d;
+    s.p = params_for(kn_isa_of(ctx));
+    int mco = round_up(d->M, s.p.MR), nc = round_up(d->N, s.p.NR), kc = d->K < s.p.KC ? d->K : s.p.KC;
+    if (mco > MCO_MAX) mco = MCO_MAX / s.p.MC * s.p.MC;
+    if (nc > NC_MAX) nc = NC_MAX / s.p.NR * s.p.NR;
+    kn_scratch_buf ab, bb;
+    s.abuf = kn_scratch_get(ctx, sizeof(float) * (size_t)mco * kc, &ab);
+    s.bbuf = kn_scratch_get(ctx, sizeof(float) * (size_t)nc * kc, &bb);
+    if (!s.abuf || !s.bbuf) {
+        kn_scratch_release(ctx, &bb);
+        kn_scratch_release(ctx, &ab);
+        return -1;
+    }
+    for (int k0 = 0; k0 < d->K; k0 += kc) {
+        s.kc0 = k0;
+        s.klen = d->K - k0 < kc ? d->K - k0 : kc;
+        s.beta = k0 == 0 ? d->beta : 1.f;
+        for (int i0 = 0; i0 < d->M; i0 += mco) {
+            s.ic0 = i0;
+            s.mlen = d->M - i0 < mco ? d->M - i0 : mco;
+            int apanels = (s.mlen + s.p.MR - 1) / s.p.MR;
+            s.panels_per_task = s.p.MC / s.p.MR;
+            kn_pool_run(pool, (apanels + s.panels_per_task - 1) / s.panels_per_task, pack_a_task, &s);
+            s.mtiles = (s.mlen + s.p.MC - 1) / s.p.MC;
+            for (int b = 0; b < d->batch; b++) {
+                s.b = b;
+                for (int j0 = 0; j0 < d->N; j0 += nc) {
+                    s.jc0 = j0;
+                    s.nlen = d->N - j0 < nc ? d->N - j0 : nc;
+                    int bpanels = (s.nlen + s.p.NR - 1) / s.p.NR;
+                    s.panels_per_task = 4;
+                    kn_pool_run(pool, (bpanels + 3) / 4, pack_b_task, &s);
+                    /* Enough tiles to keep every thread busy; the tiling never changes what is
+                     * computed for an element, only who computes it. */
+                    int want = (4 * nth + s.mtiles - 1) / s.mtiles;
+                    if (want > bpanels) want = bpanels;
+                    if (want < 1) want = 1;
+                    s.NT = round_up((s.nlen + want - 1) / want, s.p.NR);
+                    s.ntiles = (s.nlen + s.NT - 1) / s.NT;
+                    kn_pool_run(pool, s.mtiles * s.ntiles, compute_task, &s);
+                }
+            }
+        }
+    }
+    kn_scratch_release(ctx, &bb);
+    kn_scratch_release(ctx, &ab);
+    return 0;
+}
+
+/* ---- public products ---- */
+
+/* Unpacked fallback for when no scratch memory can be had: slow but needs none. */
+static void gemm_naive(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       kn_wview B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float acc = 0.f;
+            for (int k = 0; k < K; k++) {
+                float a = transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                acc += a * kn_wget(B, transB ? (size_t)n * ldb + k : (size_t)k * ldb + n);
+            }
+            float *c = C + (size_t)i * ldc + n;
+            *c = alpha * acc + (beta == 0.f ? 0.f : beta * *c);
+        }
+}
+
+void kn_gemm(const kn_ctx *ctx, int transA, int transB, int M, int N, int K, float alpha,
+             const float *A, int lda, kn_wview B, int ldb, float beta, float *C, int ldc) {
+    kn_isa isa = kn_isa_of(ctx);
+    kn_mat_src a = {A, KN_F32, (size_t)lda, 0, isa}, b = {B.data, B.dtype, (size_t)ldb, 0, isa};
+    kn_gemm_desc d = {M, N, K, 1, transA ? kn_pack_colmajor : kn_pack_rowmajor, &a,
+                      transB ? kn_pack_rowmajor : kn_pack_colmajor, &b, C, ldc, 0, alpha, beta};
+    if (kn_gemm_run(ctx, &d) != 0) gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void kn_gemm_batched(const kn_ctx *ctx, int batch, int transA, int transB, int M, int N, int K,
+                     float alpha, const float *A, int lda, size_t strideA, const float *B, int ldb,
+                     size_t strideB, float beta, float *C, int ldc, size_t strideC) {
+    if (strideA == 0 && batch > 1) {   /* shared A: pack it once for all entries */
+        kn_isa isa = kn_isa_of(ctx);
+        kn_mat_src a = {A, KN_F32, (size_t)lda, 0, isa}, b = {B, KN_F32, (size_t)ldb, strideB, isa};
+        kn_gemm_desc d = {M, N, K, batch, transA ? kn_pack_colmajor : kn_pack_rowmajor, &a,
+                          transB ? kn_pack_rowmajor : kn_pack_colmajor, &b, C, ldc, strideC, alpha, beta};
+        if (kn_gemm_run(ctx, &d) == 0) return;
+    }
+    for (int b = 0; b < batch; b++)
+        kn_gemm(ctx, transA, transB, M, N, K, alpha, A + b * strideA, lda, kn_wf32(B + b * strideB), ldb,
+                beta, C + b * strideC, ldc);
+}
+
+void kn_linear(const kn_ctx *ctx, const float *x, int M, int K, kn_wview W, const float *bias, int N,
+               float *y) {
+    if (M <= 0 || N <= 0) return;
+    if (bias) {   /* start from the bias so it is folded into the first K block's store */
+        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * N, bias, sizeof(float) * (size_t)N);
+        kn_gemm(ctx, 0, 1, M, N, K, 1.f, x, K, W, K, 1.f, y, N);
+    } else {
+        kn_gemm(ctx, 0, 1, M, N, K, 1.f, x, K, W, K, 0.f, y, N);
+    }
+}
+
+void kn_linear_backward(const kn_ctx *ctx, const float *x, int M, int K, const float *W, int N,
+                        const float *dy, float *dx, float *dW, float *db) {
+    if (dx) kn_gemm(ctx, 0, 0, M, K, N, 1.f, dy, N, kn_wf32(W), K, 0.f, dx, K);
+    if (dW) kn_gemm(ctx, 1, 0, N, K, M, 1.f, dy, N, kn_wf32(x), K, 1.f, dW, K);
+    if (db && N > 0) {
+        /* Column sums row by row: vectorisable and in a fixed order. */
+        float *acc = kn_calloc((size_t)N, sizeof(float));
+        if (acc) {
+            for (int i = 0; i < M; i++) {
+                const float *r = dy + (size_t)i * N;
+                for (int n = 0; n < N; n++) acc[n] += r[n];
+            }
+            for (int n = 0; n < N; n++) db[n] += acc[n];
+            kn_free(acc);
+        } else {
+            for (int n = 0; n < N; n++) {
+                float s = 0.f;
+                for (int i = 0; i < M; i++) s += dy[(size_t)i * N + n];
+                db[n] += s;
+            }
+        }
+    }
+}

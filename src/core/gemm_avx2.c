@@ -1,0 +1,54 @@
+/* AVX2/FMA GEMM micro-kernel (6 x 16, 12 accumulators) and F16C conversion. Called only when
+ * ctx->isa >= KN_ISA_AVX2. Stores use fma(alpha, acc, beta * c) for full and partial tiles alike, so
+ * an element's value does not depend on where the tile edges fall. */
+#include "core/kernels.h"
+#include <immintrin.h>
+#include <math.h>
+
+void kn_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t ldc, float alpha,
+                      float beta, int mr, int nr) {
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++, a += 6, b += 16) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+        }
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (mr == 6 && nr == 16) {
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) {
+            float *ci = c + (size_t)i * ldc;
+            if (beta == 0.f) {
+                _mm256_storeu_ps(ci, _mm256_mul_ps(va, acc[i][0]));
+                _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, acc[i][1]));
+            } else {
+                _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));
+                _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8))));
+            }
+        }
+        return;
+    }
+    float tmp[6 * 16] __attribute__((aligned(32)));
+    for (int i = 0; i < 6; i++) {
+        _mm256_store_ps(tmp + i * 16, acc[i][0]);
+        _mm256_store_ps(tmp + i * 16 + 8, acc[i][1]);
+    }
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < nr; j++)
+            ci[j] = beta == 0.f ? alpha * tmp[i * 16 + j] : fmaf(alpha, tmp[i * 16 + j], beta * ci[j]);
+    }
+}
+
+void kn_cvt_f16_avx2(const uint16_t *src, size_t n, float *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = _cvtsh_ss(src[i]);
+}
