@@ -83,8 +83,26 @@ static const void *elem_ptr(const kn_mat_src *m, int batch, size_t idx) {
     return (const uint8_t *)m->data + i * kn_dtype_size(m->dtype);
 }
 
+#define PACK_TMP_K 256
+
 void kn_pack_rowmajor(const void *arg, int batch, int r0, int rlen, int k0, int klen, int R, float *dst) {
     const kn_mat_src *m = arg;
+    int fast = m->isa == KN_ISA_AVX512 && R <= 32 && m->ld < ((size_t)1 << 26);
+    if (fast && m->dtype == KN_F32) {
+        kn_pack_rows_f32_avx512(elem_ptr(m, batch, (size_t)r0 * m->ld + (size_t)k0), m->ld, rlen, klen, R, dst);
+        return;
+    }
+    if (fast) {   /* convert a [rlen, <=256] block to f32 first, then gather-pack it */
+        float tmp[32 * PACK_TMP_K];
+        for (int kc = 0; kc < klen; kc += PACK_TMP_K) {
+            int n = klen - kc < PACK_TMP_K ? klen - kc : PACK_TMP_K;
+            for (int r = 0; r < rlen; r++)
+                kn_cvt_row(m->isa, elem_ptr(m, batch, (size_t)(r0 + r) * m->ld + (size_t)(k0 + kc)), m->dtype,
+                           (size_t)n, tmp + (size_t)r * n);
+            kn_pack_rows_f32_avx512(tmp, (size_t)n, rlen, n, R, dst + (size_t)kc * R);
+        }
+        return;
+    }
     float tmp[512];
     for (int r = 0; r < rlen; r++) {
         size_t base = (size_t)(r0 + r) * m->ld + (size_t)k0;
@@ -114,50 +132,56 @@ void kn_pack_colmajor(const void *arg, int batch, int r0, int rlen, int k0, int 
 }
 
 /* ---- driver ---- */
+#define B_GROUP_BYTES ((size_t)4 << 20)   /* packed B of several batch entries, packed in one go */
+
 typedef struct {
     const kn_gemm_desc *d;
     gemm_params p;
     float *abuf, *bbuf;
-    int kc0, klen, ic0, mlen, jc0, nlen, b;
+    int kc0, klen, ic0, mlen, jc0, nlen, b0, nb;
+    size_t bstride;            /* floats between the packed B of consecutive batch entries */
     int NT, mtiles, ntiles;
-    int panels_per_task;
+    int atasks, btasks;        /* packing tasks: A (0 when already packed), B per batch entry */
     float beta;
 } run_state;
 
-static void pack_a_task(void *arg, int task) {
-    const run_state *s = arg;
-    int panels = (s->mlen + s->p.MR - 1) / s->p.MR;
-    int p0 = task * s->panels_per_task, p1 = p0 + s->panels_per_task;
-    if (p1 > panels) p1 = panels;
-    for (int pi = p0; pi < p1; pi++) {
-        int r = pi * s->p.MR, rl = s->mlen - r < s->p.MR ? s->mlen - r : s->p.MR;
-        s->d->pack_a(s->d->a_arg, 0, s->ic0 + r, rl, s->kc0, s->klen, s->p.MR,
-                     s->abuf + (size_t)r * s->klen);
-    }
-}
+#define B_PANELS_PER_TASK 4
 
-static void pack_b_task(void *arg, int task) {
+static void pack_task(void *arg, int task) {
     const run_state *s = arg;
-    int panels = (s->nlen + s->p.NR - 1) / s->p.NR;
-    int p0 = task * s->panels_per_task, p1 = p0 + s->panels_per_task;
-    if (p1 > panels) p1 = panels;
-    for (int pi = p0; pi < p1; pi++) {
-        int c = pi * s->p.NR, cl = s->nlen - c < s->p.NR ? s->nlen - c : s->p.NR;
-        s->d->pack_b(s->d->b_arg, s->b, s->jc0 + c, cl, s->kc0, s->klen, s->p.NR,
-                     s->bbuf + (size_t)c * s->klen);
+    const kn_gemm_desc *d = s->d;
+    if (task < s->atasks) {   /* one MC block of A */
+        int r1 = (task + 1) * s->p.MC < s->mlen ? (task + 1) * s->p.MC : s->mlen;
+        for (int r = task * s->p.MC; r < r1; r += s->p.MR) {
+            int rl = r1 - r < s->p.MR ? r1 - r : s->p.MR;
+            d->pack_a(d->a_arg, 0, s->ic0 + r, rl, s->kc0, s->klen, s->p.MR, s->abuf + (size_t)r * s->klen);
+        }
+        return;
+    }
+    task -= s->atasks;
+    int b = task / s->btasks, t = task % s->btasks;
+    int c1 = (t + 1) * B_PANELS_PER_TASK * s->p.NR;
+    if (c1 > s->nlen) c1 = s->nlen;
+    for (int c = t * B_PANELS_PER_TASK * s->p.NR; c < c1; c += s->p.NR) {
+        int cl = c1 - c < s->p.NR ? c1 - c : s->p.NR;
+        d->pack_b(d->b_arg, s->b0 + b, s->jc0 + c, cl, s->kc0, s->klen, s->p.NR,
+                  s->bbuf + (size_t)b * s->bstride + (size_t)c * s->klen);
     }
 }
 
 static void compute_task(void *arg, int task) {
     const run_state *s = arg;
     const kn_gemm_desc *d = s->d;
+    int per_b = s->mtiles * s->ntiles, b = task / per_b;
+    task %= per_b;
     int mi = task / s->ntiles, ni = task % s->ntiles;
     int m0 = mi * s->p.MC, m1 = m0 + s->p.MC < s->mlen ? m0 + s->p.MC : s->mlen;
     int n0 = ni * s->NT, n1 = n0 + s->NT < s->nlen ? n0 + s->NT : s->nlen;
-    float *C = d->C + (size_t)s->b * d->strideC;
+    float *C = d->C + (size_t)(s->b0 + b) * d->strideC;
+    const float *bb = s->bbuf + (size_t)b * s->bstride;
     for (int jr = n0; jr < n1; jr += s->p.NR) {
         int nr = n1 - jr < s->p.NR ? n1 - jr : s->p.NR;
-        const float *bp = s->bbuf + (size_t)jr * s->klen;
+        const float *bp = bb + (size_t)jr * s->klen;
         for (int ir = m0; ir < m1; ir += s->p.MR) {
             int mr = m1 - ir < s->p.MR ? m1 - ir : s->p.MR;
             float *c = C + (size_t)(s->ic0 + ir) * d->ldc + (size_t)(s->jc0 + jr);
@@ -185,12 +209,17 @@ int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
     memset(&s, 0, sizeof s);
     s.d = d;
     s.p = params_for(kn_isa_of(ctx));
-    int mco = round_up(d->M, s.p.MR), nc = round_up(d->N, s.p.NR), kc = d->K < s.p.KC ? d->K : s.p.KC;
+    int mco = round_up(d->M, s.p.MR), nc = round_up(d->N, s.p.NR);
+    int kblocks = (d->K + s.p.KC - 1) / s.p.KC, kc = (d->K + kblocks - 1) / kblocks;   /* even K blocks */
     if (mco > MCO_MAX) mco = MCO_MAX / s.p.MC * s.p.MC;
     if (nc > NC_MAX) nc = NC_MAX / s.p.NR * s.p.NR;
+    s.bstride = (size_t)nc * kc;
+    int group = (int)(B_GROUP_BYTES / (sizeof(float) * s.bstride));
+    if (group < 1) group = 1;
+    if (group > d->batch) group = d->batch;
     kn_scratch_buf ab, bb;
     s.abuf = kn_scratch_get(ctx, sizeof(float) * (size_t)mco * kc, &ab);
-    s.bbuf = kn_scratch_get(ctx, sizeof(float) * (size_t)nc * kc, &bb);
+    s.bbuf = kn_scratch_get(ctx, sizeof(float) * s.bstride * group, &bb);
     if (!s.abuf || !s.bbuf) {
         kn_scratch_release(ctx, &bb);
         kn_scratch_release(ctx, &ab);
@@ -203,26 +232,27 @@ int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
         for (int i0 = 0; i0 < d->M; i0 += mco) {
             s.ic0 = i0;
             s.mlen = d->M - i0 < mco ? d->M - i0 : mco;
-            int apanels = (s.mlen + s.p.MR - 1) / s.p.MR;
-            s.panels_per_task = s.p.MC / s.p.MR;
-            kn_pool_run(pool, (apanels + s.panels_per_task - 1) / s.panels_per_task, pack_a_task, &s);
             s.mtiles = (s.mlen + s.p.MC - 1) / s.p.MC;
-            for (int b = 0; b < d->batch; b++) {
-                s.b = b;
-                for (int j0 = 0; j0 < d->N; j0 += nc) {
-                    s.jc0 = j0;
-                    s.nlen = d->N - j0 < nc ? d->N - j0 : nc;
-                    int bpanels = (s.nlen + s.p.NR - 1) / s.p.NR;
-                    s.panels_per_task = 4;
-                    kn_pool_run(pool, (bpanels + 3) / 4, pack_b_task, &s);
+            int a_packed = 0;
+            for (int j0 = 0; j0 < d->N; j0 += nc) {
+                s.jc0 = j0;
+                s.nlen = d->N - j0 < nc ? d->N - j0 : nc;
+                int bpanels = (s.nlen + s.p.NR - 1) / s.p.NR;
+                s.btasks = (bpanels + B_PANELS_PER_TASK - 1) / B_PANELS_PER_TASK;
+                for (int b0 = 0; b0 < d->batch; b0 += group) {
+                    s.b0 = b0;
+                    s.nb = d->batch - b0 < group ? d->batch - b0 : group;
+                    s.atasks = a_packed ? 0 : s.mtiles;
+                    kn_pool_run(pool, s.atasks + s.nb * s.btasks, pack_task, &s);
+                    a_packed = 1;
                     /* Enough tiles to keep every thread busy; the tiling never changes what is
                      * computed for an element, only who computes it. */
-                    int want = (4 * nth + s.mtiles - 1) / s.mtiles;
+                    int want = (8 * nth + s.mtiles * s.nb - 1) / (s.mtiles * s.nb);
                     if (want > bpanels) want = bpanels;
                     if (want < 1) want = 1;
                     s.NT = round_up((s.nlen + want - 1) / want, s.p.NR);
                     s.ntiles = (s.nlen + s.NT - 1) / s.NT;
-                    kn_pool_run(pool, s.mtiles * s.ntiles, compute_task, &s);
+                    kn_pool_run(pool, s.nb * s.mtiles * s.ntiles, compute_task, &s);
                 }
             }
         }

@@ -9,7 +9,13 @@ void kn_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t l
                       float beta, int mr, int nr) {
     __m256 acc[6][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < 6; i++) {
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        if (i < mr) {   /* C is touched only at the end: start its fetch now */
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 15), _MM_HINT_T0);
+        }
+    }
     for (int k = 0; k < kc; k++, a += 6, b += 16) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6

@@ -8,7 +8,13 @@ void kn_ukr_avx512_12x32(int kc, const float *a, const float *b, float *c, size_
                          float beta, int mr, int nr) {
     __m512 acc[12][2];
 #pragma GCC unroll 12
-    for (int i = 0; i < 12; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < 12; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        if (i < mr) {   /* C is touched only at the end: start its fetch now */
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 31), _MM_HINT_T0);
+        }
+    }
     for (int k = 0; k < kc; k++, a += 12, b += 32) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
@@ -53,6 +59,22 @@ void kn_ukr_avx512_12x32(int kc, const float *a, const float *b, float *c, size_
             __m512 c0 = _mm512_maskz_loadu_ps(m0, ci), c1 = _mm512_maskz_loadu_ps(m1, ci + 16);
             _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(va, a0, _mm512_mul_ps(vb, c0)));
             _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(va, a1, _mm512_mul_ps(vb, c1)));
+        }
+    }
+}
+
+/* Pack f32 rows (element (r, k) at src[r * ld + k]) into dst[k * R + r], zero-padding rows rlen..R-1:
+ * one masked 16-lane gather per k and 16 rows instead of R scalar strided stores. */
+void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, int R, float *dst) {
+    for (int c = 0; c < R; c += 16) {
+        int w = R - c < 16 ? R - c : 16, live = rlen - c < 0 ? 0 : rlen - c < w ? rlen - c : w;
+        __mmask16 store = (__mmask16)((1u << w) - 1), load = (__mmask16)((1u << live) - 1);
+        __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32((int)ld));
+        const float *base = src + (size_t)c * ld;
+        for (int k = 0; k < klen; k++) {
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), load, idx, base + k, 4);
+            _mm512_mask_storeu_ps(dst + (size_t)k * R + c, store, v);
         }
     }
 }

@@ -55,6 +55,8 @@ void kn_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t l
 void kn_ukr_avx512_12x32(int kc, const float *a, const float *b, float *c, size_t ldc, float alpha,
                          float beta, int mr, int nr);
 void kn_cvt_f16_avx2(const uint16_t *src, size_t n, float *dst);
+/* dst[k * R + r] = src[r * ld + k] for r < rlen (zero above), k < klen; needs 16 * ld < 2^31 */
+void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, int R, float *dst);
 
 /* ---- vector primitives for attention / normalisation / activations, one table per ISA ---- */
 typedef struct kn_vec {
