@@ -66,7 +66,8 @@ typedef struct kn_vec {
     void (*exp_sub)(float *x, float m, int n, float *sum);  /* x = exp(x - m); *sum = sum of x */
     void (*silu)(const float *x, size_t n, float *y);
     void (*gelu)(const float *x, size_t n, float *y);       /* erf GELU */
-    void (*affine)(const float *x, float a, float b, size_t n, float *y);   /* y = a*x + b */
+    /* y = (x - shift) * a + b: centring first keeps large means from cancelling */
+    void (*affine)(const float *x, float shift, float a, float b, size_t n, float *y);
     /* sum of (x - shift) and of (x - shift)^2 */
     void (*sum_sq)(const float *x, size_t n, float shift, double *sum, double *sq);
     void (*mul)(const float *a, const float *b, size_t n, float *y);

@@ -38,7 +38,7 @@ static void gn_task(void *arg, int task) {
         int ch = g * cpg + c;
         float ga = j->gamma ? j->gamma[ch] : 1.f, be = j->beta ? j->beta[ch] : 0.f;
         float a = rstd * ga;
-        j->vec->affine(j->x + off + (size_t)c * j->S, a, be - m * a, j->S, j->y + off + (size_t)c * j->S);
+        j->vec->affine(j->x + off + (size_t)c * j->S, m, a, be, j->S, j->y + off + (size_t)c * j->S);
     }
 }
 
@@ -150,7 +150,7 @@ static void ln_task(void *arg, int task) {
         double mean, var;
         moments(j->vec, xr, (size_t)j->D, &mean, &var);
         float rstd = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
-        j->vec->affine(xr, rstd, -m * rstd, (size_t)j->D, yr);
+        j->vec->affine(xr, m, rstd, 0.f, (size_t)j->D, yr);
         if (j->gamma)
             j->vec->mul(yr, j->gamma, (size_t)j->D, yr);
         if (j->beta)

@@ -25,8 +25,8 @@ static void s_silu(const float *x, size_t n, float *y) {
 static void s_gelu(const float *x, size_t n, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.f + erff(x[i] * 0.70710678118654752f));
 }
-static void s_affine(const float *x, float a, float b, size_t n, float *y) {
-    for (size_t i = 0; i < n; i++) y[i] = a * x[i] + b;
+static void s_affine(const float *x, float shift, float a, float b, size_t n, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] = (x[i] - shift) * a + b;
 }
 static void s_sum_sq(const float *x, size_t n, float shift, double *sum, double *sq) {
     double s = 0, q = 0;

@@ -118,11 +118,11 @@ static void vec_gelu(const float *x, size_t n, float *y) {
     if (i < n) v_store_tail(y + i, v_gelu(v_load_tail(x + i, (int)(n - i))), (int)(n - i));
 }
 
-static void vec_affine(const float *x, float a, float b, size_t n, float *y) {
-    V va = VSET(a), vb = VSET(b);
+static void vec_affine(const float *x, float shift, float a, float b, size_t n, float *y) {
+    V vs = VSET(shift), va = VSET(a), vb = VSET(b);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTOREU(y + i, VFMA(va, VLOADU(x + i), vb));
-    if (i < n) v_store_tail(y + i, VFMA(va, v_load_tail(x + i, (int)(n - i)), vb), (int)(n - i));
+    for (; i + VW <= n; i += VW) VSTOREU(y + i, VFMA(VSUB(VLOADU(x + i), vs), va, vb));
+    if (i < n) v_store_tail(y + i, VFMA(VSUB(v_load_tail(x + i, (int)(n - i)), vs), va, vb), (int)(n - i));
 }
 
 static void vec_sum_sq(const float *x, size_t n, float shift, double *sum, double *sq) {
