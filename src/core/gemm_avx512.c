@@ -73,6 +73,8 @@ void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, in
                                          _mm512_set1_epi32((int)ld));
         const float *base = src + (size_t)c * ld;
         for (int k = 0; k < klen; k++) {
+            if ((k & 15) == 0 && k + 64 < klen)   /* rows are read 16 floats at a time: fetch ahead */
+                for (int r = 0; r < live; r++) _mm_prefetch((const char *)(base + (size_t)r * ld + k + 64), _MM_HINT_T0);
             __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), load, idx, base + k, 4);
             _mm512_mask_storeu_ps(dst + (size_t)k * R + c, store, v);
         }
