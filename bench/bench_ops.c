@@ -1,7 +1,10 @@
 /* Kernel throughput at SD-UNet shapes: kn_gemm (x[M,K] * W^T, the kn_linear layout) and kn_conv2d.
- * Usage: bench_ops [threads] [reps]. Prints one line per shape: "gemm M N K GFLOPS" or
- * "conv B C H W Cout k GFLOPS", the median over reps runs after one warm-up. KINORA_ISA caps the ISA. */
+ * Usage: bench_ops [threads] [reps]. Prints one line per shape: "gemm M N K GFLOPS",
+ * "conv B C H W Cout k GFLOPS", "attn B L H dh GFLOPS" (self-attention, 4*B*H*L*L*dh flops) and
+ * "gn B C S G MS" / "silu N MS" (milliseconds), each the median over reps runs after one warm-up.
+ * KINORA_ISA caps the ISA. */
 #include "core/ops.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -64,6 +67,43 @@ int main(int argc, char **argv) {
         printf("conv %d %d %d %d %d 3 %.1f\n", sh.B, sh.Cin, sh.H, sh.W, sh.Cout, flops / median(t, rr) * 1e-9);
         fflush(stdout);
         kn_free(x); kn_free(w); kn_free(b); kn_free(y);
+    }
+    {
+        int B = 1, L = 4096, H = 8, dh = 40;
+        size_t n = (size_t)B * L * H * dh;
+        float *q = filled(n, 8), *k = filled(n, 9), *v = filled(n, 10), *o = filled(n, 11);
+        kn_attn_shape as = {B, L, L, H, dh, H * dh, H * dh, H * dh, H * dh, 0, 1.f / sqrtf((float)dh)};
+        kn_attention(&ctx, &as, q, k, v, o);
+        int rr = reps < 3 ? reps : 3;
+        for (int r = 0; r < rr; r++) {
+            double t0 = kn_now();
+            kn_attention(&ctx, &as, q, k, v, o);
+            t[r] = kn_now() - t0;
+        }
+        printf("attn %d %d %d %d %.1f\n", B, L, H, dh, 4.0 * B * H * L * (double)L * dh / median(t, rr) * 1e-9);
+        fflush(stdout);
+        kn_free(q); kn_free(k); kn_free(v); kn_free(o);
+    }
+    {
+        int B = 16, C = 320, G = 32;
+        size_t S = 32 * 32, n = (size_t)B * C * S;
+        float *x = filled(n, 12), *y = filled(n, 13), *g = filled((size_t)C, 14), *b = filled((size_t)C, 15);
+        kn_group_norm(&ctx, x, B, C, S, G, 1e-5f, g, b, y);
+        for (int r = 0; r < reps; r++) {
+            double t0 = kn_now();
+            kn_group_norm(&ctx, x, B, C, S, G, 1e-5f, g, b, y);
+            t[r] = kn_now() - t0;
+        }
+        printf("gn %d %d %zu %d %.3f\n", B, C, S, G, median(t, reps) * 1e3);
+        kn_activation(&ctx, KN_ACT_SILU, x, n, y);
+        for (int r = 0; r < reps; r++) {
+            double t0 = kn_now();
+            kn_activation(&ctx, KN_ACT_SILU, x, n, y);
+            t[r] = kn_now() - t0;
+        }
+        printf("silu %zu %.3f\n", n, median(t, reps) * 1e3);
+        fflush(stdout);
+        kn_free(x); kn_free(y); kn_free(g); kn_free(b);
     }
     kn_arena_free(&arena);
     kn_pool_destroy(pool);

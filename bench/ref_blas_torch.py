@@ -1,7 +1,7 @@
 """Reference throughput for scripts/bench.sh: OpenBLAS sgemm through numpy (x @ W.T, the kn_linear
 layout) and torch.nn.functional.conv2d, at the shapes of bench_ops.c. Prints lines in the same format
 as bench_ops: "gemm M N K GFLOPS" / "conv B C H W Cout k GFLOPS" (median of reps runs after a warm-up),
-plus "blas_core NAME" (the OpenBLAS kernel in use) and "torch_threads N".
+"attn B L H dh GFLOPS", "gn B C S G MS", "silu N MS", plus "blas_core NAME" (the OpenBLAS kernel in use) and "torch_threads N".
 Usage: /usr/bin/python3 bench/ref_blas_torch.py {gemm|conv} THREADS REPS"""
 import ctypes
 import statistics
@@ -58,6 +58,17 @@ def main():
                 b = torch.randn(Co)
                 t = timed(lambda: torch.nn.functional.conv2d(x, w, b, padding=1), min(reps, 5))
                 print(f"conv {B} {C} {H} {W} {Co} 3 {2.0 * B * Co * H * W * C * 9 / t * 1e-9:.1f}", flush=True)
+            # self-attention as torch 1.13 computes it without SDPA: softmax(q k^T * scale) v, per head
+            B, L, H, dh = 1, 4096, 8, 40
+            q, k, v = (torch.randn(B * H, L, dh) for _ in range(3))
+            t = timed(lambda: torch.softmax(q @ k.transpose(1, 2) * dh ** -0.5, dim=-1) @ v, min(reps, 3))
+            print(f"attn {B} {L} {H} {dh} {4.0 * B * H * L * L * dh / t * 1e-9:.1f}", flush=True)
+            x = torch.randn(16, 320, 32, 32)
+            g, b = torch.randn(320), torch.randn(320)
+            t = timed(lambda: torch.nn.functional.group_norm(x, 32, g, b, 1e-5), reps)
+            print(f"gn 16 320 1024 32 {t * 1e3:.3f}", flush=True)
+            t = timed(lambda: torch.nn.functional.silu(x), reps)
+            print(f"silu {x.numel()} {t * 1e3:.3f}", flush=True)
 
 
 if __name__ == "__main__":

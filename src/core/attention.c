@@ -1,7 +1,8 @@
 /* Scaled dot-product attention, flash style: for each (batch, head, query tile) the keys are
- * visited in tiles with an online softmax, so memory stays O(L * dh) whatever Lq * Lk is. The key
- * and value tile is reused from L1 across the query rows of the tile. Dot products, exponentials and
- * axpys go through the ISA's vector table (kernels.h). Each query row sees the keys in the same
+ * visited in tiles with an online softmax, so memory stays O(L * dh) whatever Lq * Lk is. On AVX2 and
+ * AVX-512 a block kernel (vec_impl.h) does each 64-query tile as two small register-blocked products
+ * vectorised across queries; the scalar path (and dh > KN_ATTN_MAXDH) goes row by row through the
+ * ISA's vector table (kernels.h). Each query row sees the keys in the same
  * order for any tiling or thread count. Backward recomputes the probabilities (two passes per query
  * row, using D_i = dout_i . out_i) and is threaded over (batch, head), each task owning its slices
  * of dq, dk and dv. */
@@ -70,9 +71,28 @@ static void attn_task(void *arg, int task) {
     }
 }
 
+static void block_task(void *arg, int task) {
+    const attn_job *j = arg;
+    const kn_attn_shape *s = j->s;
+    int qt = task % j->qtiles, h = (task / j->qtiles) % s->H, b = task / (j->qtiles * s->H);
+    int i0 = qt * KN_ATTN_BQ, nq = s->Lq - i0 < KN_ATTN_BQ ? s->Lq - i0 : KN_ATTN_BQ;
+    size_t hd = (size_t)h * s->dh;
+    kn_attn_block blk = {j->q + ((size_t)b * s->Lq + i0) * s->ldq + hd, j->k + (size_t)b * s->Lk * s->ldk + hd,
+                         j->v + (size_t)b * s->Lk * s->ldv + hd, j->out + ((size_t)b * s->Lq + i0) * s->ldo + hd,
+                         (size_t)s->ldq, (size_t)s->ldk, (size_t)s->ldv, (size_t)s->ldo, nq, i0, s->Lk, s->dh,
+                         s->causal, s->scale};
+    j->vec->attn_block(&blk);
+}
+
 void kn_attention(const kn_ctx *ctx, const kn_attn_shape *s, const float *q, const float *k,
                   const float *v, float *out) {
     if (s->B <= 0 || s->H <= 0 || s->Lq <= 0 || s->dh <= 0) return;
+    const kn_vec *vec = kn_vec_for(kn_isa_of(ctx));
+    if (vec->attn_block && s->dh <= KN_ATTN_MAXDH) {
+        attn_job j = {s, q, k, v, NULL, out, NULL, NULL, NULL, vec, (s->Lq + KN_ATTN_BQ - 1) / KN_ATTN_BQ};
+        kn_pool_run(kn_pool_of(ctx), s->B * s->H * j.qtiles, block_task, &j);
+        return;
+    }
     attn_job j = {s, q, k, v, NULL, out, NULL, NULL, NULL, kn_vec_for(kn_isa_of(ctx)), (s->Lq + BQ - 1) / BQ};
     kn_pool_run(kn_pool_of(ctx), s->B * s->H * j.qtiles, attn_task, &j);
 }

@@ -58,6 +58,18 @@ void kn_cvt_f16_avx2(const uint16_t *src, size_t n, float *dst);
 /* dst[k * R + r] = src[r * ld + k] for r < rlen (zero above), k < klen; needs 16 * ld < 2^31 */
 void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, int R, float *dst);
 
+/* One flash-attention block: up to KN_ATTN_BQ query rows of one (batch, head) against all their keys.
+ * Pointers are already offset to the head; rows are strided by the ld* fields. */
+#define KN_ATTN_BQ 64
+#define KN_ATTN_MAXDH 256
+typedef struct kn_attn_block {
+    const float *q, *k, *v;
+    float *out;
+    size_t ldq, ldk, ldv, ldo;
+    int nq, q0, Lk, dh, causal;
+    float scale;
+} kn_attn_block;
+
 /* ---- vector primitives for attention / normalisation / activations, one table per ISA ---- */
 typedef struct kn_vec {
     float (*dot)(const float *a, const float *b, int n);
@@ -71,6 +83,7 @@ typedef struct kn_vec {
     /* sum of (x - shift) and of (x - shift)^2 */
     void (*sum_sq)(const float *x, size_t n, float shift, double *sum, double *sq);
     void (*mul)(const float *a, const float *b, size_t n, float *y);
+    void (*attn_block)(const kn_attn_block *a);   /* NULL: use the row-wise path; dh <= KN_ATTN_MAXDH */
 } kn_vec;
 const kn_vec *kn_vec_for(kn_isa isa);
 extern const kn_vec kn_vec_scalar, kn_vec_avx2, kn_vec_avx512;

@@ -1,28 +1,13 @@
 /* Body of the per-ISA vector primitive tables (kernels.h: kn_vec). Included by vec_avx2.c and
- * vec_avx512.c after they define the VEC_* helpers for their register width. Tails go through a
- * zero-padded register so every element is computed by the same instruction sequence. The exp is a
+ * vec_avx512.c after they define the V* helpers for their register width. Tails use masked loads and
+ * stores, so every element is computed by the same instruction sequence. The exp is a
  * Cephes-style polynomial (about 2 ulp); erf uses Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7). */
 #include <math.h>
+#include <string.h>
 
-static inline V v_load_tail(const float *p, int n) {
-    float t[VW] __attribute__((aligned(64))) = {0};
-    for (int i = 0; i < n; i++) t[i] = p[i];
-    return VLOAD(t);
-}
-static inline void v_store_tail(float *p, V v, int n) {
-    float t[VW] __attribute__((aligned(64)));
-    VSTORE(t, v);
-    for (int i = 0; i < n; i++) p[i] = t[i];
-}
-static inline float v_hsum(V v) {
-    float t[VW] __attribute__((aligned(64)));
-    VSTORE(t, v);
-    float s = 0.f;
-    for (int w = VW / 2; w >= 1; w /= 2)   /* pairwise, fixed order */
-        for (int i = 0; i < w; i++) t[i] = t[i] + t[i + w];
-    s = t[0];
-    return s;
-}
+static inline V v_load_tail(const float *p, int n) { return VLOAD_TAIL(p, n); }
+static inline void v_store_tail(float *p, V v, int n) { VSTORE_TAIL(p, v, n); }
+static inline float v_hsum(V v) { return VHSUM(v); }
 
 static inline V v_exp(V x) {
     x = VMIN(VMAX(x, VSET(-87.3f)), VSET(88.3f));
@@ -151,5 +136,104 @@ static void vec_mul(const float *a, const float *b, size_t n, float *y) {
     for (; i < n; i++) y[i] = a[i] * b[i];
 }
 
+/* Flash-attention block, computed transposed so every vector runs across the 64 queries of the
+ * block: S^T[key][query] = K Q^T (Q^T packed once, scaled), online softmax per query lane, and
+ * O^T[c][query] = O^T * corr + V^T P^T. Each query lane sees keys in increasing order and its own
+ * statistics only, so the result does not depend on which other rows share the block. */
+#define AQ KN_ATTN_BQ
+#define AK 64
+#define NQV (AQ / VW)
+#define AKU (VW == 16 ? 2 : 1)   /* keys (or value columns) per pass: 8 accumulators either way */
+
+static void vec_attn_block(const kn_attn_block *a) {
+    float Qt[KN_ATTN_MAXDH * AQ] __attribute__((aligned(64)));
+    float Ot[KN_ATTN_MAXDH * AQ] __attribute__((aligned(64)));
+    float St[AK * AQ] __attribute__((aligned(64)));
+    float m[AQ] __attribute__((aligned(64))), l[AQ] __attribute__((aligned(64)));
+    float corr[AQ] __attribute__((aligned(64)));
+    int dh = a->dh, nq = a->nq;
+    for (int d = 0; d < dh; d++)
+        for (int i = 0; i < AQ; i++) Qt[d * AQ + i] = i < nq ? a->q[(size_t)i * a->ldq + d] * a->scale : 0.f;
+    memset(Ot, 0, sizeof(float) * (size_t)dh * AQ);
+    for (int i = 0; i < AQ; i++) { m[i] = -INFINITY; l[i] = 0.f; }
+    int kend = a->causal ? (a->q0 + nq < a->Lk ? a->q0 + nq : a->Lk) : a->Lk;
+    for (int t0 = 0; t0 < kend; t0 += AK) {
+        int n = kend - t0 < AK ? kend - t0 : AK;
+        for (int j = 0; j < n; j += AKU) {
+            V acc[AKU][NQV];
+            const float *kr[AKU];
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                kr[u] = a->k + (size_t)(j + u < n ? t0 + j + u : t0 + j) * a->ldk;
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VSET(0.f);
+            }
+            for (int d = 0; d < dh; d++) {
+#pragma GCC unroll 2
+                for (int u = 0; u < AKU; u++) {
+                    V kb = VSET(kr[u][d]);
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Qt + d * AQ + qv * VW), acc[u][qv]);
+                }
+            }
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++)
+                if (j + u < n)
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
+        }
+        int diag = a->causal && t0 + n - 1 > a->q0;
+        if (diag)
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < AQ; i++)
+                    if (t0 + j > a->q0 + i) St[j * AQ + i] = -INFINITY;
+        for (int qv = 0; qv < NQV; qv++) {
+            V mo = VLOAD(m + qv * VW), mx = mo;
+            for (int j = 0; j < n; j++) mx = VMAX(mx, VLOAD(St + j * AQ + qv * VW));
+            VSTORE(corr + qv * VW, v_exp(VSUB(mo, mx)));
+            VSTORE(m + qv * VW, mx);
+            for (int j = 0; j < n; j++) VSTORE(St + j * AQ + qv * VW, v_exp(VSUB(VLOAD(St + j * AQ + qv * VW), mx)));
+        }
+        if (diag)   /* masked keys must weigh exactly zero, not exp(-87) */
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < AQ; i++)
+                    if (t0 + j > a->q0 + i) St[j * AQ + i] = 0.f;
+        for (int qv = 0; qv < NQV; qv++) {
+            V sum = VSET(0.f);
+            for (int j = 0; j < n; j++) sum = VADD(sum, VLOAD(St + j * AQ + qv * VW));
+            VSTORE(l + qv * VW, VFMA(VLOAD(l + qv * VW), VLOAD(corr + qv * VW), sum));
+        }
+        for (int c = 0; c < dh; c += AKU) {
+            V acc[AKU][NQV];
+            int cc[AKU];
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                cc[u] = c + u < dh ? c + u : c;
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++)
+                    acc[u][qv] = VMUL(VLOAD(Ot + cc[u] * AQ + qv * VW), VLOAD(corr + qv * VW));
+            }
+            for (int j = 0; j < n; j++) {
+                const float *vr = a->v + (size_t)(t0 + j) * a->ldv;
+#pragma GCC unroll 2
+                for (int u = 0; u < AKU; u++) {
+                    V vb = VSET(vr[cc[u]]);
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(vb, VLOAD(St + j * AQ + qv * VW), acc[u][qv]);
+                }
+            }
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++)
+                if (c + u < dh)
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) VSTORE(Ot + (c + u) * AQ + qv * VW, acc[u][qv]);
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        float inv = l[i] > 0.f ? 1.f / l[i] : 0.f, *o = a->out + (size_t)i * a->ldo;
+        for (int c = 0; c < dh; c++) o[c] = Ot[c * AQ + i] * inv;
+    }
+}
+
 const kn_vec VEC_TABLE = {vec_dot, vec_scale_axpy, vec_axpy, vec_exp_sub, vec_silu, vec_gelu,
-                          vec_affine, vec_sum_sq, vec_mul};
+                          vec_affine, vec_sum_sq, vec_mul, vec_attn_block};
