@@ -142,17 +142,22 @@ typedef struct {
     size_t bstride;            /* floats between the packed B of consecutive batch entries */
     int NT, mtiles, ntiles;
     int atasks, btasks;        /* packing tasks: A (0 when already packed), B per batch entry */
+    int mc;                    /* rows per compute tile */
+    int fuse_b;                /* one row tile: each compute task packs the B panels it alone uses */
     float beta;
 } run_state;
+
+#define A_PANELS_PER_TASK 4
 
 #define B_PANELS_PER_TASK 4
 
 static void pack_task(void *arg, int task) {
     const run_state *s = arg;
     const kn_gemm_desc *d = s->d;
-    if (task < s->atasks) {   /* one MC block of A */
-        int r1 = (task + 1) * s->p.MC < s->mlen ? (task + 1) * s->p.MC : s->mlen;
-        for (int r = task * s->p.MC; r < r1; r += s->p.MR) {
+    if (task < s->atasks) {   /* a few MR panels of A */
+        int step = A_PANELS_PER_TASK * s->p.MR;
+        int r1 = (task + 1) * step < s->mlen ? (task + 1) * step : s->mlen;
+        for (int r = task * step; r < r1; r += s->p.MR) {
             int rl = r1 - r < s->p.MR ? r1 - r : s->p.MR;
             d->pack_a(d->a_arg, 0, s->ic0 + r, rl, s->kc0, s->klen, s->p.MR, s->abuf + (size_t)r * s->klen);
         }
@@ -175,10 +180,14 @@ static void compute_task(void *arg, int task) {
     int per_b = s->mtiles * s->ntiles, b = task / per_b;
     task %= per_b;
     int mi = task / s->ntiles, ni = task % s->ntiles;
-    int m0 = mi * s->p.MC, m1 = m0 + s->p.MC < s->mlen ? m0 + s->p.MC : s->mlen;
+    int m0 = mi * s->mc, m1 = m0 + s->mc < s->mlen ? m0 + s->mc : s->mlen;
     int n0 = ni * s->NT, n1 = n0 + s->NT < s->nlen ? n0 + s->NT : s->nlen;
     float *C = d->C + (size_t)(s->b0 + b) * d->strideC;
-    const float *bb = s->bbuf + (size_t)b * s->bstride;
+    float *bb = s->bbuf + (size_t)b * s->bstride;
+    if (s->fuse_b)   /* packed by the core that uses it, while it is hot in its cache */
+        for (int c = n0; c < n1; c += s->p.NR)
+            d->pack_b(d->b_arg, s->b0 + b, s->jc0 + c, n1 - c < s->p.NR ? n1 - c : s->p.NR, s->kc0, s->klen,
+                      s->p.NR, bb + (size_t)c * s->klen);
     for (int jr = n0; jr < n1; jr += s->p.NR) {
         int nr = n1 - jr < s->p.NR ? n1 - jr : s->p.NR;
         const float *bp = bb + (size_t)jr * s->klen;
@@ -232,7 +241,10 @@ int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
         for (int i0 = 0; i0 < d->M; i0 += mco) {
             s.ic0 = i0;
             s.mlen = d->M - i0 < mco ? d->M - i0 : mco;
-            s.mtiles = (s.mlen + s.p.MC - 1) / s.p.MC;
+            /* short products: one row tile (A block still fits L2), so B panels need no sharing */
+            s.mc = s.mlen <= 4 * s.p.MC ? round_up(s.mlen, s.p.MR) : s.p.MC;
+            s.mtiles = (s.mlen + s.mc - 1) / s.mc;
+            s.fuse_b = s.mtiles == 1;
             int a_packed = 0;
             for (int j0 = 0; j0 < d->N; j0 += nc) {
                 s.jc0 = j0;
@@ -242,8 +254,8 @@ int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
                 for (int b0 = 0; b0 < d->batch; b0 += group) {
                     s.b0 = b0;
                     s.nb = d->batch - b0 < group ? d->batch - b0 : group;
-                    s.atasks = a_packed ? 0 : s.mtiles;
-                    kn_pool_run(pool, s.atasks + s.nb * s.btasks, pack_task, &s);
+                    s.atasks = a_packed ? 0 : ((s.mlen + s.p.MR - 1) / s.p.MR + A_PANELS_PER_TASK - 1) / A_PANELS_PER_TASK;
+                    kn_pool_run(pool, s.atasks + (s.fuse_b ? 0 : s.nb * s.btasks), pack_task, &s);
                     a_packed = 1;
                     /* Enough tiles to keep every thread busy; the tiling never changes what is
                      * computed for an element, only who computes it. */

@@ -99,31 +99,78 @@ void kn_split_channels(const float *dy, int Ca, int Cb, int B, size_t S, float *
     }
 }
 
+/* ---- permutes ----
+ * Threaded over the first two output axes (fixed-size pieces, so thread count does not matter). The
+ * common [B,C,S] <-> [B,S,C] pair is a batched 2-D transpose done in 32 x 32 tiles so that both the
+ * reads and the writes stay within a few cache lines. */
+typedef struct {
+    const float *x;
+    float *y;
+    int od[4];
+    size_t st[4];
+} perm_job;
+
+static void perm_task(void *arg, int task) {
+    const perm_job *j = arg;
+    int a = task / j->od[1], b = task % j->od[1];
+    const float *src0 = j->x + a * j->st[0] + b * j->st[1];
+    float *o = j->y + ((size_t)a * j->od[1] + b) * j->od[2] * j->od[3];
+    for (int c = 0; c < j->od[2]; c++) {
+        const float *src = src0 + c * j->st[2];
+        if (j->st[3] == 1) {
+            memcpy(o, src, sizeof(float) * j->od[3]);
+            o += j->od[3];
+        } else {
+            for (int d = 0; d < j->od[3]; d++) *o++ = src[d * j->st[3]];
+        }
+    }
+}
+
 void kn_permute4(const kn_ctx *ctx, const float *x, const int dims[4], const int perm[4], float *y) {
-    (void)ctx;
     size_t xs[4];
     xs[3] = 1;
     for (int i = 2; i >= 0; i--) xs[i] = xs[i + 1] * dims[i + 1];
-    int od[4];
-    size_t st[4];
-    for (int k = 0; k < 4; k++) { od[k] = dims[perm[k]]; st[k] = xs[perm[k]]; }
-    size_t o = 0;
-    for (int a = 0; a < od[0]; a++)
-        for (int b = 0; b < od[1]; b++)
-            for (int c = 0; c < od[2]; c++) {
-                const float *src = x + a * st[0] + b * st[1] + c * st[2];
-                for (int d = 0; d < od[3]; d++) y[o++] = src[d * st[3]];
-            }
+    perm_job j = {x, y, {0}, {0}};
+    for (int k = 0; k < 4; k++) { j.od[k] = dims[perm[k]]; j.st[k] = xs[perm[k]]; }
+    if (j.od[0] <= 0 || j.od[1] <= 0 || j.od[2] <= 0 || j.od[3] <= 0) return;
+    kn_pool_run(ctx ? ctx->pool : NULL, j.od[0] * j.od[1], perm_task, &j);
+}
+
+#define TT 32
+
+typedef struct {
+    const float *x;
+    float *y;
+    int R;          /* rows of each source matrix */
+    size_t Ccols;   /* columns of each source matrix */
+    int cblocks;    /* column tiles per matrix */
+} tr_job;
+
+static void tr_task(void *arg, int task) {   /* one (matrix, column tile) strip: y[b] = x[b]^T */
+    const tr_job *j = arg;
+    int b = task / j->cblocks;
+    size_t c0 = (size_t)(task % j->cblocks) * TT, c1 = c0 + TT < j->Ccols ? c0 + TT : j->Ccols;
+    const float *x = j->x + (size_t)b * j->R * j->Ccols;
+    float *y = j->y + (size_t)b * j->R * j->Ccols;
+    for (int r0 = 0; r0 < j->R; r0 += TT) {
+        int r1 = r0 + TT < j->R ? r0 + TT : j->R;
+        for (size_t c = c0; c < c1; c++)
+            for (int r = r0; r < r1; r++) y[c * j->R + r] = x[(size_t)r * j->Ccols + c];
+    }
+}
+
+static void transpose_batched(const kn_ctx *ctx, const float *x, int B, int R, size_t Ccols, float *y) {
+    if (B <= 0 || R <= 0 || Ccols == 0) return;
+    tr_job j = {x, y, R, Ccols, (int)((Ccols + TT - 1) / TT)};
+    kn_pool_run(ctx ? ctx->pool : NULL, B * j.cblocks, tr_task, &j);
 }
 
 void kn_bcs_to_bsc(const kn_ctx *ctx, const float *x, int B, int C, size_t S, float *y) {
-    int dims[4] = {B, C, (int)S, 1}, perm[4] = {0, 2, 1, 3};
-    kn_permute4(ctx, x, dims, perm, y);
+    transpose_batched(ctx, x, B, C, S, y);
 }
 
 void kn_bsc_to_bcs(const kn_ctx *ctx, const float *x, int B, int C, size_t S, float *y) {
-    int dims[4] = {B, (int)S, C, 1}, perm[4] = {0, 2, 1, 3};
-    kn_permute4(ctx, x, dims, perm, y);
+    transpose_batched(ctx, x, B, (int)S, (size_t)C, y);
 }
 
 float kn_mse(const float *x, const float *target, size_t n) {
