@@ -30,10 +30,19 @@ static void ukr_scalar_4x8(int kc, const float *a, const float *b, float *c, siz
     }
 }
 
+/* Blocking (compile-time knobs for tuning on other CPUs). KC: depth of a packed block; MC: rows per
+ * compute tile. */
+#ifndef KN_KC_AVX512
+#define KN_KC_AVX512 384
+#endif
+#ifndef KN_MC_AVX512
+#define KN_MC_AVX512 96
+#endif
+
 static gemm_params params_for(kn_isa isa) {
     gemm_params p;
     switch (isa) {
-    case KN_ISA_AVX512: p = (gemm_params){12, 32, 256, 96, kn_ukr_avx512_12x32}; break;
+    case KN_ISA_AVX512: p = (gemm_params){12, 32, KN_KC_AVX512, KN_MC_AVX512, kn_ukr_avx512_12x32}; break;
     case KN_ISA_AVX2: p = (gemm_params){6, 16, 256, 72, kn_ukr_avx2_6x16}; break;
     default: p = (gemm_params){4, 8, 256, 64, ukr_scalar_4x8}; break;
     }
