@@ -25,6 +25,7 @@ typedef struct {
     size_t S;
     float eps;
     const kn_vec *vec;
+    int silu;   /* apply SiLU to the output while it is in cache */
 } gn_job;
 
 static void gn_task(void *arg, int task) {
@@ -38,14 +39,23 @@ static void gn_task(void *arg, int task) {
         int ch = g * cpg + c;
         float ga = j->gamma ? j->gamma[ch] : 1.f, be = j->beta ? j->beta[ch] : 0.f;
         float a = rstd * ga;
-        j->vec->affine(j->x + off + (size_t)c * j->S, m, a, be, j->S, j->y + off + (size_t)c * j->S);
+        float *yc = j->y + off + (size_t)c * j->S;
+        j->vec->affine(j->x + off + (size_t)c * j->S, m, a, be, j->S, yc);
+        if (j->silu) j->vec->silu(yc, j->S, yc);
     }
 }
 
 void kn_group_norm(const kn_ctx *ctx, const float *x, int B, int C, size_t S, int G, float eps,
                    const float *gamma, const float *beta, float *y) {
     if (B <= 0 || C <= 0 || G <= 0 || S == 0) return;
-    gn_job j = {x, gamma, beta, NULL, y, NULL, NULL, B, C, G, S, eps, kn_vec_for(kn_isa_of(ctx))};
+    gn_job j = {x, gamma, beta, NULL, y, NULL, NULL, B, C, G, S, eps, kn_vec_for(kn_isa_of(ctx)), 0};
+    kn_pool_run(kn_pool_of(ctx), B * G, gn_task, &j);
+}
+
+void kn_group_norm_silu(const kn_ctx *ctx, const float *x, int B, int C, size_t S, int G, float eps,
+                        const float *gamma, const float *beta, float *y) {
+    if (B <= 0 || C <= 0 || G <= 0 || S == 0) return;
+    gn_job j = {x, gamma, beta, NULL, y, NULL, NULL, B, C, G, S, eps, kn_vec_for(kn_isa_of(ctx)), 1};
     kn_pool_run(kn_pool_of(ctx), B * G, gn_task, &j);
 }
 
@@ -117,7 +127,7 @@ void kn_group_norm_backward(const kn_ctx *ctx, const float *x, int B, int C, siz
         part = kn_malloc(sizeof(float) * 2 * (size_t)B * C);
         if (!part) gn_param_grads_direct(kn_vec_for(kn_isa_of(ctx)), x, B, C, S, G, dy, eps, dgamma, dbeta);
     }
-    gn_job j = {x, gamma, NULL, dy, NULL, dx, part, B, C, G, S, eps, kn_vec_for(kn_isa_of(ctx))};
+    gn_job j = {x, gamma, NULL, dy, NULL, dx, part, B, C, G, S, eps, kn_vec_for(kn_isa_of(ctx)), 0};
     kn_pool_run(kn_pool_of(ctx), B * G, gn_bwd_task, &j);
     if (part) {
         for (int b = 0; b < B; b++)

@@ -14,12 +14,23 @@ float kn_wget(kn_wview w, size_t i) {
 }
 
 /* ---------------- resampling, lookup, embeddings ---------------- */
+typedef struct { const float *x; float *y; int H, W; } up_job;
+
+static void up_task(void *arg, int n) {   /* one plane: widen each row once, then copy it below */
+    const up_job *j = arg;
+    const float *x = j->x + (size_t)n * j->H * j->W;
+    float *y = j->y + (size_t)n * 4 * j->H * j->W;
+    for (int i = 0; i < j->H; i++) {
+        float *r = y + (size_t)2 * i * 2 * j->W;
+        for (int jx = 0; jx < j->W; jx++) r[2 * jx] = r[2 * jx + 1] = x[(size_t)i * j->W + jx];
+        memcpy(r + 2 * j->W, r, sizeof(float) * 2 * j->W);
+    }
+}
+
 void kn_upsample_nearest2x(const kn_ctx *ctx, const float *x, size_t N, int H, int W, float *y) {
-    (void)ctx;
-    for (size_t n = 0; n < N; n++)
-        for (int i = 0; i < 2 * H; i++)
-            for (int jx = 0; jx < 2 * W; jx++)
-                y[(n * 2 * H + i) * 2 * W + jx] = x[(n * H + i / 2) * W + jx / 2];
+    if (H <= 0 || W <= 0) return;
+    up_job j = {x, y, H, W};
+    kn_pool_run(ctx ? ctx->pool : NULL, (int)N, up_task, &j);
 }
 
 void kn_upsample_nearest2x_backward(const kn_ctx *ctx, const float *dy, size_t N, int H, int W, float *dx) {

@@ -161,6 +161,10 @@ TEST(group_norm_matches_reference) {
             ref_group_norm(NULL, x, B, C, (size_t)S, G, 1e-5f, c == 1 ? NULL : ga, c == 1 ? NULL : be, y1);
             CHECKF(kn_test_maxdiff(y0, y1, n) < 2e-5, "group norm case %d isa %s: %g", c, kn_isa_name(isa),
                    kn_test_maxdiff(y0, y1, n));
+            kn_group_norm_silu(&ctx, x, B, C, (size_t)S, G, 1e-5f, ga, be, y1);   /* fused == two calls */
+            kn_group_norm(&ctx, x, B, C, (size_t)S, G, 1e-5f, ga, be, y0);
+            kn_activation(&ctx, KN_ACT_SILU, y0, n, y0);
+            CHECKF(!memcmp(y0, y1, n * 4), "group norm + silu case %d isa %s", c, kn_isa_name(isa));
             float *dx0 = malloc(n * 4), *dx1 = malloc(n * 4), dg0[32], dg1[32], db0[32], db1[32];
             for (int i = 0; i < C; i++) dg0[i] = dg1[i] = db0[i] = db1[i] = 0.5f;
             kn_group_norm_backward(&ctx, x, B, C, (size_t)S, G, 1e-5f, ga, dy, dx0, dg0, db0);
