@@ -29,4 +29,23 @@ kn_status kn_sched_step(kn_sched *s, int i, const float *model_output, const flo
  * form for sigma-space samplers), for image-to-video and keyframe harmonisation. */
 void kn_sched_add_noise(const kn_sched *s, int i, const float *x0, const float *noise, size_t n, float *out);
 
+/* ---- additions: entry points that take an already parsed config ---- */
+#include <jansson.h>
+/* Loads a scheduler_config.json. Python's json writes -Infinity/Infinity/NaN (lambda_min_clipped), which
+ * strict JSON rejects: outside strings those bare words become the strings "-Infinity", "Infinity",
+ * "NaN", which the number fields accept. */
+kn_status kn_sched_load_json(const char *path, json_t **out, kn_error *err);
+/* The same from a buffer (used by the fuzzer). `name` labels errors. */
+kn_status kn_sched_parse_json(const char *buf, size_t n, const char *name, json_t **out, kn_error *err);
+/* Builds a scheduler from a parsed config; `name` labels errors; override_class as in kn_sched_open, or
+ * a diffusers class name. Every known field is validated; unknown keys are ignored as diffusers does. */
+kn_status kn_sched_from_json(const json_t *cfg, const char *name, const char *override_class, kn_sched **out,
+                             kn_error *err);
+/* DDIM's eta (a step argument in diffusers, 0 by default): eta > 0 makes DDIM stochastic. */
+kn_status kn_sched_set_eta(kn_sched *s, double eta, kn_error *err);
+/* Noise level of step i in sigma units (sigma-space samplers; sqrt((1-abar)/abar) for the others). */
+float kn_sched_sigma(const kn_sched *s, int i);
+/* Whether step i consumes `noise` (DDPM's last step and LCM's last step do not). */
+int kn_sched_step_needs_noise(const kn_sched *s, int i);
+
 #endif
