@@ -1,0 +1,364 @@
+/* Dense optical flow, coarse to fine: at each pyramid level a DIS-style inverse search on
+ * mean-normalised patches (a brightness offset between the frames cancels out), densification that
+ * weights each covering patch by how well it explains the pixel, then a variational refinement
+ * (Charbonnier brightness + gradient constancy + smoothness, red-black SOR). Every parallel step
+ * writes only its own rows or patches, so the result does not depend on the thread count. */
+#include "interp/interp.h"
+#include "interp/interp_impl.h"
+#include <math.h>
+#include <stdlib.h>
+
+#define BAND 8   /* rows per task */
+
+void kn_interp_opts_default(kn_interp_opts *o) {
+    o->patch = 8;
+    o->stride = 4;
+    o->iters = 12;
+    o->var_iters = 5;
+    o->min_level_size = 16;
+    o->finest_level = 0;
+    o->scene_cut = 1;
+    o->cut_threshold = 0.3f;
+}
+
+void kn_flow_free(kn_flow *f) {
+    if (!f) return;
+    kn_free(f->u);
+    kn_free(f->v);
+    f->u = f->v = NULL;
+}
+
+void kn_interp_run(const kn_ctx *ctx, int ntasks, kn_task_fn fn, void *arg) {
+    if (ctx && ctx->pool && ntasks > 1) kn_pool_run(ctx->pool, ntasks, fn, arg);
+    else for (int i = 0; i < ntasks; i++) fn(arg, i);
+}
+
+void *kn_ws_get(kn_interp_ws *ws, size_t bytes) {
+    int best = -1;
+    for (int i = 0; i < ws->nb; i++)
+        if (!ws->b[i].used && ws->b[i].n >= bytes && (best < 0 || ws->b[i].n < ws->b[best].n)) best = i;
+    if (best < 0) {
+        if (ws->nb == KN_WS_SLOTS) return NULL;
+        void *p = kn_malloc(bytes);
+        if (!p) return NULL;
+        best = ws->nb++;
+        ws->b[best].p = p;
+        ws->b[best].n = bytes;
+    }
+    ws->b[best].used = 1;
+    return ws->b[best].p;
+}
+
+void kn_ws_put(kn_interp_ws *ws, void *p) {
+    for (int i = 0; p && i < ws->nb; i++)
+        if (ws->b[i].p == p) ws->b[i].used = 0;
+}
+
+void kn_ws_free(kn_interp_ws *ws) {
+    for (int i = 0; i < ws->nb; i++) kn_free(ws->b[i].p);
+    ws->nb = 0;
+}
+
+void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g) {
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        g[i] = 0.299f * rgb[3 * i] + 0.587f * rgb[3 * i + 1] + 0.114f * rgb[3 * i + 2];
+}
+
+kn_status kn_interp_luma(const uint8_t *rgb, int w, int h, float **out, kn_error *err) {
+    float *g = kn_malloc((size_t)w * h * sizeof *g);
+    if (!g) return kn_fail(err, KN_ENOMEM, "interp: out of memory for a %dx%d luma plane", w, h);
+    kn_interp_luma_into(rgb, w, h, g);
+    *out = g;
+    return KN_OK;
+}
+
+/* ---- pyramid ---- */
+
+typedef struct {
+    const float *src;
+    float *dst;
+    int w, h, w2, h2;
+} down_job;
+
+/* [1 2 1]/4 blur taken at even samples: coarse pixel x sits at fine 2x, so upsampling is exact. */
+static void down_task(void *arg, int task) {
+    const down_job *j = arg;
+    static const float k[3] = {0.25f, 0.5f, 0.25f};
+    int y1 = (task + 1) * BAND < j->h2 ? (task + 1) * BAND : j->h2;
+    for (int y = task * BAND; y < y1; y++)
+        for (int x = 0; x < j->w2; x++) {
+            float s = 0;
+            for (int dy = -1; dy <= 1; dy++) {
+                int sy = kn_clampi(2 * y + dy, 0, j->h - 1);
+                const float *row = j->src + (size_t)sy * j->w;
+                for (int dx = -1; dx <= 1; dx++) s += k[dy + 1] * k[dx + 1] * row[kn_clampi(2 * x + dx, 0, j->w - 1)];
+            }
+            j->dst[(size_t)y * j->w2 + x] = s;
+        }
+}
+
+static int nbands(int h) { return (h + BAND - 1) / BAND; }
+
+static void gradients(const float *im, int w, int h, float *gx, float *gy) {
+    for (int y = 0; y < h; y++) {
+        const float *r = im + (size_t)y * w;
+        const float *ru = im + (size_t)(y > 0 ? y - 1 : y) * w, *rd = im + (size_t)(y < h - 1 ? y + 1 : y) * w;
+        for (int x = 0; x < w; x++) {
+            int xl = x > 0 ? x - 1 : x, xr = x < w - 1 ? x + 1 : x;
+            gx[(size_t)y * w + x] = (xr > xl) ? (r[xr] - r[xl]) / (float)(xr - xl) : 0.f;
+            gy[(size_t)y * w + x] = (rd != ru) ? (rd[x] - ru[x]) / (float)((rd - ru) / w) : 0.f;
+        }
+    }
+}
+
+/* ---- patch inverse search ---- */
+
+typedef struct {
+    const float *I0, *I1, *gx, *gy, *fu, *fv;
+    int w, h, ps, stride, nx, ny, iters;
+    float *pu, *pv, *pd;   /* per patch: flow and brightness offset mean(I1 patch) - mean(I0 patch) */
+} search_job;
+
+static int patch_origin(int i, int stride, int ps, int size) {
+    int o = i * stride;
+    return o > size - ps ? size - ps : o;
+}
+
+/* Mean-normalised residual SSD of the patch at (ox,oy) displaced by (u,v); r gets the residuals. */
+static float patch_residual(const search_job *j, int ox, int oy, float u, float v, const float *tn, float *r,
+                            float *offset) {
+    int ps = j->ps, n = ps * ps;
+    float mean = 0;
+    for (int y = 0; y < ps; y++)
+        for (int x = 0; x < ps; x++) {
+            float s = kn_bilinear(j->I1, j->w, j->h, ox + x + u, oy + y + v);
+            r[y * ps + x] = s;
+            mean += s;
+        }
+    mean /= n;
+    float ssd = 0;
+    for (int k = 0; k < n; k++) {
+        r[k] = r[k] - mean - tn[k];
+        ssd += r[k] * r[k];
+    }
+    *offset = mean;
+    return ssd;
+}
+
+static void search_task(void *arg, int row) {
+    const search_job *j = arg;
+    int ps = j->ps, n = ps * ps;
+    float tn[64 * 64], tx[64 * 64], ty[64 * 64], r[64 * 64];
+    int oy = patch_origin(row, j->stride, ps, j->h);
+    for (int col = 0; col < j->nx; col++) {
+        int ox = patch_origin(col, j->stride, ps, j->w);
+        float mt = 0, mx = 0, my = 0;
+        for (int y = 0; y < ps; y++)
+            for (int x = 0; x < ps; x++) {
+                size_t p = (size_t)(oy + y) * j->w + ox + x;
+                tn[y * ps + x] = j->I0[p];
+                tx[y * ps + x] = j->gx[p];
+                ty[y * ps + x] = j->gy[p];
+                mt += j->I0[p]; mx += j->gx[p]; my += j->gy[p];
+            }
+        mt /= n; mx /= n; my /= n;
+        double hxx = 0, hxy = 0, hyy = 0;
+        for (int k = 0; k < n; k++) {
+            tn[k] -= mt; tx[k] -= mx; ty[k] -= my;
+            hxx += tx[k] * tx[k]; hxy += tx[k] * ty[k]; hyy += ty[k] * ty[k];
+        }
+        /* Regularise so flat patches stay at their initial flow instead of blowing up. */
+        hxx += 1e-2 * n; hyy += 1e-2 * n;
+        double det = hxx * hyy - hxy * hxy;
+        size_t c = (size_t)(oy + ps / 2) * j->w + ox + ps / 2;
+        float u0 = j->fu[c], v0 = j->fv[c], u = u0, v = v0;
+        float best_u = u0, best_v = v0, best = INFINITY, off, best_off = 0, ssd0 = INFINITY;
+        for (int it = 0; it <= j->iters; it++) {
+            float ssd = patch_residual(j, ox, oy, u, v, tn, r, &off);
+            if (it == 0) ssd0 = ssd;
+            if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
+            if (it == j->iters) break;
+            double bx = 0, by = 0;
+            for (int k = 0; k < n; k++) { bx += tx[k] * r[k]; by += ty[k] * r[k]; }
+            float du = (float)((hyy * bx - hxy * by) / det), dv = (float)((hxx * by - hxy * bx) / det);
+            u -= du; v -= dv;
+            if (du * du + dv * dv < 1e-4f) {
+                ssd = patch_residual(j, ox, oy, u, v, tn, r, &off);
+                if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
+                break;
+            }
+        }
+        /* A patch that wandered more than its own size found something else: keep the prior. */
+        if (!(best <= ssd0) || fabsf(best_u - u0) > ps || fabsf(best_v - v0) > ps) {
+            best_u = u0; best_v = v0;
+            patch_residual(j, ox, oy, u0, v0, tn, r, &best_off);
+        }
+        size_t q = (size_t)row * j->nx + col;
+        j->pu[q] = best_u; j->pv[q] = best_v; j->pd[q] = best_off - mt;
+    }
+}
+
+/* ---- densification ---- */
+
+typedef struct {
+    const search_job *s;
+    float *u, *v, *acc;   /* acc: per-pixel weight sums */
+} dense_job;
+
+static void dense_task(void *arg, int task) {
+    const dense_job *d = arg;
+    const search_job *j = d->s;
+    int w = j->w, ps = j->ps;
+    int y0 = task * BAND, y1 = y0 + BAND < j->h ? y0 + BAND : j->h;
+    size_t rows = (size_t)(y1 - y0) * w;
+    float *acc = d->acc + (size_t)y0 * w;
+    for (size_t i = 0; i < rows; i++) { d->u[(size_t)y0 * w + i] = 0; d->v[(size_t)y0 * w + i] = 0; acc[i] = 0; }
+    for (int py = 0; py < j->ny; py++) {
+        int oy = patch_origin(py, j->stride, ps, j->h);
+        if (oy + ps <= y0 || oy >= y1) continue;
+        for (int px = 0; px < j->nx; px++) {
+            int ox = patch_origin(px, j->stride, ps, w);
+            size_t q = (size_t)py * j->nx + px;
+            float pu = j->pu[q], pv = j->pv[q], pd = j->pd[q];
+            int ya = oy > y0 ? oy : y0, yb = oy + ps < y1 ? oy + ps : y1;
+            for (int y = ya; y < yb; y++)
+                for (int x = ox; x < ox + ps; x++) {
+                    size_t p = (size_t)y * w + x;
+                    float e = kn_bilinear(j->I1, w, j->h, x + pu, y + pv) - j->I0[p] - pd;
+                    float wt = 1.f / fmaxf(1.f, fabsf(e));
+                    size_t a = p - (size_t)y0 * w;
+                    acc[a] += wt;
+                    d->u[p] += wt * pu;
+                    d->v[p] += wt * pv;
+                }
+        }
+    }
+    for (size_t i = 0; i < rows; i++) {
+        size_t p = (size_t)y0 * w + i;
+        if (acc[i] > 0) { d->u[p] /= acc[i]; d->v[p] /= acc[i]; }
+    }
+}
+
+/* ---- level driver ---- */
+
+typedef struct {
+    const float *src_u, *src_v;
+    float *u, *v;
+    int cw, ch, w, h;
+} up_job;
+
+static void up_task(void *arg, int task) {
+    const up_job *j = arg;
+    int y1 = (task + 1) * BAND < j->h ? (task + 1) * BAND : j->h;
+    for (int y = task * BAND; y < y1; y++)
+        for (int x = 0; x < j->w; x++) {
+            size_t p = (size_t)y * j->w + x;
+            j->u[p] = 2.f * kn_bilinear(j->src_u, j->cw, j->ch, 0.5f * x, 0.5f * y);
+            j->v[p] = 2.f * kn_bilinear(j->src_v, j->cw, j->ch, 0.5f * x, 0.5f * y);
+        }
+}
+
+static int level_count(const kn_interp_opts *o, int w, int h) {
+    int n = 1, m = w < h ? w : h;
+    int minsz = o->min_level_size > 4 ? o->min_level_size : 4;
+    while ((m + 1) / 2 >= minsz && n < 12) { m = (m + 1) / 2; n++; }
+    return n;
+}
+
+static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const float *I0, const float *I1, int w,
+                            int h, float *u, float *v, kn_interp_ws *ws, kn_error *err) {
+    size_t n = (size_t)w * h;
+    int ps = o->patch;
+    if (ps > w) ps = w;
+    if (ps > h) ps = h;
+    if (ps > 64) ps = 64;
+    if (ps < 1) ps = 1;
+    int stride = o->stride < 1 ? 1 : o->stride > ps ? ps : o->stride;
+    int nx = (w - ps + stride - 1) / stride + 1, ny = (h - ps + stride - 1) / stride + 1;
+    float *gx = kn_ws_get(ws, n * sizeof *gx), *gy = kn_ws_get(ws, n * sizeof *gy);
+    float *pu = kn_ws_get(ws, (size_t)nx * ny * sizeof *pu), *pv = kn_ws_get(ws, (size_t)nx * ny * sizeof *pv);
+    float *pd = kn_ws_get(ws, (size_t)nx * ny * sizeof *pd);
+    kn_status st = KN_OK;
+    if (!gx || !gy || !pu || !pv || !pd) {
+        st = kn_fail(err, KN_ENOMEM, "interp: out of memory estimating flow at %dx%d", w, h);
+        goto done;
+    }
+    gradients(I0, w, h, gx, gy);
+    search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd};
+    kn_interp_run(ctx, ny, search_task, &sj);
+    dense_job dj = {&sj, u, v, gx};   /* the gradients are no longer needed: reuse as weights */
+    kn_interp_run(ctx, nbands(h), dense_task, &dj);
+    if (o->var_iters > 0) st = kn_flow_refine(ctx, I0, I1, w, h, u, v, o->var_iters, ws, err);
+done:
+    kn_ws_put(ws, gx); kn_ws_put(ws, gy); kn_ws_put(ws, pu); kn_ws_put(ws, pv); kn_ws_put(ws, pd);
+    return st;
+}
+
+kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
+                              int w, int h, kn_interp_ws *ws, float **u_out, float **v_out, kn_error *err) {
+    int L = level_count(opts, w, h);
+    int finest = opts->finest_level < 0 ? 0 : opts->finest_level >= L ? L - 1 : opts->finest_level;
+    const float *p0[12], *p1[12];
+    float *own[24] = {0};
+    int lw[12], lh[12];
+    kn_status st = KN_OK;
+    float *u = NULL, *v = NULL, *nu = NULL, *nv = NULL;
+    p0[0] = g0; p1[0] = g1; lw[0] = w; lh[0] = h;
+    for (int l = 1; l < L; l++) {
+        lw[l] = (lw[l - 1] + 1) / 2; lh[l] = (lh[l - 1] + 1) / 2;
+        for (int s = 0; s < 2; s++) {
+            float *d = kn_ws_get(ws, (size_t)lw[l] * lh[l] * sizeof *d);
+            if (!d) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory for the flow pyramid"); goto done; }
+            own[2 * l + s] = d;
+            down_job dj = {s ? p1[l - 1] : p0[l - 1], d, lw[l - 1], lh[l - 1], lw[l], lh[l]};
+            kn_interp_run(ctx, nbands(lh[l]), down_task, &dj);
+            if (s) p1[l] = d; else p0[l] = d;
+        }
+    }
+    size_t cn = (size_t)lw[L - 1] * lh[L - 1];
+    u = kn_ws_get(ws, cn * sizeof *u);
+    v = kn_ws_get(ws, cn * sizeof *v);
+    if (!u || !v) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory for flow"); goto done; }
+    memset(u, 0, cn * sizeof *u);
+    memset(v, 0, cn * sizeof *v);
+    for (int l = L - 1; l >= 0; l--) {
+        if (l >= finest) {
+            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, ws, err);
+            if (st) goto done;
+        }
+        if (l == 0) break;
+        size_t n = (size_t)lw[l - 1] * lh[l - 1];
+        nu = kn_ws_get(ws, n * sizeof *nu); nv = kn_ws_get(ws, n * sizeof *nv);
+        if (!nu || !nv) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory for flow"); goto done; }
+        up_job uj = {u, v, nu, nv, lw[l], lh[l], lw[l - 1], lh[l - 1]};
+        kn_interp_run(ctx, nbands(lh[l - 1]), up_task, &uj);
+        kn_ws_put(ws, u); kn_ws_put(ws, v);
+        u = nu; v = nv; nu = nv = NULL;
+    }
+    *u_out = u; *v_out = v;
+    u = v = NULL;
+done:
+    kn_ws_put(ws, u); kn_ws_put(ws, v); kn_ws_put(ws, nu); kn_ws_put(ws, nv);
+    for (int i = 0; i < 24; i++) kn_ws_put(ws, own[i]);
+    return st;
+}
+
+kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
+                           int w, int h, kn_flow *out, kn_error *err) {
+    kn_interp_opts def;
+    if (!opts) { kn_interp_opts_default(&def); opts = &def; }
+    if (w < 1 || h < 1) return kn_fail(err, KN_EINVAL, "interp: bad frame size %dx%d", w, h);
+    kn_interp_ws ws = {0};
+    float *u, *v;
+    size_t n = (size_t)w * h;
+    kn_status st = kn_flow_estimate_ws(ctx, opts, g0, g1, w, h, &ws, &u, &v, err);
+    if (!st) {
+        out->u = kn_malloc(n * sizeof(float));
+        out->v = kn_malloc(n * sizeof(float));
+        if (!out->u || !out->v) { kn_flow_free(out); st = kn_fail(err, KN_ENOMEM, "interp: out of memory for flow"); }
+        else { memcpy(out->u, u, n * sizeof(float)); memcpy(out->v, v, n * sizeof(float)); out->w = w; out->h = h; }
+    }
+    kn_ws_free(&ws);
+    return st;
+}

@@ -1,0 +1,157 @@
+/* Pair and whole-video interpolation on top of flow.c (estimation) and warp.c (rendering), and the
+ * scene-cut test. */
+#include "interp/interp.h"
+#include "interp/interp_impl.h"
+#include "io/media.h"
+#include <math.h>
+#include <stdlib.h>
+
+int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f) {
+    int w = f->w, h = f->h;
+    int bs = (w < h ? w : h) >= 64 ? 16 : 8;
+    int textured = 0, good = 0;
+    for (int by = 0; by + bs <= h; by += bs)
+        for (int bx = 0; bx + bs <= w; bx += bs) {
+            double s0 = 0, s1 = 0, s00 = 0, s11 = 0, s01 = 0;
+            for (int y = by; y < by + bs; y++)
+                for (int x = bx; x < bx + bs; x++) {
+                    size_t p = (size_t)y * w + x;
+                    double a = g0[p], b = kn_bilinear(g1, w, h, x + f->u[p], y + f->v[p]);
+                    s0 += a; s1 += b; s00 += a * a; s11 += b * b; s01 += a * b;
+                }
+            double n = (double)bs * bs;
+            double v0 = s00 / n - (s0 / n) * (s0 / n), v1 = s11 / n - (s1 / n) * (s1 / n);
+            if (v0 < 4 || v1 < 4) continue;   /* flat blocks say nothing */
+            textured++;
+            double zncc = (s01 / n - (s0 / n) * (s1 / n)) / sqrt(v0 * v1);
+            good += zncc > 0.5;
+        }
+    if (textured < 4) return 0;
+    return (double)good < o->cut_threshold * textured;
+}
+
+static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b, int w,
+                         int h, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws, kn_error *err) {
+    if (w < 1 || h < 1 || w > 16384 || h > 16384)
+        return kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
+    if (nt < 0 || (nt > 0 && (!ts || !outs))) return kn_fail(err, KN_EINVAL, "interp: bad list of times");
+    int need_flow = 0;
+    for (int i = 0; i < nt; i++) {
+        if (!(ts[i] >= 0 && ts[i] <= 1)) return kn_fail(err, KN_EINVAL, "interp: time %g is outside [0, 1]", ts[i]);
+        need_flow |= ts[i] > 0 && ts[i] < 1;
+    }
+    size_t n = (size_t)w * h, fb = n * 3;
+    if (!need_flow) {
+        for (int i = 0; i < nt; i++) memcpy(outs[i], ts[i] < 0.5f ? a : b, fb);
+        return KN_OK;
+    }
+    kn_flow f01 = {w, h, NULL, NULL}, f10 = {w, h, NULL, NULL};
+    float *g0 = kn_ws_get(ws, n * sizeof *g0), *g1 = kn_ws_get(ws, n * sizeof *g1);
+    kn_status st = KN_OK;
+    if (!g0 || !g1) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
+    if (!st) {
+        kn_interp_luma_into(a, w, h, g0);
+        kn_interp_luma_into(b, w, h, g1);
+        st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, ws, &f01.u, &f01.v, err);
+    }
+    int cut = 0;
+    if (!st && o->scene_cut) cut = kn_interp_is_cut(o, g0, g1, &f01);
+    if (!st && !cut) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, ws, &f10.u, &f10.v, err);
+    for (int i = 0; !st && i < nt; i++) {
+        if (cut) memcpy(outs[i], ts[i] < 0.5f ? a : b, fb);
+        else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, &f01, &f10, ts[i], ws, outs[i], err);
+    }
+    kn_ws_put(ws, g0); kn_ws_put(ws, g1);
+    kn_ws_put(ws, f01.u); kn_ws_put(ws, f01.v); kn_ws_put(ws, f10.u); kn_ws_put(ws, f10.v);
+    return st;
+}
+
+kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b,
+                         int w, int h, const float *ts, int nt, uint8_t **outs, kn_error *err) {
+    kn_interp_opts def;
+    if (!o) { kn_interp_opts_default(&def); o = &def; }
+    kn_interp_ws ws = {0};
+    kn_status st = pair_ws(ctx, o, a, b, w, h, ts, nt, outs, &ws, err);
+    kn_ws_free(&ws);
+    return st;
+}
+
+/* Output frame k of the fps mode sits between input frames *i and *i+1 at *t (t == 0: frame i). */
+static void fps_source(int k, double in_fps, double out_fps, int n, int *i, double *t) {
+    double s = (double)k * in_fps / out_fps;
+    double r = floor(s + 1e-9);
+    *i = (int)r;
+    *t = s - r;
+    if (*t < 1e-9) *t = 0;
+    if (*i >= n - 1) { *i = n - 1; *t = 0; }
+}
+
+kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                          double out_fps, kn_video *out, kn_error *err) {
+    kn_interp_opts def;
+    if (!o) { kn_interp_opts_default(&def); o = &def; }
+    memset(out, 0, sizeof *out);
+    if (!in || in->nframes < 1 || !in->rgb) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+    if ((factor > 0) == (out_fps > 0))
+        return kn_fail(err, KN_EINVAL, "interp: give exactly one of a factor (>= 1) or an output fps (> 0)");
+    if (factor < 0 || factor > 1000) return kn_fail(err, KN_EINVAL, "interp: factor %d is outside 1..1000", factor);
+    if (out_fps > 0 && !(in->fps > 0))
+        return kn_fail(err, KN_EINVAL, "interp: --fps needs the input's frame rate, which is unknown");
+    int n = in->nframes, w = in->width, h = in->height;
+    double in_fps = in->fps;
+    long long nout;
+    if (factor) nout = (long long)(n - 1) * factor + 1;
+    else nout = (long long)floor((double)(n - 1) * out_fps / in_fps + 1e-9) + 1;
+    size_t fb = (size_t)w * h * 3;
+    if (nout > 1000000 || (double)nout * fb > 64e9)
+        return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", nout, w, h);
+    out->rgb = kn_malloc((size_t)nout * fb);
+    float *ts = malloc(sizeof *ts * (size_t)(factor ? factor : (int)ceil(out_fps / in_fps) + 2));
+    uint8_t **outs = malloc(sizeof *outs * (size_t)(factor ? factor : (int)ceil(out_fps / in_fps) + 2));
+    if (!out->rgb || !ts || !outs) {
+        free(ts); free(outs); kn_free(out->rgb); out->rgb = NULL;
+        return kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
+    }
+    out->width = w; out->height = h; out->nframes = (int)nout;
+    out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
+    kn_status st = KN_OK;
+    kn_interp_ws ws = {0};
+    long long k = 0;
+    while (!st && k < nout) {
+        int i; double t;
+        if (factor) { i = (int)(k / factor); t = (double)(k % factor) / factor; }
+        else fps_source((int)k, in_fps, out_fps, n, &i, &t);
+        if (t == 0) { memcpy(out->rgb + (size_t)k * fb, kn_video_frame(in, i), fb); k++; continue; }
+        /* every output frame strictly between i and i+1, one flow estimate for all */
+        int nt = 0;
+        for (;;) {
+            ts[nt] = (float)t; outs[nt] = out->rgb + (size_t)k * fb; nt++; k++;
+            if (k >= nout) break;
+            int i2; double t2;
+            if (factor) { i2 = (int)(k / factor); t2 = (double)(k % factor) / factor; }
+            else fps_source((int)k, in_fps, out_fps, n, &i2, &t2);
+            if (i2 != i || t2 == 0) break;
+            t = t2;
+        }
+        st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
+        if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
+    }
+    kn_ws_free(&ws);
+    free(ts); free(outs);
+    if (!st && in->nkeyframes > 0 && in->keyframe_index) {
+        out->keyframe_index = malloc(sizeof(int) * (size_t)in->nkeyframes);
+        if (!out->keyframe_index) st = kn_fail(err, KN_ENOMEM, "interp: out of memory");
+        for (int q = 0; !st && q < in->nkeyframes; q++) {
+            long long src = in->keyframe_index[q], dst;
+            if (factor) dst = src * factor;
+            else {
+                double kk = (double)src * out_fps / in_fps;
+                dst = (long long)llround(kk);
+                if (fabs(kk - (double)dst) > 1e-6) continue;
+            }
+            if (src >= 0 && src < n && dst < nout) out->keyframe_index[out->nkeyframes++] = (int)dst;
+        }
+    }
+    if (st) kn_video_free(out);
+    return st;
+}

@@ -1,0 +1,79 @@
+/* src/interp: optical-flow frame interpolation (stage 2 of generation and `kinora interpolate`).
+ *
+ * Contract:
+ * - Frames are 8-bit interleaved RGB, any size from 1x1 up (odd sizes fine), row-major.
+ * - Flow is dense and bidirectional (0->1 and 1->0), estimated coarse to fine on a luma pyramid by
+ *   patch inverse search on mean-normalised patches (so a global or slowly varying brightness change
+ *   does not bias it), densified per pixel and refined variationally at each level.
+ * - Occlusion comes from forward-backward consistency. The flow at time t is obtained by splatting
+ *   both flows to time t (consistent, well-matched pixels win), holes are filled from coarser scales,
+ *   both neighbours are warped backwards and blended by visibility and by distance in time.
+ * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
+ *   frame is repeated instead of morphing.
+ * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.
+ * - Work is split into tasks by output rows or patch rows through ctx->pool (may be NULL); every
+ *   output is byte-identical for any thread count. Nothing is kept between calls.
+ */
+#ifndef KN_INTERP_H
+#define KN_INTERP_H
+#include "core/core.h"
+
+typedef struct kn_interp_opts {
+    int patch;            /* patch side for the inverse search (8) */
+    int stride;           /* patch spacing, 1..patch (4) */
+    int iters;            /* inverse-search iterations per patch (12) */
+    int var_iters;        /* variational refinement sweeps per level, 0 = none (5) */
+    int min_level_size;   /* the coarsest pyramid level keeps its smaller side >= this (16) */
+    int finest_level;     /* flow is estimated down to this level and upsampled from there (0) */
+    int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
+    float cut_threshold;  /* a pair is a cut when fewer than this fraction of textured blocks still
+                             correlate after motion compensation (0.3) */
+} kn_interp_opts;
+
+void kn_interp_opts_default(kn_interp_opts *o);
+
+/* Dense flow field: pixel (x,y) of the first frame moves to (x+u, y+v) in the second. */
+typedef struct kn_flow {
+    int w, h;
+    float *u, *v;
+} kn_flow;
+void kn_flow_free(kn_flow *f);
+
+/* Luma (BT.601 weights, 0..255) of an RGB frame into a new kn_malloc'd buffer. */
+kn_status kn_interp_luma(const uint8_t *rgb, int w, int h, float **out, kn_error *err);
+
+/* Flow from luma image g0 to g1 (both w x h). */
+kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1,
+                           int w, int h, kn_flow *out, kn_error *err);
+
+/* Scene-cut test on an estimated flow: 1 when g1 warped by f does not match g0. */
+int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f01);
+
+/* Renders the frame at time t in (0,1) between a and b from flows f01, f10 into out (w*h*3). */
+kn_status kn_interp_render(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, int w, int h,
+                           const kn_flow *f01, const kn_flow *f10, float t, uint8_t *out, kn_error *err);
+
+/* Frames at times ts[i] (0 = a, 1 = b) between RGB frames a and b. outs[i] must each hold w*h*3
+ * bytes (allocated by the caller). o may be NULL (defaults). Flows are estimated once for all ts. */
+kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b,
+                         int w, int h, const float *ts, int nt, uint8_t **outs, kn_error *err);
+
+/* Whole video. Exactly one of factor / out_fps is given (the other 0):
+ * - factor N >= 1: output frame N*i is input frame i exactly, N-1 frames at times k/N between
+ *   neighbours, nothing after the last input frame; output fps = N * input fps.
+ * - out_fps F > 0: output frame k is at time k/F (input frame i is at i/in->fps), for every k with
+ *   k/F <= (nframes-1)/in->fps; it is sampled between the two neighbouring input frames (an input
+ *   frame exactly when the times coincide). Needs in->fps > 0.
+ * Keyframe indices of the input are mapped to the output frames that reproduce them exactly (frames
+ * without such a frame are dropped from the list). out is allocated here; free with kn_video_free. */
+kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                          double out_fps, kn_video *out, kn_error *err);
+
+/* ---- quality metrics (eval-interp) ---- */
+/* PSNR over all RGB samples, 8-bit peak; identical frames give +INFINITY. */
+double kn_psnr_rgb(const uint8_t *a, const uint8_t *b, int w, int h);
+/* Mean SSIM on BT.601 luma with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, L = 255,
+ * over window positions fully inside the frame (whole frame as one window when smaller than 11). */
+double kn_ssim_luma(const uint8_t *a, const uint8_t *b, int w, int h);
+
+#endif

@@ -1,0 +1,46 @@
+/* Helpers shared by the files of src/interp (not part of the module's interface). */
+#ifndef KN_INTERP_IMPL_H
+#define KN_INTERP_IMPL_H
+#include "interp/interp.h"
+
+static inline int kn_clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
+static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
+    if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
+    if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
+    int x0 = (int)x, y0 = (int)y;
+    int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
+    float fx = x - (float)x0, fy = y - (float)y0;
+    const float *r0 = im + (size_t)y0 * w, *r1 = im + (size_t)y1 * w;
+    float a = r0[x0] + fx * (r0[x1] - r0[x0]);
+    float b = r1[x0] + fx * (r1[x1] - r1[x0]);
+    return a + fy * (b - a);
+}
+
+/* fn over [0, ntasks) on ctx->pool, or inline when there is none. */
+void kn_interp_run(const kn_ctx *ctx, int ntasks, kn_task_fn fn, void *arg);
+
+
+/* Buffer cache for one run of work (a pair, a whole video): the same sequence of sizes is asked for
+ * at every pair, so after the first pair nothing is allocated or page-faulted again. Buffers come
+ * back uninitialised. */
+#define KN_WS_SLOTS 96
+typedef struct kn_interp_ws {
+    struct { void *p; size_t n; int used; } b[KN_WS_SLOTS];
+    int nb;
+} kn_interp_ws;
+void *kn_ws_get(kn_interp_ws *ws, size_t bytes);   /* NULL when out of memory */
+void kn_ws_put(kn_interp_ws *ws, void *p);         /* p may be NULL */
+void kn_ws_free(kn_interp_ws *ws);
+
+void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g);
+/* Flow into u, v (w*h each, from ws; the caller puts them back). */
+kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
+                              int h, kn_interp_ws *ws, float **u, float **v, kn_error *err);
+kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
+                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10, float t,
+                              kn_interp_ws *ws, uint8_t *out, kn_error *err);
+kn_status kn_flow_refine(const kn_ctx *ctx, const float *I0, const float *I1, int w, int h, float *u, float *v,
+                         int iters, kn_interp_ws *ws, kn_error *err);
+#endif

@@ -1,0 +1,243 @@
+/* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
+ * invariance, scene cuts, brightness change, and the whole-video factor/fps semantics. */
+#include "test.h"
+#include "interp/interp.h"
+#include "io/media.h"
+
+/* Smooth texture (sum of sines) sampled at (x - dx, y - dy): exact sub-pixel shifts. */
+static void texture(uint8_t *rgb, int w, int h, double dx, double dy, double bright, int seed) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double X = x - dx, Y = y - dy;
+            double s = 0;
+            for (int k = 0; k < 5; k++) {
+                double fx = 0.11 + 0.07 * k + 0.05 * seed, fy = 0.17 - 0.03 * k + 0.04 * seed;
+                s += sin(fx * X + fy * Y + 1.3 * k + seed) + 0.6 * cos(0.9 * fy * X - 1.1 * fx * Y + 0.7 * k * seed);
+            }
+            for (int c = 0; c < 3; c++) {
+                double v = 128 + 14 * s * (1 - 0.2 * c) + bright + 10 * c;
+                rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5);
+            }
+        }
+}
+
+static double interior_mean(const float *f, int w, int h, int margin) {
+    double s = 0;
+    int n = 0;
+    for (int y = margin; y < h - margin; y++)
+        for (int x = margin; x < w - margin; x++) { s += f[(size_t)y * w + x]; n++; }
+    return s / n;
+}
+
+/* PSNR over the interior only (the frame border sees content that left or entered the view). */
+static double interior_psnr(const uint8_t *a, const uint8_t *b, int w, int h, int margin) {
+    double se = 0;
+    int n = 0;
+    for (int y = margin; y < h - margin; y++)
+        for (int x = margin; x < w - margin; x++)
+            for (int c = 0; c < 3; c++) {
+                double d = (double)a[((size_t)y * w + x) * 3 + c] - b[((size_t)y * w + x) * 3 + c];
+                se += d * d; n++;
+            }
+    return se == 0 ? 99 : 10 * log10(255.0 * 255.0 * n / se);
+}
+
+static kn_status flow_of(const uint8_t *a, const uint8_t *b, int w, int h, kn_flow *f, kn_error *err) {
+    float *g0, *g1;
+    kn_status st = kn_interp_luma(a, w, h, &g0, err);
+    if (st) return st;
+    st = kn_interp_luma(b, w, h, &g1, err);
+    if (!st) st = kn_flow_estimate(NULL, NULL, g0, g1, w, h, f, err);
+    kn_free(g0);
+    kn_free(g1);
+    return st;
+}
+
+TEST(flow_recovers_translation) {
+    int w = 96, h = 64;
+    uint8_t *a = malloc((size_t)w * h * 3), *b = malloc((size_t)w * h * 3);
+    texture(a, w, h, 0, 0, 0, 1);
+    texture(b, w, h, 3.0, -2.0, 0, 1);
+    kn_error err = {0};
+    kn_flow f = {0};
+    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    CHECK_NEAR(interior_mean(f.u, w, h, 8), 3.0, 0.1);
+    CHECK_NEAR(interior_mean(f.v, w, h, 8), -2.0, 0.1);
+    kn_flow_free(&f);
+    free(a); free(b);
+}
+
+TEST(middle_frame_matches_true_shift) {
+    int w = 96, h = 64;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb), *mid = malloc(fb), *out = malloc(fb), *out2 = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 2);
+    texture(b, w, h, 4.0, 2.0, 0, 2);
+    texture(mid, w, h, 2.0, 1.0, 0, 2);
+    float ts[2] = {0.5f, 0.25f};
+    uint8_t *outs[2] = {out, out2};
+    kn_error err = {0};
+    REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, ts, 2, outs, &err) == KN_OK);
+    double p = interior_psnr(out, mid, w, h, 6), blend;
+    {   /* the linear blend, for scale */
+        uint8_t *bl = malloc(fb);
+        for (size_t i = 0; i < fb; i++) bl[i] = (uint8_t)((a[i] + b[i] + 1) / 2);
+        blend = interior_psnr(bl, mid, w, h, 6);
+        free(bl);
+    }
+    CHECKF(p > 38, "middle frame PSNR %.2f dB (blend %.2f)", p, blend);
+    texture(mid, w, h, 1.0, 0.5, 0, 2);
+    double q = interior_psnr(out2, mid, w, h, 6);
+    CHECKF(q > 38, "t=0.25 frame PSNR %.2f dB", q);
+    free(a); free(b); free(mid); free(out); free(out2);
+}
+
+TEST(edge_times_copy_the_frames) {
+    int w = 40, h = 30;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb), *o0 = malloc(fb), *o1 = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 3);
+    texture(b, w, h, 1.5, 1, 0, 3);
+    float ts[2] = {0.f, 1.f};
+    uint8_t *outs[2] = {o0, o1};
+    kn_error err = {0};
+    REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, ts, 2, outs, &err) == KN_OK);
+    CHECK(!memcmp(o0, a, fb));
+    CHECK(!memcmp(o1, b, fb));
+    float bad = 1.5f;
+    CHECK(kn_interp_pair(NULL, NULL, a, b, w, h, &bad, 1, outs, &err) == KN_EINVAL);
+    free(a); free(b); free(o0); free(o1);
+}
+
+TEST(odd_and_tiny_sizes) {
+    int sizes[][2] = {{33, 17}, {17, 33}, {1, 1}, {5, 3}, {2, 9}};
+    for (int s = 0; s < 5; s++) {
+        int w = sizes[s][0], h = sizes[s][1];
+        size_t fb = (size_t)w * h * 3;
+        uint8_t *a = malloc(fb), *b = malloc(fb), *o = malloc(fb);
+        texture(a, w, h, 0, 0, 0, 4);
+        texture(b, w, h, 1, 0.5, 0, 4);
+        float t = 0.5f;
+        kn_error err = {0};
+        CHECKF(kn_interp_pair(NULL, NULL, a, b, w, h, &t, 1, &o, &err) == KN_OK, "%dx%d: %s", w, h, err.msg);
+        free(a); free(b); free(o);
+    }
+}
+
+TEST(thread_count_does_not_change_output) {
+    int w = 71, h = 45, n = 3;
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, n, 8.f, malloc(fb * n), 0, NULL}, o1 = {0}, o3 = {0};
+    for (int i = 0; i < n; i++) texture(in.rgb + fb * i, w, h, 2.3 * i, -1.1 * i, 3 * i, 5);
+    kn_error err = {0};
+    kn_pool *p1, *p3;
+    REQUIRE(kn_pool_create(1, &p1, &err) == KN_OK);
+    REQUIRE(kn_pool_create(3, &p3, &err) == KN_OK);
+    kn_ctx c1 = {p1, KN_ISA_SCALAR, NULL}, c3 = {p3, KN_ISA_SCALAR, NULL};
+    REQUIRE(kn_interp_video(&c1, NULL, &in, 3, 0, &o1, &err) == KN_OK);
+    REQUIRE(kn_interp_video(&c3, NULL, &in, 3, 0, &o3, &err) == KN_OK);
+    CHECK(o1.nframes == 7 && o3.nframes == 7);
+    CHECK(!memcmp(o1.rgb, o3.rgb, fb * 7));
+    kn_video_free(&o1); kn_video_free(&o3); kn_video_free(&in);
+    kn_pool_destroy(p1); kn_pool_destroy(p3);
+}
+
+TEST(scene_cut_repeats_the_nearer_frame) {
+    int w = 96, h = 64;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb), *o[3];
+    for (int i = 0; i < 3; i++) o[i] = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 6);
+    texture(b, w, h, 0, 0, 0, 9);   /* unrelated content */
+    float ts[3] = {0.25f, 0.5f, 0.75f};
+    kn_error err = {0};
+    REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, ts, 3, o, &err) == KN_OK);
+    CHECK(!memcmp(o[0], a, fb));
+    CHECK(!memcmp(o[2], b, fb));
+    /* and a moving shot is not a cut */
+    texture(b, w, h, 5, -3, 0, 6);
+    kn_flow f = {0};
+    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    float *g0, *g1;
+    REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
+    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
+    kn_interp_opts opts;
+    kn_interp_opts_default(&opts);
+    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f));
+    kn_free(g0); kn_free(g1); kn_flow_free(&f);
+    for (int i = 0; i < 3; i++) free(o[i]);
+    free(a); free(b);
+}
+
+TEST(brightness_change_does_not_bias_flow) {
+    int w = 96, h = 64;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 7);
+    texture(b, w, h, -2.5, 1.5, 30, 7);   /* brighter by 30 levels */
+    kn_error err = {0};
+    kn_flow f = {0};
+    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    CHECK_NEAR(interior_mean(f.u, w, h, 8), -2.5, 0.15);
+    CHECK_NEAR(interior_mean(f.v, w, h, 8), 1.5, 0.15);
+    kn_flow_free(&f);
+    free(a); free(b);
+}
+
+TEST(video_factor_and_fps_semantics) {
+    int w = 24, h = 16, n = 5;
+    size_t fb = (size_t)w * h * 3;
+    int kf[2] = {0, 2};
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 2, kf}, o = {0};
+    for (int i = 0; i < n; i++) texture(in.rgb + fb * i, w, h, 0.7 * i, 0.3 * i, 0, 8);
+    kn_error err = {0};
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 4, 0, &o, &err) == KN_OK);
+    CHECK(o.nframes == 17);
+    CHECK_NEAR(o.fps, 40, 1e-4);
+    for (int i = 0; i < n; i++) CHECK(!memcmp(o.rgb + fb * 4 * i, in.rgb + fb * i, fb));
+    CHECK(o.nkeyframes == 2 && o.keyframe_index[1] == 8);
+    kn_video_free(&o);
+    /* 10 fps -> 25 fps: frames at k/25 s up to 0.4 s; k = 0, 5, 10 coincide with inputs 0, 2, 4 */
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 0, 25, &o, &err) == KN_OK);
+    CHECK(o.nframes == 11);
+    CHECK(!memcmp(o.rgb, in.rgb, fb));
+    CHECK(!memcmp(o.rgb + fb * 5, in.rgb + fb * 2, fb));
+    CHECK(!memcmp(o.rgb + fb * 10, in.rgb + fb * 4, fb));
+    CHECK(memcmp(o.rgb + fb * 3, in.rgb + fb * 1, fb) != 0);
+    CHECK(o.nkeyframes == 2 && o.keyframe_index[1] == 5);
+    kn_video_free(&o);
+    /* 10 -> 4 fps: k/4 s for k = 0, 1 (0.25 s, between inputs 2 and 3) */
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 0, 4, &o, &err) == KN_OK);
+    CHECK(o.nframes == 2);
+    kn_video_free(&o);
+    CHECK(kn_interp_video(NULL, NULL, &in, 2, 20, &o, &err) == KN_EINVAL);
+    CHECK(kn_interp_video(NULL, NULL, &in, 0, 0, &o, &err) == KN_EINVAL);
+    in.keyframe_index = NULL;
+    free(in.rgb);
+}
+
+TEST(metrics) {
+    int w = 32, h = 24;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 1);
+    memcpy(b, a, fb);
+    CHECK(isinf(kn_psnr_rgb(a, b, w, h)));
+    CHECK_NEAR(kn_ssim_luma(a, b, w, h), 1.0, 1e-9);
+    for (size_t i = 0; i < fb; i++) b[i] = (uint8_t)(a[i] > 250 ? a[i] - 5 : a[i] + 5);
+    CHECK_NEAR(kn_psnr_rgb(a, b, w, h), 10 * log10(255.0 * 255.0 / 25), 1e-6);
+    CHECK(kn_ssim_luma(a, b, w, h) < 1.0);
+    free(a); free(b);
+}
+
+TEST_MAIN_BEGIN
+    RUN(flow_recovers_translation);
+    RUN(middle_frame_matches_true_shift);
+    RUN(edge_times_copy_the_frames);
+    RUN(odd_and_tiny_sizes);
+    RUN(thread_count_does_not_change_output);
+    RUN(scene_cut_repeats_the_nearer_frame);
+    RUN(brightness_change_does_not_bias_flow);
+    RUN(video_factor_and_fps_semantics);
+    RUN(metrics);
+TEST_MAIN_END
