@@ -1,5 +1,6 @@
 /* JSON configs through jansson. Errors name the file, line and column, or the key and its type. */
 #include "io/io.h"
+#include <math.h>
 #include <stdio.h>
 
 kn_status kn_json_load(const char *path, json_t **out, kn_error *err) {
@@ -28,8 +29,11 @@ kn_status kn_cfg_int(const json_t *o, const char *path, const char *key, long lo
     json_t *v = get(o, key);
     if (!v) { *out = def; return KN_OK; }
     if (json_is_integer(v)) { *out = json_integer_value(v); return KN_OK; }
-    if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
-        *out = (long long)json_real_value(v);
+    /* A whole-valued real (1000.0) counts; check the range before converting, which is undefined
+     * outside long long. */
+    double r = json_is_real(v) ? json_real_value(v) : NAN;
+    if (r >= -0x1p63 && r < 0x1p63 && r == floor(r)) {
+        *out = (long long)r;
         return KN_OK;
     }
     return kn_fail(err, KN_EFORMAT, "%s: \"%s\" must be an integer", path, key);

@@ -195,9 +195,20 @@ kn_status kn_st_to_f32(const kn_st_tensor *t, float **out, kn_error *err) {
     float *p = kn_malloc(n * sizeof(float));
     if (!p) return kn_fail(err, KN_ENOMEM, "out of memory converting tensor '%s'", t->name);
     switch (t->dtype) {
-    case KN_F32: case KN_F16: case KN_BF16: case KN_F64: case KN_I64: case KN_I32:
-        kn_to_f32(p, t->data, t->dtype, n);
+    case KN_F32: case KN_F16: case KN_BF16: case KN_F64: case KN_I64: case KN_I32: {
+        /* Offsets need not be multiples of the element size (nor the header length of 8): convert from
+         * an aligned copy rather than load misaligned elements. */
+        const void *src = t->data;
+        void *tmp = NULL;
+        if ((uintptr_t)src % kn_dtype_size(t->dtype)) {
+            if (!(tmp = kn_malloc(t->nbytes))) { kn_free(p); return kn_fail(err, KN_ENOMEM, "out of memory converting tensor '%s'", t->name); }
+            memcpy(tmp, src, t->nbytes);
+            src = tmp;
+        }
+        kn_to_f32(p, src, t->dtype, n);
+        kn_free(tmp);
         break;
+    }
     default:
         kn_free(p);
         return kn_fail(err, KN_EUNSUPPORTED, "tensor '%s': dtype %s cannot be read as float", t->name,

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# libFuzzer runs: scripts/fuzz.sh SECONDS [HARNESS...]
+# Builds each fuzz/fuzz_*.c with clang -fsanitize=fuzzer,address,undefined straight from the sources it
+# needs (not the Makefile objects) into build/fuzz/, seeds it from the shared test vectors and the
+# project's own vectors (copied at run time, nothing committed), runs it for SECONDS and fails on any
+# crash, leak or sanitizer report. Prints one line per harness and a closing "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+secs=${1:-60}
+shift || true
+SHARED=${KINORA_SHARED:-$(cd "$root/.." && pwd)/shared}
+out=build/fuzz
+mkdir -p "$out"
+CC=${FUZZ_CC:-clang}
+if ! command -v "$CC" > /dev/null; then echo "fuzz: $CC not found (scripts/setup.sh installs clang)"; echo "0 passed, 1 failed"; exit 1; fi
+flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Iinclude -Isrc $(pkg-config --cflags jansson 2>/dev/null)"
+libs="$(pkg-config --libs jansson 2>/dev/null || echo -ljansson) -lm -pthread"
+common="src/core/core.c src/io/safetensors.c src/io/config.c src/io/files.c"
+
+sources_for() {   # the library sources a harness links
+  case "$1" in
+    fuzz_config) echo "$common src/sched/*.c" ;;
+    *) echo "$common" ;;
+  esac
+}
+
+seed() {   # seed DIR HARNESS: small real inputs of the harness's format
+  local dir=$1 name=$2 dirs=()
+  mkdir -p "$dir"
+  [ -d "$SHARED/testvectors" ] && dirs+=("$SHARED/testvectors")
+  [ -d tests/vectors ] && dirs+=(tests/vectors)
+  [ -d tests/data ] && dirs+=(tests/data)
+  [ ${#dirs[@]} -eq 0 ] && return
+  case "$name" in
+    fuzz_safetensors)
+      find "${dirs[@]}" -name '*.safetensors' -size -64k 2>/dev/null | head -40 | while read -r f; do
+        cp "$f" "$dir/$(echo "$f" | md5sum | cut -c1-12)"
+      done
+      # a large model file contributes its header only: the parser's interesting part
+      find "${dirs[@]}" -name '*.safetensors' -size +64k 2>/dev/null | head -4 | while read -r f; do
+        head -c 65536 "$f" > "$dir/head-$(echo "$f" | md5sum | cut -c1-12)"
+      done ;;
+    fuzz_config)
+      find "${dirs[@]}" -name '*.json' -size -64k 2>/dev/null | head -60 | while read -r f; do
+        cp "$f" "$dir/$(echo "$f" | md5sum | cut -c1-12)"
+      done ;;
+  esac
+}
+
+harnesses=("$@")
+if [ ${#harnesses[@]} -eq 0 ]; then
+  for f in fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
+fi
+pass=0; fail=0
+for h in "${harnesses[@]}"; do
+  bin="$out/$h"
+  # shellcheck disable=SC2046
+  if ! $CC $flags "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs > "$out/$h.build.log" 2>&1; then
+    cat "$out/$h.build.log"; echo "not ok - fuzz $h: build failed"; fail=$((fail+1)); continue
+  fi
+  corpus="$out/corpus-$h"; seeds="$out/seeds-$h"
+  rm -rf "$seeds"; mkdir -p "$corpus"; seed "$seeds" "$h"
+  log="$out/$h.log"
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$out/$h-" "$corpus" "$seeds" > "$log" 2>&1
+  rc=$?
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+  if [ $rc -eq 0 ]; then
+    echo "ok - fuzz $h: ${secs}s, ${runs:-?} runs, no crash"; pass=$((pass+1))
+  else
+    grep -E 'ERROR|runtime error|SUMMARY|Test unit written|artifact' "$log" | head -20
+    echo "not ok - fuzz $h: crashed (exit $rc), log $log"; fail=$((fail+1))
+  fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
