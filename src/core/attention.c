@@ -80,7 +80,7 @@ static void block_task(void *arg, int task) {
     kn_attn_block blk = {j->q + ((size_t)b * s->Lq + i0) * s->ldq + hd, j->k + (size_t)b * s->Lk * s->ldk + hd,
                          j->v + (size_t)b * s->Lk * s->ldv + hd, j->out + ((size_t)b * s->Lq + i0) * s->ldo + hd,
                          (size_t)s->ldq, (size_t)s->ldk, (size_t)s->ldv, (size_t)s->ldo, nq, i0, s->Lk, s->dh,
-                         s->causal, s->scale};
+                         s->causal, s->scale, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL};
     j->vec->attn_block(&blk);
 }
 
@@ -132,12 +132,32 @@ static void attn_bwd_task(void *arg, int task) {
     const kn_attn_shape *s = j->s;
     const kn_vec *vec = j->vec;
     int h = task % s->H, b = task / s->H;
-    float stack_o[1024], *o = s->dh <= 1024 ? stack_o : malloc(sizeof(float) * s->dh);
-    if (!o) abort();   /* dh > 1024 only; no error channel in this void API */
     for (int t = 0; t < s->Lk; t++) {
         if (j->dk) memset(j->dk + ((size_t)b * s->Lk + t) * s->ldk + (size_t)h * s->dh, 0, sizeof(float) * s->dh);
         if (j->dv) memset(j->dv + ((size_t)b * s->Lk + t) * s->ldv + (size_t)h * s->dh, 0, sizeof(float) * s->dh);
     }
+    if (vec->attn_block_bwd && s->dh <= KN_ATTN_MAXDH) {
+        float *work = kn_malloc(sizeof(float) * kn_attn_bwd_work_floats(s->dh));
+        if (work) {   /* else the row-wise path below, which needs no memory */
+            size_t hd = (size_t)h * s->dh;
+            for (int i0 = 0; i0 < s->Lq; i0 += KN_ATTN_BQ) {
+                int nq = s->Lq - i0 < KN_ATTN_BQ ? s->Lq - i0 : KN_ATTN_BQ;
+                size_t qr = (size_t)b * s->Lq + i0;
+                kn_attn_block blk = {j->q + qr * s->ldq + hd, j->k + (size_t)b * s->Lk * s->ldk + hd,
+                                     j->v + (size_t)b * s->Lk * s->ldv + hd, NULL, (size_t)s->ldq, (size_t)s->ldk,
+                                     (size_t)s->ldv, 0, nq, i0, s->Lk, s->dh, s->causal, s->scale, NULL, NULL,
+                                     j->dout + qr * s->ldo + hd, j->dq ? j->dq + qr * s->ldq + hd : NULL,
+                                     j->dk ? j->dk + (size_t)b * s->Lk * s->ldk + hd : NULL,
+                                     j->dv ? j->dv + (size_t)b * s->Lk * s->ldv + hd : NULL,
+                                     (size_t)s->ldo, (size_t)s->ldq, (size_t)s->ldk, (size_t)s->ldv, work};
+                vec->attn_block_bwd(&blk);
+            }
+            kn_free(work);
+            return;
+        }
+    }
+    float stack_o[1024], *o = s->dh <= 1024 ? stack_o : malloc(sizeof(float) * s->dh);
+    if (!o) abort();   /* dh > 1024 only; no error channel in this void API */
     for (int i = 0; i < s->Lq; i++) {
         const float *qi = j->q + ((size_t)b * s->Lq + i) * s->ldq + (size_t)h * s->dh;
         const float *doi = j->dout + ((size_t)b * s->Lq + i) * s->ldo + (size_t)h * s->dh;

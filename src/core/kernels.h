@@ -68,7 +68,18 @@ typedef struct kn_attn_block {
     size_t ldq, ldk, ldv, ldo;
     int nq, q0, Lk, dh, causal;
     float scale;
+    float *m_out, *l_out;       /* optional: per-query softmax max and normaliser (KN_ATTN_BQ each) */
+    /* backward only: upstream gradient and the gradients (dq overwritten, dk/dv accumulated), and a
+     * work area of kn_attn_bwd_work_floats(dh) floats */
+    const float *dout;
+    float *dq, *dk, *dv;
+    size_t lddo, lddq, lddk, lddv;
+    float *work;
 } kn_attn_block;
+static inline size_t kn_attn_bwd_work_floats(int dh) {
+    size_t dhp = ((size_t)dh + 15) / 16 * 16;
+    return 6 * dhp * KN_ATTN_BQ + 2 * (size_t)KN_ATTN_BQ * 64 + 4 * KN_ATTN_BQ + 64;
+}
 
 /* ---- vector primitives for attention / normalisation / activations, one table per ISA ---- */
 typedef struct kn_vec {
@@ -84,6 +95,7 @@ typedef struct kn_vec {
     void (*sum_sq)(const float *x, size_t n, float shift, double *sum, double *sq);
     void (*mul)(const float *a, const float *b, size_t n, float *y);
     void (*attn_block)(const kn_attn_block *a);   /* NULL: use the row-wise path; dh <= KN_ATTN_MAXDH */
+    void (*attn_block_bwd)(const kn_attn_block *a);   /* same conditions */
 } kn_vec;
 const kn_vec *kn_vec_for(kn_isa isa);
 extern const kn_vec kn_vec_scalar, kn_vec_avx2, kn_vec_avx512;

@@ -38,7 +38,7 @@ static void s_mul(const float *a, const float *b, size_t n, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
 }
 
-const kn_vec kn_vec_scalar = {s_dot, s_scale_axpy, s_axpy, s_exp_sub, s_silu, s_gelu, s_affine, s_sum_sq, s_mul, NULL};
+const kn_vec kn_vec_scalar = {s_dot, s_scale_axpy, s_axpy, s_exp_sub, s_silu, s_gelu, s_affine, s_sum_sq, s_mul, NULL, NULL};
 
 const kn_vec *kn_vec_for(kn_isa isa) {
     switch (isa) {

@@ -3,6 +3,7 @@
  * stores, so every element is computed by the same instruction sequence. The exp is a
  * Cephes-style polynomial (about 2 ulp); erf uses Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline V v_load_tail(const float *p, int n) { return VLOAD_TAIL(p, n); }
@@ -229,11 +230,145 @@ static void vec_attn_block(const kn_attn_block *a) {
                     for (int qv = 0; qv < NQV; qv++) VSTORE(Ot + (c + u) * AQ + qv * VW, acc[u][qv]);
         }
     }
+    if (a->m_out) memcpy(a->m_out, m, sizeof m);
+    if (a->l_out) memcpy(a->l_out, l, sizeof l);
     for (int i = 0; i < nq; i++) {
         float inv = l[i] > 0.f ? 1.f / l[i] : 0.f, *o = a->out + (size_t)i * a->ldo;
         for (int c = 0; c < dh; c++) o[c] = Ot[c * AQ + i] * inv;
     }
 }
 
+/* Scores of one key tile against the packed, transposed query tile: St[j][i] = kr_j . Qt[:, i]. */
+static inline void attn_scores(const float *kbase, size_t ldk, int n, int dh, const float *Qt, float *St) {
+    for (int j = 0; j < n; j += AKU) {
+        V acc[AKU][NQV];
+        const float *kr[AKU];
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++) {
+            kr[u] = kbase + (size_t)(j + u < n ? j + u : j) * ldk;
+#pragma GCC unroll 8
+            for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VSET(0.f);
+        }
+        for (int d = 0; d < dh; d++) {
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                V kb = VSET(kr[u][d]);
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Qt + d * AQ + qv * VW), acc[u][qv]);
+            }
+        }
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++)
+            if (j + u < n)
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
+    }
+}
+
+/* Backward of one query tile, recomputing the forward (for the softmax statistics and D = dout . out):
+ * per key tile, P^T, dP^T = V dOut^T, dS^T = P^T (dP^T - D); dQ^T += K^T dS^T (scaled at the end);
+ * dK_j += sum_i dS_ij (scale q_i); dV_j += sum_i P_ij dout_i, the last two vectorised across dh. */
+static void vec_attn_block_bwd(const kn_attn_block *a) {
+    int dh = a->dh, nq = a->nq, dhp = (dh + VW - 1) / VW * VW;
+    float *w = (float *)(((uintptr_t)a->work + 63) & ~(uintptr_t)63);
+    float *Qt = w, *dOt = Qt + (size_t)dhp * AQ, *dQt = dOt + (size_t)dhp * AQ, *Qr = dQt + (size_t)dhp * AQ;
+    float *dOr = Qr + (size_t)dhp * AQ, *O = dOr + (size_t)dhp * AQ, *St = O + (size_t)dhp * AQ, *Pt = St + AK * AQ;
+    float *m = Pt + AK * AQ, *l = m + AQ, *D = l + AQ, *il = D + AQ;
+    kn_attn_block f = *a;
+    f.out = O;
+    f.ldo = (size_t)dhp;
+    f.m_out = m;
+    f.l_out = l;
+    vec_attn_block(&f);
+    memset(Qr, 0, sizeof(float) * (size_t)dhp * AQ);
+    memset(dOr, 0, sizeof(float) * (size_t)dhp * AQ);
+    for (int i = 0; i < AQ; i++) {
+        const float *qi = a->q + (size_t)i * a->ldq, *di = a->dout + (size_t)i * a->lddo;
+        double acc = 0;
+        for (int d = 0; d < dh; d++) {
+            float qs = i < nq ? qi[d] * a->scale : 0.f, dv = i < nq ? di[d] : 0.f;
+            Qt[d * AQ + i] = qs;
+            dOt[d * AQ + i] = dv;
+            if (i < nq) { Qr[(size_t)i * dhp + d] = qs; dOr[(size_t)i * dhp + d] = dv; acc += (double)dv * O[(size_t)i * dhp + d]; }
+        }
+        D[i] = i < nq ? (float)acc : 0.f;
+        il[i] = l[i] > 0.f ? 1.f / l[i] : 0.f;
+    }
+    memset(dQt, 0, sizeof(float) * (size_t)dh * AQ);
+    int kend = a->causal ? (a->q0 + nq < a->Lk ? a->q0 + nq : a->Lk) : a->Lk;
+    int nv = dhp / VW;
+    for (int t0 = 0; t0 < kend; t0 += AK) {
+        int n = kend - t0 < AK ? kend - t0 : AK;
+        attn_scores(a->k + (size_t)t0 * a->ldk, a->ldk, n, dh, Qt, St);
+        attn_scores(a->v + (size_t)t0 * a->ldv, a->ldv, n, dh, dOt, Pt);   /* dP^T */
+        for (int j = 0; j < n; j++)
+            for (int qv = 0; qv < NQV; qv++) {
+                V p = VMUL(v_exp(VSUB(VLOAD(St + j * AQ + qv * VW), VLOAD(m + qv * VW))), VLOAD(il + qv * VW));
+                V ds = VMUL(p, VSUB(VLOAD(Pt + j * AQ + qv * VW), VLOAD(D + qv * VW)));
+                VSTORE(St + j * AQ + qv * VW, p);    /* St now holds P^T */
+                VSTORE(Pt + j * AQ + qv * VW, ds);   /* Pt now holds dS^T (unscaled) */
+            }
+        if (a->causal && t0 + n - 1 > a->q0)
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < AQ; i++)
+                    if (t0 + j > a->q0 + i) St[j * AQ + i] = Pt[j * AQ + i] = 0.f;
+        /* dQ^T[c][i] += sum_j k_j[c] dS^T[j][i] */
+        for (int c = 0; c < dh; c += AKU) {
+            V acc[AKU][NQV];
+            int cc[AKU];
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                cc[u] = c + u < dh ? c + u : c;
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VLOAD(dQt + cc[u] * AQ + qv * VW);
+            }
+            for (int j = 0; j < n; j++) {
+                const float *kr = a->k + (size_t)(t0 + j) * a->ldk;
+#pragma GCC unroll 2
+                for (int u = 0; u < AKU; u++) {
+                    V kb = VSET(kr[cc[u]]);
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Pt + j * AQ + qv * VW), acc[u][qv]);
+                }
+            }
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++)
+                if (c + u < dh)
+#pragma GCC unroll 8
+                    for (int qv = 0; qv < NQV; qv++) VSTORE(dQt + (c + u) * AQ + qv * VW, acc[u][qv]);
+        }
+        /* dK_j += sum_i dS_ij (scale q_i); dV_j += sum_i P_ij dout_i, four dh-vectors at a time */
+        for (int j = 0; j < n; j++) {
+            float *dkr = a->dk ? a->dk + (size_t)(t0 + j) * a->lddk : NULL;
+            float *dvr = a->dv ? a->dv + (size_t)(t0 + j) * a->lddv : NULL;
+            const float *pj = St + j * AQ, *sj = Pt + j * AQ;
+            for (int c0 = 0; c0 < nv; c0 += 4) {
+                int cn = nv - c0 < 4 ? nv - c0 : 4;
+                V gk[4], gv[4];
+                for (int u = 0; u < 4; u++) gk[u] = gv[u] = VSET(0.f);
+                for (int i = 0; i < nq; i++) {
+                    V sb = VSET(sj[i]), pb = VSET(pj[i]);
+                    const float *qr = Qr + (size_t)i * dhp + c0 * VW, *dr = dOr + (size_t)i * dhp + c0 * VW;
+                    for (int u = 0; u < cn; u++) {
+                        gk[u] = VFMA(sb, VLOAD(qr + u * VW), gk[u]);
+                        gv[u] = VFMA(pb, VLOAD(dr + u * VW), gv[u]);
+                    }
+                }
+                for (int u = 0; u < cn; u++) {
+                    int c = (c0 + u) * VW, left = dh - c < VW ? dh - c : VW;
+                    if (dkr) v_store_tail(dkr + c, VADD(v_load_tail(dkr + c, left), gk[u]), left);
+                    if (dvr) v_store_tail(dvr + c, VADD(v_load_tail(dvr + c, left), gv[u]), left);
+                }
+            }
+        }
+    }
+    if (a->dq)
+        for (int i = 0; i < nq; i++) {
+            float *o = a->dq + (size_t)i * a->lddq;
+            for (int c = 0; c < dh; c++) o[c] = dQt[c * AQ + i] * a->scale;
+        }
+}
+
 const kn_vec VEC_TABLE = {vec_dot, vec_scale_axpy, vec_axpy, vec_exp_sub, vec_silu, vec_gelu,
-                          vec_affine, vec_sum_sq, vec_mul, vec_attn_block};
+                          vec_affine, vec_sum_sq, vec_mul, vec_attn_block,
+                          vec_attn_block_bwd};
