@@ -75,6 +75,12 @@ kn_status kn_sched_from_json(const json_t *cfg, const char *name, const char *ov
     if (st) { kn_free(s); return st; }
     if ((st = kn_sched_build_alphas(s, err))) { kn_sched_close(s); return kn_wrap(err, "%s", name); }
     s->init_sigma = 1.f;
+    if (s->c.kind == KN_SK_EULER || s->c.kind == KN_SK_EULER_A) {
+        /* Before set_timesteps diffusers reports the training table's largest sigma. */
+        int T = s->c.num_train;
+        float mx = sqrtf((1.f - s->ac[T - 1]) / s->ac[T - 1]);
+        s->init_sigma = s->c.spacing == KN_SP_LEADING ? sqrtf(mx * mx + 1.f) : mx;
+    }
     *out = s;
     return KN_OK;
 }
@@ -248,7 +254,6 @@ static void step_ddpm(const kn_sched *s, int i, const float *m, const float *x, 
         case KN_VAR_FIXED_SMALL: sd = sqrtf(var); break;
         case KN_VAR_FIXED_SMALL_LOG: sd = expf(0.5f * logf(var)); break;
         case KN_VAR_FIXED_LARGE: sd = sqrtf(cur_b); break;
-        case KN_VAR_FIXED_LARGE_LOG: sd = sqrtf(logf(cur_b)); break;   /* as diffusers: log variance, then ** 0.5 */
         }
     }
     float sa = sqrtf(a_t), sb = sqrtf(b_t);

@@ -130,11 +130,12 @@ static kn_status parse_clip(const json_t *j, const char *name, kn_sched_cfg *c, 
 }
 
 static kn_status parse_ddpm(const json_t *j, const char *name, kn_sched_cfg *c, kn_error *err) {
-    static const char *const var_names[] = {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"};
+    /* fixed_large_log is left out: diffusers 0.25 takes the square root of a log variance there (NaN). */
+    static const char *const var_names[] = {"fixed_small", "fixed_small_log", "fixed_large"};
     int idx;
     kn_status st = parse_clip(j, name, c, 1, err);
     if (st) return st;
-    if ((st = pick(j, name, "variance_type", 0, var_names, 4, &idx, err))) return st;
+    if ((st = pick(j, name, "variance_type", 0, var_names, 3, &idx, err))) return st;
     c->var_type = (kn_var_type)idx;
     return KN_OK;
 }

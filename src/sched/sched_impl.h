@@ -10,7 +10,7 @@ typedef enum { KN_SK_DDIM, KN_SK_DDPM, KN_SK_EULER, KN_SK_EULER_A, KN_SK_DPM, KN
 typedef enum { KN_PRED_EPS, KN_PRED_V, KN_PRED_SAMPLE } kn_pred;
 typedef enum { KN_SP_LINSPACE, KN_SP_LEADING, KN_SP_TRAILING } kn_spacing;
 typedef enum { KN_BS_LINEAR, KN_BS_SCALED_LINEAR, KN_BS_COS, KN_BS_SIGMOID } kn_beta_sched;
-typedef enum { KN_VAR_FIXED_SMALL, KN_VAR_FIXED_SMALL_LOG, KN_VAR_FIXED_LARGE, KN_VAR_FIXED_LARGE_LOG } kn_var_type;
+typedef enum { KN_VAR_FIXED_SMALL, KN_VAR_FIXED_SMALL_LOG, KN_VAR_FIXED_LARGE } kn_var_type;
 typedef enum { KN_DPM_PP, KN_DPM_PLAIN, KN_DPM_SDE_PP, KN_DPM_SDE } kn_dpm_algo;
 
 #define KN_SCHED_MAX_TRAIN 100000
