@@ -218,6 +218,79 @@ static void scale_c(const kn_gemm_desc *d) {
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+/* ---- short products (one row tile, one batch entry): two barriers in all ----
+ * A is packed for every K block up front; then each task owns a column tile and walks all K blocks
+ * in order, packing the B panels only it uses. */
+typedef struct {
+    const kn_gemm_desc *d;
+    gemm_params p;
+    float *abuf, *bbuf;
+    int kc, mr_rows, NT, ntiles, apanels;
+} short_state;
+
+#define SHORT_A_BYTES ((size_t)4 << 20)
+
+static void short_pack_a(void *arg, int task) {   /* A_PANELS_PER_TASK panels of one K block */
+    const short_state *s = arg;
+    const kn_gemm_desc *d = s->d;
+    int groups = (s->apanels + A_PANELS_PER_TASK - 1) / A_PANELS_PER_TASK;
+    int kb = task / groups, g = task % groups, k0 = kb * s->kc, klen = d->K - k0 < s->kc ? d->K - k0 : s->kc;
+    float *blk = s->abuf + (size_t)k0 * s->mr_rows;
+    for (int pi = g * A_PANELS_PER_TASK; pi < (g + 1) * A_PANELS_PER_TASK && pi < s->apanels; pi++) {
+        int r = pi * s->p.MR, rl = d->M - r < s->p.MR ? d->M - r : s->p.MR;
+        d->pack_a(d->a_arg, 0, r, rl, k0, klen, s->p.MR, blk + (size_t)r * klen);
+    }
+}
+
+static void short_compute(void *arg, int ni) {
+    const short_state *s = arg;
+    const kn_gemm_desc *d = s->d;
+    int n0 = ni * s->NT, n1 = n0 + s->NT < d->N ? n0 + s->NT : d->N;
+    for (int k0 = 0; k0 < d->K; k0 += s->kc) {
+        int klen = d->K - k0 < s->kc ? d->K - k0 : s->kc;
+        float beta = k0 == 0 ? d->beta : 1.f, *bb = s->bbuf + (size_t)n0 * s->kc;
+        const float *ab = s->abuf + (size_t)k0 * s->mr_rows;
+        for (int c = n0; c < n1; c += s->p.NR)
+            d->pack_b(d->b_arg, 0, c, n1 - c < s->p.NR ? n1 - c : s->p.NR, k0, klen, s->p.NR,
+                      bb + (size_t)(c - n0) * klen);
+        for (int jr = n0; jr < n1; jr += s->p.NR) {
+            int nr = n1 - jr < s->p.NR ? n1 - jr : s->p.NR;
+            const float *bp = bb + (size_t)(jr - n0) * klen;
+            for (int ir = 0; ir < d->M; ir += s->p.MR) {
+                int mr = d->M - ir < s->p.MR ? d->M - ir : s->p.MR;
+                s->p.ukr(klen, ab + (size_t)ir * klen, bp, d->C + (size_t)ir * d->ldc + jr, (size_t)d->ldc,
+                         d->alpha, beta, mr, nr);
+            }
+        }
+    }
+}
+
+/* Returns 1 when it ran, 0 when the shape does not qualify, -1 when out of memory. */
+static int gemm_short(const kn_ctx *ctx, const kn_gemm_desc *d, gemm_params p, int kc) {
+    int rows = round_up(d->M, p.MR);
+    if (d->batch != 1 || d->M > 4 * p.MC || sizeof(float) * (size_t)rows * d->K > SHORT_A_BYTES ||
+        sizeof(float) * (size_t)round_up(d->N, p.NR) * kc > SHORT_A_BYTES)
+        return 0;
+    kn_pool *pool = kn_pool_of(ctx);
+    int nth = kn_pool_size(pool), want = 8 * nth, bpanels = (d->N + p.NR - 1) / p.NR;
+    if (want > bpanels) want = bpanels;
+    short_state s = {d, p, NULL, NULL, kc, rows, 0, 0, rows / p.MR};
+    s.NT = round_up((d->N + want - 1) / want, p.NR);
+    s.ntiles = (d->N + s.NT - 1) / s.NT;
+    kn_scratch_buf ab, bb;
+    s.abuf = kn_scratch_get(ctx, sizeof(float) * (size_t)rows * d->K, &ab);
+    s.bbuf = kn_scratch_get(ctx, sizeof(float) * (size_t)s.ntiles * s.NT * kc, &bb);
+    int ok = s.abuf && s.bbuf;
+    if (ok) {
+        int groups = (s.apanels + A_PANELS_PER_TASK - 1) / A_PANELS_PER_TASK;
+        kn_pool_run(pool, ((d->K + kc - 1) / kc) * groups, short_pack_a, &s);
+        kn_pool_run(pool, s.ntiles, short_compute, &s);
+    }
+    kn_scratch_release(ctx, &bb);
+    kn_scratch_release(ctx, &ab);
+    return ok ? 1 : -1;
+}
+
 int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
     if (d->M <= 0 || d->N <= 0 || d->batch <= 0) return 0;
     if (d->K <= 0) { scale_c(d); return 0; }
@@ -229,6 +302,8 @@ int kn_gemm_run(const kn_ctx *ctx, const kn_gemm_desc *d) {
     s.p = params_for(kn_isa_of(ctx));
     int mco = round_up(d->M, s.p.MR), nc = round_up(d->N, s.p.NR);
     int kblocks = (d->K + s.p.KC - 1) / s.p.KC, kc = (d->K + kblocks - 1) / kblocks;   /* even K blocks */
+    int sh = gemm_short(ctx, d, s.p, kc);
+    if (sh) return sh > 0 ? 0 : -1;
     if (mco > MCO_MAX) mco = MCO_MAX / s.p.MC * s.p.MC;
     if (nc > NC_MAX) nc = NC_MAX / s.p.NR * s.p.NR;
     s.bstride = (size_t)nc * kc;

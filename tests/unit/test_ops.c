@@ -30,14 +30,15 @@ static void gemm_case(kn_test_state *T_, kn_isa isa, int tA, int tB, int M, int 
 }
 
 TEST(gemm_matches_reference_all_isas) {
+    /* small M takes the short-product path, M > 4 row tiles the general one */
     static const int shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {37, 45, 300}, {130, 70, 33}, {13, 33, 517},
-                                    {1600, 9, 7}, {3, 2100, 4}};
+                                    {1600, 9, 7}, {3, 2100, 4}, {401, 50, 700}};
     for (int isa = 0; isa <= (int)kn_cpu_detect(); isa++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int tA = 0; tA < 2; tA++)
                 for (int tB = 0; tB < 2; tB++)
                     for (int bt = 0; bt < 3; bt++) {
-                        if (s >= 5 && (bt || tA)) continue;   /* the big-edge shapes: f32 only */
+                        if (s >= 5 && (bt || tA)) continue;   /* the big shapes: f32 only */
                         gemm_case(T_, (kn_isa)isa, tA, tB, shapes[s][0], shapes[s][1], shapes[s][2],
                                   (kn_dtype)bt, bt == 2 ? 1.f : 0.7f, (s + tA) % 2 ? 0.3f : 0.f);
                     }
@@ -58,7 +59,8 @@ TEST(gemm_threads_bit_identical_and_arena) {
     REQUIRE(kn_pool_create(3, &p3, &err) == KN_OK);
     kn_arena arena;
     REQUIRE(kn_arena_init(&arena, 4 << 20, &err) == KN_OK);
-    int M = 200, N = 300, K = 270;
+    for (int M = 200; M <= 500; M += 300) {   /* short-product and general paths */
+    int N = 300, K = 270;
     float *A = rnd((size_t)M * K, 4), *B = rnd((size_t)K * N, 5);
     uint16_t *Bh = (uint16_t *)to_dtype(B, (size_t)K * N, KN_F16);
     for (int isa = 0; isa <= (int)kn_cpu_detect(); isa++)
@@ -73,6 +75,7 @@ TEST(gemm_threads_bit_identical_and_arena) {
             free(C1); free(C3);
         }
     free(A); free(B); free(Bh);
+    }
     kn_arena_free(&arena);
     kn_pool_destroy(p3);
 }
