@@ -1,0 +1,106 @@
+/* src/train: what the trainer needs besides the models' own forward/backward passes.
+ * Contract:
+ *  - A kn_paramset is a list of named f32 tensors, each with its gradient, AdamW moments and an
+ *    optional EMA copy, all owned by the set. Names are unique (diffusers tensor names).
+ *  - kn_adamw_step follows torch.optim.AdamW (single-tensor path) exactly: step += 1; decoupled
+ *    decay p *= 1 - lr*wd; m = lerp(m, g, 1-beta1); v = v*beta2 + (1-beta2)*g*g;
+ *    p -= lr/(1-beta1^t) * m / (sqrt(v)/sqrt(1-beta2^t) + eps). Bias corrections in double.
+ *  - Gradient clipping is torch.nn.utils.clip_grad_norm_: one global L2 norm (accumulated in double),
+ *    scale = max_norm/(norm+1e-6) applied only when < 1. The EMA is diffusers' EMAModel update
+ *    ema -= (1-decay)*(ema - p).
+ *  - Nothing here depends on thread count or keeps global state; a training run that saves with
+ *    kn_ckpt_save and resumes with kn_ckpt_load continues bit-identically.
+ *  - Checkpoints are folders in the diffusers layout: config.json + WEIGHTS (model.safetensors or
+ *    diffusion_pytorch_model.safetensors, f32) + optimizer.safetensors (exp_avg.NAME, exp_avg_sq.NAME,
+ *    ema.NAME) + trainer_state.json. A save writes DIR.tmp-XXXXXX and renames it into place, so
+ *    DIR is either the old or the new checkpoint, never a mixture. */
+#ifndef KN_TRAIN_H
+#define KN_TRAIN_H
+#include <stdio.h>
+#include <jansson.h>
+#include "core/core.h"
+
+typedef struct kn_param {
+    char *name;
+    int ndim;
+    int64_t shape[8];
+    size_t n;                      /* element count */
+    float *w, *g, *m, *v;          /* weights, gradient, first and second moments */
+    float *ema;                    /* NULL unless kn_paramset_enable_ema */
+} kn_param;
+
+typedef struct kn_paramset {
+    int n, cap;
+    kn_param *p;
+} kn_paramset;
+
+/* Adds a zero-initialised tensor; *out (may be NULL) points to it until the next add. */
+kn_status kn_paramset_add(kn_paramset *ps, const char *name, int ndim, const int64_t *shape,
+                          kn_param **out, kn_error *err);
+kn_param *kn_paramset_find(const kn_paramset *ps, const char *name);
+void kn_paramset_free(kn_paramset *ps);
+void kn_paramset_zero_grad(kn_paramset *ps);
+/* Allocates the EMA copies, initialised to the current weights. */
+kn_status kn_paramset_enable_ema(kn_paramset *ps, kn_error *err);
+size_t kn_paramset_numel(const kn_paramset *ps);
+
+/* ---- optimiser and schedule ---- */
+typedef struct kn_adamw_cfg {
+    double lr;                     /* peak learning rate */
+    double beta1, beta2, eps, weight_decay;
+} kn_adamw_cfg;
+/* torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2. */
+kn_adamw_cfg kn_adamw_defaults(void);
+/* One update of every parameter with learning rate lr; *step is incremented first (torch order). */
+void kn_adamw_step(kn_paramset *ps, const kn_adamw_cfg *cfg, double lr, int64_t *step);
+
+/* Linear warm-up from 0 to 1 over `warmup` steps, then cosine decay to min_ratio at `total`
+ * (diffusers get_cosine_schedule_with_warmup when min_ratio == 0). Returns the factor on the peak lr
+ * for the update about to be taken at `step` (0-based, like a torch LambdaLR's last_epoch). */
+double kn_lr_factor(int64_t step, int64_t warmup, int64_t total, double min_ratio);
+
+/* Global L2 norm of all gradients (double accumulation in a fixed order). */
+double kn_grad_norm(const kn_paramset *ps);
+/* Clips to max_norm as clip_grad_norm_; returns the norm before clipping. max_norm <= 0: no clip. */
+double kn_grad_clip(kn_paramset *ps, double max_norm);
+/* ema -= (1 - decay) * (ema - w) for every parameter (no-op without EMA). */
+void kn_ema_update(kn_paramset *ps, double decay);
+
+/* ---- trainer state and checkpoints ---- */
+typedef struct kn_trainer_state {
+    int64_t step;                  /* optimiser steps taken (AdamW's t) */
+    uint64_t seed;                 /* run seed: noise and data order derive from (seed, step) */
+    uint64_t data_cursor;          /* next sample index in the data order */
+    int64_t epoch;
+    double ema_decay;
+    kn_adamw_cfg adamw;
+    int64_t warmup_steps, total_steps;
+    double min_lr_ratio, max_grad_norm;
+} kn_trainer_state;
+
+/* Writes DIR atomically (see the contract). config may be NULL (then config.json is "{}").
+ * weights_name: "model.safetensors" or "diffusion_pytorch_model.safetensors". */
+kn_status kn_ckpt_save(const char *dir, const char *weights_name, const json_t *config,
+                       const kn_paramset *ps, const kn_trainer_state *st, kn_error *err);
+/* Loads into an existing set whose names and shapes must match the files exactly (errors name the
+ * file and tensor). Moments and EMA are restored when present in optimizer.safetensors. */
+kn_status kn_ckpt_load(const char *dir, const char *weights_name, kn_paramset *ps,
+                       kn_trainer_state *st, kn_error *err);
+
+/* ---- loss log and plot ---- */
+typedef struct kn_losslog {
+    FILE *f;
+    char *path;
+} kn_losslog;
+/* Opens PATH for appending; writes the header "step,loss,lr,grad_norm,seconds" if the file is new. */
+kn_status kn_losslog_open(kn_losslog *log, const char *path, kn_error *err);
+kn_status kn_losslog_write(kn_losslog *log, int64_t step, double loss, double lr, double grad_norm,
+                           double seconds, kn_error *err);
+void kn_losslog_close(kn_losslog *log);
+/* Reads a loss CSV and draws loss against step (log-scale y when the range spans > 1 decade, raw
+ * loss in light blue, a moving average in dark blue) into a width x height PNG. */
+kn_status kn_plot_loss_csv(const char *csv_path, const char *png_path, int width, int height, kn_error *err);
+/* Writes 8-bit RGB rows with libpng (atomically). Shared by the plot and the data set previews. */
+kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, kn_error *err);
+
+#endif
