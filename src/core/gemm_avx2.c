@@ -7,24 +7,26 @@
 
 void kn_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t ldc, float alpha,
                       float beta, int mr, int nr) {
-    __m256 acc[6][2];
-#pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
-        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-        if (i < mr) {   /* C is touched only at the end: start its fetch now */
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 15), _MM_HINT_T0);
-        }
+    for (int i = 0; i < mr; i++) {   /* C is touched only at the end: start its fetch now */
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 15), _MM_HINT_T0);
     }
+    /* alpha and beta wait in memory: 12 accumulators + 2 B + 1 broadcast fill all 16 registers, and
+     * keeping the two scalars live made GCC spill an accumulator inside the loop. */
+    volatile float alpha_mem = alpha, beta_mem = beta;
+    /* Named accumulators: with an array GCC spills one of the 16 registers inside the loop. */
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int k = 0; k < kc; k++, a += 6, b += 16) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++) {
-            __m256 av = _mm256_broadcast_ss(a + i);
-            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
-        }
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), av;
+#define KN_ROW(i) av = _mm256_broadcast_ss(a + i); \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0); c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);
+        KN_ROW(0) KN_ROW(1) KN_ROW(2) KN_ROW(3) KN_ROW(4) KN_ROW(5)
+#undef KN_ROW
     }
+    __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    alpha = alpha_mem;
+    beta = beta_mem;
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     if (mr == 6 && nr == 16) {
 #pragma GCC unroll 6
@@ -41,6 +43,7 @@ void kn_ukr_avx2_6x16(int kc, const float *a, const float *b, float *c, size_t l
         return;
     }
     float tmp[6 * 16] __attribute__((aligned(32)));
+#pragma GCC unroll 6   /* constant indices keep the accumulators in registers in the loop above */
     for (int i = 0; i < 6; i++) {
         _mm256_store_ps(tmp + i * 16, acc[i][0]);
         _mm256_store_ps(tmp + i * 16 + 8, acc[i][1]);
