@@ -115,6 +115,7 @@ typedef struct {
     const float *dcol;
     float *dx;
     int b, c0, Ho, Wo;
+    const kn_vec *vec;
 } col2im_job;
 
 static void col2im_task(void *arg, int task) {   /* one input channel of dx */
@@ -132,6 +133,12 @@ static void col2im_task(void *arg, int task) {   /* one input channel of dx */
                 if (iy < 0 || iy >= s->H) continue;
                 float *drow = dx + (size_t)iy * s->W;
                 const float *rr = r + (size_t)oy * j->Wo;
+                if (s->stride == 1) {   /* contiguous run: one vector axpy (x 1.0 is exact) */
+                    int lo = s->pad_left - kx > 0 ? s->pad_left - kx : 0;
+                    int hi = s->W + s->pad_left - kx < j->Wo ? s->W + s->pad_left - kx : j->Wo;
+                    if (hi > lo) j->vec->axpy(drow + lo + kx - s->pad_left, 1.f, rr + lo, hi - lo);
+                    continue;
+                }
                 for (int ox = 0; ox < j->Wo; ox++) {
                     int ix = ox * s->stride + kx - s->pad_left;
                     if ((unsigned)ix < (unsigned)s->W) drow[ix] += rr[ox];
@@ -271,7 +278,7 @@ static void conv_dx(const kn_ctx *ctx, const kn_conv2d_shape *s, const float *w,
                 dx_direct(s, w, dy, dx, Ho, Wo);
                 return;
             }
-            col2im_job j = {s, dcol, dx, b, c0, Ho, Wo};
+            col2im_job j = {s, dcol, dx, b, c0, Ho, Wo, kn_vec_for(isa)};
             kn_pool_run(kn_pool_of(ctx), nc, col2im_task, &j);
         }
     kn_scratch_release(ctx, &sb);
