@@ -48,6 +48,23 @@ CASES = [
     ('sched_lcm_eps', 'LCMScheduler', 4, [1, 4, 4, 4], 0.0,
      dict(SD, original_inference_steps=50, clip_sample=False, set_alpha_to_one=True, steps_offset=0,
           prediction_type='epsilon', timestep_spacing='leading', timestep_scaling=10.0)),
+    ('sched_dpm3_plain_linear', 'DPMSolverMultistepScheduler', 8, [1, 4, 4, 4], 0.0,
+     dict(SD, beta_schedule='linear', beta_start=0.0001, beta_end=0.02, solver_order=3, prediction_type='epsilon',
+          algorithm_type='dpmsolver', solver_type='midpoint', lower_order_final=True, use_karras_sigmas=False,
+          timestep_spacing='linspace')),
+    ('sched_dpm3_pp_v_16', 'DPMSolverMultistepScheduler', 16, [1, 4, 2, 2], 0.0,
+     dict(SD, solver_order=3, prediction_type='v_prediction', algorithm_type='dpmsolver++', solver_type='midpoint',
+          lower_order_final=True, use_karras_sigmas=False, timestep_spacing='trailing')),
+    ('sched_dpm_sde_pp_karras', 'DPMSolverMultistepScheduler', 6, [1, 4, 4, 4], 0.0,
+     dict(SD, solver_order=2, prediction_type='epsilon', algorithm_type='sde-dpmsolver++', solver_type='midpoint',
+          lower_order_final=True, use_karras_sigmas=True, timestep_spacing='linspace')),
+    ('sched_ddpm_large_trained_v', 'DDPMScheduler', 5, [1, 4, 4, 4], 0.0,
+     dict(num_train_timesteps=100, trained_betas=[round(0.0001 + i * (0.05 - 0.0001) / 99, 6) for i in range(100)],
+          variance_type='fixed_large', clip_sample=False, prediction_type='v_prediction',
+          timestep_spacing='trailing', steps_offset=0)),
+    ('sched_euler_cont_v_leading', 'EulerDiscreteScheduler', 6, [1, 4, 4, 4], 0.0,
+     dict(SD, prediction_type='v_prediction', timestep_type='continuous', timestep_spacing='leading',
+          steps_offset=1)),
 ]
 
 STOCHASTIC = {'DDPMScheduler', 'EulerAncestralDiscreteScheduler', 'LCMScheduler'}
@@ -62,7 +79,7 @@ def generate(outdir):
         json.dump(cfg, open(os.path.join(d, 'scheduler', 'scheduler_config.json'), 'w'), indent=1)
         r = R.Ref(cfg, cls, eta)
         t = r.set_timesteps(steps)
-        stoch = cls in STOCHASTIC or eta > 0
+        stoch = cls in STOCHASTIC or eta > 0 or 'sde' in cfg.get('algorithm_type', '')
         io = {'in.sample_0': (rng.standard_normal(shape) * float(r.init_sigma)).astype(np.float32)}
         res = {'out.timesteps': t.astype(np.float64), 'out.init_noise_sigma': np.array([r.init_sigma], np.float32)}
         x = io['in.sample_0']

@@ -161,6 +161,8 @@ class Ref:
                     sg = karras(smin, smax, n)
                     self.t = np.array([sigma_to_t(s, logtab) for s in sg]).astype(f32).astype(np.float64)
                 self.sig = np.concatenate([sg, [0.0]]).astype(f32)
+                if self.cfg.get('timestep_type', 'discrete') == 'continuous' and self.pred == 'v_prediction':
+                    self.t = (f32(0.25) * np.log(self.sig[:-1])).astype(f32).astype(np.float64)
                 mx = self.sig.max()
                 self.init_sigma = mx if self.spacing in ('linspace', 'trailing') else f32(np.sqrt(mx * mx + f32(1)))
         elif k == 'DPMSolverMultistepScheduler':
@@ -274,35 +276,82 @@ class Ref:
                 return (x + (x - x0) / s * (down - s) + noise * up).astype(f32)
             return (x + (x - x0) / s * (nx - s)).astype(f32)
         if k == 'DPMSolverMultistepScheduler':
-            def pt(sg):
-                al = f32(1) / np.sqrt(sg * sg + f32(1)); si = sg * al
-                return al, si, np.log(al) - np.log(si)
-            a0, s0, l0 = pt(self.sig[i])
-            if self.pred == 'epsilon':
-                x0 = (x - s0 * m) / a0
-            elif self.pred == 'v_prediction':
-                x0 = a0 * x - s0 * m
-            else:
-                x0 = m
-            self.hist = (self.hist + [x0.astype(f32)])[-2:]
-            n = len(self.t)
-            lof = i == n - 1 and (self.cfg.get('euler_at_final', False) or (self.cfg.get('lower_order_final', True) and n < 15))
-            at, st_, lt = pt(self.sig[i + 1])
-            h = lt - l0
-            if self.cfg.get('solver_order', 2) == 1 or self.lon < 1 or lof:
-                out = (st_ / s0) * x - (at * (np.exp(-h) - f32(1))) * x0
-            else:
-                _, _, l1 = pt(self.sig[i - 1])
-                m0, m1 = self.hist[-1], self.hist[-2]
-                h0 = l0 - l1; r0 = h0 / h
-                D1 = (f32(1) / r0) * (m0 - m1)
-                if self.cfg.get('solver_type', 'midpoint') == 'heun':
-                    out = (st_ / s0) * x - (at * (np.exp(-h) - f32(1))) * m0 + (at * ((np.exp(-h) - f32(1)) / h + f32(1))) * D1
-                else:
-                    out = (st_ / s0) * x - (at * (np.exp(-h) - f32(1))) * m0 - f32(0.5) * (at * (np.exp(-h) - f32(1))) * D1
-            self.lon = min(self.lon + 1, 2)
-            return out.astype(f32)
+            return self.dpm_step(i, m, x, noise)
         raise ValueError(k)
+
+
+def _dpm_pt(sg):
+    al = f32(1) / np.sqrt(sg * sg + f32(1))
+    si = sg * al
+    return al, si, np.log(al) - np.log(si)
+
+
+def _dpm_step(self, i, m, x, noise):
+    cfg = self.cfg
+    algo = cfg.get('algorithm_type', 'dpmsolver++')
+    order = cfg.get('solver_order', 2)
+    heun = cfg.get('solver_type', 'midpoint') == 'heun'
+    pp = algo in ('dpmsolver++', 'sde-dpmsolver++')
+    a0, s0, l0 = _dpm_pt(self.sig[i])
+    if pp:
+        conv = {'epsilon': lambda: (x - s0 * m) / a0, 'v_prediction': lambda: a0 * x - s0 * m,
+                'sample': lambda: m}[self.pred]()
+    else:
+        conv = {'epsilon': lambda: m, 'v_prediction': lambda: a0 * m + s0 * x,
+                'sample': lambda: (x - a0 * m) / s0}[self.pred]()
+    self.hist = (self.hist + [conv.astype(f32)])[-order:]
+    n = len(self.t)
+    lof = i == n - 1 and (cfg.get('euler_at_final', False) or (cfg.get('lower_order_final', True) and n < 15))
+    los = i == n - 2 and cfg.get('lower_order_final', True) and n < 15
+    at, st, lt = _dpm_pt(self.sig[i + 1])
+    h = lt - l0
+    one, E = f32(1), np.exp
+    if order == 1 or self.lon < 1 or lof:
+        D0 = self.hist[-1]
+        if algo == 'dpmsolver++':
+            out = (st / s0) * x - (at * (E(-h) - one)) * D0
+        elif algo == 'dpmsolver':
+            out = (at / a0) * x - (st * (E(h) - one)) * D0
+        elif algo == 'sde-dpmsolver++':
+            out = (st / s0 * E(-h)) * x + (at * (one - E(f32(-2.0) * h))) * D0 + st * np.sqrt(one - E(f32(-2) * h)) * noise
+        else:
+            out = (at / a0) * x - f32(2.0) * (st * (E(h) - one)) * D0 + st * np.sqrt(E(f32(2) * h) - one) * noise
+    elif order == 2 or self.lon < 2 or los:
+        _, _, l1 = _dpm_pt(self.sig[i - 1])
+        m0, m1 = self.hist[-1], self.hist[-2]
+        r0 = (l0 - l1) / h
+        D0, D1 = m0, (one / r0) * (m0 - m1)
+        if algo == 'dpmsolver++':
+            c = -f32(0.5) * (at * (E(-h) - one)) if not heun else (at * ((E(-h) - one) / h + one))
+            out = (st / s0) * x - (at * (E(-h) - one)) * D0 + c * D1
+        elif algo == 'dpmsolver':
+            c = -f32(0.5) * (st * (E(h) - one)) if not heun else -(st * ((E(h) - one) / h - one))
+            out = (at / a0) * x - (st * (E(h) - one)) * D0 + c * D1
+        elif algo == 'sde-dpmsolver++':
+            c = f32(0.5) * (at * (one - E(f32(-2.0) * h))) if not heun else (at * ((one - E(f32(-2.0) * h)) / (f32(-2.0) * h) + one))
+            out = (st / s0 * E(-h)) * x + (at * (one - E(f32(-2.0) * h))) * D0 + c * D1 + st * np.sqrt(one - E(f32(-2) * h)) * noise
+        else:
+            c = -(st * (E(h) - one)) if not heun else -f32(2.0) * (st * ((E(h) - one) / h - one))
+            out = (at / a0) * x - f32(2.0) * (st * (E(h) - one)) * D0 + c * D1 + st * np.sqrt(E(f32(2) * h) - one) * noise
+    else:
+        _, _, l1 = _dpm_pt(self.sig[i - 1])
+        _, _, l2 = _dpm_pt(self.sig[i - 2])
+        m0, m1, m2 = self.hist[-1], self.hist[-2], self.hist[-3]
+        r0, r1 = (l0 - l1) / h, (l1 - l2) / h
+        D1_0, D1_1 = (one / r0) * (m0 - m1), (one / r1) * (m1 - m2)
+        D1 = D1_0 + (r0 / (r0 + r1)) * (D1_0 - D1_1)
+        D2 = (one / (r0 + r1)) * (D1_0 - D1_1)
+        if algo == 'dpmsolver++':
+            out = ((st / s0) * x - (at * (E(-h) - one)) * m0 + (at * ((E(-h) - one) / h + one)) * D1
+                   - (at * ((E(-h) - one + h) / h ** 2 - f32(0.5))) * D2)
+        else:
+            out = ((at / a0) * x - (st * (E(h) - one)) * m0 - (st * ((E(h) - one) / h - one)) * D1
+                   - (st * ((E(h) - one - h) / h ** 2 - f32(0.5))) * D2)
+    self.lon = min(self.lon + 1, order)
+    return out.astype(f32)
+
+
+Ref.dpm_step = _dpm_step
 
 
 def run_case(d, write=False, rng=None):
