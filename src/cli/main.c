@@ -10,6 +10,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 
 static const command commands[] = {
     {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
+    {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
 };
 
 static void usage(FILE *f) {
