@@ -10,10 +10,10 @@
 #define BAND 8
 #define DELTA 5.f      /* brightness constancy weight */
 #define GAMMA 10.f     /* gradient constancy weight */
-#define ALPHA 20.f     /* smoothness weight */
+#define ALPHA 10.f     /* smoothness weight */
 #define EPS_DATA 1e-2f /* Charbonnier epsilon^2 of the data terms (intensities 0..1) */
 #define EPS_SMOOTH 1e-4f
-#define SOR_ITERS 5
+#define SOR_ITERS 3
 #define OMEGA 1.6f
 
 enum { I1W, IX, IY, IXX, IXY, IYY, IZ, IXZ, IYZ, DU, DV, WS, A11, A12, A22, B1, B2, TMP, NBUF };
