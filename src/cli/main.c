@@ -10,6 +10,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *help; } 
 
 static const command commands[] = {
     {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
+    {"convert", kn_cmd_convert, "IN_DIR OUT_DIR --dtype f16|bf16|f32  copy a model folder converting its weights"},
     {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
 };
 
