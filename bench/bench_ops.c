@@ -1,5 +1,5 @@
 /* Kernel throughput at SD-UNet shapes: kn_gemm (x[M,K] * W^T, the kn_linear layout) and kn_conv2d.
- * Usage: bench_ops [threads] [reps]. Prints one line per shape: "gemm M N K GFLOPS",
+ * Usage: bench_ops [threads] [reps] [all|gemm|conv|other]. Prints one line per shape: "gemm M N K GFLOPS",
  * "conv B C H W Cout k GFLOPS", "attn B L H dh GFLOPS" (self-attention, 4*B*H*L*L*dh flops) and
  * "gn B C S G MS" / "silu N MS" (milliseconds), each the median over reps runs after one warm-up.
  * KINORA_ISA caps the ISA. */
@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -28,6 +29,9 @@ static float *filled(size_t n, uint64_t seed) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 7;
     if (reps < 1 || reps > 100) reps = 7;
+    const char *what = argc > 3 ? argv[3] : "all";
+    int do_gemm = !strcmp(what, "all") || !strcmp(what, "gemm"), do_conv = !strcmp(what, "all") || !strcmp(what, "conv");
+    int do_other = !strcmp(what, "all") || !strcmp(what, "other");
     kn_pool *pool = NULL;
     kn_error err = {0};
     if (kn_pool_create(threads, &pool, &err) != KN_OK) { fprintf(stderr, "%s\n", err.msg); return 1; }
@@ -37,7 +41,7 @@ int main(int argc, char **argv) {
     printf("isa %s threads %d reps %d\n", kn_isa_name(ctx.isa), threads, reps);
     static const int g[][3] = {{4096, 320, 320}, {1024, 640, 1280}, {256, 1280, 1280}, {4096, 1280, 320}};
     double t[100];
-    for (size_t s = 0; s < sizeof g / sizeof *g; s++) {
+    for (size_t s = 0; do_gemm && s < sizeof g / sizeof *g; s++) {
         int M = g[s][0], N = g[s][1], K = g[s][2];
         float *A = filled((size_t)M * K, 1), *W = filled((size_t)N * K, 2), *C = filled((size_t)M * N, 3);
         kn_gemm(&ctx, 0, 1, M, N, K, 1.f, A, K, kn_wf32(W), K, 0.f, C, N);
@@ -51,7 +55,7 @@ int main(int argc, char **argv) {
         kn_free(A); kn_free(W); kn_free(C);
     }
     static const int c[][5] = {{16, 320, 32, 32, 320}, {16, 640, 16, 16, 640}, {16, 1280, 8, 8, 1280}};
-    for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
+    for (size_t s = 0; do_conv && s < sizeof c / sizeof *c; s++) {
         kn_conv2d_shape sh = kn_conv2d_make(c[s][0], c[s][1], c[s][2], c[s][3], c[s][4], 3, 1, 1);
         size_t nx = (size_t)sh.B * sh.Cin * sh.H * sh.W, nw = (size_t)sh.Cout * sh.Cin * 9;
         size_t ny = (size_t)sh.B * sh.Cout * sh.H * sh.W;
@@ -68,7 +72,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         kn_free(x); kn_free(w); kn_free(b); kn_free(y);
     }
-    {
+    if (do_other) {
         int B = 1, L = 4096, H = 8, dh = 40;
         size_t n = (size_t)B * L * H * dh;
         float *q = filled(n, 8), *k = filled(n, 9), *v = filled(n, 10), *o = filled(n, 11);
@@ -84,7 +88,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         kn_free(q); kn_free(k); kn_free(v); kn_free(o);
     }
-    {
+    if (do_other) {
         int B = 16, C = 320, G = 32;
         size_t S = 32 * 32, n = (size_t)B * C * S;
         float *x = filled(n, 12), *y = filled(n, 13), *g = filled((size_t)C, 14), *b = filled((size_t)C, 15);

@@ -2,7 +2,7 @@
 layout) and torch.nn.functional.conv2d, at the shapes of bench_ops.c. Prints lines in the same format
 as bench_ops: "gemm M N K GFLOPS" / "conv B C H W Cout k GFLOPS" (median of reps runs after a warm-up),
 "attn B L H dh GFLOPS", "gn B C S G MS", "silu N MS", plus "blas_core NAME" (the OpenBLAS kernel in use) and "torch_threads N".
-Usage: /usr/bin/python3 bench/ref_blas_torch.py {gemm|conv} THREADS REPS"""
+Usage: /usr/bin/python3 bench/ref_blas_torch.py {gemm|conv|other} THREADS REPS"""
 import ctypes
 import statistics
 import sys
@@ -47,7 +47,7 @@ def main():
             out = np.empty((M, N), dtype=np.float32)
             t = timed(lambda: np.matmul(a, w.T, out=out), reps)
             print(f"gemm {M} {N} {K} {2.0 * M * N * K / t * 1e-9:.1f}", flush=True)
-    else:
+    if what == "conv":
         import torch
         torch.set_num_threads(threads)
         print("torch_threads", torch.get_num_threads())
@@ -58,6 +58,10 @@ def main():
                 b = torch.randn(Co)
                 t = timed(lambda: torch.nn.functional.conv2d(x, w, b, padding=1), min(reps, 5))
                 print(f"conv {B} {C} {H} {W} {Co} 3 {2.0 * B * Co * H * W * C * 9 / t * 1e-9:.1f}", flush=True)
+    if what == "other":
+        import torch
+        torch.set_num_threads(threads)
+        with torch.no_grad():
             # self-attention as torch 1.13 computes it without SDPA: softmax(q k^T * scale) v, per head
             B, L, H, dh = 1, 4096, 8, 40
             q, k, v = (torch.randn(B * H, L, dh) for _ in range(3))
