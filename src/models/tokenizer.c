@@ -489,8 +489,9 @@ static kn_status load_vocab(kn_tokenizer *t, const char *dir, kn_error *err) {
     json_t *v;
     json_object_foreach(j, key, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
+            kn_fail(err, KN_EFORMAT, "%s: entry '%s' is not a non-negative integer id", p, key);
             json_decref(j);
-            return kn_fail(err, KN_EFORMAT, "%s: entry '%s' is not a non-negative integer id", p, key);
+            return KN_EFORMAT;
         }
         int s = intern(t, key, strlen(key));
         if (s < 0) { json_decref(j); return kn_fail(err, KN_ENOMEM, "out of memory"); }
