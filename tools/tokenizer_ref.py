@@ -214,7 +214,8 @@ def main():
             "note": "made by tools/tokenizer_ref.py: a tiny BPE vocabulary learned from a fixed corpus and the "
                     "ids of a Python re-implementation of CLIP's simple_tokenizer (unicodedata categories for "
                     "\\p{L}/\\p{N}, str.lower, html.unescape twice, ftfy reduced to quotes/ligatures/width/"
-                    "control characters); pad token '!' as in SD 2 tokenizers, model_max_length 16"}
+                    "control characters); pad token '!' as in SD 2 tokenizers, model_max_length 16. The same script "
+                    "reproduces all ids of shared/testvectors/tokenizer_clip with its real CLIP vocabulary."}
     with open(os.path.join(out, "case.json"), "w") as f:
         json.dump(case, f, indent=1)
     for t, r in zip(TEXTS, rows):
