@@ -96,9 +96,12 @@ static const void *elem_ptr(const kn_mat_src *m, int batch, size_t idx) {
 
 void kn_pack_rowmajor(const void *arg, int batch, int r0, int rlen, int k0, int klen, int R, float *dst) {
     const kn_mat_src *m = arg;
-    int fast = m->isa == KN_ISA_AVX512 && R <= 32 && m->ld < ((size_t)1 << 26);
+    /* gather-based packers: 16 (AVX-512) or 8 (AVX2) rows per instruction */
+    void (*gather)(const float *, size_t, int, int, int, float *) =
+        m->isa == KN_ISA_AVX512 ? kn_pack_rows_f32_avx512 : m->isa == KN_ISA_AVX2 ? kn_pack_rows_f32_avx2 : NULL;
+    int fast = gather && R <= 32 && m->ld < ((size_t)1 << 26);
     if (fast && m->dtype == KN_F32) {
-        kn_pack_rows_f32_avx512(elem_ptr(m, batch, (size_t)r0 * m->ld + (size_t)k0), m->ld, rlen, klen, R, dst);
+        gather(elem_ptr(m, batch, (size_t)r0 * m->ld + (size_t)k0), m->ld, rlen, klen, R, dst);
         return;
     }
     if (fast) {   /* convert a [rlen, <=256] block to f32 first, then gather-pack it */
@@ -108,7 +111,7 @@ void kn_pack_rowmajor(const void *arg, int batch, int r0, int rlen, int k0, int 
             for (int r = 0; r < rlen; r++)
                 kn_cvt_row(m->isa, elem_ptr(m, batch, (size_t)(r0 + r) * m->ld + (size_t)(k0 + kc)), m->dtype,
                            (size_t)n, tmp + (size_t)r * n);
-            kn_pack_rows_f32_avx512(tmp, (size_t)n, rlen, n, R, dst + (size_t)kc * R);
+            gather(tmp, (size_t)n, rlen, n, R, dst + (size_t)kc * R);
         }
         return;
     }

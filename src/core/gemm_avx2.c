@@ -61,3 +61,22 @@ void kn_cvt_f16_avx2(const uint16_t *src, size_t n, float *dst) {
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
     for (; i < n; i++) dst[i] = _cvtsh_ss(src[i]);
 }
+
+/* Pack f32 rows (element (r, k) at src[r * ld + k]) into dst[k * R + r], zero-padding rows rlen..R-1:
+ * one masked 8-lane gather per k and 8 rows, with the rows fetched ahead. */
+void kn_pack_rows_f32_avx2(const float *src, size_t ld, int rlen, int klen, int R, float *dst) {
+    for (int c = 0; c < R; c += 8) {
+        int w = R - c < 8 ? R - c : 8, live = rlen - c < 0 ? 0 : rlen - c < w ? rlen - c : w;
+        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(w), lanes);
+        __m256 load = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(live), lanes));
+        __m256i idx = _mm256_mullo_epi32(lanes, _mm256_set1_epi32((int)ld));
+        const float *base = src + (size_t)c * ld;
+        for (int k = 0; k < klen; k++) {
+            if ((k & 15) == 0 && k + 64 < klen)
+                for (int r = 0; r < live; r++) _mm_prefetch((const char *)(base + (size_t)r * ld + k + 64), _MM_HINT_T0);
+            __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base + k, idx, load, 4);
+            _mm256_maskstore_ps(dst + (size_t)k * R + c, store, v);
+        }
+    }
+}

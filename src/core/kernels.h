@@ -57,6 +57,7 @@ void kn_ukr_avx512_12x32(int kc, const float *a, const float *b, float *c, size_
 void kn_cvt_f16_avx2(const uint16_t *src, size_t n, float *dst);
 /* dst[k * R + r] = src[r * ld + k] for r < rlen (zero above), k < klen; needs 16 * ld < 2^31 */
 void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, int R, float *dst);
+void kn_pack_rows_f32_avx2(const float *src, size_t ld, int rlen, int klen, int R, float *dst);
 
 /* One flash-attention block: up to KN_ATTN_BQ query rows of one (batch, head) against all their keys.
  * Pointers are already offset to the head; rows are strided by the ld* fields. */
