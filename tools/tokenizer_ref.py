@@ -4,7 +4,7 @@
 and the ids of a Python re-implementation of OpenAI CLIP's simple_tokenizer. The `regex` and `ftfy`
 packages are absent, so \\p{L} / \\p{N} come from unicodedata categories, the pre-tokenizer regex is a
 hand-written scanner with the same alternation order, and ftfy.fix_text is reduced to the fixes
-Kinora documents (curly quotes, Latin ligatures, full-width ASCII, control characters).
+Kinora documents (curly quotes, Latin ligatures, full-width ASCII, control characters, NFC).
 
 usage: python3 tools/tokenizer_ref.py [OUT_DIR=tests/vectors/tokenizer_small]
 """
@@ -25,6 +25,7 @@ TEXTS = [
     "The quick brown fox",
     "don't STOP: it's 2024!!",
     "caf\u00e9 na\u00efve \u00c9COLE",
+    "cafe\u0301 \u212b a\u0301\u0323 \u1100\u1161\u11a8",
     "&amp;lt;b&amp;gt; Tom &amp; Jerry &eacute;t&eacute; &#39;x&#x27; &notin &bogus;",
     "\u201ccurly\u201d \u2018quotes\u2019 \uff26\uff55\uff4c\uff4c\u3000width \ufb01ne",
     "\u039f\u0394\u039f\u03a3 \u0130stanbul \u00df",
@@ -84,7 +85,7 @@ def ftfy_lite(text):
             out.append('"')
         else:
             out.append(ch)
-    return "".join(out)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def clean(text):
@@ -214,7 +215,7 @@ def main():
             "note": "made by tools/tokenizer_ref.py: a tiny BPE vocabulary learned from a fixed corpus and the "
                     "ids of a Python re-implementation of CLIP's simple_tokenizer (unicodedata categories for "
                     "\\p{L}/\\p{N}, str.lower, html.unescape twice, ftfy reduced to quotes/ligatures/width/"
-                    "control characters); pad token '!' as in SD 2 tokenizers, model_max_length 16. The same script "
+                    "control characters, NFC); pad token '!' as in SD 2 tokenizers, model_max_length 16. The same script "
                     "reproduces all ids of shared/testvectors/tokenizer_clip with its real CLIP vocabulary."}
     with open(os.path.join(out, "case.json"), "w") as f:
         json.dump(case, f, indent=1)

@@ -4,8 +4,8 @@
  * otherwise). kn_tokenizer_encode is pure: it keeps no state in the tokenizer, so one tokenizer can
  * serve several threads.
  * Text clean-up: ftfy is approximated by the fixes that matter for ordinary prompts (curly quotes,
- * Latin ligatures, full-width ASCII, control characters); ftfy's mojibake repair, its own HTML pass
- * and NFC normalisation are not reproduced (decomposed accents stay decomposed). Then html.unescape
+ * Latin ligatures, full-width ASCII, control characters, then NFC normalisation); ftfy's mojibake
+ * repair and its own HTML pass are not reproduced. Then html.unescape
  * twice, whitespace collapsed, Python-style lower(), the CLIP pre-tokenizer regex and byte-level BPE
  * with "</w>" end-of-word marks, merges ranked by line order. */
 #include <stdio.h>
@@ -22,6 +22,8 @@ extern const char *const kn_html_entity[][2];
 extern const int kn_html_entity_n;
 extern const uint32_t kn_html_charref_fix[][2];
 extern const int kn_html_charref_fix_n;
+extern const uint32_t kn_uni_ccc[][3], kn_uni_decomp[][3], kn_uni_comp[][3];
+extern const int kn_uni_ccc_n, kn_uni_decomp_n, kn_uni_comp_n;
 
 /* Both reference tokenizers read only this many merges (49152 - 256 - 2). */
 #define MAX_MERGES 48894
@@ -148,6 +150,100 @@ static int ftfy_fix(const cpbuf *in, cpbuf *out) {
         if (r) return -1;
     }
     return 0;
+}
+
+/* ---- NFC (the last step of ftfy.fix_text) ---- */
+enum { SBASE = 0xAC00, LBASE = 0x1100, VBASE = 0x1161, TBASE = 0x11A7, LCOUNT = 19, VCOUNT = 21, TCOUNT = 28,
+       NCOUNT = VCOUNT * TCOUNT, SCOUNT = LCOUNT * NCOUNT };
+
+static int ccc_of(uint32_t c) {
+    int lo = 0, hi = kn_uni_ccc_n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (c < kn_uni_ccc[mid][0]) hi = mid - 1;
+        else if (c > kn_uni_ccc[mid][1]) lo = mid + 1;
+        else return (int)kn_uni_ccc[mid][2];
+    }
+    return 0;
+}
+
+static int decompose_push(cpbuf *out, uint32_t c, int depth) {
+    if (c >= SBASE && c < SBASE + SCOUNT) {
+        uint32_t s = c - SBASE, t = TBASE + s % TCOUNT;
+        if (cp_push(out, LBASE + s / NCOUNT) || cp_push(out, VBASE + s % NCOUNT / TCOUNT)) return -1;
+        return t != TBASE ? cp_push(out, t) : 0;
+    }
+    int lo = 0, hi = kn_uni_decomp_n - 1;
+    while (lo <= hi && depth < 8) {
+        int mid = (lo + hi) / 2;
+        if (c < kn_uni_decomp[mid][0]) hi = mid - 1;
+        else if (c > kn_uni_decomp[mid][0]) lo = mid + 1;
+        else {
+            if (decompose_push(out, kn_uni_decomp[mid][1], depth + 1)) return -1;
+            return kn_uni_decomp[mid][2] ? decompose_push(out, kn_uni_decomp[mid][2], depth + 1) : 0;
+        }
+    }
+    return cp_push(out, c);
+}
+
+static uint32_t compose_pair(uint32_t a, uint32_t b) {
+    if (a >= LBASE && a < LBASE + LCOUNT && b >= VBASE && b < VBASE + VCOUNT)
+        return SBASE + ((a - LBASE) * VCOUNT + (b - VBASE)) * TCOUNT;
+    if (a >= SBASE && a < SBASE + SCOUNT && (a - SBASE) % TCOUNT == 0 && b > TBASE && b < TBASE + TCOUNT)
+        return a + (b - TBASE);
+    int lo = 0, hi = kn_uni_comp_n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (a < kn_uni_comp[mid][0] || (a == kn_uni_comp[mid][0] && b < kn_uni_comp[mid][1])) hi = mid - 1;
+        else if (a > kn_uni_comp[mid][0] || b > kn_uni_comp[mid][1]) lo = mid + 1;
+        else return kn_uni_comp[mid][2];
+    }
+    return 0;
+}
+
+/* Canonical decomposition, canonical ordering, then canonical composition (UAX #15). */
+static int nfc(const cpbuf *in, cpbuf *out) {
+    out->n = 0;
+    int simple = 1;
+    for (size_t i = 0; i < in->n && simple; i++) simple = in->v[i] < 0x300;
+    if (simple) {    /* nothing below U+0300 decomposes or combines */
+        for (size_t i = 0; i < in->n; i++)
+            if (cp_push(out, in->v[i])) return -1;
+        return 0;
+    }
+    for (size_t i = 0; i < in->n; i++)
+        if (decompose_push(out, in->v[i], 0)) return -1;
+    uint32_t *v = out->v;
+    for (size_t i = 1; i < out->n; i++)
+        for (size_t j = i; j > 0 && ccc_of(v[j]) && ccc_of(v[j - 1]) > ccc_of(v[j]); j--) {
+            uint32_t t = v[j]; v[j] = v[j - 1]; v[j - 1] = t;
+        }
+    if (!out->n) return 0;
+    size_t starter = 0, o = 1;
+    int last = ccc_of(v[0]) ? 256 : 0;
+    for (size_t i = 1; i < out->n; i++) {
+        uint32_t c = v[i], comp = compose_pair(v[starter], c);
+        int cc = ccc_of(c);
+        if (comp && (last < cc || last == 0)) {
+            v[starter] = comp;
+            continue;
+        }
+        if (cc == 0) starter = o;
+        last = cc;
+        v[o++] = c;
+    }
+    out->n = o;
+    return 0;
+}
+
+/* NFC of in[n] into out[cap] (exposed for the unit tests): the output length, or -1 when it does not
+ * fit or memory runs out. */
+long kn_uni_nfc(const uint32_t *in, size_t n, uint32_t *out, size_t cap) {
+    cpbuf a = {(uint32_t *)in, n, n}, b = {0};
+    long r = nfc(&a, &b) || b.n > cap ? -1 : (long)b.n;
+    if (r > 0) memcpy(out, b.v, b.n * sizeof *out);
+    free(b.v);
+    return r;
 }
 
 /* ---- html.unescape ---- */
@@ -459,11 +555,11 @@ kn_status kn_tokenizer_encode(const kn_tokenizer *t, const char *text, int64_t *
     cpbuf a = {0}, b = {0};
     idbuf body = {0};
     kn_status st = decode_text(text ? text : "", &a, err);
-    if (!st && ftfy_fix(&a, &b)) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st && (ftfy_fix(&a, &b) || nfc(&b, &a))) st = kn_fail(err, KN_ENOMEM, "out of memory");
     /* basic_clean: html.unescape(html.unescape(text)) */
-    if (!st && (html_unescape(&b, &a) || html_unescape(&a, &b))) st = kn_fail(err, KN_ENOMEM, "out of memory");
-    if (!st && clean_and_lower(&b, &a)) st = kn_fail(err, KN_ENOMEM, "out of memory");
-    if (!st) st = tokenize(t, &a, &body, err);
+    if (!st && (html_unescape(&a, &b) || html_unescape(&b, &a))) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st && clean_and_lower(&a, &b)) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st) st = tokenize(t, &b, &body, err);
     if (!st) {
         int L = t->max_length;
         size_t keep = body.n < (size_t)(L - 2) ? body.n : (size_t)(L - 2);

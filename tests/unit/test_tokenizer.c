@@ -13,6 +13,7 @@ int kn_uni_is_letter(uint32_t c);
 int kn_uni_is_number(uint32_t c);
 int kn_uni_is_space(uint32_t c);
 uint32_t kn_uni_to_lower(uint32_t c);
+long kn_uni_nfc(const uint32_t *in, size_t n, uint32_t *out, size_t cap);
 
 static int printable(int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); }
 
@@ -157,6 +158,32 @@ TEST(unicode_classes) {
     CHECK(kn_uni_to_lower(0x1E9E) == 0xDF && kn_uni_to_lower(0xDF) == 0xDF);
 }
 
+static int nfc_is(const uint32_t *in, size_t n, const uint32_t *want, size_t m) {
+    uint32_t out[16];
+    long r = kn_uni_nfc(in, n, out, 16);
+    return r == (long)m && !memcmp(out, want, m * sizeof *out);
+}
+
+TEST(nfc) {
+    /* e + acute -> e-acute; marks reorder by combining class (dot below 220 before acute 230) */
+    CHECK(nfc_is((uint32_t[]){'e', 0x301}, 2, (uint32_t[]){0xE9}, 1));
+    CHECK(nfc_is((uint32_t[]){'a', 0x301, 0x323}, 3, (uint32_t[]){0x1EA1, 0x301}, 2));
+    CHECK(nfc_is((uint32_t[]){0x212B}, 1, (uint32_t[]){0xC5}, 1));                    /* singleton Angstrom */
+    CHECK(nfc_is((uint32_t[]){0x1100, 0x1161, 0x11A8}, 3, (uint32_t[]){0xAC01}, 1));  /* Hangul LVT */
+    CHECK(nfc_is((uint32_t[]){0x915, 0x93C}, 2, (uint32_t[]){0x915, 0x93C}, 2));       /* excluded (0x958) */
+    CHECK(nfc_is((uint32_t[]){0x304B, 0x3099}, 2, (uint32_t[]){0x304C}, 1));
+    CHECK(nfc_is((uint32_t[]){0x301, 'e'}, 2, (uint32_t[]){0x301, 'e'}, 2));
+    CHECK(nfc_is((uint32_t[]){'a', 'b'}, 2, (uint32_t[]){'a', 'b'}, 2));
+    char dir[64];
+    kn_tokenizer *t;
+    kn_error err = {0};
+    make_tok(dir, NULL, 0, "#version: 0.2\n", NULL);
+    REQUIRE(!kn_tokenizer_open(dir, &t, &err));
+    CHECK(same(t, "cafe\xcc\x81", "caf\xc3\xa9"));
+    kn_tokenizer_close(t);
+    rm_tok(dir);
+}
+
 TEST(truncation_and_padding) {
     char dir[64];
     kn_tokenizer *t;
@@ -214,6 +241,7 @@ TEST_MAIN_BEGIN
     RUN(bpe_repeats_and_single_chars);
     RUN(text_cleanup_equivalences);
     RUN(unicode_classes);
+    RUN(nfc);
     RUN(truncation_and_padding);
     RUN(errors);
 TEST_MAIN_END
