@@ -1,0 +1,230 @@
+/* AutoencoderKL tests: parity of the API on tests/vectors/vae_b (f16 weights, 3 blocks, non-square),
+ * an f16-converted copy of the shared vae_a model against its f32 outputs, and load errors that name
+ * the missing tensor, the wrong-shaped tensor and the unsupported config field. */
+#include <errno.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "io/io.h"
+#include "models/models.h"
+#include "test.h"
+
+/* ---- helpers: copy a model folder with edits (tensor removed / reshaped / converted to f16, config
+ * field set), and compare against the case's expected tensors ---- */
+typedef struct model_edit {
+    const char *drop;          /* tensor left out */
+    const char *reshape;       /* tensor written with its first dimension + 1 */
+    int to_f16;                /* f32 tensors written as f16 */
+    const char *key;           /* config field set to value (JSON text) */
+    const char *value;
+} model_edit;
+
+static int copy_model(const char *src, const char *dst, const model_edit *e) {
+    char p[1200], q[1200];
+    kn_error err = {0};
+    if (mkdir(dst, 0700) && errno != EEXIST) return -1;
+    snprintf(p, sizeof p, "%s/config.json", src);
+    json_error_t je;
+    json_t *cfg = json_load_file(p, 0, &je);
+    if (!cfg) return -1;
+    if (e->key) {
+        json_t *v = json_loads(e->value, JSON_DECODE_ANY, &je);
+        if (!v) { json_decref(cfg); return -1; }
+        json_object_set_new(cfg, e->key, v);
+    }
+    snprintf(q, sizeof q, "%s/config.json", dst);
+    int rc = json_dump_file(cfg, q, JSON_INDENT(1));
+    json_decref(cfg);
+    if (rc) return -1;
+    snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", src);
+    kn_st_file f;
+    if (kn_st_open(p, &f, &err)) return -1;
+    kn_st_entry *ent = calloc((size_t)f.ntensors, sizeof *ent);
+    void **bufs = calloc((size_t)f.ntensors, sizeof *bufs);
+    int n = 0;
+    rc = ent && bufs ? 0 : -1;
+    for (int i = 0; !rc && i < f.ntensors; i++) {
+        const kn_st_tensor *t = &f.tensors[i];
+        if (e->drop && !strcmp(t->name, e->drop)) continue;
+        kn_st_entry *o = &ent[n++];
+        o->name = t->name; o->dtype = t->dtype; o->ndim = t->ndim; o->data = t->data;
+        memcpy(o->shape, t->shape, sizeof o->shape);
+        if (e->reshape && !strcmp(t->name, e->reshape)) {
+            o->shape[0] += 1;
+            size_t bytes = (size_t)kn_st_numel(t) / t->shape[0] * o->shape[0] * kn_dtype_size(t->dtype);
+            bufs[i] = calloc(1, bytes);
+            if (!bufs[i]) { rc = -1; break; }
+            memcpy(bufs[i], t->data, t->nbytes);
+            o->data = bufs[i];
+        } else if (e->to_f16 && t->dtype == KN_F32) {
+            size_t m = (size_t)kn_st_numel(t);
+            uint16_t *h = malloc(m * 2 + 2);
+            if (!h) { rc = -1; break; }
+            const float *s = t->data;
+            for (size_t k = 0; k < m; k++) { float x; memcpy(&x, s + k, 4); h[k] = kn_f32_to_f16(x); }
+            bufs[i] = h;
+            o->data = h;
+            o->dtype = KN_F16;
+        }
+    }
+    snprintf(q, sizeof q, "%s/diffusion_pytorch_model.safetensors", dst);
+    if (!rc && kn_st_write(q, ent, n, NULL, &err)) rc = -1;
+    for (int i = 0; bufs && i < f.ntensors; i++) free(bufs[i]);
+    free(bufs);
+    free(ent);
+    kn_st_close(&f);
+    return rc;
+}
+
+static void remove_model(const char *dir) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/config.json", dir); unlink(p);
+    snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", dir); unlink(p);
+    rmdir(dir);
+}
+
+/* max |got - expected| / max(1, max|expected|) for io tensor `name` */
+static double rel_err(const kn_st_file *io, const char *name, const float *got) {
+    const kn_st_tensor *t = kn_st_find(io, name);
+    float *ref = NULL;
+    kn_error err = {0};
+    if (!t || kn_st_to_f32(t, &ref, &err)) return INFINITY;
+    size_t n = (size_t)kn_st_numel(t);
+    double m = 1.0;
+    for (size_t i = 0; i < n; i++) if (fabs(ref[i]) > m) m = fabs(ref[i]);
+    double d = kn_test_maxdiff(got, ref, n) / m;
+    kn_free(ref);
+    return d;
+}
+
+static const char *shared_dir(void) {
+    const char *s = getenv("KINORA_SHARED");
+    return s ? s : "../shared";
+}
+
+/* Encodes and decodes the case's inputs; returns the worst relative error over its outputs. */
+static double vae_case_err(const char *model, const char *case_dir) {
+    char p[1200];
+    kn_error err = {0};
+    kn_vae *v;
+    kn_st_file io;
+    snprintf(p, sizeof p, "%s/io.safetensors", case_dir);
+    if (kn_st_open(p, &io, &err)) return INFINITY;
+    if (kn_vae_open(model, &v, &err)) { fprintf(stderr, "  %s\n", err.msg); kn_st_close(&io); return INFINITY; }
+    const kn_st_tensor *ti = kn_st_find(&io, "in.image"), *tl = kn_st_find(&io, "in.latent");
+    float *img = NULL, *lat = NULL;
+    double worst = INFINITY;
+    if (ti && tl && !kn_st_to_f32(ti, &img, &err) && !kn_st_to_f32(tl, &lat, &err)) {
+        int B = (int)ti->shape[0], H = (int)ti->shape[2], W = (int)ti->shape[3], f = kn_vae_downscale(v);
+        int h = (int)tl->shape[2], w = (int)tl->shape[3];
+        size_t nz = (size_t)B * kn_vae_latent_channels(v) * (H / f) * (W / f);
+        size_t nd = (size_t)kn_st_numel(kn_st_find(&io, "out.decoded"));
+        float *mean = kn_malloc(nz * 4), *lv = kn_malloc(nz * 4), *dec = kn_malloc(nd * 4);
+        kn_ctx ctx = {NULL, kn_cpu_detect(), NULL};
+        if (mean && lv && dec && !kn_vae_encode(v, &ctx, img, B, H, W, mean, lv, &err) &&
+            !kn_vae_decode(v, &ctx, lat, (int)tl->shape[0], h, w, dec, &err)) {
+            double a = rel_err(&io, "out.mean", mean), b = rel_err(&io, "out.logvar", lv), c = rel_err(&io, "out.decoded", dec);
+            worst = a > b ? a : b;
+            if (c > worst) worst = c;
+        }
+        kn_free(mean); kn_free(lv); kn_free(dec);
+    }
+    kn_free(img); kn_free(lat);
+    kn_vae_close(v);
+    kn_st_close(&io);
+    return worst;
+}
+
+TEST(vae_b_parity) {
+    double e = vae_case_err("tests/vectors/vae_b/vae", "tests/vectors/vae_b");
+    CHECKF(e <= 2e-3, "relative error %g", e);
+}
+
+TEST(vae_accessors) {
+    kn_vae *v;
+    kn_error err = {0};
+    REQUIRE(!kn_vae_open("tests/vectors/vae_b/vae", &v, &err));
+    CHECK(kn_vae_latent_channels(v) == 3);
+    CHECK(kn_vae_downscale(v) == 4);
+    CHECK_NEAR(kn_vae_scaling_factor(v), 0.3, 1e-7);
+    kn_vae_close(v);
+}
+
+TEST(vae_f16_copy_of_shared) {
+    char src[1300], cs[1200], dir[] = "/tmp/kn_test_vae16_XXXXXX";
+    snprintf(cs, sizeof cs, "%s/testvectors/vae_a", shared_dir());
+    snprintf(src, sizeof src, "%s/vae", cs);
+    if (!kn_path_is_dir(src)) { printf("# skipped: %s not found\n", src); return; }
+    REQUIRE(mkdtemp(dir));
+    model_edit e = {0};
+    e.to_f16 = 1;
+    REQUIRE(!copy_model(src, dir, &e));
+    double err = vae_case_err(dir, cs);
+    CHECKF(err <= 2e-2, "f16 copy relative error %g", err);
+    CHECKF(err > 0, "f16 weights gave bit-identical outputs: conversion not exercised");
+    remove_model(dir);
+}
+
+static void expect_error(kn_test_state *T_, const model_edit *e, const char *needle, kn_status code) {
+    char dir[] = "/tmp/kn_test_vaeerr_XXXXXX";
+    if (!mkdtemp(dir)) { T_->cur_failed = 1; return; }
+    if (copy_model("tests/vectors/vae_b/vae", dir, e)) { T_->cur_failed = 1; remove_model(dir); return; }
+    kn_vae *v = NULL;
+    kn_error err = {0};
+    kn_status st = kn_vae_open(dir, &v, &err);
+    CHECKF(st == code, "status %d, expected %d (%s)", (int)st, (int)code, err.msg);
+    CHECKF(strstr(err.msg, needle) != NULL, "message \"%s\" does not name \"%s\"", err.msg, needle);
+    kn_vae_close(v);
+    remove_model(dir);
+}
+
+TEST(vae_missing_tensor_named) {
+    model_edit e = {0};
+    e.drop = "decoder.mid_block.attentions.0.to_k.weight";
+    expect_error(T_, &e, "decoder.mid_block.attentions.0.to_k.weight", KN_EFORMAT);
+}
+
+TEST(vae_wrong_shape_named) {
+    model_edit e = {0};
+    e.reshape = "encoder.down_blocks.1.resnets.0.conv_shortcut.weight";
+    expect_error(T_, &e, "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", KN_EFORMAT);
+}
+
+TEST(vae_unsupported_config_named) {
+    model_edit e = {0};
+    e.key = "act_fn"; e.value = "\"gelu\"";
+    expect_error(T_, &e, "act_fn", KN_EUNSUPPORTED);
+    e.key = "down_block_types"; e.value = "[\"DownEncoderBlock2D\", \"AttnDownEncoderBlock2D\", \"DownEncoderBlock2D\"]";
+    expect_error(T_, &e, "AttnDownEncoderBlock2D", KN_EUNSUPPORTED);
+    e.key = "norm_type"; e.value = "\"spatial\"";
+    expect_error(T_, &e, "norm_type", KN_EUNSUPPORTED);
+}
+
+TEST(vae_workspace_from_scratch_arena) {
+    /* the same outputs whether activations come from ctx->scratch or from one allocation */
+    kn_vae *v;
+    kn_error err = {0};
+    REQUIRE(!kn_vae_open("tests/vectors/vae_b/vae", &v, &err));
+    float z[3 * 4 * 3], a[3 * 16 * 12], b[3 * 16 * 12];
+    for (int i = 0; i < 36; i++) z[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+    kn_ctx c1 = {NULL, kn_cpu_detect(), NULL};
+    kn_arena ar;
+    REQUIRE(!kn_arena_init(&ar, 8u << 20, &err));
+    kn_ctx c2 = {NULL, c1.isa, &ar};
+    CHECK(!kn_vae_decode(v, &c1, z, 1, 4, 3, a, &err));
+    CHECK(!kn_vae_decode(v, &c2, z, 1, 4, 3, b, &err));
+    CHECK(kn_test_maxdiff(a, b, sizeof a / sizeof *a) == 0);
+    CHECK(ar.used == 0);
+    kn_arena_free(&ar);
+    kn_vae_close(v);
+}
+
+TEST_MAIN_BEGIN
+    RUN(vae_b_parity);
+    RUN(vae_accessors);
+    RUN(vae_f16_copy_of_shared);
+    RUN(vae_missing_tensor_named);
+    RUN(vae_wrong_shape_named);
+    RUN(vae_unsupported_config_named);
+    RUN(vae_workspace_from_scratch_arena);
+TEST_MAIN_END
