@@ -12,6 +12,7 @@ static const command commands[] = {
     {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
     {"convert", kn_cmd_convert, "IN_DIR OUT_DIR --dtype f16|bf16|f32  copy a model folder converting its weights"},
     {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
+    {"eval", kn_cmd_eval, "--data DIR --truth  score clips against their captions (object, motion, flicker)"},
 };
 
 static void usage(FILE *f) {

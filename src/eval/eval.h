@@ -1,0 +1,75 @@
+/* src/eval: scoring generated clips against their prompts without a learned judge.
+ * Contract:
+ *  - Object identity: each object's emoji sprite, rendered with the data set's own sprite code at
+ *    eight scales, is matched against the frame over its opaque pixels; the score is the normalised
+ *    cross-correlation (one mean over all colour channels, so colour counts) less 1.5 x the mean
+ *    absolute colour difference. An object's score is its best over positions (a stride-2 grid,
+ *    then refined), scales and three frames (first, middle, last).
+ *  - Motion: the prompted object is tracked frame to frame by the same NCC (global search in the
+ *    first frame, then a window around the previous position and neighbouring scales); the track is
+ *    classified into one of KN_MC_COUNT classes (8 directions, bounce, grow, shrink, still) and
+ *    compared with the class the prompt's motion implies (falling counts as down, spinning as still).
+ *  - Flicker: mean absolute difference of consecutive frames in 8-bit units (no motion compensation).
+ *  - All results are independent of the thread count (work split by clip, sums in clip order). */
+#ifndef KN_EVAL_H
+#define KN_EVAL_H
+#include <stdio.h>
+#include "core/core.h"
+#include "train/dataset.h"
+
+enum { KN_EVAL_NSCALES = 8 };
+
+typedef struct kn_eval_tmpl {
+    int side;                 /* template side in frame pixels */
+    int npix;                 /* pixels under the mask */
+    int nruns;                /* horizontal runs of mask pixels */
+    int *run_off, *run_len;   /* float offset of each run in a frame of side `size`, its length in floats */
+    float *val;               /* npix*3 centred colour values */
+    float *raw;               /* npix*3 colour values as drawn */
+    float norm;               /* L2 norm of val */
+} kn_eval_tmpl;
+
+typedef struct kn_eval_templates {
+    int size;                                  /* full frame size the templates are for */
+    float scales[KN_EVAL_NSCALES];             /* factors on kn_ds_sprite_side(size) */
+    kn_eval_tmpl t[KN_DS_NOBJECTS][KN_EVAL_NSCALES];
+} kn_eval_templates;
+
+kn_status kn_eval_templates_build(const kn_sprite_set *set, int size, kn_eval_templates *T, kn_error *err);
+void kn_eval_templates_free(kn_eval_templates *T);
+
+typedef enum kn_motion_class {
+    KN_MC_LEFT, KN_MC_RIGHT, KN_MC_UP, KN_MC_DOWN, KN_MC_UP_LEFT, KN_MC_UP_RIGHT, KN_MC_DOWN_LEFT,
+    KN_MC_DOWN_RIGHT, KN_MC_BOUNCE, KN_MC_GROW, KN_MC_SHRINK, KN_MC_STILL, KN_MC_COUNT
+} kn_motion_class;
+const char *kn_eval_class_name(int c);
+int kn_eval_expected_class(int motion);
+
+/* Float copy of an 8-bit frame in [0,1] (size*size*3 floats), what the matchers read. */
+void kn_eval_frame_f32(const uint8_t *rgb, int size, float *out);
+/* Best score of every object (scores[KN_DS_NOBJECTS]) over first/middle/last frame. */
+kn_status kn_eval_object_scores(const kn_eval_templates *T, const uint8_t *frames, int nframes, float *scores,
+                                kn_error *err);
+/* Track obj through all frames: centres (full-resolution pixels) and scale factors per frame. */
+kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,
+                        float *ys, float *scales, kn_error *err);
+int kn_eval_classify(const float *xs, const float *ys, const float *scales, int n, int size);
+double kn_eval_flicker(const uint8_t *frames, int nframes, int size);
+
+typedef struct kn_eval_report {
+    int clips, clips_single, clips_pair;
+    int obj_correct, obj_correct_single, obj_correct_pair;
+    int motion_total, motion_correct;
+    int confusion[KN_MC_COUNT][KN_MC_COUNT];   /* [expected][predicted] */
+    double flicker_mean;
+    double chance_obj_single, chance_obj_pair, chance_motion, majority_motion;
+    double seconds;
+} kn_eval_report;
+
+/* Scores the data set's own clips (ground truth) from captions.jsonl: split "train", "heldout" or
+ * NULL for all; at most max_clips (<= 0: all). Prints one line per clip to log when not NULL. */
+kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
+                        kn_eval_report *rep, kn_error *err);
+void kn_eval_print(const kn_eval_report *rep, FILE *f);
+
+#endif

@@ -1,0 +1,235 @@
+/* Masked NCC templates, object scores, tracking, motion classes and flicker. */
+#include "eval/eval.h"
+#include <math.h>
+#include <stdlib.h>
+
+static const float SCALES[KN_EVAL_NSCALES] = {0.55f, 0.66f, 0.78f, 0.9f, 1.0f, 1.1f, 1.2f, 1.3f};
+
+static const char *const CLASSES[KN_MC_COUNT] = {
+    "left", "right", "up", "down", "up-left", "up-right", "down-left", "down-right", "bounce", "grow", "shrink", "still"};
+const char *kn_eval_class_name(int c) { return c >= 0 && c < KN_MC_COUNT ? CLASSES[c] : "?"; }
+
+int kn_eval_expected_class(int m) {
+    switch (m) {
+    case KN_MOT_BOUNCING: return KN_MC_BOUNCE;
+    case KN_MOT_FALLING: return KN_MC_DOWN;
+    case KN_MOT_SPINNING: return KN_MC_STILL;
+    case KN_MOT_GROWING: return KN_MC_GROW;
+    case KN_MOT_SHRINKING: return KN_MC_SHRINK;
+    default: return m;   /* the eight directions share their order with kn_motion */
+    }
+}
+
+/* Only clearly opaque pixels count: edges blend with whatever background the clip has. They are
+ * stored as horizontal runs with offsets into a frame of side fsize, so matching reads memory in
+ * order. */
+static kn_status build_one(const kn_sprite *sp, int side, int fsize, kn_eval_tmpl *t, kn_error *err) {
+    float *px = malloc((size_t)side * side * 4 * sizeof *px);
+    t->side = side;
+    t->run_off = malloc((size_t)side * side * sizeof *t->run_off);
+    t->run_len = malloc((size_t)side * side * sizeof *t->run_len);
+    t->val = malloc((size_t)side * side * 3 * sizeof *t->val);
+    t->raw = malloc((size_t)side * side * 3 * sizeof *t->raw);
+    if (!px || !t->run_off || !t->run_len || !t->val || !t->raw) { free(px); return kn_fail(err, KN_ENOMEM, "eval: out of memory for templates"); }
+    kn_status st = kn_sprite_scale(sp, side, px, err);
+    if (st) { free(px); return st; }
+    int n = 0, nr = 0;
+    double mean = 0;
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) {
+            const float *q = px + ((size_t)y * side + x) * 4;
+            if (q[3] < 0.75f) continue;
+            if (x == 0 || px[((size_t)y * side + x - 1) * 4 + 3] < 0.75f) {
+                t->run_off[nr] = (y * fsize + x) * 3;
+                t->run_len[nr++] = 0;
+            }
+            t->run_len[nr - 1] += 3;
+            for (int c = 0; c < 3; c++) { t->raw[3 * n + c] = t->val[3 * n + c] = q[c] / q[3]; mean += q[c] / q[3]; }
+            n++;
+        }
+    free(px);
+    t->npix = n;
+    t->nruns = nr;
+    if (n < 4) return kn_fail(err, KN_EINTERNAL, "eval: sprite U+%04X has no opaque pixels at %d px", sp->codepoint, side);
+    mean /= 3.0 * n;
+    double nn = 0;
+    for (int i = 0; i < 3 * n; i++) { t->val[i] -= (float)mean; nn += (double)t->val[i] * t->val[i]; }
+    t->norm = (float)sqrt(nn);
+    return KN_OK;
+}
+
+kn_status kn_eval_templates_build(const kn_sprite_set *set, int size, kn_eval_templates *T, kn_error *err) {
+    memset(T, 0, sizeof *T);
+    T->size = size;
+    int base = kn_ds_sprite_side(size);
+    for (int s = 0; s < KN_EVAL_NSCALES; s++) T->scales[s] = SCALES[s];
+    for (int o = 0; o < KN_DS_NOBJECTS; o++)
+        for (int s = 0; s < KN_EVAL_NSCALES; s++) {
+            int side = (int)lroundf(base * SCALES[s]);
+            if (side < 3) side = 3;
+            kn_status st = build_one(&set->s[o], side, size, &T->t[o][s], err);
+            if (st) { kn_eval_templates_free(T); return st; }
+        }
+    return KN_OK;
+}
+
+void kn_eval_templates_free(kn_eval_templates *T) {
+    for (int o = 0; o < KN_DS_NOBJECTS; o++)
+        for (int s = 0; s < KN_EVAL_NSCALES; s++) { free(T->t[o][s].run_off); free(T->t[o][s].run_len); free(T->t[o][s].val); free(T->t[o][s].raw); }
+    memset(T, 0, sizeof *T);
+}
+
+void kn_eval_frame_f32(const uint8_t *rgb, int size, float *out) {
+    for (size_t i = 0; i < (size_t)size * size * 3; i++) out[i] = rgb[i] * (1.f / 255.f);
+}
+
+/* Match score of template t with its top-left at (px, py) of a half-resolution frame of side h:
+ * NCC (shape and shading) minus 1.5 x the mean absolute colour difference, because NCC alone lets
+ * plain blobs (a balloon, a heart) match any patch with a similar light-dark structure. */
+static float ncc_at(const kn_eval_tmpl *t, const float *img, int h, int px, int py) {
+    float si = 0, sii = 0, sti = 0, sad = 0;
+    const float *base = img + ((size_t)py * h + px) * 3, *v = t->val, *r = t->raw;
+    for (int k = 0; k < t->nruns; k++) {
+        const float *p = base + t->run_off[k];
+        for (int j = 0; j < t->run_len[k]; j++) {
+            si += p[j];
+            sii += p[j] * p[j];
+            sti += v[j] * p[j];
+            sad += fabsf(p[j] - r[j]);
+        }
+        v += t->run_len[k];
+        r += t->run_len[k];
+    }
+    float n3 = 3.f * t->npix, var = sii - si * si / n3, mad = sad / n3;
+    if (var < 1e-9f) return -1.5f * mad;
+    return sti / (sqrtf(var) * t->norm) - 1.5f * mad;
+}
+
+
+typedef struct { float score; int px, py, s; } hit;
+
+/* Best match over scales [s0, s1] and top-left positions within [x0,x1]x[y0,y1] (clipped so the
+ * template stays inside), stepping `stride` and then refining around the best. */
+static hit search(const kn_eval_templates *T, int obj, const float *img, int s0, int s1, int cx0, int cy0, int cx1,
+                  int cy1, int stride) {
+    int h = T->size;
+    hit best = {-2, 0, 0, s0};
+    for (int s = s0; s <= s1; s++) {
+        const kn_eval_tmpl *t = &T->t[obj][s];
+        int lim = h - t->side, half = t->side / 2;
+        int xa = cx0 - half, xb = cx1 - half, ya = cy0 - half, yb = cy1 - half;
+        if (xa < 0) xa = 0;
+        if (ya < 0) ya = 0;
+        if (xb > lim) xb = lim;
+        if (yb > lim) yb = lim;
+        hit b = {-2, 0, 0, s};
+        for (int y = ya; y <= yb; y += stride)
+            for (int x = xa; x <= xb; x += stride) {
+                float v = ncc_at(t, img, h, x, y);
+                if (v > b.score) { b.score = v; b.px = x; b.py = y; }
+            }
+        if (b.score < -1) continue;
+        if (stride > 1) {
+            hit r = b;
+            for (int y = b.py - stride + 1; y <= b.py + stride - 1; y++)
+                for (int x = b.px - stride + 1; x <= b.px + stride - 1; x++) {
+                    if (x < 0 || y < 0 || x > lim || y > lim) continue;
+                    float v = ncc_at(t, img, h, x, y);
+                    if (v > r.score) { r.score = v; r.px = x; r.py = y; }
+                }
+            b = r;
+        }
+        if (b.score > best.score) best = b;
+    }
+    return best;
+}
+
+kn_status kn_eval_object_scores(const kn_eval_templates *T, const uint8_t *frames, int nframes, float *scores,
+                                kn_error *err) {
+    int h = T->size;
+    float *img = malloc((size_t)h * h * 3 * sizeof *img);
+    if (!img) return kn_fail(err, KN_ENOMEM, "eval: out of memory");
+    for (int o = 0; o < KN_DS_NOBJECTS; o++) scores[o] = -2;
+    int pick[3] = {0, nframes / 2, nframes - 1};
+    for (int k = 0; k < 3; k++) {
+        kn_eval_frame_f32(frames + (size_t)pick[k] * T->size * T->size * 3, T->size, img);
+        for (int o = 0; o < KN_DS_NOBJECTS; o++) {
+            float best = -2;
+            for (int sc = 0; sc < KN_EVAL_NSCALES; sc++) {
+                hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2);
+                if (b.score > best) best = b.score;
+            }
+            if (best > scores[o]) scores[o] = best;
+        }
+    }
+    free(img);
+    return KN_OK;
+}
+
+kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,
+                        float *ys, float *scales, kn_error *err) {
+    int h = T->size, win = h / 5 > 3 ? h / 5 : 3;
+    float *img = malloc((size_t)h * h * 3 * sizeof *img);
+    if (!img) return kn_fail(err, KN_ENOMEM, "eval: out of memory");
+    hit prev = {0, 0, 0, 0};
+    for (int f = 0; f < nframes; f++) {
+        kn_eval_frame_f32(frames + (size_t)f * T->size * T->size * 3, T->size, img);
+        hit b;
+        if (f == 0) b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, 0, 0, h, h, 2);
+        else {
+            int half = T->t[obj][prev.s].side / 2, cx = prev.px + half, cy = prev.py + half;
+            int s0 = prev.s > 0 ? prev.s - 1 : 0, s1 = prev.s < KN_EVAL_NSCALES - 1 ? prev.s + 1 : prev.s;
+            b = search(T, obj, img, s0, s1, cx - win, cy - win, cx + win, cy + win, 1);
+        }
+        const kn_eval_tmpl *t = &T->t[obj][b.s];
+        xs[f] = b.px + t->side * 0.5f;
+        ys[f] = b.py + t->side * 0.5f;
+        scales[f] = T->scales[b.s];
+        prev = b;
+    }
+    free(img);
+    return KN_OK;
+}
+
+/* Thresholds are fractions of the frame: a direction needs a net move of 15% of it, a bounce an up
+ * and a down travel of 20% each over a vertical range of 25%, a size change a factor of 1.35 between the first and last thirds. */
+int kn_eval_classify(const float *xs, const float *ys, const float *scales, int n, int size) {
+    int k = n >= 6 ? n / 3 : 1;
+    float s0 = 0, s1 = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+    for (int i = 0; i < k; i++) {
+        s0 += scales[i]; s1 += scales[n - 1 - i];
+        x0 += xs[i]; x1 += xs[n - 1 - i];
+        y0 += ys[i]; y1 += ys[n - 1 - i];
+    }
+    if (s1 > 1.35f * s0) return KN_MC_GROW;
+    if (s0 > 1.35f * s1) return KN_MC_SHRINK;
+    float up = 0, down = 0;
+    for (int i = 1; i < n; i++) {
+        float d = ys[i] - ys[i - 1];
+        if (d > 0) down += d; else up -= d;
+    }
+    float ylo = ys[0], yhi = ys[0];
+    for (int i = 1; i < n; i++) { if (ys[i] < ylo) ylo = ys[i]; if (ys[i] > yhi) yhi = ys[i]; }
+    if (up > 0.2f * size && down > 0.2f * size && yhi - ylo > 0.25f * size) return KN_MC_BOUNCE;
+    float dx = (x1 - x0) / k, dy = (y1 - y0) / k;
+    if (sqrtf(dx * dx + dy * dy) < 0.15f * size) return KN_MC_STILL;
+    /* eight 45-degree sectors, image y pointing down */
+    double a = atan2(-dy, dx) * 180.0 / M_PI;
+    if (a < 0) a += 360;
+    static const int sector[8] = {KN_MC_RIGHT, KN_MC_UP_RIGHT, KN_MC_UP, KN_MC_UP_LEFT, KN_MC_LEFT, KN_MC_DOWN_LEFT,
+                                  KN_MC_DOWN, KN_MC_DOWN_RIGHT};
+    return sector[(int)floor((a + 22.5) / 45.0) % 8];
+}
+
+double kn_eval_flicker(const uint8_t *frames, int nframes, int size) {
+    if (nframes < 2) return 0;
+    size_t n = (size_t)size * size * 3;
+    double total = 0;
+    for (int f = 1; f < nframes; f++) {
+        const uint8_t *a = frames + (size_t)(f - 1) * n, *b = frames + (size_t)f * n;
+        uint64_t s = 0;
+        for (size_t i = 0; i < n; i++) s += (uint64_t)abs((int)a[i] - (int)b[i]);
+        total += (double)s / n;
+    }
+    return total / (nframes - 1);
+}

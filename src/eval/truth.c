@@ -1,0 +1,208 @@
+/* kn_eval_truth: runs the scorers on a data set's own clips, the self-test of the scorers. */
+#include "eval/eval.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include "io/io.h"
+
+typedef struct {
+    char *frames_path;
+    int nobj, obj[KN_DS_MAXOBJ], motion[KN_DS_MAXOBJ], size, nframes;
+    /* results */
+    int pred[KN_DS_MAXOBJ], obj_ok, cls[KN_DS_MAXOBJ];
+    double flicker;
+    kn_status st;
+    kn_error err;
+} clip;
+
+typedef struct {
+    const char *dir;
+    const kn_eval_templates *T;
+    clip *c;
+} job;
+
+static kn_status parse_line(const char *path, int lineno, const char *line, const char *split, clip *c, int *keep,
+                            kn_error *err) {
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    if (!j) return kn_fail(err, KN_EFORMAT, "%s:%d: %s", path, lineno, je.text);
+    kn_status st = KN_OK;
+    const char *fr = json_string_value(json_object_get(j, "frames"));
+    const char *sp = json_string_value(json_object_get(j, "split"));
+    json_t *objs = json_object_get(j, "objects"), *mots = json_object_get(j, "motions");
+    json_t *sz = json_object_get(j, "size"), *nf = json_object_get(j, "num_frames");
+    if (!fr || !sp || !json_is_array(objs) || !json_is_array(mots) || !json_is_integer(sz) || !json_is_integer(nf) ||
+        json_array_size(objs) < 1 || json_array_size(objs) > KN_DS_MAXOBJ || json_array_size(objs) != json_array_size(mots)) {
+        st = kn_fail(err, KN_EFORMAT, "%s:%d: needs frames, split, objects, motions, size, num_frames", path, lineno);
+        goto done;
+    }
+    *keep = !split || !strcmp(split, sp);
+    if (!*keep) goto done;
+    memset(c, 0, sizeof *c);
+    c->nobj = (int)json_array_size(objs);
+    c->size = (int)json_integer_value(sz);
+    c->nframes = (int)json_integer_value(nf);
+    if (c->size < 16 || c->size > 1024 || c->nframes < 2 || c->nframes > 256) {
+        st = kn_fail(err, KN_EFORMAT, "%s:%d: size or num_frames out of range", path, lineno);
+        goto done;
+    }
+    for (int k = 0; k < c->nobj; k++) {
+        const char *o = json_string_value(json_array_get(objs, k)), *m = json_string_value(json_array_get(mots, k));
+        c->obj[k] = o ? kn_ds_object_index(o) : -1;
+        c->motion[k] = m ? kn_ds_motion_index(m) : -1;
+        if (c->obj[k] < 0 || c->motion[k] < 0) {
+            st = kn_fail(err, KN_EFORMAT, "%s:%d: unknown object or motion '%s' / '%s'", path, lineno, o ? o : "?", m ? m : "?");
+            goto done;
+        }
+    }
+    if (!(c->frames_path = kn_strdup(fr))) st = kn_fail(err, KN_ENOMEM, "out of memory");
+done:
+    json_decref(j);
+    return st;
+}
+
+static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", J->dir, c->frames_path);
+    char *buf;
+    size_t n;
+    size_t want = (size_t)c->size * c->size * 3 * c->nframes;
+    kn_status st = kn_read_file(p, want + 1, &buf, &n, err);
+    if (st) return st;
+    if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", p, n, want); }
+    const uint8_t *fr = (const uint8_t *)buf;
+    float scores[KN_DS_NOBJECTS];
+    if ((st = kn_eval_object_scores(J->T, fr, c->nframes, scores, err))) goto done;
+    /* prediction: the nobj best-scoring objects */
+    int used[KN_DS_NOBJECTS] = {0};
+    for (int k = 0; k < c->nobj; k++) {
+        int b = -1;
+        for (int o = 0; o < KN_DS_NOBJECTS; o++)
+            if (!used[o] && (b < 0 || scores[o] > scores[b])) b = o;
+        used[b] = 1;
+        c->pred[k] = b;
+    }
+    c->obj_ok = 1;
+    for (int k = 0; k < c->nobj; k++) c->obj_ok &= used[c->obj[k]];
+    float xs[256], ys[256], ss[256];
+    for (int k = 0; k < c->nobj; k++) {
+        if ((st = kn_eval_track(J->T, c->obj[k], fr, c->nframes, xs, ys, ss, err))) goto done;
+        c->cls[k] = kn_eval_classify(xs, ys, ss, c->nframes, c->size);
+    }
+    c->flicker = kn_eval_flicker(fr, c->nframes, c->size);
+done:
+    free(buf);
+    return st;
+}
+
+static void task(void *arg, int i) {
+    job *J = arg;
+    J->c[i].st = eval_clip(J, &J->c[i], &J->c[i].err);
+}
+
+static kn_status read_list(const char *dir, const char *split, int max_clips, clip **out, int *count, kn_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/captions.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return kn_fail(err, KN_EIO, "%s: cannot open (not a kinora dataset folder?)", path);
+    int cap = 256, n = 0, lineno = 0;
+    clip *c = malloc(cap * sizeof *c);
+    char *line = NULL;
+    size_t lcap = 0;
+    kn_status st = c ? KN_OK : kn_fail(err, KN_ENOMEM, "out of memory");
+    while (!st && (max_clips <= 0 || n < max_clips) && getline(&line, &lcap, f) > 0) {
+        lineno++;
+        if (n == cap) {
+            clip *nc = realloc(c, (size_t)(cap *= 2) * sizeof *c);
+            if (!nc) { st = kn_fail(err, KN_ENOMEM, "out of memory"); break; }
+            c = nc;
+        }
+        int keep = 0;
+        st = parse_line(path, lineno, line, split, &c[n], &keep, err);
+        if (!st && keep) n++;
+    }
+    free(line);
+    fclose(f);
+    if (!st && !n) st = kn_fail(err, KN_EINVAL, "%s: no clips%s%s", path, split ? " in split " : "", split ? split : "");
+    if (st) { for (int i = 0; i < n; i++) free(c[i].frames_path); free(c); return st; }
+    *out = c;
+    *count = n;
+    return KN_OK;
+}
+
+kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
+                        kn_eval_report *rep, kn_error *err) {
+    double t0 = kn_now();
+    clip *c = NULL;
+    int n = 0;
+    kn_status st = read_list(dataset_dir, split, max_clips, &c, &n, err);
+    if (st) return st;
+    for (int i = 1; i < n; i++)
+        if (c[i].size != c[0].size) { st = kn_fail(err, KN_EFORMAT, "%s: clips of different sizes", dataset_dir); goto out; }
+    kn_sprite_set set;
+    kn_eval_templates T;
+    if ((st = kn_sprites_load(NULL, NULL, &set, err))) goto out;
+    st = kn_eval_templates_build(&set, c[0].size, &T, err);
+    kn_sprites_free(&set);
+    if (st) goto out;
+    job J = {dataset_dir, &T, c};
+    kn_pool *pool = NULL;
+    if (threads > 1 && (st = kn_pool_create(threads, &pool, err))) { kn_eval_templates_free(&T); goto out; }
+    if (pool) kn_pool_run(pool, n, task, &J);
+    else for (int i = 0; i < n; i++) task(&J, i);
+    kn_pool_destroy(pool);
+    kn_eval_templates_free(&T);
+    memset(rep, 0, sizeof *rep);
+    int expected_count[KN_MC_COUNT] = {0};
+    for (int i = 0; i < n; i++) {
+        if (c[i].st) { *err = c[i].err; st = c[i].st; goto out; }
+        rep->clips++;
+        if (c[i].nobj == 1) { rep->clips_single++; rep->obj_correct_single += c[i].obj_ok; }
+        else { rep->clips_pair++; rep->obj_correct_pair += c[i].obj_ok; }
+        rep->obj_correct += c[i].obj_ok;
+        rep->flicker_mean += c[i].flicker;
+        for (int k = 0; k < c[i].nobj; k++) {
+            int e = kn_eval_expected_class(c[i].motion[k]);
+            rep->motion_total++;
+            rep->motion_correct += e == c[i].cls[k];
+            rep->confusion[e][c[i].cls[k]]++;
+            expected_count[e]++;
+        }
+        if (log) {
+            fprintf(log, "%s objects:", c[i].frames_path);
+            for (int k = 0; k < c[i].nobj; k++) fprintf(log, " %s->%s", kn_ds_object_name(c[i].obj[k]), kn_ds_object_name(c[i].pred[k]));
+            fprintf(log, " motion:");
+            for (int k = 0; k < c[i].nobj; k++)
+                fprintf(log, " %s->%s", kn_ds_motion_name(c[i].motion[k]), kn_eval_class_name(c[i].cls[k]));
+            fprintf(log, " flicker %.2f\n", c[i].flicker);
+        }
+    }
+    rep->flicker_mean /= n;
+    rep->chance_obj_single = 1.0 / KN_DS_NOBJECTS;
+    rep->chance_obj_pair = 2.0 / (KN_DS_NOBJECTS * (KN_DS_NOBJECTS - 1));
+    rep->chance_motion = 1.0 / KN_MC_COUNT;
+    int most = 0;
+    for (int e = 0; e < KN_MC_COUNT; e++) if (expected_count[e] > most) most = expected_count[e];
+    rep->majority_motion = rep->motion_total ? (double)most / rep->motion_total : 0;
+    rep->seconds = kn_now() - t0;
+out:
+    for (int i = 0; i < n; i++) free(c[i].frames_path);
+    free(c);
+    return st;
+}
+
+void kn_eval_print(const kn_eval_report *r, FILE *f) {
+    fprintf(f, "clips: %d (%d one object, %d two objects)\n", r->clips, r->clips_single, r->clips_pair);
+    fprintf(f, "object accuracy: %.1f%% (one object %.1f%%, chance %.1f%%; two objects %.1f%%, chance %.2f%%)\n",
+            100.0 * r->obj_correct / (r->clips ? r->clips : 1),
+            100.0 * r->obj_correct_single / (r->clips_single ? r->clips_single : 1), 100 * r->chance_obj_single,
+            100.0 * r->obj_correct_pair / (r->clips_pair ? r->clips_pair : 1), 100 * r->chance_obj_pair);
+    fprintf(f, "motion accuracy: %.1f%% of %d objects (chance %.1f%% over %d classes, majority class %.1f%%)\n",
+            100.0 * r->motion_correct / (r->motion_total ? r->motion_total : 1), r->motion_total,
+            100 * r->chance_motion, KN_MC_COUNT, 100 * r->majority_motion);
+    for (int e = 0; e < KN_MC_COUNT; e++)
+        for (int p = 0; p < KN_MC_COUNT; p++)
+            if (e != p && r->confusion[e][p])
+                fprintf(f, "  confused: %d x %s classified as %s\n", r->confusion[e][p], kn_eval_class_name(e), kn_eval_class_name(p));
+    fprintf(f, "flicker (mean |frame difference|, 0-255): %.2f\n", r->flicker_mean);
+    fprintf(f, "time: %.2f s\n", r->seconds);
+}

@@ -1,0 +1,64 @@
+/* Scorers: motion classes of synthetic tracks, flicker, and the scorers on true data-set clips. */
+#include "test.h"
+#include "eval/eval.h"
+#include <unistd.h>
+
+TEST(classify_tracks) {
+    enum { N = 16, S = 64 };
+    float xs[N], ys[N], ss[N];
+    for (int i = 0; i < N; i++) { xs[i] = 50 - 2.5f * i; ys[i] = 30; ss[i] = 1; }
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_LEFT);
+    for (int i = 0; i < N; i++) { xs[i] = 14 + 2.5f * i; ys[i] = 50 - 2.5f * i; }
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_UP_RIGHT);
+    for (int i = 0; i < N; i++) { xs[i] = 32; ys[i] = 48 - 30 * fabsf(sinf(3.14159f * 1.5f * i / (N - 1))); }
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_BOUNCE);
+    for (int i = 0; i < N; i++) { ys[i] = 32 + (i & 1); ss[i] = 0.55f + 0.05f * i; }
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_GROW);
+    for (int i = 0; i < N; i++) ss[i] = 1;
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
+    CHECK(kn_eval_expected_class(KN_MOT_FALLING) == KN_MC_DOWN);
+    CHECK(kn_eval_expected_class(KN_MOT_DOWN_LEFT) == KN_MC_DOWN_LEFT);
+    CHECK(kn_eval_expected_class(KN_MOT_SPINNING) == KN_MC_STILL);
+}
+
+TEST(flicker) {
+    uint8_t f[2 * 4 * 4 * 3];
+    memset(f, 100, sizeof f);
+    CHECK(kn_eval_flicker(f, 2, 4) == 0);
+    memset(f + 48, 110, 48);
+    CHECK_NEAR(kn_eval_flicker(f, 2, 4), 10.0, 1e-12);
+}
+
+TEST(scorers_on_true_clips) {
+    if (access("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", R_OK) ||
+        access("/usr/share/unicode/emoji/emoji-test.txt", R_OK)) { printf("  skipped: artwork not installed\n"); return; }
+    char dir[] = "/tmp/kn_test_eval_XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    kn_dataset_opts o = {.out_dir = dir, .clips = 16, .size = 48, .frames = 10, .seed = 3, .threads = 2};
+    kn_dataset_stats s;
+    kn_error err = {0};
+    REQUIRE(kn_dataset_write(&o, &s, &err) == KN_OK);
+    kn_eval_report r;
+    REQUIRE(kn_eval_truth(dir, NULL, 0, 2, NULL, &r, &err) == KN_OK);
+    CHECK(r.clips == 16);
+    double oa = (double)r.obj_correct / r.clips, ma = (double)r.motion_correct / r.motion_total;
+    printf("  16 true clips at 48x48: object accuracy %.2f, motion accuracy %.2f, flicker %.2f\n", oa, ma, r.flicker_mean);
+    /* 200 held-out clips at 64x64 score 97% / 95% (docs/training.md); 16 small ones are noisier */
+    CHECK(oa >= 0.85);
+    CHECK(ma >= 0.8);
+    CHECK(r.flicker_mean > 0.1 && r.flicker_mean < 30);
+    /* same answer on one thread */
+    kn_eval_report r1;
+    REQUIRE(kn_eval_truth(dir, NULL, 0, 1, NULL, &r1, &err) == KN_OK);
+    CHECK(r1.obj_correct == r.obj_correct && r1.motion_correct == r.motion_correct && r1.flicker_mean == r.flicker_mean);
+    CHECK(kn_eval_truth(dir, "nosuchsplit", 0, 1, NULL, &r1, &err) == KN_EINVAL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+TEST_MAIN_BEGIN
+RUN(classify_tracks);
+RUN(flicker);
+RUN(scorers_on_true_clips);
+TEST_MAIN_END
