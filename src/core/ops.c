@@ -111,28 +111,43 @@ void kn_split_channels(const float *dy, int Ca, int Cb, int B, size_t S, float *
 }
 
 /* ---- permutes ----
- * Threaded over the first two output axes (fixed-size pieces, so thread count does not matter). The
- * common [B,C,S] <-> [B,S,C] pair is a batched 2-D transpose done in 32 x 32 tiles so that both the
- * reads and the writes stay within a few cache lines. */
+ * Split into fixed pieces (so thread count does not matter): contiguous row copies when the innermost
+ * axis is kept, else 32 x 32 tiles of the 2-D transpose between the axis contiguous in x and the one
+ * contiguous in y. [B,C,S] <-> [B,S,C] is a batched transpose of the same kind. */
+#define TT 32
+
 typedef struct {
     const float *x;
     float *y;
     int od[4];
-    size_t st[4];
+    size_t st[4], ys[4];
+    int a, p, q;        /* a: output axis that is contiguous in x (when not the last); p, q: the others */
+    int ablocks;
 } perm_job;
 
-static void perm_task(void *arg, int task) {
+static void perm_rows_task(void *arg, int task) {   /* innermost axis kept: contiguous row copies */
     const perm_job *j = arg;
     int a = task / j->od[1], b = task % j->od[1];
     const float *src0 = j->x + a * j->st[0] + b * j->st[1];
     float *o = j->y + ((size_t)a * j->od[1] + b) * j->od[2] * j->od[3];
-    for (int c = 0; c < j->od[2]; c++) {
-        const float *src = src0 + c * j->st[2];
-        if (j->st[3] == 1) {
-            memcpy(o, src, sizeof(float) * j->od[3]);
-            o += j->od[3];
-        } else {
-            for (int d = 0; d < j->od[3]; d++) *o++ = src[d * j->st[3]];
+    for (int c = 0; c < j->od[2]; c++, o += j->od[3])
+        memcpy(o, src0 + c * j->st[2], sizeof(float) * j->od[3]);
+}
+
+/* Innermost axis changes: for each (p, q) it is a 2-D transpose between output axis a (stride 1 in
+ * x) and output axis 3 (stride 1 in y), done in TT x TT tiles so reads and writes both stay in cache. */
+static void perm_tile_task(void *arg, int task) {
+    const perm_job *j = arg;
+    int ab = task % j->ablocks, pq = task / j->ablocks, iq = pq % j->od[j->q], ip = pq / j->od[j->q];
+    const float *xb = j->x + ip * j->st[j->p] + iq * j->st[j->q];
+    float *yb = j->y + ip * j->ys[j->p] + iq * j->ys[j->q];
+    int a0 = ab * TT, a1 = a0 + TT < j->od[j->a] ? a0 + TT : j->od[j->a];
+    for (int d0 = 0; d0 < j->od[3]; d0 += TT) {
+        int d1 = d0 + TT < j->od[3] ? d0 + TT : j->od[3];
+        for (int ia = a0; ia < a1; ia++) {
+            float *o = yb + ia * j->ys[j->a];
+            const float *src = xb + ia * j->st[j->a];   /* stride 1 when a is x's innermost axis */
+            for (int d = d0; d < d1; d++) o[d] = src[d * j->st[3]];
         }
     }
 }
@@ -141,13 +156,36 @@ void kn_permute4(const kn_ctx *ctx, const float *x, const int dims[4], const int
     size_t xs[4];
     xs[3] = 1;
     for (int i = 2; i >= 0; i--) xs[i] = xs[i + 1] * dims[i + 1];
-    perm_job j = {x, y, {0}, {0}};
+    perm_job j;
+    memset(&j, 0, sizeof j);
+    j.x = x;
+    j.y = y;
     for (int k = 0; k < 4; k++) { j.od[k] = dims[perm[k]]; j.st[k] = xs[perm[k]]; }
     if (j.od[0] <= 0 || j.od[1] <= 0 || j.od[2] <= 0 || j.od[3] <= 0) return;
-    kn_pool_run(ctx ? ctx->pool : NULL, j.od[0] * j.od[1], perm_task, &j);
+    kn_pool *pool = ctx ? ctx->pool : NULL;
+    if (j.st[3] == 1 || j.od[3] == 1) {   /* rows stay contiguous (or are single elements) */
+        if (j.od[3] == 1) {   /* drop the unit axis: view as [od0, od1, 1, od2] */
+            j.od[3] = j.od[2]; j.st[3] = j.st[2]; j.od[2] = 1; j.st[2] = 0;
+            if (j.st[3] != 1) goto tiled;
+        }
+        kn_pool_run(pool, j.od[0] * j.od[1], perm_rows_task, &j);
+        return;
+    }
+tiled:
+    j.ys[3] = 1;
+    for (int i = 2; i >= 0; i--) j.ys[i] = j.ys[i + 1] * j.od[i + 1];
+    j.a = 2;   /* any axis is correct; the one contiguous in x makes the tiles cache friendly */
+    for (int k = 0; k < 3; k++)
+        if (j.st[k] == 1) j.a = k;
+    int o[2], n = 0;
+    for (int k = 0; k < 3; k++)
+        if (k != j.a) o[n++] = k;
+    j.p = o[0];
+    j.q = o[1];
+    j.ablocks = (j.od[j.a] + TT - 1) / TT;
+    kn_pool_run(pool, j.od[j.p] * j.od[j.q] * j.ablocks, perm_tile_task, &j);
 }
 
-#define TT 32
 
 typedef struct {
     const float *x;

@@ -365,12 +365,20 @@ TEST(layout_and_elementwise_match_reference) {
             kn_bsc_to_bcs(&ctx, x, B, C, (size_t)S, y0);
             ref_bsc_to_bcs(NULL, x, B, C, (size_t)S, y1);
             CHECK(!memcmp(y0, y1, n * 4));
-            static const int perms[][4] = {{0, 2, 1, 3}, {3, 1, 2, 0}, {0, 3, 2, 1}, {1, 0, 3, 2}, {0, 1, 2, 3}};
-            int dims[4] = {2, 5, 9, (int)(n / 90)};
-            for (int p = 0; p < 5; p++) {
-                kn_permute4(&ctx, x, dims, perms[p], y0);
-                ref_permute4(NULL, x, dims, perms[p], y1);
-                CHECKF(!memcmp(y0, y1, n * 4), "permute %d", p);
+            /* every permutation of 4 axes, on odd sizes and on a shape with a unit axis */
+            int dims_all[2][4] = {{2, 5, 9, (int)(n / 90)}, {3, 1, (int)(n / 111), 37}};
+            for (int dset = 0; dset < 2; dset++)
+            for (int p = 0; p < 24; p++) {
+                int perm[4], used[4] = {0}, r = p;
+                for (int k = 0; k < 4; k++) {   /* p-th permutation in factorial numbering */
+                    int f = k == 0 ? 6 : k == 1 ? 2 : 1, pick = k == 3 ? 0 : r / f, c = -1;
+                    if (k < 3) r %= f;
+                    for (int v = 0; v < 4; v++) if (!used[v] && ++c == pick) { perm[k] = v; used[v] = 1; break; }
+                }
+                int *dims = dims_all[dset];
+                kn_permute4(&ctx, x, dims, perm, y0);
+                ref_permute4(NULL, x, dims, perm, y1);
+                CHECKF(!memcmp(y0, y1, n * 4), "permute %d%d%d%d dims set %d", perm[0], perm[1], perm[2], perm[3], dset);
             }
             kn_upsample_nearest2x(&ctx, x, (size_t)B * C, 5, 9, y0);
             ref_upsample_nearest2x(NULL, x, (size_t)B * C, 5, 9, y1);
