@@ -13,10 +13,10 @@
 void kn_interp_opts_default(kn_interp_opts *o) {
     o->patch = 8;
     o->stride = 4;
-    o->iters = 12;
-    o->var_iters = 5;
+    o->iters = 10;
+    o->var_iters = 4;
     o->min_level_size = 16;
-    o->finest_level = 0;
+    o->finest_level = -1;
     o->scene_cut = 1;
     o->cut_threshold = 0.3f;
 }
@@ -298,7 +298,10 @@ done:
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
                               int w, int h, kn_interp_ws *ws, float **u_out, float **v_out, kn_error *err) {
     int L = level_count(opts, w, h);
-    int finest = opts->finest_level < 0 ? 0 : opts->finest_level >= L ? L - 1 : opts->finest_level;
+    /* auto: half resolution is as good as full on real footage and 3-4x cheaper, but small frames
+     * have too few pixels per patch at half resolution */
+    int finest = opts->finest_level >= 0 ? opts->finest_level : (w < h ? w : h) >= 256 ? 1 : 0;
+    if (finest >= L) finest = L - 1;
     const float *p0[12], *p1[12];
     float *own[24] = {0};
     int lw[12], lh[12];

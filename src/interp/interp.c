@@ -6,8 +6,26 @@
 #include <math.h>
 #include <stdlib.h>
 
-int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f) {
+/* Fraction of pixels whose forward and backward flows disagree (same tolerance as the visibility). */
+static double inconsistent_fraction(const kn_flow *f, const kn_flow *g) {
     int w = f->w, h = f->h;
+    size_t bad = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            float fu = f->u[p], fv = f->v[p];
+            float gu = kn_bilinear(g->u, w, h, x + fu, y + fv), gv = kn_bilinear(g->v, w, h, x + fu, y + fv);
+            float e = (fu + gu) * (fu + gu) + (fv + gv) * (fv + gv);
+            bad += e > 1.f + 0.05f * (fu * fu + fv * fv + gu * gu + gv * gv);
+        }
+    return (double)bad / ((double)w * h);
+}
+
+int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f,
+                     const kn_flow *g) {
+    int w = f->w, h = f->h;
+    /* unrelated frames: the two flows cannot agree (a flow can fit smooth content, both cannot) */
+    if (g && inconsistent_fraction(f, g) > 0.6) return 1;
     int bs = (w < h ? w : h) >= 64 ? 16 : 8;
     int textured = 0, good = 0;
     for (int by = 0; by + bs <= h; by += bs)
@@ -54,9 +72,9 @@ static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
         kn_interp_luma_into(b, w, h, g1);
         st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, ws, &f01.u, &f01.v, err);
     }
+    if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, ws, &f10.u, &f10.v, err);
     int cut = 0;
-    if (!st && o->scene_cut) cut = kn_interp_is_cut(o, g0, g1, &f01);
-    if (!st && !cut) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, ws, &f10.u, &f10.v, err);
+    if (!st && o->scene_cut) cut = kn_interp_is_cut(o, g0, g1, &f01, &f10);
     for (int i = 0; !st && i < nt; i++) {
         if (cut) memcpy(outs[i], ts[i] < 0.5f ? a : b, fb);
         else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, &f01, &f10, ts[i], ws, outs[i], err);

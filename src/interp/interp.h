@@ -21,10 +21,11 @@
 typedef struct kn_interp_opts {
     int patch;            /* patch side for the inverse search (8) */
     int stride;           /* patch spacing, 1..patch (4) */
-    int iters;            /* inverse-search iterations per patch (12) */
-    int var_iters;        /* variational refinement sweeps per level, 0 = none (5) */
+    int iters;            /* inverse-search iterations per patch (10) */
+    int var_iters;        /* variational refinement rounds per level, 0 = none (4) */
     int min_level_size;   /* the coarsest pyramid level keeps its smaller side >= this (16) */
-    int finest_level;     /* flow is estimated down to this level and upsampled from there (0) */
+    int finest_level;     /* flow is estimated down to this level (0 = full resolution) and
+                             upsampled from there; -1 = auto: 1 when the smaller side >= 256, else 0 */
     int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
     float cut_threshold;  /* a pair is a cut when fewer than this fraction of textured blocks still
                              correlate after motion compensation (0.3) */
@@ -46,8 +47,10 @@ kn_status kn_interp_luma(const uint8_t *rgb, int w, int h, float **out, kn_error
 kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1,
                            int w, int h, kn_flow *out, kn_error *err);
 
-/* Scene-cut test on an estimated flow: 1 when g1 warped by f does not match g0. */
-int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f01);
+/* Scene-cut test on estimated flows: 1 when the forward and backward flows f01, f10 disagree on most
+ * pixels, or when g1 warped by f01 no longer correlates with g0 (f10 may be NULL: that test only). */
+int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f01,
+                     const kn_flow *f10);
 
 /* Renders the frame at time t in (0,1) between a and b from flows f01, f10 into out (w*h*3). */
 kn_status kn_interp_render(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, int w, int h,

@@ -156,15 +156,17 @@ TEST(scene_cut_repeats_the_nearer_frame) {
     CHECK(!memcmp(o[2], b, fb));
     /* and a moving shot is not a cut */
     texture(b, w, h, 5, -3, 0, 6);
-    kn_flow f = {0};
+    kn_flow f = {0}, g = {0};
     REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(b, a, w, h, &g, &err) == KN_OK);
     float *g0, *g1;
     REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
     REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
     kn_interp_opts opts;
     kn_interp_opts_default(&opts);
-    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f));
-    kn_free(g0); kn_free(g1); kn_flow_free(&f);
+    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, &g));
+    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, NULL));
+    kn_free(g0); kn_free(g1); kn_flow_free(&f); kn_flow_free(&g);
     for (int i = 0; i < 3; i++) free(o[i]);
     free(a); free(b);
 }
