@@ -13,6 +13,8 @@ static const command commands[] = {
     {"convert", kn_cmd_convert, "IN_DIR OUT_DIR --dtype f16|bf16|f32  copy a model folder converting its weights"},
     {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
     {"eval", kn_cmd_eval, "--data DIR --truth  score clips against their captions (object, motion, flicker)"},
+    {"keys", kn_cmd_keys, "create|list|revoke --data DIR  manage the service's API keys"},
+    {"serve", kn_cmd_serve, "--data DIR [--port 8080] [--model DIR]  run the HTTP generation service"},
 };
 
 static void usage(FILE *f) {
