@@ -9,17 +9,28 @@
 
 kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);     /* PNG or JPEG by content */
 kn_status kn_image_write_png(const char *path, const kn_image *img, kn_error *err);
+/* Encodes RGB to PNG in memory (*out from malloc; path only names the target in errors). */
+kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int height, uint8_t **out,
+                        size_t *n, kn_error *err);
 kn_status kn_image_alloc(kn_image *img, int width, int height, kn_error *err);
 void kn_image_free(kn_image *img);
 /* Scales src to cover w x h (aspect kept, bilinear with area averaging when shrinking) and crops the
  * centre: the documented image-to-video preprocessing. */
 kn_status kn_image_resize_cover(const kn_image *src, int w, int h, kn_image *dst, kn_error *err);
 
+/* Decoded frames are at most KN_IMAGE_MAX_SIDE a side and KN_VIDEO_MAX_BYTES of RGB in all (read
+ * longer videos in ranges). */
+#define KN_IMAGE_MAX_SIDE 16384
+#define KN_VIDEO_MAX_BYTES ((size_t)1 << 34)
 /* Reads frames [first, first+max_frames) (max_frames <= 0: all) of a video file or PNG folder. */
 kn_status kn_video_read_range(const char *path, int first, int max_frames, kn_video *v, kn_error *err);
 kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
 }
+
+/* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise). The
+ * library never calls this itself, since the level is global: programs call it once at start. */
+void kn_media_quiet(void);
 
 #endif

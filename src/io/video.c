@@ -1,0 +1,544 @@
+/* Video output by extension. Every target is written under a temporary name in the same folder
+ * (NAME.tmp-XXXXXX, a temporary folder for PNG frames) and renamed at the end, so a failure leaves
+ * nothing under the final name. Output depends only on the frames: encoders run single-threaded with
+ * FFmpeg's bit-exact flags (no version strings, no random container UIDs), and the RGB -> YUV and
+ * palette conversions are our own integer/double code, not swscale's CPU-dependent SIMD paths.
+ *   .mp4   H.264 (libx264, crf 18, preset medium, high profile), yuv420p BT.709 limited range,
+ *          +faststart; odd widths/heights are padded to even by repeating the last column/row.
+ *   .webm  VP9 (libvpx-vp9, crf 30, constant quality), yuv420p BT.709 limited range, any size.
+ *   .gif   one global 256-colour median-cut palette over all frames, no dithering; frame delays
+ *          in 1/100 s from fps (accumulated, so 12 fps gives 8,8,9,... cs), at least 2 cs.
+ *   .y4m   4:2:0 C420jpeg (centred chroma), BT.601 full range, "XCOLORRANGE=FULL", F<num>:<den>.
+ *   DIR/   PNG frames 00000.png, 00001.png, ... (DIR is an existing empty folder or ends in '/'). */
+#include "io/media.h"
+#include "io/io.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+
+typedef enum vkind { VK_MP4, VK_WEBM, VK_GIF, VK_Y4M, VK_DIR, VK_UNKNOWN } vkind;
+
+static int ends_with_ci(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcasecmp(s + n - m, suf) == 0;
+}
+
+static vkind kind_of(const char *path) {
+    size_t n = strlen(path);
+    if (n && path[n - 1] == '/') return VK_DIR;
+    if (kn_path_is_dir(path)) return VK_DIR;
+    if (ends_with_ci(path, ".mp4")) return VK_MP4;
+    if (ends_with_ci(path, ".webm")) return VK_WEBM;
+    if (ends_with_ci(path, ".gif")) return VK_GIF;
+    if (ends_with_ci(path, ".y4m")) return VK_Y4M;
+    return VK_UNKNOWN;
+}
+
+kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err) {
+    memset(v, 0, sizeof *v);
+    if (width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE || height > KN_IMAGE_MAX_SIDE || nframes < 1)
+        return kn_fail(err, KN_EINVAL, "video size %dx%d x %d frames outside 1..%d a side", width, height, nframes,
+                       KN_IMAGE_MAX_SIDE);
+    size_t fb = (size_t)width * height * 3;
+    if ((size_t)nframes > KN_VIDEO_MAX_BYTES / fb)
+        return kn_fail(err, KN_EINVAL, "video of %d frames of %dx%d is larger than %zu bytes", nframes, width, height,
+                       KN_VIDEO_MAX_BYTES);
+    v->rgb = kn_malloc(fb * nframes);
+    if (!v->rgb) return kn_fail(err, KN_ENOMEM, "out of memory for %d frames of %dx%d", nframes, width, height);
+    v->width = width; v->height = height; v->nframes = nframes; v->fps = fps;
+    return KN_OK;
+}
+
+/* fps as a rational: integers and NTSC rates (N*1000/1001) exactly, anything else to 1/65536. */
+static AVRational fps_rational(double fps) {
+    double r = round(fps);
+    if (fabs(fps - r) < 1e-4 * fps) return (AVRational){(int)r, 1};
+    double k = round(fps * 1.001);
+    if (fabs(fps - k * 1000.0 / 1001.0) < 1e-4 * fps) return (AVRational){(int)k * 1000, 1001};
+    return av_d2q(fps, 65536);
+}
+
+/* ---- RGB -> YUV 4:2:0 (pw x ph, edge pixels repeated beyond w x h) ---- */
+
+typedef struct yuv_spec {
+    double kr, kb;          /* luma weights of R and B */
+    int full;               /* full range 0..255, else 16..235 / 16..240 */
+    int chroma_left;        /* MPEG-2 siting (co-sited with the left pixel), else centred */
+} yuv_spec;
+
+static const yuv_spec BT709_TV = {0.2126, 0.0722, 0, 1};
+static const yuv_spec BT601_PC_CENTRED = {0.299, 0.114, 1, 0};
+
+static uint8_t clamp8(double x) {
+    double r = floor(x + 0.5);
+    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+static const uint8_t *px(const uint8_t *rgb, int w, int h, int x, int y) {
+    x = x < 0 ? 0 : x >= w ? w - 1 : x;
+    y = y < 0 ? 0 : y >= h ? h - 1 : y;
+    return rgb + ((size_t)y * w + x) * 3;
+}
+
+static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, int pw, int ph, const yuv_spec *s, uint8_t *Y,
+                          int ys, uint8_t *U, int us, uint8_t *V, int vs) {
+    double kg = 1.0 - s->kr - s->kb;
+    double ysc = s->full ? 1.0 : 219.0 / 255.0, yoff = s->full ? 0 : 16;
+    double csc = s->full ? 1.0 : 224.0 / 255.0;
+    double cb_den = 2.0 * (1.0 - s->kb), cr_den = 2.0 * (1.0 - s->kr);
+    for (int y = 0; y < ph; y++)
+        for (int x = 0; x < pw; x++) {
+            const uint8_t *p = px(rgb, w, h, x, y);
+            Y[(size_t)y * ys + x] = clamp8(yoff + ysc * (s->kr * p[0] + kg * p[1] + s->kb * p[2]));
+        }
+    int cw = (pw + 1) / 2, chh = (ph + 1) / 2;
+    for (int j = 0; j < chh; j++)
+        for (int i = 0; i < cw; i++) {
+            double acc[3] = {0, 0, 0};
+            static const double wl[3] = {0.25, 0.5, 0.25}, wc[3] = {0, 0.5, 0.5};
+            const double *wx = s->chroma_left ? wl : wc;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 3; dx++) {
+                    const uint8_t *p = px(rgb, w, h, 2 * i - 1 + dx, 2 * j + dy);
+                    for (int c = 0; c < 3; c++) acc[c] += 0.5 * wx[dx] * p[c];
+                }
+            double yl = s->kr * acc[0] + kg * acc[1] + s->kb * acc[2];
+            U[(size_t)j * us + i] = clamp8(128 + csc * (acc[2] - yl) / cb_den);
+            V[(size_t)j * vs + i] = clamp8(128 + csc * (acc[0] - yl) / cr_den);
+        }
+}
+
+/* ---- GIF palette: median cut over a 5-bit-per-channel histogram of every frame ---- */
+
+#define HBITS 5
+#define HN (1 << HBITS)
+#define HIDX(r, g, b) ((((r) >> 3) << 10) | (((g) >> 3) << 5) | ((b) >> 3))
+
+typedef struct pbox { int lo[3], hi[3]; uint64_t count; } pbox;
+
+typedef struct palette {
+    uint32_t argb[256];
+    uint8_t map[HN * HN * HN];   /* histogram bin -> palette index */
+} palette;
+
+static uint64_t box_count(const uint64_t *hist, pbox *b, int shrink) {
+    uint64_t n = 0;
+    int lo[3] = {HN, HN, HN}, hi[3] = {-1, -1, -1};
+    for (int r = b->lo[0]; r <= b->hi[0]; r++)
+        for (int g = b->lo[1]; g <= b->hi[1]; g++)
+            for (int bb = b->lo[2]; bb <= b->hi[2]; bb++) {
+                uint64_t c = hist[(r << 10) | (g << 5) | bb];
+                if (!c) continue;
+                n += c;
+                int v[3] = {r, g, bb};
+                for (int k = 0; k < 3; k++) { if (v[k] < lo[k]) lo[k] = v[k]; if (v[k] > hi[k]) hi[k] = v[k]; }
+            }
+    if (shrink && n) for (int k = 0; k < 3; k++) { b->lo[k] = lo[k]; b->hi[k] = hi[k]; }
+    b->count = n;
+    return n;
+}
+
+static int box_split(const uint64_t *hist, pbox *b, pbox *nb) {
+    int ax = 0;
+    for (int k = 1; k < 3; k++) if (b->hi[k] - b->lo[k] > b->hi[ax] - b->lo[ax]) ax = k;
+    if (b->hi[ax] == b->lo[ax]) return 0;
+    uint64_t half = b->count / 2, acc = 0;
+    int cut = b->lo[ax];
+    for (int s = b->lo[ax]; s < b->hi[ax]; s++) {
+        pbox sl = *b;
+        sl.lo[ax] = sl.hi[ax] = s;
+        acc += box_count(hist, &sl, 0);
+        cut = s;
+        if (acc >= half) break;
+    }
+    *nb = *b;
+    b->hi[ax] = cut;
+    nb->lo[ax] = cut + 1;
+    box_count(hist, b, 1);
+    box_count(hist, nb, 1);
+    return 1;
+}
+
+static kn_status make_palette(const kn_video *v, palette *pal, kn_error *err) {
+    uint64_t *hist = calloc((size_t)HN * HN * HN, sizeof *hist);
+    uint64_t (*sum)[3] = calloc((size_t)HN * HN * HN, sizeof *sum);
+    pbox *boxes = malloc(sizeof(pbox) * 256);
+    if (!hist || !sum || !boxes) {
+        free(hist); free(sum); free(boxes);
+        return kn_fail(err, KN_ENOMEM, "gif: out of memory for the palette");
+    }
+    size_t npix = (size_t)v->width * v->height * v->nframes;
+    for (size_t i = 0; i < npix; i++) {
+        const uint8_t *p = v->rgb + 3 * i;
+        int h = HIDX(p[0], p[1], p[2]);
+        hist[h]++;
+        sum[h][0] += p[0]; sum[h][1] += p[1]; sum[h][2] += p[2];
+    }
+    int nb = 1;
+    boxes[0] = (pbox){{0, 0, 0}, {HN - 1, HN - 1, HN - 1}, 0};
+    box_count(hist, &boxes[0], 1);
+    while (nb < 256) {
+        int best = -1;   /* the most populated box that can still be split */
+        for (int i = 0; i < nb; i++) {
+            pbox *b = &boxes[i];
+            if (b->hi[0] == b->lo[0] && b->hi[1] == b->lo[1] && b->hi[2] == b->lo[2]) continue;
+            if (best < 0 || b->count > boxes[best].count) best = i;
+        }
+        if (best < 0 || !box_split(hist, &boxes[best], &boxes[nb])) break;
+        nb++;
+    }
+    memset(pal->argb, 0, sizeof pal->argb);
+    double col[256][3];
+    for (int i = 0; i < nb; i++) {
+        uint64_t s[3] = {0, 0, 0}, n = 0;
+        pbox *b = &boxes[i];
+        for (int r = b->lo[0]; r <= b->hi[0]; r++)
+            for (int g = b->lo[1]; g <= b->hi[1]; g++)
+                for (int bb = b->lo[2]; bb <= b->hi[2]; bb++) {
+                    int h = (r << 10) | (g << 5) | bb;
+                    n += hist[h];
+                    for (int k = 0; k < 3; k++) s[k] += sum[h][k];
+                }
+        for (int k = 0; k < 3; k++) col[i][k] = n ? (double)s[k] / n : 0;
+        pal->argb[i] = 0xff000000u | (uint32_t)clamp8(col[i][0]) << 16 | (uint32_t)clamp8(col[i][1]) << 8 |
+                       clamp8(col[i][2]);
+        for (int k = 0; k < 3; k++) col[i][k] = (pal->argb[i] >> (16 - 8 * k)) & 0xff;
+    }
+    for (int i = nb; i < 256; i++) pal->argb[i] = 0xff000000u;
+    /* Every occupied bin maps to the palette colour nearest to the bin's mean colour. */
+    for (int h = 0; h < HN * HN * HN; h++) {
+        pal->map[h] = 0;
+        if (!hist[h]) continue;
+        double c[3], bestd = INFINITY;
+        for (int k = 0; k < 3; k++) c[k] = (double)sum[h][k] / hist[h];
+        for (int i = 0; i < nb; i++) {
+            double d = 0;
+            for (int k = 0; k < 3; k++) d += (c[k] - col[i][k]) * (c[k] - col[i][k]);
+            if (d < bestd) { bestd = d; pal->map[h] = (uint8_t)i; }
+        }
+    }
+    free(hist); free(sum); free(boxes);
+    return KN_OK;
+}
+
+/* ---- FFmpeg encoders ---- */
+
+typedef struct enc {
+    AVFormatContext *oc;
+    AVCodecContext *cc;
+    AVStream *st;
+    AVFrame *frame;
+    AVPacket *pkt;
+    int opened;     /* oc->pb is open */
+} enc;
+
+static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(e, buf, sizeof buf);
+    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+}
+
+static kn_status drain(enc *e, const char *path, kn_error *err) {
+    for (;;) {
+        int r = avcodec_receive_packet(e->cc, e->pkt);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
+        if (r < 0) return av_fail(err, path, "encoding failed", r);
+        av_packet_rescale_ts(e->pkt, e->cc->time_base, e->st->time_base);
+        e->pkt->stream_index = e->st->index;
+        r = av_interleaved_write_frame(e->oc, e->pkt);
+        if (r < 0) return av_fail(err, path, "writing failed", r);
+    }
+}
+
+static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, const kn_video *v, int w, int h,
+                           kn_error *err) {
+    const char *fmt = kind == VK_MP4 ? "mp4" : kind == VK_WEBM ? "webm" : "gif";
+    const char *cname = kind == VK_MP4 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : "gif";
+    int r = avformat_alloc_output_context2(&e->oc, NULL, fmt, tmp);
+    if (r < 0) return av_fail(err, path, "cannot set up the container", r);
+    const AVCodec *codec = avcodec_find_encoder_by_name(cname);
+    if (!codec) return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s encoder", path, cname);
+    e->cc = avcodec_alloc_context3(codec);
+    e->st = avformat_new_stream(e->oc, NULL);
+    e->frame = av_frame_alloc();
+    e->pkt = av_packet_alloc();
+    if (!e->cc || !e->st || !e->frame || !e->pkt) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    AVCodecContext *cc = e->cc;
+    AVRational fr = fps_rational(v->fps);
+    cc->width = w;
+    cc->height = h;
+    cc->sample_aspect_ratio = (AVRational){1, 1};
+    cc->thread_count = 1;                    /* single-threaded encoders are deterministic */
+    cc->flags |= AV_CODEC_FLAG_BITEXACT;
+    cc->log_level_offset = 24;               /* keep encoder chatter off stderr; errors come back to us */
+    if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if (kind == VK_GIF) {
+        cc->pix_fmt = AV_PIX_FMT_PAL8;
+        cc->time_base = (AVRational){1, 100};
+    } else {
+        cc->pix_fmt = AV_PIX_FMT_YUV420P;
+        cc->time_base = av_inv_q(fr);
+        cc->framerate = fr;
+        cc->color_range = AVCOL_RANGE_MPEG;
+        cc->colorspace = AVCOL_SPC_BT709;
+        cc->color_primaries = AVCOL_PRI_BT709;
+        cc->color_trc = AVCOL_TRC_BT709;
+        cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
+    }
+    if (kind == VK_MP4) {
+        av_opt_set(cc->priv_data, "preset", "medium", 0);
+        av_opt_set(cc->priv_data, "crf", "18", 0);
+        av_opt_set(cc->priv_data, "profile", "high", 0);
+    } else if (kind == VK_WEBM) {
+        cc->bit_rate = 0;
+        av_opt_set(cc->priv_data, "crf", "30", 0);
+        av_opt_set(cc->priv_data, "deadline", "good", 0);
+        av_opt_set(cc->priv_data, "cpu-used", "2", 0);
+        av_opt_set(cc->priv_data, "row-mt", "0", 0);
+        av_opt_set(cc->priv_data, "tile-columns", "0", 0);
+    }
+    r = avcodec_open2(cc, codec, NULL);
+    if (r < 0) return av_fail(err, path, "cannot open the encoder", r);
+    r = avcodec_parameters_from_context(e->st->codecpar, cc);
+    if (r < 0) return av_fail(err, path, "encoder parameters", r);
+    e->st->time_base = cc->time_base;
+    if (kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
+    e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
+    r = avio_open(&e->oc->pb, tmp, AVIO_FLAG_WRITE);
+    if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
+    e->opened = 1;
+    AVDictionary *opts = NULL;
+    if (kind == VK_MP4) av_dict_set(&opts, "movflags", "+faststart", 0);
+    if (kind == VK_GIF) av_dict_set(&opts, "loop", "0", 0);
+    r = avformat_write_header(e->oc, &opts);
+    av_dict_free(&opts);
+    if (r < 0) return av_fail(err, path, "cannot write the header", r);
+    e->frame->format = cc->pix_fmt;
+    e->frame->width = w;
+    e->frame->height = h;
+    r = av_frame_get_buffer(e->frame, 0);
+    if (r < 0) return av_fail(err, path, "frame buffer", r);
+    return KN_OK;
+}
+
+static void enc_free(enc *e) {
+    if (e->oc && e->opened) avio_closep(&e->oc->pb);
+    avformat_free_context(e->oc);
+    avcodec_free_context(&e->cc);
+    av_frame_free(&e->frame);
+    av_packet_free(&e->pkt);
+}
+
+static kn_status write_ffmpeg(vkind kind, const char *path, const char *tmp, const kn_video *v, kn_error *err) {
+    enc e = {0};
+    int w = v->width, h = v->height;
+    if (kind == VK_MP4) { w += w & 1; h += h & 1; }
+    palette *pal = NULL;
+    kn_status st = KN_OK;
+    if (kind == VK_GIF) {
+        pal = malloc(sizeof *pal);
+        if (!pal) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+        st = make_palette(v, pal, err);
+        if (st) { free(pal); return kn_wrap(err, "%s", path); }
+    }
+    /* "file:" keeps FFmpeg from reading a protocol name into a path that contains ':'. */
+    char url[4300];
+    snprintf(url, sizeof url, "file:%s", tmp);
+    st = enc_setup(&e, kind, path, url, v, w, h, err);
+    int64_t prev_pts = -1;
+    for (int i = 0; !st && i < v->nframes; i++) {
+        int r = av_frame_make_writable(e.frame);
+        if (r < 0) { st = av_fail(err, path, "frame buffer", r); break; }
+        const uint8_t *rgb = kn_video_frame(v, i);
+        AVFrame *f = e.frame;
+        if (kind == VK_GIF) {
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    const uint8_t *p = rgb + ((size_t)y * w + x) * 3;
+                    f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
+                }
+            memcpy(f->data[1], pal->argb, sizeof pal->argb);
+            /* GIF delays are whole centiseconds; players treat < 2 cs as 10 cs, so never go below 2. */
+            int64_t pts = llround(i * 100.0 / v->fps);
+            if (prev_pts >= 0 && pts < prev_pts + 2) pts = prev_pts + 2;
+            f->pts = prev_pts = pts;
+        } else {
+            rgb_to_yuv420(rgb, v->width, v->height, w, h, &BT709_TV, f->data[0], f->linesize[0], f->data[1],
+                          f->linesize[1], f->data[2], f->linesize[2]);
+            f->pts = i;
+        }
+        r = avcodec_send_frame(e.cc, f);
+        if (r < 0) { st = av_fail(err, path, "encoding failed", r); break; }
+        st = drain(&e, path, err);
+    }
+    if (!st) {
+        int r = avcodec_send_frame(e.cc, NULL);
+        if (r < 0) st = av_fail(err, path, "encoding failed", r);
+        else st = drain(&e, path, err);
+    }
+    if (!st) {
+        int r = av_write_trailer(e.oc);
+        if (r < 0) st = av_fail(err, path, "cannot finish the file", r);
+    }
+    if (!st) {
+        int r = avio_closep(&e.oc->pb);
+        e.opened = 0;
+        if (r < 0) st = av_fail(err, path, "write failed", r);
+    }
+    enc_free(&e);
+    free(pal);
+    return st;
+}
+
+/* ---- Y4M ---- */
+
+static kn_status write_all(int fd, const void *buf, size_t n, const char *path, kn_error *err) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return kn_fail(err, KN_EIO, "%s: write failed: %s", path, strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return KN_OK;
+}
+
+static kn_status write_y4m(int fd, const char *path, const kn_video *v, kn_error *err) {
+    AVRational fr = fps_rational(v->fps);
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL\n",
+                     v->width, v->height, fr.num, fr.den);
+    kn_status st = write_all(fd, hdr, (size_t)n, path, err);
+    int w = v->width, h = v->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
+    size_t fsz = 6 + (size_t)w * h + 2 * (size_t)cw * ch;
+    uint8_t *buf = malloc(fsz);
+    if (!st && !buf) st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; !st && i < v->nframes; i++) {
+        memcpy(buf, "FRAME\n", 6);
+        uint8_t *Y = buf + 6, *U = Y + (size_t)w * h, *V = U + (size_t)cw * ch;
+        rgb_to_yuv420(kn_video_frame(v, i), w, h, w, h, &BT601_PC_CENTRED, Y, w, U, cw, V, cw);
+        st = write_all(fd, buf, fsz, path, err);
+    }
+    free(buf);
+    return st;
+}
+
+/* ---- folder of PNG frames ---- */
+
+static void remove_tree_flat(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        char p[4096];
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p) unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* 1 if dir has entries other than . and .., 0 if empty, -1 if it cannot be read. */
+static int dir_nonempty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *de;
+    int any = 0;
+    while (!any && (de = readdir(d))) any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return any;
+}
+
+static int fsync_path(const char *p) {
+    int fd = open(p, O_RDONLY);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+static kn_status write_png_dir(const char *path, const kn_video *v, kn_error *err) {
+    char base[4096];
+    if (snprintf(base, sizeof base, "%s", path) >= (int)sizeof base) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/') base[--n] = 0;
+    struct stat sb;
+    if (stat(base, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) return kn_fail(err, KN_EIO, "%s: exists and is not a folder", path);
+        int ne = dir_nonempty(base);
+        if (ne < 0) return kn_fail(err, KN_EIO, "%s: cannot read the folder: %s", path, strerror(errno));
+        if (ne) return kn_fail(err, KN_EIO, "%s: the folder is not empty; refusing to write frames into it", path);
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", base);
+    if (!mkdtemp(tmp)) return kn_fail(err, KN_EIO, "%s: cannot create a temporary folder next to it: %s", path, strerror(errno));
+    chmod(tmp, 0755);
+    kn_status st = KN_OK;
+    for (int i = 0; !st && i < v->nframes; i++) {
+        char fp[4300];
+        snprintf(fp, sizeof fp, "%s/%05d.png", tmp, i);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        st = kn_png_encode(fp, kn_video_frame(v, i), v->width, v->height, &buf, &len, err);
+        if (!st) st = kn_write_file_atomic(fp, buf, len, err);
+        free(buf);
+    }
+    if (!st && fsync_path(tmp) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", path, strerror(errno));
+    if (!st && rename(tmp, base) != 0) st = kn_fail(err, KN_EIO, "%s: cannot rename the finished folder into place: %s", path, strerror(errno));
+    if (st) {
+        remove_tree_flat(tmp);
+        return kn_wrap(err, "writing PNG frames to %s", path);
+    }
+    return KN_OK;
+}
+
+void kn_media_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+
+/* ---- entry point ---- */
+
+static kn_status check_video(const char *path, const kn_video *v, int need_fps, kn_error *err) {
+    if (!v || !v->rgb || v->nframes < 1) return kn_fail(err, KN_EINVAL, "%s: the video has no frames", path);
+    if (v->width < 1 || v->height < 1 || v->width > KN_IMAGE_MAX_SIDE || v->height > KN_IMAGE_MAX_SIDE)
+        return kn_fail(err, KN_EINVAL, "%s: frame size %dx%d outside 1..%d", path, v->width, v->height, KN_IMAGE_MAX_SIDE);
+    if (need_fps && !(v->fps > 0 && v->fps <= 1000))
+        return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)v->fps);
+    return KN_OK;
+}
+
+kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
+    if (!path || !*path) return kn_fail(err, KN_EINVAL, "video write: empty path");
+    vkind kind = kind_of(path);
+    if (kind == VK_UNKNOWN) {
+        const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+        return kn_fail(err, KN_EINVAL, "%s: unknown video extension '%s' (use .mp4, .webm, .gif, .y4m, or a folder "
+                       "ending in '/')", path, dot && (!slash || dot > slash) ? dot : "");
+    }
+    kn_status st = check_video(path, v, kind != VK_DIR, err);
+    if (st) return st;
+    if (kind == VK_DIR) return write_png_dir(path, v, err);
+    char tmp[4200];
+    int fd = kn_tmp_open(path, tmp, sizeof tmp);
+    if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+    if (kind == VK_Y4M) st = write_y4m(fd, path, v, err);
+    else st = write_ffmpeg(kind, path, tmp, v, err);
+    /* FFmpeg wrote through its own handle; our descriptor still refers to the same file. */
+    if (!st && fsync(fd) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", path, strerror(errno));
+    if (close(fd) != 0 && !st) st = kn_fail(err, KN_EIO, "%s: close failed: %s", path, strerror(errno));
+    if (!st && rename(tmp, path) != 0) st = kn_fail(err, KN_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st) unlink(tmp);
+    return st;
+}

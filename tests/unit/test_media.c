@@ -1,0 +1,515 @@
+/* Images and videos: PNG/JPEG decoding of every colour type, cover resize, every output format written
+ * and read back (and probed with ffprobe), determinism, and the failure paths. */
+#include "test.h"
+#include "io/media.h"
+#include "io/io.h"
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char g_dir[256];
+
+static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", g_dir, name); }
+
+/* Number of entries in dir whose name contains needle ("" counts everything). */
+static int count_entries(const char *dir, const char *needle) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strstr(de->d_name, needle)) n++;
+    closedir(d);
+    return n;
+}
+
+static int file_exists(const char *p) { struct stat sb; return stat(p, &sb) == 0; }
+
+static void synth_video(kn_video *v, int w, int h, int n, float fps, int gray) {
+    kn_error err;
+    if (kn_video_alloc(v, w, h, n, fps, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    for (int f = 0; f < n; f++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                uint8_t *p = kn_video_frame(v, f) + ((size_t)y * w + x) * 3;
+                if (gray) { p[0] = p[1] = p[2] = (uint8_t)((x * 3 + y * 2 + f * 7) % 256); continue; }
+                /* A smooth gradient drifting sideways: easy for a codec, so errors must be small. */
+                p[0] = (uint8_t)(40 + 150 * (x + f) / (w + n));
+                p[1] = (uint8_t)(30 + 180 * y / h);
+                p[2] = (uint8_t)(200 - 120 * (x + y) / (w + h));
+            }
+}
+
+static double mean_abs(const uint8_t *a, const uint8_t *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += abs((int)a[i] - (int)b[i]);
+    return s / (double)n;
+}
+
+/* ---- PNG ---- */
+
+static void write_png_raw(const char *path, int w, int h, int ctype, int depth, const uint8_t *data, int rowbytes,
+                          const png_color *pal, int npal, const uint8_t *trns, int ntrns) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) { fprintf(stderr, "png write failed\n"); exit(1); }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, depth, ctype, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (pal) png_set_PLTE(png, info, pal, npal);
+    if (trns) png_set_tRNS(png, info, trns, ntrns, NULL);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, data + (size_t)y * rowbytes);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+TEST(png_roundtrip_exact) {
+    kn_image a, b;
+    kn_error err;
+    REQUIRE(kn_image_alloc(&a, 37, 23, &err) == KN_OK);
+    for (size_t i = 0; i < 37 * 23 * 3; i++) a.rgb[i] = (uint8_t)(i * 131 + (i >> 3) * 7);
+    char p[512];
+    path_in(p, sizeof p, "rt.png");
+    REQUIRE(kn_image_write_png(p, &a, &err) == KN_OK);
+    REQUIRE(kn_image_read(p, &b, &err) == KN_OK);
+    CHECK(b.width == 37 && b.height == 23);
+    CHECK(memcmp(a.rgb, b.rgb, 37 * 23 * 3) == 0);
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_image_free(&a); kn_image_free(&b);
+}
+
+TEST(png_color_types) {
+    kn_error err;
+    kn_image img;
+    char p[512];
+    uint8_t gray[4 * 2] = {0, 50, 100, 255, 1, 2, 3, 4};
+    path_in(p, sizeof p, "gray.png");
+    write_png_raw(p, 4, 2, PNG_COLOR_TYPE_GRAY, 8, gray, 4, NULL, 0, NULL, 0);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    for (int i = 0; i < 8; i++) CHECK(img.rgb[3 * i] == gray[i] && img.rgb[3 * i + 1] == gray[i] && img.rgb[3 * i + 2] == gray[i]);
+    kn_image_free(&img);
+
+    /* 16-bit RGB: scaled to 8 bits with rounding (v * 255 / 65535: 0xABCD -> 0xAB). */
+    uint8_t rgb16[2 * 6] = {0xAB, 0xCD, 0x00, 0x00, 0xFF, 0xFF, 0x12, 0x00, 0x80, 0x80, 0x7F, 0x7F};
+    path_in(p, sizeof p, "rgb16.png");
+    write_png_raw(p, 2, 1, PNG_COLOR_TYPE_RGB, 16, rgb16, 12, NULL, 0, NULL, 0);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    CHECK(img.rgb[0] == 0xAB && img.rgb[1] == 0 && img.rgb[2] == 255 && img.rgb[3] == 0x12 && img.rgb[4] == 0x80 &&
+          img.rgb[5] == 0x7F);
+    kn_image_free(&img);
+
+    /* RGBA: composited over black. */
+    uint8_t rgba[2 * 4] = {200, 100, 50, 255, 200, 100, 50, 128};
+    path_in(p, sizeof p, "rgba.png");
+    write_png_raw(p, 2, 1, PNG_COLOR_TYPE_RGB_ALPHA, 8, rgba, 8, NULL, 0, NULL, 0);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    CHECK(img.rgb[0] == 200 && img.rgb[1] == 100 && img.rgb[2] == 50);
+    CHECK(img.rgb[3] == 100 && img.rgb[4] == 50 && img.rgb[5] == 25);
+    kn_image_free(&img);
+
+    /* 4-bit palette with a transparent entry. */
+    png_color pal[3] = {{10, 20, 30}, {250, 0, 0}, {0, 0, 255}};
+    uint8_t trns[1] = {0};
+    uint8_t idx[1] = {0x12};   /* two pixels: index 1, index 2 (4 bits each) */
+    uint8_t idx2[1] = {0x01};
+    uint8_t rows[2] = {idx[0], idx2[0]};
+    path_in(p, sizeof p, "pal.png");
+    write_png_raw(p, 2, 2, PNG_COLOR_TYPE_PALETTE, 4, rows, 1, pal, 3, trns, 1);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    CHECK(img.width == 2 && img.height == 2);
+    CHECK(img.rgb[0] == 250 && img.rgb[1] == 0 && img.rgb[2] == 0);
+    CHECK(img.rgb[3] == 0 && img.rgb[4] == 0 && img.rgb[5] == 255);
+    CHECK(img.rgb[6] == 0 && img.rgb[7] == 0 && img.rgb[8] == 0);      /* index 0 is fully transparent */
+    CHECK(img.rgb[9] == 250);
+    kn_image_free(&img);
+}
+
+TEST(image_read_errors) {
+    kn_error err;
+    kn_image img;
+    char p[512];
+    /* Truncated PNG. */
+    kn_image a;
+    REQUIRE(kn_image_alloc(&a, 40, 30, &err) == KN_OK);
+    for (size_t i = 0; i < 40 * 30 * 3; i++) a.rgb[i] = (uint8_t)(i * 97);
+    path_in(p, sizeof p, "trunc.png");
+    REQUIRE(kn_image_write_png(p, &a, &err) == KN_OK);
+    kn_image_free(&a);
+    struct stat sb;
+    REQUIRE(stat(p, &sb) == 0);
+    REQUIRE(truncate(p, sb.st_size / 2) == 0);
+    CHECK(kn_image_read(p, &img, &err) == KN_EFORMAT);
+    CHECKF(strstr(err.msg, p) != NULL, "message does not name the file: %s", err.msg);
+    CHECK(img.rgb == NULL);
+    /* A text file named .png. */
+    path_in(p, sizeof p, "text.png");
+    FILE *f = fopen(p, "w");
+    fputs("hello, this is not an image\n", f);
+    fclose(f);
+    CHECK(kn_image_read(p, &img, &err) == KN_EFORMAT);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "not a PNG or JPEG"), "%s", err.msg);
+    /* Missing file. */
+    path_in(p, sizeof p, "missing.png");
+    CHECK(kn_image_read(p, &img, &err) == KN_EIO);
+    CHECK(strstr(err.msg, p) != NULL);
+    /* Oversized PNG header (20000 x 1): rejected before any allocation of pixels. */
+    uint8_t row[1] = {0};
+    path_in(p, sizeof p, "huge.png");
+    FILE *hf = fopen(p, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (!setjmp(png_jmpbuf(png))) {
+        png_init_io(png, hf);
+        png_set_IHDR(png, info, 20000, 1, 1, PNG_COLOR_TYPE_GRAY, 0, 0, 0);
+        png_write_info(png, info);
+        uint8_t *wide = calloc(2500, 1);
+        png_write_row(png, wide);
+        free(wide);
+        png_write_end(png, NULL);
+    }
+    png_destroy_write_struct(&png, &info);
+    fclose(hf);
+    (void)row;
+    CHECK(kn_image_read(p, &img, &err) == KN_EFORMAT);
+    CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
+}
+
+/* ---- JPEG ---- */
+
+static void write_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *data, int quality) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    FILE *f = fopen(path, "wb");
+    jpeg_stdio_dest(&c, f);
+    c.image_width = w; c.image_height = h; c.input_components = comps; c.in_color_space = cs;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < (unsigned)h) {
+        JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * comps);
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+}
+
+TEST(jpeg_read) {
+    kn_error err;
+    kn_image img;
+    char p[512];
+    int w = 48, h = 32;
+    uint8_t *rgb = malloc((size_t)w * h * 4);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *q = rgb + ((size_t)y * w + x) * 3;
+            q[0] = (uint8_t)(50 + 3 * x); q[1] = (uint8_t)(20 + 5 * y); q[2] = (uint8_t)(180 - 2 * x);
+        }
+    path_in(p, sizeof p, "photo.jpg.png");   /* wrong extension on purpose: content decides */
+    write_jpeg(p, w, h, 3, JCS_RGB, rgb, 95);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    CHECK(img.width == w && img.height == h);
+    double mae = mean_abs(img.rgb, rgb, (size_t)w * h * 3);
+    CHECKF(mae < 2.0, "JPEG mean abs error %g", mae);
+    kn_image_free(&img);
+
+    uint8_t *g = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++) g[i] = (uint8_t)(i % w * 5);
+    path_in(p, sizeof p, "gray.jpg");
+    write_jpeg(p, w, h, 1, JCS_GRAYSCALE, g, 95);
+    REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+    int same = 1;
+    double gm = 0;
+    for (int i = 0; i < w * h; i++) {
+        same &= img.rgb[3 * i] == img.rgb[3 * i + 1] && img.rgb[3 * i] == img.rgb[3 * i + 2];
+        gm += abs(img.rgb[3 * i] - g[i]);
+    }
+    CHECK(same);
+    CHECKF(gm / (w * h) < 2.0, "gray JPEG error %g", gm / (w * h));
+    kn_image_free(&img);
+
+    for (int i = 0; i < w * h * 4; i++) rgb[i] = (uint8_t)i;
+    path_in(p, sizeof p, "cmyk.jpg");
+    write_jpeg(p, w, h, 4, JCS_CMYK, rgb, 90);
+    CHECK(kn_image_read(p, &img, &err) == KN_EUNSUPPORTED);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "CMYK"), "%s", err.msg);
+
+    path_in(p, sizeof p, "trunc.jpg");
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w * 3; x++) rgb[(size_t)y * w * 3 + x] = (uint8_t)((x * 37) ^ (y * 11));
+    write_jpeg(p, w, h, 3, JCS_RGB, rgb, 95);
+    struct stat sb;
+    REQUIRE(stat(p, &sb) == 0);
+    REQUIRE(truncate(p, sb.st_size * 2 / 3) == 0);
+    CHECK(kn_image_read(p, &img, &err) == KN_EFORMAT);
+    CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
+    free(rgb); free(g);
+}
+
+/* ---- resize ---- */
+
+TEST(resize_cover) {
+    kn_error err;
+    kn_image a, b;
+    REQUIRE(kn_image_alloc(&a, 100, 50, &err) == KN_OK);
+    memset(a.rgb, 77, 100 * 50 * 3);
+    REQUIRE(kn_image_resize_cover(&a, 32, 24, &b, &err) == KN_OK);
+    CHECK(b.width == 32 && b.height == 24);
+    int constant = 1;
+    for (int i = 0; i < 32 * 24 * 3; i++) constant &= b.rgb[i] == 77;
+    CHECK(constant);
+    kn_image_free(&b);
+    /* Enlarging keeps a constant image constant too. */
+    REQUIRE(kn_image_resize_cover(&a, 333, 401, &b, &err) == KN_OK);
+    CHECK(b.width == 333 && b.height == 401);
+    constant = 1;
+    for (int i = 0; i < 333 * 401 * 3; i++) constant &= b.rgb[i] == 77;
+    CHECK(constant);
+    kn_image_free(&b);
+    kn_image_free(&a);
+
+    /* Halving averages 2x2 blocks exactly. */
+    REQUIRE(kn_image_alloc(&a, 4, 4, &err) == KN_OK);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++)
+            for (int c = 0; c < 3; c++) a.rgb[(y * 4 + x) * 3 + c] = (uint8_t)(x * 20 + y * 60 + c);
+    REQUIRE(kn_image_resize_cover(&a, 2, 2, &b, &err) == KN_OK);
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 2; x++)
+            CHECK(b.rgb[(y * 2 + x) * 3] == (uint8_t)(((2 * x) * 20 + (2 * x + 1) * 20) / 2 + ((2 * y) * 60 + (2 * y + 1) * 60) / 2));
+    kn_image_free(&b);
+    /* Cover crop: a 4x4 -> 2x4 keeps the centre columns 1..2 (scale 1 horizontally after covering height). */
+    REQUIRE(kn_image_resize_cover(&a, 2, 4, &b, &err) == KN_OK);
+    for (int y = 0; y < 4; y++) {
+        CHECK(b.rgb[(y * 2) * 3] == a.rgb[(y * 4 + 1) * 3]);
+        CHECK(b.rgb[(y * 2 + 1) * 3] == a.rgb[(y * 4 + 2) * 3]);
+    }
+    kn_image_free(&b);
+    kn_image_free(&a);
+}
+
+/* ---- video ---- */
+
+typedef struct probe { char codec[32], pix_fmt[32], rate[32]; int w, h, frames; } probe;
+
+static int ffprobe(const char *path, probe *pr) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ffprobe -v error -count_frames -show_entries "
+             "stream=codec_name,width,height,pix_fmt,r_frame_rate,nb_read_frames -of json '%s' 2>&1", path);
+    FILE *f = popen(cmd, "r");
+    if (!f) return -1;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    if (pclose(f) != 0) { fprintf(stderr, "  ffprobe failed: %s\n", buf); return -1; }
+    json_error_t je;
+    json_t *j = json_loads(buf, 0, &je);
+    json_t *s = j ? json_array_get(json_object_get(j, "streams"), 0) : NULL;
+    if (!s) { json_decref(j); return -1; }
+    memset(pr, 0, sizeof *pr);
+    snprintf(pr->codec, sizeof pr->codec, "%s", json_string_value(json_object_get(s, "codec_name")) ?: "");
+    snprintf(pr->pix_fmt, sizeof pr->pix_fmt, "%s", json_string_value(json_object_get(s, "pix_fmt")) ?: "");
+    snprintf(pr->rate, sizeof pr->rate, "%s", json_string_value(json_object_get(s, "r_frame_rate")) ?: "");
+    pr->w = (int)json_integer_value(json_object_get(s, "width"));
+    pr->h = (int)json_integer_value(json_object_get(s, "height"));
+    const char *nf = json_string_value(json_object_get(s, "nb_read_frames"));
+    pr->frames = nf ? atoi(nf) : -1;
+    json_decref(j);
+    return 0;
+}
+
+static int same_bytes(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    kn_error err;
+    int ok = kn_read_file(a, 1 << 26, &x, &nx, &err) == KN_OK && kn_read_file(b, 1 << 26, &y, &ny, &err) == KN_OK &&
+             nx == ny && memcmp(x, y, nx) == 0;
+    free(x); free(y);
+    return ok;
+}
+
+static void roundtrip(kn_test_state *T_, const char *name, const char *codec, const char *pix_fmt, float fps,
+                      const char *rate, double max_mae, int gray) {
+    kn_video v, r;
+    kn_error err;
+    char p[512], p2[512];
+    synth_video(&v, 64, 48, 12, fps, gray);
+    path_in(p, sizeof p, name);
+    kn_status st = kn_video_write(p, &v, &err);
+    CHECKF(st == KN_OK, "%s: %s", name, err.msg);
+    if (st) { kn_video_free(&v); return; }
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    st = kn_video_read(p, &r, &err);
+    CHECKF(st == KN_OK, "%s: %s", name, err.msg);
+    if (!st) {
+        CHECKF(r.nframes == 12 && r.width == 64 && r.height == 48, "%s read back %dx%d x %d", name, r.width, r.height,
+               r.nframes);
+        if (r.nframes == 12 && r.width == 64 && r.height == 48) {
+            double mae = mean_abs(v.rgb, r.rgb, (size_t)12 * 64 * 48 * 3);
+            CHECKF(mae <= max_mae, "%s: mean abs error %g > %g", name, mae, max_mae);
+            printf("# %s: mean abs error %.3f\n", name, mae);
+        }
+        if (rate) CHECKF(fabs(r.fps - fps) < 1e-3 * fps, "%s: fps %g, wrote %g", name, r.fps, fps);
+        kn_video_free(&r);
+    }
+    probe pr;
+    if (codec) {
+        CHECK(ffprobe(p, &pr) == 0);
+        CHECKF(!strcmp(pr.codec, codec), "%s: codec %s", name, pr.codec);
+        CHECKF(!strcmp(pr.pix_fmt, pix_fmt), "%s: pix_fmt %s", name, pr.pix_fmt);
+        CHECKF(pr.w == 64 && pr.h == 48 && pr.frames == 12, "%s: %dx%d, %d frames", name, pr.w, pr.h, pr.frames);
+        if (rate) CHECKF(!strcmp(pr.rate, rate), "%s: r_frame_rate %s, expected %s", name, pr.rate, rate);
+    }
+    /* Determinism: a second write gives the same bytes. */
+    snprintf(p2, sizeof p2, "%s/again-%s", g_dir, name);
+    CHECK(kn_video_write(p2, &v, &err) == KN_OK);
+    CHECKF(same_bytes(p, p2), "%s: two writes differ", name);
+    kn_video_free(&v);
+}
+
+TEST(video_mp4) { roundtrip(T_, "a.mp4", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
+TEST(video_mp4_ntsc) { roundtrip(T_, "ntsc.mp4", "h264", "yuv420p", 30000.f / 1001.f, "30000/1001", 2.0, 0); }
+TEST(video_webm) { roundtrip(T_, "a.webm", "vp9", "yuv420p", 12.f, "12/1", 3.0, 0); }
+TEST(video_gif) { roundtrip(T_, "a.gif", "gif", "bgra", 10.f, "10/1", 6.0, 0); }
+TEST(video_y4m) { roundtrip(T_, "a.y4m", NULL, NULL, 12.f, "12/1", 0.0, 1); }
+
+TEST(video_y4m_header_and_probe) {
+    kn_video v;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 63, 47, 12, 25.f, 0);   /* odd size: y4m keeps it, chroma is (w+1)/2 */
+    path_in(p, sizeof p, "odd.y4m");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    FILE *f = fopen(p, "rb");
+    char hdr[128] = {0};
+    CHECK(fgets(hdr, sizeof hdr, f) != NULL);
+    fclose(f);
+    CHECKF(strncmp(hdr, "YUV4MPEG2 W63 H47 F25:1 ", 24) == 0 && strstr(hdr, "C420jpeg"), "header %s", hdr);
+    probe pr;
+    CHECK(ffprobe(p, &pr) == 0);
+    CHECKF(pr.w == 63 && pr.h == 47 && pr.frames == 12 && !strcmp(pr.rate, "25/1"), "%dx%d %d %s", pr.w, pr.h,
+           pr.frames, pr.rate);
+    kn_video r;
+    REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
+    CHECK(r.width == 63 && r.height == 47 && r.nframes == 12);
+    if (r.width == 63) CHECKF(mean_abs(r.rgb, v.rgb, (size_t)63 * 47 * 12 * 3) < 1.5, "odd y4m error");
+    kn_video_free(&r);
+    /* mp4 pads odd sizes to even by repeating the last column and row. */
+    path_in(p, sizeof p, "odd.mp4");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
+    CHECK(r.width == 64 && r.height == 48 && r.nframes == 12);
+    kn_video_free(&r);
+    kn_video_free(&v);
+}
+
+TEST(video_png_folder) {
+    kn_video v, r;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 20, 10, 5, 8.f, 0);
+    path_in(p, sizeof p, "frames/");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    path_in(p, sizeof p, "frames/00004.png");
+    CHECK(file_exists(p));
+    path_in(p, sizeof p, "frames");
+    CHECK(count_entries(p, "") == 5);
+    REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
+    CHECK(r.nframes == 5 && r.width == 20 && r.height == 10 && r.fps == 0);
+    CHECK(memcmp(r.rgb, v.rgb, (size_t)5 * 20 * 10 * 3) == 0);
+    kn_video_free(&r);
+    REQUIRE(kn_video_read_range(p, 2, 2, &r, &err) == KN_OK);
+    CHECK(r.nframes == 2 && memcmp(r.rgb, kn_video_frame(&v, 2), (size_t)2 * 20 * 10 * 3) == 0);
+    kn_video_free(&r);
+    /* An existing empty folder is a valid target (no trailing slash needed). */
+    path_in(p, sizeof p, "empty");
+    REQUIRE(mkdir(p, 0755) == 0);
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    CHECK(count_entries(p, ".png") == 5);
+    /* A non-empty folder is refused and left as it was. */
+    path_in(p, sizeof p, "frames/");
+    CHECK(kn_video_write(p, &v, &err) == KN_EIO);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "not empty"), "%s", err.msg);
+    path_in(p, sizeof p, "frames");
+    CHECK(count_entries(p, "") == 5);
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_video_free(&v);
+}
+
+TEST(video_read_range_real) {
+    const char *avi = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+    if (!file_exists(avi)) { printf("# skipped: %s not installed\n", avi); return; }
+    kn_video a, b;
+    kn_error err;
+    REQUIRE(kn_video_read_range(avi, 0, 8, &a, &err) == KN_OK);
+    CHECK(a.nframes == 8 && a.width == 768 && a.height == 576);
+    CHECK(a.fps > 9.9f && a.fps < 10.1f);
+    REQUIRE(kn_video_read_range(avi, 5, 3, &b, &err) == KN_OK);
+    CHECK(b.nframes == 3 && b.width == a.width);
+    if (b.nframes == 3) CHECK(memcmp(b.rgb, kn_video_frame(&a, 5), (size_t)3 * 768 * 576 * 3) == 0);
+    kn_video_free(&a); kn_video_free(&b);
+}
+
+TEST(video_write_errors) {
+    kn_video v;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 16, 16, 2, 10.f, 0);
+    CHECK(kn_video_write("/proc/kinora-test.mp4", &v, &err) == KN_EIO);
+    CHECKF(strstr(err.msg, "/proc/kinora-test.mp4") != NULL, "%s", err.msg);
+    CHECK(!file_exists("/proc/kinora-test.mp4"));
+    path_in(p, sizeof p, "rt.png/under-a-file.mp4");   /* rt.png is a regular file */
+    CHECK(kn_video_write(p, &v, &err) == KN_EIO);
+    CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
+    path_in(p, sizeof p, "clip.avi");
+    CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, ".avi"), "%s", err.msg);
+    CHECK(!file_exists(p));
+    path_in(p, sizeof p, "nofps.mp4");
+    v.fps = 0;
+    CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
+    CHECK(!file_exists(p));
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    /* Reading junk: a text file named .mp4. */
+    path_in(p, sizeof p, "junk.mp4");
+    FILE *f = fopen(p, "w");
+    fputs("not a video\n", f);
+    fclose(f);
+    kn_video r;
+    CHECK(kn_video_read(p, &r, &err) != KN_OK);
+    CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
+    CHECK(r.rgb == NULL);
+    kn_video_free(&v);
+}
+
+TEST_MAIN_BEGIN
+    snprintf(g_dir, sizeof g_dir, "/tmp/kn_media_XXXXXX");
+    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    kn_media_quiet();
+    RUN(png_roundtrip_exact);
+    RUN(png_color_types);
+    RUN(image_read_errors);
+    RUN(jpeg_read);
+    RUN(resize_cover);
+    RUN(video_mp4);
+    RUN(video_mp4_ntsc);
+    RUN(video_webm);
+    RUN(video_gif);
+    RUN(video_y4m);
+    RUN(video_y4m_header_and_probe);
+    RUN(video_png_folder);
+    RUN(video_read_range_real);
+    RUN(video_write_errors);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);
+TEST_MAIN_END
