@@ -12,7 +12,9 @@ static const command commands[] = {
     {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
     {"convert", kn_cmd_convert, "IN_DIR OUT_DIR --dtype f16|bf16|f32  copy a model folder converting its weights"},
     {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
+    {"eval-interp", kn_cmd_eval_interp, "VIDEO... [--frames N]  score interpolation vs duplication, blend, minterpolate"},
     {"eval", kn_cmd_eval, "--data DIR --truth  score clips against their captions (object, motion, flicker)"},
+    {"interpolate", kn_cmd_interpolate, "IN -o OUT (--factor N | --fps F)  optical-flow frame interpolation"},
     {"keys", kn_cmd_keys, "create|list|revoke --data DIR  manage the service's API keys"},
     {"serve", kn_cmd_serve, "--data DIR [--port 8080] [--model DIR]  run the HTTP generation service"},
 };

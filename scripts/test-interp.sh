@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# CLI tests of `kinora interpolate` and `kinora eval-interp` on small generated inputs (a PNG folder
+# and an .mp4 from FFmpeg's testsrc): frame counts and rates with ffprobe, --factor and --fps
+# semantics, thread invariance, and error exits. Ends with "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+K="$root/build/kinora"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok - $1"; }
+bad()  { fail=$((fail+1)); echo "not ok - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+exits() {  # exits CODE CMD...: the command fails with exactly CODE
+  local want=$1; shift
+  "$@" > "$T/err.log" 2>&1; local rc=$?
+  [ "$rc" -eq "$want" ] || { echo "  exit $rc, expected $want"; tail -3 "$T/err.log"; return 1; }
+}
+probe() {  # probe FILE FIELD -> value of the first video stream
+  ffprobe -v error -count_frames -select_streams v:0 -show_entries "stream=$2" -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1
+}
+expect_video() {  # expect_video FILE FRAMES RATE
+  local n r
+  n=$(probe "$1" nb_read_frames); r=$(probe "$1" r_frame_rate)
+  [ "$n" = "$2" ] || { echo "  $1: $n frames, expected $2"; return 1; }
+  [ "$r" = "$3" ] || { echo "  $1: rate $r, expected $3"; return 1; }
+}
+count_png() { find "$1" -maxdepth 1 -name '*.png' | wc -l; }
+pixels() { ffmpeg -v error -i "$1" -f rawvideo -pix_fmt rgb24 - | md5sum | cut -d' ' -f1; }
+same_pixels() { [ "$(pixels "$1")" = "$(pixels "$2")" ]; }
+differs() { ! same_pixels "$1" "$2"; }
+same_folder() {
+  local f
+  for f in "$1"/*.png; do same_pixels "$f" "$2/$(basename "$f")" || return 1; done
+  [ "$(count_png "$1")" = "$(count_png "$2")" ]
+}
+
+[ -x "$K" ] || { echo "build/kinora is missing"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$T/frames" "$T/out2" "$T/fps" "$T/t1" "$T/t3"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -t 1 -start_number 0 "$T/frames/%05d.png" || { echo "0 passed, 1 failed"; exit 1; }
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -t 1 -pix_fmt yuv420p -c:v libx264 "$T/in.mp4" || { echo "0 passed, 1 failed"; exit 1; }
+
+# --- PNG folder in and out
+check "folder --factor 2 into an existing empty folder" "$K" interpolate "$T/frames" -o "$T/out2" --factor 2 --threads 2
+check "folder output has 2*(8-1)+1 = 15 frames" test "$(count_png "$T/out2")" -eq 15
+check "output frame 2*i is input frame i" same_pixels "$T/out2/00006.png" "$T/frames/00003.png"
+check "last output frame is the last input frame" same_pixels "$T/out2/00014.png" "$T/frames/00007.png"
+check "in-between frame is new" differs "$T/out2/00005.png" "$T/out2/00004.png"
+check "1 and 3 threads give the same frames" bash -c "'$K' interpolate '$T/frames' -o '$T/t1' --factor 3 --threads 1 2>/dev/null && '$K' interpolate '$T/frames' -o '$T/t3' --factor 3 --threads 3 2>/dev/null"
+check "  ... identical" same_folder "$T/t1" "$T/t3"
+
+# --- video in and out
+check "mp4 --factor 3" "$K" interpolate "$T/in.mp4" -o "$T/f3.mp4" --factor 3 --threads 2
+check "mp4 --factor 3: 22 frames at 24 fps" expect_video "$T/f3.mp4" 22 24/1
+check "mp4 --fps 20" "$K" interpolate "$T/in.mp4" -o "$T/f20.mp4" --fps 20 --threads 2
+# inputs at 0 .. 7/8 s; outputs at k/20 s for k/20 <= 0.875: k = 0..17
+check "mp4 --fps 20: 18 frames at 20 fps" expect_video "$T/f20.mp4" 18 20/1
+check "mp4 --fps 6 (fewer frames) into a folder" "$K" interpolate "$T/in.mp4" -o "$T/fps/" --fps 6 --threads 2
+# k/6 <= 0.875: k = 0..5
+check "  ... 6 frames" test "$(count_png "$T/fps")" -eq 6
+check "mp4 in, y4m out, --factor 1 copies" "$K" interpolate "$T/in.mp4" -o "$T/copy.y4m" --factor 1
+check "  ... 8 frames at 8 fps" expect_video "$T/copy.y4m" 8 8/1
+
+# --- errors
+check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2
+check "--factor 0 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 0
+check "--factor abc exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor abc
+check "--fps -1 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --fps -1
+check "both --factor and --fps exit 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 2 --fps 30
+check "neither --factor nor --fps exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4"
+check "no -o exits 2" exits 2 "$K" interpolate "$T/in.mp4" --factor 2
+check "failed runs leave no output" test ! -e "$T/x.mp4"
+
+# --- eval-interp
+check "eval-interp runs" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --threads 2 > '$T/eval.txt' 2>'$T/eval.err'"
+check "  ... prints all four methods" bash -c "grep -q '^  kinora ' '$T/eval.txt' && grep -q '^  duplicate ' '$T/eval.txt' && grep -q '^  blend ' '$T/eval.txt' && grep -q '^  minterpolate ' '$T/eval.txt'"
+check "  ... scores 3 rebuilt frames" grep -q '3 rebuilt' "$T/eval.txt"
+check "eval-interp on a missing file exits 1" exits 1 "$K" eval-interp "$T/nope.mp4" --frames 5
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,230 @@
+/* `kinora interpolate` (frame-rate conversion of a video or PNG folder) and `kinora eval-interp`
+ * (drop every other frame, rebuild it, score Kinora against duplication, blending and FFmpeg's
+ * minterpolate). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "cli/cli.h"
+#include "core/core.h"
+#include "interp/interp.h"
+#include "io/media.h"
+
+static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
+    kn_error err = {0};
+    if (kn_pool_create(threads, pool, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return -1; }
+    ctx->pool = *pool;
+    ctx->isa = kn_cpu_detect();
+    ctx->scratch = NULL;
+    return 0;
+}
+
+static void interpolate_usage(FILE *f) {
+    fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N]\n"
+               "  IN, OUT   a video FFmpeg reads/writes (.mp4 .webm .gif .y4m ...) or a folder of PNG frames\n"
+               "            (OUT: a path ending in '/' or an existing empty folder)\n"
+               "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i; fps * N\n"
+               "  --fps F     frames at times k/F between the first and last input frame\n"
+               "  --threads N compute threads (default: all cores)\n");
+}
+
+int kn_cmd_interpolate(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    long factor = 0, threads = kn_default_threads();
+    double fps = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
+            out = val; i++;
+        } else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &factor)) return 2; i++; }
+        else if (!strcmp(a, "--fps")) { if (kn_arg_float(a, val, 1e-3, 10000, &fps)) return 2; i++; }
+        else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) return 2; i++; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); interpolate_usage(stderr); return 2; }
+        else if (!in) in = a;
+        else { fprintf(stderr, "kinora: interpolate takes one input (got '%s' too)\n", a); return 2; }
+    }
+    if (!in || !out) { interpolate_usage(stderr); return 2; }
+    if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
+    kn_error err = {0};
+    kn_video v = {0}, o = {0};
+    double t0 = kn_now();
+    if (kn_video_read(in, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    if (fps > 0 && !(v.fps > 0)) {
+        fprintf(stderr, "kinora: %s has no frame rate; use --factor\n", in);
+        kn_video_free(&v);
+        return 1;
+    }
+    kn_pool *pool = NULL;
+    kn_ctx ctx;
+    if (make_ctx((int)threads, &pool, &ctx)) { kn_video_free(&v); return 1; }
+    double t1 = kn_now();
+    kn_status st = kn_interp_video(&ctx, NULL, &v, (int)factor, fps, &o, &err);
+    double t2 = kn_now();
+    if (!st) st = kn_video_write(out, &o, &err);
+    if (st) fprintf(stderr, "kinora: %s\n", err.msg);
+    else
+        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %d frames at %g fps (read %.2f s, interpolate %.2f s, write %.2f s)\n",
+                in, v.nframes, v.width, v.height, v.fps, out, o.nframes, o.fps, t1 - t0, t2 - t1, kn_now() - t2);
+    kn_video_free(&v);
+    kn_video_free(&o);
+    kn_pool_destroy(pool);
+    return st ? 1 : 0;
+}
+
+/* ---- eval-interp ---- */
+
+typedef struct { const char *name; double psnr, ssim, wall, cpu; int scored; } method_score;
+
+/* CPU seconds used so far by this process (who = RUSAGE_SELF) or its waited-for children. */
+static double cpu_seconds(int who) {
+    struct rusage ru;
+    if (getrusage(who, &ru)) return 0;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Scores frames 1, 3, ... of `rebuilt` (m frames) against the original. */
+static void score(const kn_video *orig, const uint8_t *rebuilt, int m, method_score *s) {
+    size_t fb = (size_t)orig->width * orig->height * 3;
+    s->psnr = s->ssim = 0;
+    s->scored = 0;
+    for (int i = 1; i + 1 < m; i += 2) {
+        const uint8_t *a = kn_video_frame(orig, i), *b = rebuilt + (size_t)i * fb;
+        double p = kn_psnr_rgb(a, b, orig->width, orig->height);
+        s->psnr += isfinite(p) ? p : 100.0;   /* identical frames: count as 100 dB, not infinity */
+        s->ssim += kn_ssim_luma(a, b, orig->width, orig->height);
+        s->scored++;
+    }
+    if (s->scored) { s->psnr /= s->scored; s->ssim /= s->scored; }
+}
+
+/* Runs ffmpeg's minterpolate on the even frames piped in as raw RGB; reads its frames back into
+ * `dst` (m frames). Returns the number of frames read, -1 when ffmpeg could not run. */
+static int run_minterpolate(const kn_video *even, int m, int threads, uint8_t *dst, const char *tmpdir) {
+    char outpath[4096], cmd[8192];
+    snprintf(outpath, sizeof outpath, "%s/minterp.rgb", tmpdir);
+    /* integer rates so minterpolate's output times k/(2r) land exactly on the dropped frames */
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -y -threads %d -filter_threads %d -f rawvideo -pix_fmt rgb24 -s %dx%d -r 12 -i - "
+             "-vf 'minterpolate=fps=24:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:me=epzs:vsbmc=1' "
+             "-f rawvideo -pix_fmt rgb24 '%s'",
+             threads, threads, even->width, even->height, outpath);
+    FILE *p = popen(cmd, "w");
+    if (!p) return -1;
+    size_t fb = (size_t)even->width * even->height * 3;
+    int ok = fwrite(even->rgb, fb, (size_t)even->nframes, p) == (size_t)even->nframes;
+    int rc = pclose(p);
+    if (!ok || rc != 0) { unlink(outpath); return -1; }
+    FILE *f = fopen(outpath, "rb");
+    if (!f) return -1;
+    int got = 0;
+    while (got < m && fread(dst + (size_t)got * fb, fb, 1, f) == 1) got++;
+    fclose(f);
+    unlink(outpath);
+    return got;
+}
+
+static void eval_usage(FILE *f) {
+    fprintf(f, "usage: kinora eval-interp VIDEO... [--frames N] [--threads N] [--no-minterpolate]\n"
+               "  Drops every other frame of the first N frames (default 301), rebuilds the dropped ones and\n"
+               "  prints mean RGB PSNR (8-bit, per-frame mean) and mean SSIM (luma, 11x11 Gaussian window,\n"
+               "  sigma 1.5) for Kinora, frame duplication, linear blend and FFmpeg's minterpolate.\n");
+}
+
+static int eval_one(const char *path, int frames, int threads, int with_mi, kn_ctx *ctx) {
+    kn_error err = {0};
+    kn_video v = {0}, even = {0}, out = {0};
+    if (kn_video_read_range(path, 0, frames, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    int m = (v.nframes & 1) ? v.nframes : v.nframes - 1;   /* odd: first and last frames kept */
+    if (m < 3) { fprintf(stderr, "kinora: %s: need at least 3 frames (has %d)\n", path, v.nframes); kn_video_free(&v); return 1; }
+    int w = v.width, h = v.height, ne = (m + 1) / 2;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *buf = kn_malloc((size_t)m * fb);
+    even.width = w; even.height = h; even.nframes = ne; even.fps = v.fps > 0 ? v.fps / 2 : 12;
+    even.rgb = kn_malloc((size_t)ne * fb);
+    int rc = 1;
+    if (!buf || !even.rgb) { fprintf(stderr, "kinora: out of memory for %d frames of %dx%d\n", m, w, h); goto done; }
+    for (int i = 0; i < ne; i++) memcpy(even.rgb + (size_t)i * fb, kn_video_frame(&v, 2 * i), fb);
+    double la[3] = {0};
+    if (getloadavg(la, 3) < 1) la[0] = NAN;
+    method_score s[4] = {{"kinora", 0, 0, 0, 0, 0}, {"duplicate", 0, 0, 0, 0, 0}, {"blend", 0, 0, 0, 0, 0},
+                         {"minterpolate", 0, 0, 0, 0, 0}};
+    double t0 = kn_now(), c0 = cpu_seconds(RUSAGE_SELF);
+    if (kn_interp_video(ctx, NULL, &even, 2, 0, &out, &err)) { fprintf(stderr, "kinora: %s: %s\n", path, err.msg); goto done; }
+    s[0].wall = kn_now() - t0;
+    s[0].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, out.rgb, m, &s[0]);
+    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+    for (int i = 1; i < m; i += 2) memcpy(buf + (size_t)i * fb, kn_video_frame(&v, i - 1), fb);
+    s[1].wall = kn_now() - t0;
+    s[1].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, buf, m, &s[1]);
+    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+    for (int i = 1; i < m; i += 2) {
+        const uint8_t *a = kn_video_frame(&v, i - 1), *b = kn_video_frame(&v, i + 1);
+        uint8_t *d = buf + (size_t)i * fb;
+        for (size_t k = 0; k < fb; k++) d[k] = (uint8_t)((a[k] + b[k] + 1) >> 1);
+    }
+    s[2].wall = kn_now() - t0;
+    s[2].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, buf, m, &s[2]);
+    int nmethods = 3;
+    if (with_mi) {
+        char tmpdir[] = "/tmp/kinora-eval-XXXXXX";
+        if (!mkdtemp(tmpdir)) { fprintf(stderr, "kinora: cannot create a temporary folder: %s\n", strerror(errno)); goto done; }
+        t0 = kn_now(); c0 = cpu_seconds(RUSAGE_CHILDREN);
+        int got = run_minterpolate(&even, m, threads, buf, tmpdir);
+        s[3].wall = kn_now() - t0;
+        s[3].cpu = cpu_seconds(RUSAGE_CHILDREN) - c0;
+        rmdir(tmpdir);
+        if (got < 0) fprintf(stderr, "kinora: ffmpeg minterpolate failed; its row is left out\n");
+        else {
+            score(&v, buf, got, &s[3]);
+            if (got < m) fprintf(stderr, "kinora: minterpolate returned %d of %d frames; scored %d\n", got, m, s[3].scored);
+            nmethods = 4;
+        }
+    }
+    printf("%s: %dx%d, frames 0..%d, %d rebuilt; %d threads; load average %.2f at start\n", path, w, h, m - 1,
+           s[0].scored, threads, la[0]);
+    printf("  %-13s %9s %8s %9s %9s\n", "method", "PSNR dB", "SSIM", "wall s", "CPU s");
+    for (int i = 0; i < nmethods; i++)
+        printf("  %-13s %9.3f %8.4f %9.2f %9.2f\n", s[i].name, s[i].psnr, s[i].ssim, s[i].wall, s[i].cpu);
+    fflush(stdout);
+    rc = 0;
+done:
+    kn_free(buf);
+    kn_free(even.rgb);
+    kn_video_free(&out);
+    kn_video_free(&v);
+    return rc;
+}
+
+int kn_cmd_eval_interp(int argc, char **argv) {
+    long frames = 301, threads = kn_default_threads();
+    int with_mi = 1, nin = 0;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    if (!inputs) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { eval_usage(stdout); free(inputs); return 0; }
+        else if (!strcmp(a, "--frames")) { if (kn_arg_int(a, val, 3, 1000000, &frames)) { free(inputs); return 2; } i++; }
+        else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) { free(inputs); return 2; } i++; }
+        else if (!strcmp(a, "--no-minterpolate")) with_mi = 0;
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); eval_usage(stderr); free(inputs); return 2; }
+        else inputs[nin++] = a;
+    }
+    if (!nin) { eval_usage(stderr); free(inputs); return 2; }
+    kn_pool *pool = NULL;
+    kn_ctx ctx;
+    if (make_ctx((int)threads, &pool, &ctx)) { free(inputs); return 1; }
+    int rc = 0;
+    for (int i = 0; i < nin; i++) rc |= eval_one(inputs[i], (int)frames, (int)threads, with_mi, &ctx);
+    kn_pool_destroy(pool);
+    free(inputs);
+    return rc;
+}
