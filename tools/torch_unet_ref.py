@@ -4,6 +4,8 @@ UNetMotionModel (diffusers 0.25 semantics), written from the model definitions w
 
   verify CASE...     recompute every out.* tensor of parity cases (shared/testvectors format) and print
                      the largest error against the stored values (proves this reference first);
+  big OUTDIR         write SD-1.5-shaped random models (f16 UNet + AnimateDiff v2-shaped MotionAdapter,
+                     f32 VAE) for memory and speed measurements (not test cases: no expected outputs);
   make OUTDIR        write the extra cases of tests/vectors (random tiny weights, f16 or f32 files) with
                      their expected outputs from this reference.
 
@@ -481,7 +483,36 @@ def make(outdir):
                                          "tol": 0.002}, io, note)
 
 
+def big(outdir):
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        cfg = unet_cfg(block_out_channels=[320, 640, 1280, 1280], layers_per_block=2, norm_num_groups=32,
+                       down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+                       up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3, cross_attention_dim=768,
+                       attention_head_dim=8, sample_size=64)
+        mcfg = {"_class_name": "MotionAdapter", "_diffusers_version": "0.25.0", "block_out_channels": [320, 640, 1280, 1280],
+                "motion_layers_per_block": 2, "motion_mid_block_layers_per_block": 1, "motion_num_attention_heads": 8,
+                "motion_norm_num_groups": 32, "motion_max_seq_length": 32, "use_motion_mid_block": True}
+        P, M = Params(gen=g), Params(gen=g)
+        unet_forward(cfg, P, M, torch.randn(1, 4, 2, 8, 8), torch.tensor([10]), torch.randn(1, 7, 768), motion_of(mcfg))
+        write_folder(os.path.join(outdir, "unet"), cfg, P.sd, torch.float16)
+        P = None
+        write_folder(os.path.join(outdir, "motion_adapter"), mcfg, M.sd, torch.float16)
+        M = None
+        vcfg = {"_class_name": "AutoencoderKL", "_diffusers_version": "0.25.0", "in_channels": 3, "out_channels": 3,
+                "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+                "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "act_fn": "silu", "latent_channels": 4,
+                "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215}
+        V = Params(gen=g)
+        vae_encode(vcfg, V, torch.randn(1, 3, 16, 16))
+        vae_decode(vcfg, V, torch.randn(1, 4, 2, 2))
+        write_folder(os.path.join(outdir, "vae"), vcfg, V.sd, torch.float32)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "big":
+        big(sys.argv[2])
+        sys.exit(0)
     if len(sys.argv) >= 3 and sys.argv[1] == "verify":
         sys.exit(1 if verify(sys.argv[2:]) else 0)
     if len(sys.argv) == 3 and sys.argv[1] == "make":
