@@ -50,9 +50,9 @@ void kn_eval_frame_f32(const uint8_t *rgb, int size, float *out);
 /* Best score of every object (scores[KN_DS_NOBJECTS]) over first/middle/last frame. */
 kn_status kn_eval_object_scores(const kn_eval_templates *T, const uint8_t *frames, int nframes, float *scores,
                                 kn_error *err);
-/* Track obj through all frames: centres (full-resolution pixels) and scale factors per frame. */
+/* Track obj through all frames: centres (pixels), scale factors and match scores per frame. */
 kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,
-                        float *ys, float *scales, kn_error *err);
+                        float *ys, float *scales, float *scores, kn_error *err);
 int kn_eval_classify(const float *xs, const float *ys, const float *scales, int n, int size);
 double kn_eval_flicker(const uint8_t *frames, int nframes, int size);
 

@@ -83,9 +83,9 @@ static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
     }
     c->obj_ok = 1;
     for (int k = 0; k < c->nobj; k++) c->obj_ok &= used[c->obj[k]];
-    float xs[256], ys[256], ss[256];
+    float xs[256], ys[256], ss[256], sc[256];
     for (int k = 0; k < c->nobj; k++) {
-        if ((st = kn_eval_track(J->T, c->obj[k], fr, c->nframes, xs, ys, ss, err))) goto done;
+        if ((st = kn_eval_track(J->T, c->obj[k], fr, c->nframes, xs, ys, ss, sc, err))) goto done;
         c->cls[k] = kn_eval_classify(xs, ys, ss, c->nframes, c->size);
     }
     c->flicker = kn_eval_flicker(fr, c->nframes, c->size);

@@ -14,6 +14,12 @@ TEST(classify_tracks) {
     CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_BOUNCE);
     for (int i = 0; i < N; i++) { ys[i] = 32 + (i & 1); ss[i] = 0.55f + 0.05f * i; }
     CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_GROW);
+    for (int i = 0; i < N; i++) ss[i] = 1.3f - 0.05f * i;
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_SHRINK);
+    for (int i = 0; i < N; i++) ss[i] = 0.55f + 0.05f * i;
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_GROW);
+    for (int i = 0; i < N; i++) ss[i] = 1.0f - 0.02f * i;   /* a turning object tracked at smaller scales */
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
     for (int i = 0; i < N; i++) ss[i] = 1;
     CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
     CHECK(kn_eval_expected_class(KN_MOT_FALLING) == KN_MC_DOWN);
