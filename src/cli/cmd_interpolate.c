@@ -182,9 +182,10 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, kn_c
         s[3].wall = kn_now() - t0;
         s[3].cpu = cpu_seconds(RUSAGE_CHILDREN) - c0;
         rmdir(tmpdir);
-        if (got < 0) fprintf(stderr, "kinora: ffmpeg minterpolate failed; its row is left out\n");
+        if (got >= 0) score(&v, buf, got, &s[3]);
+        if (got < 0 || !s[3].scored)
+            fprintf(stderr, "kinora: ffmpeg minterpolate failed or returned no in-between frames; its row is left out\n");
         else {
-            score(&v, buf, got, &s[3]);
             if (got < m) fprintf(stderr, "kinora: minterpolate returned %d of %d frames; scored %d\n", got, m, s[3].scored);
             nmethods = 4;
         }
