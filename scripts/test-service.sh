@@ -286,6 +286,13 @@ check "per-key rate limit -> 429 + Retry-After ($codes)" [ "$CODE" = 429 -a -n "
 req "" GET /healthz; check "health is not rate limited" [ "$CODE" = 200 ]
 stop_term; ok $? "SIGTERM"
 
+# ---- the web page in headless Chromium
+tests/e2e/run.sh "$MODEL" > "$tmp/e2e.log" 2>&1
+cat "$tmp/e2e.log"
+line=$(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$tmp/e2e.log" | tail -1)
+if [ -n "$line" ]; then pass=$((pass + ${line%% passed*})); f=${line#*, }; fail=$((fail + ${f%% failed})); else ok 1 "page test produced no summary"; fi
+s=$(grep -oE '^SKIP: [0-9]+' "$tmp/e2e.log" | grep -oE '[0-9]+'); skip=$((skip + ${s:-0}))
+
 [ "$skip" -gt 0 ] && echo "SKIP: $skip checks skipped (pipeline: $MODEL_STATUS)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
