@@ -112,6 +112,39 @@ def emit_nfc(rows, excl_path):
     print(f"const int kn_uni_comp_n = {len(comp)};\n")
 
 
+def emit_ftfy():
+    """ftfy's fix_character_width map (half/full-width forms to their NFKC forms, U+3000 to a space) and
+    the all-caps entity names its unescape_html also decodes (lower-case HTML5 names, upper-cased,
+    that html.unescape would leave alone), with the upper-cased value."""
+    import unicodedata
+    width = {0x3000: (0x20, 0)}
+    for i in range(0xFF01, 0xFFF0):
+        alt = unicodedata.normalize("NFKC", chr(i))
+        if alt != chr(i):
+            assert len(alt) <= 2, hex(i)
+            width[i] = (ord(alt[0]), ord(alt[1]) if len(alt) > 1 else 0)
+    print("/* ftfy fix_character_width: {code point, replacement, second code point or 0}. */")
+    print("const uint32_t kn_ftfy_width[][3] = {")
+    items = sorted(width.items())
+    for i in range(0, len(items), 5):
+        print("    " + " ".join(f"{{0x{a:X}, 0x{b:X}, 0x{c:X}}}," for a, (b, c) in items[i:i + 5]))
+    print("};")
+    print(f"const int kn_ftfy_width_n = {len(items)};\n")
+    upper = {}
+    for name, char in html.entities.html5.items():
+        if name.endswith(";") and name == name.lower():
+            ent = "&" + name.upper()
+            if html.unescape(ent) == ent:
+                upper[name.upper()] = char.upper()
+    ents = sorted(upper.items(), key=lambda kv: kv[0].encode())
+    print("/* ftfy unescape_html's extra all-caps names (with their ';'), sorted by name bytes. */")
+    print("const char *const kn_ftfy_upper_entity[][2] = {")
+    for k, v in ents:
+        print(f"    {{{c_str(k)}, {c_str(v)}}},")
+    print("};")
+    print(f"const int kn_ftfy_upper_entity_n = {len(ents)};\n")
+
+
 def main():
     ucd = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/unicode"
     rows = read_ucd(os.path.join(ucd, "UnicodeData.txt"))
@@ -142,6 +175,7 @@ def main():
         print(f"    {{{c_str(k)}, {c_str(v)}}},")
     print("};")
     print(f"const int kn_html_entity_n = {len(ents)};\n")
+    emit_ftfy()
     inv = sorted(html._invalid_charrefs.items())
     print("/* Numeric references html.unescape replaces (Windows-1252 fix-ups): {number, code point}. */")
     print("const uint32_t kn_html_charref_fix[][2] = {")

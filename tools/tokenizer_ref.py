@@ -3,8 +3,9 @@
 (256 byte symbols, their "</w>" forms, merges learned from a fixed corpus, the two special tokens)
 and the ids of a Python re-implementation of OpenAI CLIP's simple_tokenizer. The `regex` and `ftfy`
 packages are absent, so \\p{L} / \\p{N} come from unicodedata categories, the pre-tokenizer regex is a
-hand-written scanner with the same alternation order, and ftfy.fix_text is reduced to the fixes
-Kinora documents (curly quotes, Latin ligatures, full-width ASCII, control characters, NFC).
+hand-written scanner with the same alternation order, and ftfy.fix_text is re-implemented from its
+steps (entities, C1 controls, ligatures, width, quotes, terminal escapes, control characters, NFC,
+repeated until stable, per line) without fix_encoding (mojibake repair).
 
 usage: python3 tools/tokenizer_ref.py [OUT_DIR=tests/vectors/tokenizer_small]
 """
@@ -37,6 +38,9 @@ TEXTS = [
     "",
     "   ",
     "\x07\x1bcontrol\x7f\u200bzero",
+    "&amp;amp;amp;lt; P&EACUTE;REZ &SZLIG; &#12a;",
+    "\uff76\uff9e \x85\x91x\x92 \u0149 \ufb05 \x1b[31mred\x1b[0m",
+    "x &amp;amp;amp; y\n<b> &amp;amp;amp;\nz &amp;amp;amp;",
 ]
 
 
@@ -64,32 +68,94 @@ def is_number(ch):
     return unicodedata.category(ch).startswith("N")
 
 
-def ftfy_lite(text):
-    out = []
-    lig = {0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "st", 0xFB06: "st",
-           0x132: "IJ", 0x133: "ij"}
-    for ch in text:
-        c = ord(ch)
-        if c in lig:
-            out.append(lig[c])
-        elif (c <= 8 or c == 0xB or 0xE <= c <= 0x1F or c == 0x7F or 0x206A <= c <= 0x206F or c == 0xFEFF
-              or 0xFFF9 <= c <= 0xFFFC or 0x1D173 <= c <= 0x1D17A or 0xE0000 <= c <= 0xE007F):
-            continue
-        elif 0xFF01 <= c <= 0xFF5E:
-            out.append(chr(c - 0xFEE0))
-        elif c == 0x3000:
-            out.append(" ")
-        elif 0x2018 <= c <= 0x201B:
-            out.append("'")
-        elif 0x201C <= c <= 0x201F:
-            out.append('"')
-        else:
-            out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
+LIGATURES = {0x132: "IJ", 0x133: "ij", 0x149: "\u02bcn", 0x1C4: "D\u017d", 0x1C5: "D\u017e", 0x1C6: "d\u017e",
+             0x1C7: "LJ", 0x1C8: "Lj", 0x1C9: "lj", 0x1CA: "NJ", 0x1CB: "Nj", 0x1CC: "nj", 0x1F1: "DZ",
+             0x1F2: "Dz", 0x1F3: "dz", 0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl", 0xFB03: "ffi", 0xFB04: "ffl",
+             0xFB05: "\u017ft", 0xFB06: "st"}
+CONTROL = set(range(0, 9)) | {0xB} | set(range(0xE, 0x20)) | {0x7F} | set(range(0x206A, 0x2070)) | {0xFEFF} | \
+    set(range(0xFFF9, 0xFFFD))
+
+
+def ftfy_entities():
+    ents = {"&" + k: v for k, v in html.entities.html5.items() if k.endswith(";")}
+    for k, v in html.entities.html5.items():
+        if k.endswith(";") and k == k.lower() and html.unescape("&" + k.upper()) == "&" + k.upper():
+            ents["&" + k.upper()] = v.upper()
+    return ents
+
+
+FTFY_ENTITIES = ftfy_entities()
+
+
+def ftfy_unescape(text):
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "&":
+            j = i + 1 + (i + 1 < len(text) and text[i + 1] == "#")
+            k = j
+            while k < len(text) and k - j < 24 and text[k].isascii() and text[k].isalnum():
+                k += 1
+            if k > j and k < len(text) and text[k] == ";":
+                ent = text[i:k + 1]
+                if ent in FTFY_ENTITIES:
+                    out.append(FTFY_ENTITIES[ent]); i = k + 1; continue
+                if ent.startswith("&#") and ";" not in html.unescape(ent):
+                    out.append(html.unescape(ent)); i = k + 1; continue
+        out.append(text[i]); i += 1
+    return "".join(out)
+
+
+def ftfy_line(text, unescape):
+    while True:
+        orig = text
+        if unescape:
+            text = ftfy_unescape(text)
+        text = "".join(bytes([ord(c)]).decode("cp1252", errors="ignore") or c if 0x80 <= ord(c) <= 0x9F else c
+                       for c in text)
+        text = "".join(LIGATURES.get(ord(c), c) for c in text)
+        w = []
+        for c in text:
+            if c == "\u3000":
+                w.append(" ")
+            elif 0xFF01 <= ord(c) < 0xFFF0:
+                w.append(unicodedata.normalize("NFKC", c))
+            else:
+                w.append(c)
+        text = "".join(w)
+        text = "".join("'" if c == "\u02bc" or "\u2018" <= c <= "\u201b" else '"' if "\u201c" <= c <= "\u201f" else c
+                       for c in text)
+        out, i = [], 0
+        while i < len(text):
+            if text[i] == "\x1b" and text[i + 1:i + 2] == "[":
+                j = i + 2
+                while j < len(text) and (text[j] in "0123456789;"):
+                    j += 1
+                if j < len(text) and text[j].isascii() and text[j].isalpha():
+                    i = j + 1
+                    continue
+            out.append(text[i]); i += 1
+        text = "".join(c for c in out if ord(c) not in CONTROL)
+        text = unicodedata.normalize("NFC", text)
+        if text == orig:
+            return text
+
+
+def ftfy_fix(text):
+    """ftfy.fix_text without fix_encoding: per line, entities only while no line so far had '<'."""
+    out, unescape = [], True
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos) + 1 or len(text)
+        seg = text[pos:end]
+        if "<" in seg:
+            unescape = False
+        out.append(ftfy_line(seg, unescape))
+        pos = end
+    return "".join(out)
 
 
 def clean(text):
-    text = html.unescape(html.unescape(ftfy_lite(text))).strip()
+    text = html.unescape(html.unescape(ftfy_fix(text))).strip()
     return " ".join(text.split()).lower()   # str.split() splits on the same characters as re's \s
 
 
@@ -214,8 +280,8 @@ def main():
     case = {"kind": "tokenizer", "model": "tokenizer", "texts": TEXTS, "max_length": MAX_LENGTH,
             "note": "made by tools/tokenizer_ref.py: a tiny BPE vocabulary learned from a fixed corpus and the "
                     "ids of a Python re-implementation of CLIP's simple_tokenizer (unicodedata categories for "
-                    "\\p{L}/\\p{N}, str.lower, html.unescape twice, ftfy reduced to quotes/ligatures/width/"
-                    "control characters, NFC); pad token '!' as in SD 2 tokenizers, model_max_length 16. The same script "
+                    "\\p{L}/\\p{N}, str.lower, html.unescape twice, ftfy.fix_text re-implemented without "
+                    "fix_encoding); pad token '!' as in SD 2 tokenizers, model_max_length 16. The same script "
                     "reproduces all ids of shared/testvectors/tokenizer_clip with its real CLIP vocabulary."}
     with open(os.path.join(out, "case.json"), "w") as f:
         json.dump(case, f, indent=1)

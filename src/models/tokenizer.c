@@ -3,10 +3,9 @@
  * then special_tokens_map.json for model_max_length and the bos/eos/pad tokens; OpenAI CLIP's values
  * otherwise). kn_tokenizer_encode is pure: it keeps no state in the tokenizer, so one tokenizer can
  * serve several threads.
- * Text clean-up: ftfy is approximated by the fixes that matter for ordinary prompts (curly quotes,
- * Latin ligatures, full-width ASCII, control characters, then NFC normalisation); ftfy's mojibake
- * repair and its own HTML pass are not reproduced. Then html.unescape
- * twice, whitespace collapsed, Python-style lower(), the CLIP pre-tokenizer regex and byte-level BPE
+ * Text clean-up: ftfy.fix_text's fixes (its entity decoding, C1 controls, ligatures, character width,
+ * curly quotes, terminal escapes, control characters, NFC, repeated until stable) except its mojibake
+ * repair (fix_encoding), which needs ftfy's statistical tables. Then html.unescape twice, whitespace collapsed, Python-style lower(), the CLIP pre-tokenizer regex and byte-level BPE
  * with "</w>" end-of-word marks, merges ranked by line order. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,10 @@ extern const uint32_t kn_html_charref_fix[][2];
 extern const int kn_html_charref_fix_n;
 extern const uint32_t kn_uni_ccc[][3], kn_uni_decomp[][3], kn_uni_comp[][3];
 extern const int kn_uni_ccc_n, kn_uni_decomp_n, kn_uni_comp_n;
+extern const uint32_t kn_ftfy_width[][3];
+extern const int kn_ftfy_width_n;
+extern const char *const kn_ftfy_upper_entity[][2];
+extern const int kn_ftfy_upper_entity_n;
 
 /* Both reference tokenizers read only this many merges (49152 - 256 - 2). */
 #define MAX_MERGES 48894
@@ -120,36 +123,6 @@ static kn_status decode_text(const char *text, cpbuf *out, kn_error *err) {
         i += l;
     }
     return KN_OK;
-}
-
-/* ---- ftfy's fixes for ordinary text ---- */
-static int ftfy_control(uint32_t c) {
-    return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || (c >= 0x206A && c <= 0x206F) ||
-           c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC) || (c >= 0x1D173 && c <= 0x1D17A) ||
-           (c >= 0xE0000 && c <= 0xE007F);
-}
-
-static int ftfy_fix(const cpbuf *in, cpbuf *out) {
-    static const char *const lig[] = {"ff", "fi", "fl", "ffi", "ffl", "st", "st"};  /* U+FB00..FB06 */
-    for (size_t i = 0; i < in->n; i++) {
-        uint32_t c = in->v[i];
-        int r = 0;
-        if (c >= 0xFB00 && c <= 0xFB06) {
-            for (const char *p = lig[c - 0xFB00]; *p && !r; p++) r = cp_push(out, (uint32_t)*p);
-        } else if (c == 0x0132 || c == 0x0133) {
-            r = cp_push(out, c == 0x0132 ? 'I' : 'i') || cp_push(out, c == 0x0132 ? 'J' : 'j');
-        } else if (ftfy_control(c)) {
-            continue;
-        } else {
-            if (c >= 0xFF01 && c <= 0xFF5E) c -= 0xFEE0;            /* full-width ASCII */
-            else if (c == 0x3000) c = ' ';
-            else if (c >= 0x2018 && c <= 0x201B) c = '\'';
-            else if (c >= 0x201C && c <= 0x201F) c = '"';
-            r = cp_push(out, c);
-        }
-        if (r) return -1;
-    }
-    return 0;
 }
 
 /* ---- NFC (the last step of ftfy.fix_text) ---- */
@@ -258,7 +231,7 @@ static int push_utf8_str(cpbuf *out, const char *s) {
     return 0;
 }
 
-static int entity_find(const uint32_t *name, size_t len) {
+static int find_name(const char *const (*table)[2], int n, const uint32_t *name, size_t len) {
     char key[40];
     if (len >= sizeof key) return -1;
     for (size_t i = 0; i < len; i++) {
@@ -266,14 +239,18 @@ static int entity_find(const uint32_t *name, size_t len) {
         key[i] = (char)name[i];
     }
     key[len] = 0;
-    int lo = 0, hi = kn_html_entity_n - 1;
+    int lo = 0, hi = n - 1;
     while (lo <= hi) {
-        int mid = (lo + hi) / 2, c = strcmp(key, kn_html_entity[mid][0]);
+        int mid = (lo + hi) / 2, c = strcmp(key, table[mid][0]);
         if (!c) return mid;
         if (c < 0) hi = mid - 1;
         else lo = mid + 1;
     }
     return -1;
+}
+
+static int entity_find(const uint32_t *name, size_t len) {
+    return find_name(kn_html_entity, kn_html_entity_n, name, len);
 }
 
 static int hexval(uint32_t c) {
@@ -338,6 +315,158 @@ static int html_unescape(const cpbuf *in, cpbuf *out) {
         if (fail) return -1;
         if (used) i += used + 1;
         else if (cp_push(out, in->v[i++])) return -1;
+    }
+    return 0;
+}
+
+/* ---- ftfy.fix_text without its mojibake repair (fix_encoding) ----
+ * Per line: [unescape_html], fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
+ * remove_terminal_escapes, remove_control_chars, NFC, repeated until nothing changes. As in ftfy,
+ * entities are decoded only while no line so far has contained '<'. */
+static int ftfy_control(uint32_t c) {
+    return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || (c >= 0x206A && c <= 0x206F) ||
+           c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
+}
+
+static const struct { uint32_t cp; const char *s; } ligatures[] = {
+    {0x132, "IJ"}, {0x133, "ij"}, {0x149, "\xca\xbcn"}, {0x1C4, "D\xc5\xbd"}, {0x1C5, "D\xc5\xbe"},
+    {0x1C6, "d\xc5\xbe"}, {0x1C7, "LJ"}, {0x1C8, "Lj"}, {0x1C9, "lj"}, {0x1CA, "NJ"}, {0x1CB, "Nj"},
+    {0x1CC, "nj"}, {0x1F1, "DZ"}, {0x1F2, "Dz"}, {0x1F3, "dz"}, {0xFB00, "ff"}, {0xFB01, "fi"},
+    {0xFB02, "fl"}, {0xFB03, "ffi"}, {0xFB04, "ffl"}, {0xFB05, "\xc5\xbft"}, {0xFB06, "st"},
+};
+
+/* fix_character_width then uncurl_quotes on one character. */
+static int width_quotes_push(cpbuf *out, uint32_t c) {
+    uint32_t second = 0;
+    if (c >= 0x3000 && c <= 0xFFEF) {
+        int lo = 0, hi = kn_ftfy_width_n - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) / 2;
+            if (c < kn_ftfy_width[mid][0]) hi = mid - 1;
+            else if (c > kn_ftfy_width[mid][0]) lo = mid + 1;
+            else { c = kn_ftfy_width[mid][1]; second = kn_ftfy_width[mid][2]; break; }
+        }
+    }
+    if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = '\'';
+    else if (c >= 0x201C && c <= 0x201F) c = '"';
+    return cp_push(out, c) || (second && cp_push(out, second));
+}
+
+/* fix_c1_controls (as Windows-1252), then ligatures, width and quotes. */
+static int char_fixes(const cpbuf *in, cpbuf *out) {
+    out->n = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        uint32_t c = in->v[i];
+        if (c >= 0x80 && c <= 0x9F)
+            for (int k = 0; k < kn_html_charref_fix_n; k++)
+                if (kn_html_charref_fix[k][0] == c) c = kn_html_charref_fix[k][1];
+        const char *lig = NULL;
+        for (size_t k = 0; k < sizeof ligatures / sizeof *ligatures && !lig; k++)
+            if (ligatures[k].cp == c) lig = ligatures[k].s;
+        if (!lig) {
+            if (width_quotes_push(out, c)) return -1;
+            continue;
+        }
+        size_t n = strlen(lig);
+        for (size_t j = 0; j < n;) {
+            uint32_t d;
+            size_t l = utf8_decode1((const unsigned char *)lig + j, n - j, &d);
+            if (!l || width_quotes_push(out, d)) return -1;
+            j += l;
+        }
+    }
+    return 0;
+}
+
+/* remove_terminal_escapes (ESC [ digits/';' letter), then remove_control_chars. */
+static int strip_controls(const cpbuf *in, cpbuf *out) {
+    out->n = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->v[i] == 0x1B && i + 1 < in->n && in->v[i + 1] == '[') {
+            size_t j = i + 2;
+            while (j < in->n && ((in->v[j] >= '0' && in->v[j] <= '9') || in->v[j] == ';')) j++;
+            uint32_t e = j < in->n ? in->v[j] : 0;
+            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) { i = j; continue; }
+        }
+        if (!ftfy_control(in->v[i]) && cp_push(out, in->v[i])) return -1;
+    }
+    return 0;
+}
+
+static int is_alnum_ascii(uint32_t c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
+
+/* ftfy's unescape_html at s[0] == '&': "&#?[0-9A-Za-z]{1,24};" when it names an HTML5 entity (or an
+ * all-caps one), or a numeric reference that html.unescape consumes through its ';'. Returns the
+ * characters consumed, 0 to keep the text. */
+static size_t ftfy_entity(const uint32_t *s, size_t n, cpbuf *out, int *fail) {
+    size_t j = 1;
+    int hash = j < n && s[j] == '#';
+    j += (size_t)hash;
+    size_t start = j;
+    while (j < n && j - start < 24 && is_alnum_ascii(s[j])) j++;
+    if (j == start || j >= n || s[j] != ';') return 0;
+    if (!hash) {
+        int e = find_name(kn_html_entity, kn_html_entity_n, s + 1, j);
+        if (e >= 0) { *fail = push_utf8_str(out, kn_html_entity[e][1]); return j + 1; }
+        e = find_name(kn_ftfy_upper_entity, kn_ftfy_upper_entity_n, s + 1, j);
+        if (e >= 0) { *fail = push_utf8_str(out, kn_ftfy_upper_entity[e][1]); return j + 1; }
+        return 0;
+    }
+    int hex = s[start] == 'x' || s[start] == 'X';
+    if (hex && j == start + 1) return 0;
+    for (size_t k = start + (size_t)hex; k < j; k++)
+        if (hex ? hexval(s[k]) < 0 : !(s[k] >= '0' && s[k] <= '9')) return 0;
+    return numeric_ref(s + 1, j, out, fail) + 1;
+}
+
+static int ftfy_unescape(const cpbuf *in, cpbuf *out) {
+    out->n = 0;
+    for (size_t i = 0; i < in->n;) {
+        int fail = 0;
+        size_t used = in->v[i] == '&' ? ftfy_entity(in->v + i, in->n - i, out, &fail) : 0;
+        if (fail) return -1;
+        if (used) i += used;
+        else if (cp_push(out, in->v[i++])) return -1;
+    }
+    return 0;
+}
+
+static int cp_equal(const cpbuf *a, const cpbuf *b) {
+    return a->n == b->n && (!a->n || !memcmp(a->v, b->v, a->n * sizeof *a->v));
+}
+
+/* One line, fixed until stable; appended to out. */
+static int ftfy_line(const uint32_t *s, size_t n, int unescape, cpbuf *out) {
+    cpbuf cur = {0}, a = {0}, b = {0};
+    int r = 0;
+    for (size_t i = 0; i < n && !r; i++) r = cp_push(&cur, s[i]);
+    for (int iter = 0; iter < 64 && !r; iter++) {
+        if (unescape) r = ftfy_unescape(&cur, &a);
+        else { a.n = 0; for (size_t i = 0; i < cur.n && !r; i++) r = cp_push(&a, cur.v[i]); }
+        if (!r) r = char_fixes(&a, &b) || strip_controls(&b, &a) || nfc(&a, &b);
+        if (r) break;
+        int same = cp_equal(&b, &cur);
+        cpbuf t = cur; cur = b; b = t;
+        if (same) break;
+    }
+    for (size_t i = 0; i < cur.n && !r; i++) r = cp_push(out, cur.v[i]);
+    free(cur.v);
+    free(a.v);
+    free(b.v);
+    return r;
+}
+
+static int ftfy_fix(const cpbuf *in, cpbuf *out) {
+    out->n = 0;
+    int unescape = 1;
+    for (size_t i = 0; i < in->n;) {
+        size_t j = i;
+        while (j < in->n && in->v[j] != '\n') j++;
+        if (j < in->n) j++;
+        for (size_t k = i; k < j && unescape; k++)
+            if (in->v[k] == '<') unescape = 0;
+        if (ftfy_line(in->v + i, j - i, unescape, out)) return -1;
+        i = j;
     }
     return 0;
 }
@@ -555,11 +684,11 @@ kn_status kn_tokenizer_encode(const kn_tokenizer *t, const char *text, int64_t *
     cpbuf a = {0}, b = {0};
     idbuf body = {0};
     kn_status st = decode_text(text ? text : "", &a, err);
-    if (!st && (ftfy_fix(&a, &b) || nfc(&b, &a))) st = kn_fail(err, KN_ENOMEM, "out of memory");
-    /* basic_clean: html.unescape(html.unescape(text)) */
-    if (!st && (html_unescape(&a, &b) || html_unescape(&b, &a))) st = kn_fail(err, KN_ENOMEM, "out of memory");
-    if (!st && clean_and_lower(&a, &b)) st = kn_fail(err, KN_ENOMEM, "out of memory");
-    if (!st) st = tokenize(t, &b, &body, err);
+    /* basic_clean: html.unescape(html.unescape(ftfy.fix_text(text))) */
+    if (!st && (ftfy_fix(&a, &b) || html_unescape(&b, &a) || html_unescape(&a, &b)))
+        st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st && clean_and_lower(&b, &a)) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st) st = tokenize(t, &a, &body, err);
     if (!st) {
         int L = t->max_length;
         size_t keep = body.n < (size_t)(L - 2) ? body.n : (size_t)(L - 2);
