@@ -11,7 +11,7 @@ static kn_status run_encode(kn_check_case *c, const kn_vae *v, kn_error *err) {
     if (st) return st;
     if (t->ndim != 4) { kn_free(img); return kn_fail(err, KN_EFORMAT, "%s: in.image must be [B,C,H,W]", c->name); }
     int B = (int)t->shape[0], H = (int)t->shape[2], W = (int)t->shape[3], f = kn_vae_downscale(v);
-    size_t n = (size_t)B * kn_vae_latent_channels(v) * ((H + f - 1) / f) * ((W + f - 1) / f);
+    size_t n = (size_t)B * kn_vae_latent_channels(v) * (H / f) * (W / f);   /* each (0,1,0,1)-padded stride-2 conv floors */
     mean = kn_malloc(n * sizeof(float));
     logvar = kn_malloc(n * sizeof(float));
     if (!mean || !logvar) st = kn_fail(err, KN_ENOMEM, "out of memory");

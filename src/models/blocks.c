@@ -268,6 +268,8 @@ kn_status kn_vae_attn_fwd(const kn_ctx *ctx, kn_ws *ws, const kn_vae_attn *a, fl
 }
 
 /* ---- BasicTransformerBlock ---- */
+#define FF_CHUNK_ROWS ((size_t)4096)
+
 kn_status kn_btb_load(kn_btb *b, kn_weights *w, const char *prefix, int dim, int heads, int cross_dim,
                       int pe_len, kn_error *err) {
     char n[512];
@@ -337,14 +339,19 @@ kn_status kn_btb_fwd(const kn_ctx *ctx, kn_ws *ws, const kn_btb *b, float *x, in
     if (b->a2_cross) st = kn_attn_fwd(ctx, ws, &b->a2, nx, B / rep, L * rep, kv, Lk, a, err);
     else st = kn_attn_fwd(ctx, ws, &b->a2, nx, B, L, NULL, 0, a, err);
     if (st) return st;
-    WSALLOC(ff, rows * 2 * b->ff_inner);
-    WSALLOC(g, rows * b->ff_inner);
+    /* the feed-forward is row-wise: run it in row chunks so its 12*dim-wide temporaries stay bounded */
+    size_t chunk = rows < FF_CHUNK_ROWS ? rows : FF_CHUNK_ROWS;
+    WSALLOC(ff, chunk * 2 * b->ff_inner);
+    WSALLOC(g, chunk * b->ff_inner);
     if (!ws->measure) {
         kn_add(x, a, rows * b->dim, x);
         kn_layer_norm(ctx, x, rows, b->dim, b->eps, b->n3.g, b->n3.b, nx);
-        kn_lin_fwd(ctx, &b->ff1, nx, rows, ff);
-        kn_geglu(ctx, ff, rows, b->ff_inner, g);
-        kn_lin_fwd(ctx, &b->ff2, g, rows, a);
+        for (size_t r = 0; r < rows; r += chunk) {
+            size_t m = rows - r < chunk ? rows - r : chunk;
+            kn_lin_fwd(ctx, &b->ff1, nx + r * b->dim, m, ff);
+            kn_geglu(ctx, ff, m, b->ff_inner, g);
+            kn_lin_fwd(ctx, &b->ff2, g, m, a + r * b->dim);
+        }
         kn_add(x, a, rows * b->dim, x);
     }
     kn_ws_release(ws, mark);
