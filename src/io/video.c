@@ -238,6 +238,7 @@ typedef struct enc {
     AVFrame *frame;
     AVPacket *pkt;
     int opened;     /* oc->pb is open */
+    int64_t dur;    /* duration of the frame just sent, in codec time base */
 } enc;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -251,6 +252,8 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
         int r = avcodec_receive_packet(e->cc, e->pkt);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
         if (r < 0) return av_fail(err, path, "encoding failed", r);
+        /* Explicit durations: the GIF muxer turns them into frame delays, MP4 into the last sample's. */
+        if (e->pkt->duration <= 0) e->pkt->duration = e->dur;
         av_packet_rescale_ts(e->pkt, e->cc->time_base, e->st->time_base);
         e->pkt->stream_index = e->st->index;
         r = av_interleaved_write_frame(e->oc, e->pkt);
@@ -353,7 +356,14 @@ static kn_status write_ffmpeg(vkind kind, const char *path, const char *tmp, con
     char url[4300];
     snprintf(url, sizeof url, "file:%s", tmp);
     st = enc_setup(&e, kind, path, url, v, w, h, err);
-    int64_t prev_pts = -1;
+    int64_t *pts = malloc(sizeof(int64_t) * ((size_t)v->nframes + 1));
+    if (!pts && !st) st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; pts && i <= v->nframes; i++) {
+        /* GIF delays are whole centiseconds, accumulated so the average rate is right; players show
+         * delays under 2 cs as 10 cs, so never go below 2. */
+        pts[i] = kind == VK_GIF ? llround(i * 100.0 / v->fps) : i;
+        if (kind == VK_GIF && i > 0 && pts[i] < pts[i - 1] + 2) pts[i] = pts[i - 1] + 2;
+    }
     for (int i = 0; !st && i < v->nframes; i++) {
         int r = av_frame_make_writable(e.frame);
         if (r < 0) { st = av_fail(err, path, "frame buffer", r); break; }
@@ -366,15 +376,12 @@ static kn_status write_ffmpeg(vkind kind, const char *path, const char *tmp, con
                     f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
                 }
             memcpy(f->data[1], pal->argb, sizeof pal->argb);
-            /* GIF delays are whole centiseconds; players treat < 2 cs as 10 cs, so never go below 2. */
-            int64_t pts = llround(i * 100.0 / v->fps);
-            if (prev_pts >= 0 && pts < prev_pts + 2) pts = prev_pts + 2;
-            f->pts = prev_pts = pts;
         } else {
             rgb_to_yuv420(rgb, v->width, v->height, w, h, &BT709_TV, f->data[0], f->linesize[0], f->data[1],
                           f->linesize[1], f->data[2], f->linesize[2]);
-            f->pts = i;
         }
+        f->pts = pts[i];
+        e.dur = pts[i + 1] - pts[i];
         r = avcodec_send_frame(e.cc, f);
         if (r < 0) { st = av_fail(err, path, "encoding failed", r); break; }
         st = drain(&e, path, err);
@@ -395,6 +402,7 @@ static kn_status write_ffmpeg(vkind kind, const char *path, const char *tmp, con
     }
     enc_free(&e);
     free(pal);
+    free(pts);
     return st;
 }
 

@@ -89,8 +89,10 @@ typedef struct dec {
     AVFrame *frame;
     AVPacket *pkt;
     struct SwsContext *sws;
-    int stream;
+    int stream, is_gif;
+    AVRational tb;
     long long index;        /* frames decoded so far */
+    int64_t t_first, t_end; /* span of the kept frames' timestamps, in stream time base */
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -115,6 +117,8 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
     if (r < 0) return kn_fail(err, KN_EFORMAT, "%s: no decodable video stream", path);
     d->stream = r;
     AVStream *st = d->ic->streams[r];
+    d->tb = st->time_base;
+    d->is_gif = st->codecpar->codec_id == AV_CODEC_ID_GIF;
     if (st->codecpar->width > KN_IMAGE_MAX_SIDE || st->codecpar->height > KN_IMAGE_MAX_SIDE)
         return kn_fail(err, KN_EFORMAT, "%s: frame size %dx%d larger than %d a side", path, st->codecpar->width,
                        st->codecpar->height, KN_IMAGE_MAX_SIDE);
@@ -175,10 +179,19 @@ static kn_status receive(dec *d, frames *fs, const char *path, int first, int ma
     for (;;) {
         int r = avcodec_receive_frame(d->cc, d->frame);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
+        if (r == AVERROR_INVALIDDATA) continue;
         if (r < 0) return av_fail(err, path, "decoding failed", r);
         long long i = d->index++;
         kn_status st = KN_OK;
-        if (i >= first) st = convert(d, fs, path, err);
+        if (i >= first) {
+            st = convert(d, fs, path, err);
+            int64_t t = d->frame->best_effort_timestamp;
+            if (t != AV_NOPTS_VALUE) {
+                if (d->t_first == AV_NOPTS_VALUE || t < d->t_first) d->t_first = t;
+                int64_t end = t + (d->frame->pkt_duration > 0 ? d->frame->pkt_duration : 0);
+                if (end > d->t_end) d->t_end = end;
+            }
+        }
         av_frame_unref(d->frame);
         if (st) return st;
         if (max > 0 && fs->v->nframes >= max) { *done = 1; return KN_OK; }
@@ -187,6 +200,8 @@ static kn_status receive(dec *d, frames *fs, const char *path, int first, int ma
 
 static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, kn_error *err) {
     dec d = {0};
+    d.t_first = AV_NOPTS_VALUE;
+    d.t_end = INT64_MIN;
     float fps = 0;
     kn_status st = dec_open(&d, path, &fps, err);
     frames fs = {v, 0};
@@ -196,8 +211,9 @@ static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, 
         if (r == AVERROR_EOF) { eof = 1; break; }
         if (r < 0) { st = av_fail(err, path, "read failed", r); break; }
         if (d.pkt->stream_index == d.stream) {
+            /* A damaged packet is skipped, as players do; a file with no decodable frame still fails. */
             r = avcodec_send_packet(d.cc, d.pkt);
-            if (r < 0 && r != AVERROR(EAGAIN)) st = av_fail(err, path, "decoding failed", r);
+            if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) st = av_fail(err, path, "decoding failed", r);
             else st = receive(&d, &fs, path, first, max, &done, err);
         }
         av_packet_unref(d.pkt);
@@ -207,9 +223,12 @@ static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, 
         if (r < 0 && r != AVERROR_EOF) st = av_fail(err, path, "decoding failed", r);
         else st = receive(&d, &fs, path, first, max, &done, err);
     }
-    dec_close(&d);
     if (!st) st = frames_finish(&fs, path, first, err);
+    /* GIF has per-frame delays in centiseconds and no declared rate: measure the mean rate instead. */
+    if (!st && (d.is_gif || fps <= 0) && d.t_first != AV_NOPTS_VALUE && d.t_end > d.t_first)
+        fps = (float)(v->nframes / ((double)(d.t_end - d.t_first) * av_q2d(d.tb)));
     v->fps = fps;
+    dec_close(&d);
     return st;
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -303,14 +305,14 @@ typedef struct probe { char codec[32], pix_fmt[32], rate[32]; int w, h, frames; 
 
 static int ffprobe(const char *path, probe *pr) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "ffprobe -v error -count_frames -show_entries "
-             "stream=codec_name,width,height,pix_fmt,r_frame_rate,nb_read_frames -of json '%s' 2>&1", path);
+    snprintf(cmd, sizeof cmd, "ffprobe -v error -select_streams v:0 -count_frames -show_entries "
+             "stream=codec_name,width,height,pix_fmt,r_frame_rate,nb_read_frames -of json '%s' 2>/dev/null", path);
     FILE *f = popen(cmd, "r");
     if (!f) return -1;
     char buf[8192];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
-    if (pclose(f) != 0) { fprintf(stderr, "  ffprobe failed: %s\n", buf); return -1; }
+    if (pclose(f) != 0) { fprintf(stderr, "  failed: %s\n", cmd); return -1; }
     json_error_t je;
     json_t *j = json_loads(buf, 0, &je);
     json_t *s = j ? json_array_get(json_object_get(j, "streams"), 0) : NULL;
@@ -491,6 +493,81 @@ TEST(video_write_errors) {
     kn_video_free(&v);
 }
 
+TEST(video_fractional_fps) {
+    kn_video v, r;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 16, 16, 30, 7.5f, 0);
+    path_in(p, sizeof p, "frac.y4m");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    FILE *f = fopen(p, "rb");
+    char hdr[128] = {0};
+    CHECK(fgets(hdr, sizeof hdr, f) != NULL);
+    fclose(f);
+    CHECKF(strstr(hdr, " F15:2 ") != NULL, "header %s", hdr);
+    path_in(p, sizeof p, "frac.mp4");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    probe pr;
+    CHECK(ffprobe(p, &pr) == 0 && !strcmp(pr.rate, "15/2") && pr.frames == 30);
+    /* GIF stores whole-centisecond delays (13, 14, 13, ...); the reader measures the mean rate. */
+    v.fps = 12.f;
+    path_in(p, sizeof p, "rate12.gif");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
+    CHECKF(fabs(r.fps - 12.0) < 0.15, "gif fps read back %g", r.fps);
+    kn_video_free(&r);
+    kn_video_free(&v);
+}
+
+TEST(video_read_box_mp4) {
+    const char *gz = "/usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz";
+    if (!file_exists(gz)) { printf("# skipped: %s not installed\n", gz); return; }
+    char p[512], cmd[1200];
+    path_in(p, sizeof p, "box.mp4");
+    snprintf(cmd, sizeof cmd, "gzip -dc '%s' > '%s'", gz, p);
+    REQUIRE(system(cmd) == 0);
+    probe pr;
+    REQUIRE(ffprobe(p, &pr) == 0);
+    kn_video v;
+    kn_error err;
+    /* Decode everything but keep only the tail: the count must match ffprobe's without holding 400 MB. */
+    REQUIRE(pr.frames > 20);
+    REQUIRE(kn_video_read_range(p, pr.frames - 10, 0, &v, &err) == KN_OK);
+    CHECKF(v.nframes == 10 && v.width == pr.w && v.height == pr.h, "read %dx%d x %d, ffprobe %dx%d x %d",
+           v.width, v.height, v.nframes + pr.frames - 10, pr.w, pr.h, pr.frames);
+    CHECK(v.fps > 0);
+    kn_video_free(&v);
+}
+
+/* A write that fails part-way (file size limit: EFBIG, the same path as ENOSPC) reports the path and
+ * the cause and leaves neither the final name nor a temporary file. */
+TEST(video_write_fails_midway) {
+    struct rlimit old, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    kn_video v;
+    kn_error err;
+    synth_video(&v, 64, 48, 12, 12.f, 0);
+    uint32_t x = 12345;   /* noise, so that every format's file is large */
+    for (size_t i = 0; i < (size_t)64 * 48 * 12 * 3; i++) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; v.rgb[i] = (uint8_t)x; }
+    const char *names[] = {"full.y4m", "full.mp4", "full.webm", "full.gif", "fullframes/"};
+    lim = old;
+    lim.rlim_cur = 3000;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    for (int k = 0; k < 5; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_status st = kn_video_write(p, &v, &err);
+        CHECKF(st == KN_EIO, "%s: status %d", names[k], st);
+        CHECKF(strstr(err.msg, p) && strstr(err.msg, "too large"), "%s: %s", names[k], err.msg);
+        CHECKF(!file_exists(p), "%s left behind", p);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_video_free(&v);
+}
+
 TEST_MAIN_BEGIN
     snprintf(g_dir, sizeof g_dir, "/tmp/kn_media_XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -509,6 +586,9 @@ TEST_MAIN_BEGIN
     RUN(video_png_folder);
     RUN(video_read_range_real);
     RUN(video_write_errors);
+    RUN(video_fractional_fps);
+    RUN(video_read_box_mp4);
+    RUN(video_write_fails_midway);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);
