@@ -40,6 +40,7 @@ TEXTS = [
     "\x07\x1bcontrol\x7f\u200bzero",
     "&amp;amp;amp;lt; P&EACUTE;REZ &SZLIG; &#12a;",
     "\uff76\uff9e \x85\x91x\x92 \u0149 \ufb05 \x1b[31mred\x1b[0m",
+    "it'\u017f \ufb05op",
     "x &amp;amp;amp; y\n<b> &amp;amp;amp;\nz &amp;amp;amp;",
 ]
 
@@ -163,9 +164,10 @@ def pretokens(text):
     specials = ["<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
     i, out = 0, []
     while i < len(text):
-        hit = next((s for s in specials if text.startswith(s, i)), None)
+        # the reference regex is case-insensitive: LONG S folds to 's'
+        hit = next((s for s in specials if text[i:i + len(s)].replace("\u017f", "s") == s), None)
         if hit:
-            out.append(hit)
+            out.append(text[i:i + len(hit)])
             i += len(hit)
             continue
         j = i

@@ -628,11 +628,13 @@ static kn_status bpe_word(const kn_tokenizer *t, const unsigned char *b, size_t 
     return st;
 }
 
+/* The reference regex is compiled case-insensitive; after lower() the only other character that
+ * simple case folding matches to a literal's letters is LONG S (U+017F ~ 's'). */
 static int match_literal(const uint32_t *s, size_t n, const char *lit) {
     size_t l = strlen(lit);
     if (l > n) return 0;
     for (size_t i = 0; i < l; i++)
-        if (s[i] != (unsigned char)lit[i]) return 0;
+        if (s[i] != (unsigned char)lit[i] && !(lit[i] == 's' && s[i] == 0x17F)) return 0;
     return (int)l;
 }
 
