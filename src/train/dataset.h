@@ -95,4 +95,20 @@ typedef struct kn_dataset_stats {
 
 kn_status kn_dataset_write(const kn_dataset_opts *o, kn_dataset_stats *stats, kn_error *err);
 
+/* ---- reading a written data set (the trainer's loader) ---- */
+typedef struct kn_clipset {
+    char *dir;
+    int n, size, frames;
+    char **captions;              /* n captions */
+    char **paths;                 /* n frames.u8 paths relative to dir */
+} kn_clipset;
+
+/* Reads OUT/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all). */
+kn_status kn_clipset_open(const char *dir, const char *split, kn_clipset *cs, kn_error *err);
+void kn_clipset_close(kn_clipset *cs);
+/* Clip i as floats in [-1, 1], laid out [frames][3][size][size] (planar, what a VAE takes). */
+kn_status kn_clipset_read(const kn_clipset *cs, int i, float *out, kn_error *err);
+/* The data order of an epoch: a permutation of [0, n) from (seed, epoch), Fisher-Yates on Philox. */
+void kn_clipset_order(int n, uint64_t seed, uint64_t epoch, int *perm);
+
 #endif

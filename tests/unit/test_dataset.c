@@ -110,6 +110,20 @@ TEST(write_is_deterministic_across_threads) {
         snprintf(b, sizeof b, "%s/%s", d2, files[i]);
         CHECKF(same_file(a, b), "%s differs between 1 and 3 threads", files[i]);
     }
+    /* the trainer's loader reads it back */
+    kn_clipset cs;
+    REQUIRE(kn_clipset_open(d1, "train", &cs, &err) == KN_OK);
+    CHECK(cs.n == s.train && cs.size == 32 && cs.frames == 6);
+    float *clip = malloc((size_t)6 * 3 * 32 * 32 * sizeof(float));
+    REQUIRE(clip);
+    CHECK(kn_clipset_read(&cs, 0, clip, &err) == KN_OK);
+    float lo = 1, hi = -1;
+    for (int i = 0; i < 6 * 3 * 32 * 32; i++) { if (clip[i] < lo) lo = clip[i]; if (clip[i] > hi) hi = clip[i]; }
+    CHECK(lo >= -1 && hi <= 1 && hi > lo);
+    CHECK(kn_clipset_read(&cs, cs.n, clip, &err) == KN_EINVAL);
+    free(clip);
+    kn_clipset_close(&cs);
+    CHECK(kn_clipset_open(d1, "nosuchsplit", &cs, &err) == KN_EINVAL);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", d1, d2);
     CHECK(system(cmd) == 0);
@@ -117,8 +131,22 @@ TEST(write_is_deterministic_across_threads) {
     CHECK(kn_dataset_write(&o, &s, &err) == KN_EINVAL);
 }
 
+TEST(epoch_order_is_a_permutation) {
+    int p[100], q[100], seen[100] = {0};
+    kn_clipset_order(100, 4, 0, p);
+    kn_clipset_order(100, 4, 0, q);
+    CHECK(!memcmp(p, q, sizeof p));
+    for (int i = 0; i < 100; i++) if (p[i] >= 0 && p[i] < 100) seen[p[i]]++;
+    int ok = 1;
+    for (int i = 0; i < 100; i++) ok &= seen[i] == 1;
+    CHECK(ok);
+    kn_clipset_order(100, 4, 1, q);
+    CHECK(memcmp(p, q, sizeof p) != 0);
+}
+
 TEST_MAIN_BEGIN
 RUN(sprites_and_render);
 RUN(captions_and_heldout);
 RUN(write_is_deterministic_across_threads);
+RUN(epoch_order_is_a_permutation);
 TEST_MAIN_END

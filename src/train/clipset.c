@@ -1,0 +1,107 @@
+/* The trainer's view of a written data set: captions, clip frames as floats, epoch order. */
+#include "train/dataset.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include "io/io.h"
+
+void kn_clipset_close(kn_clipset *cs) {
+    for (int i = 0; i < cs->n; i++) { free(cs->captions[i]); free(cs->paths[i]); }
+    free(cs->captions);
+    free(cs->paths);
+    free(cs->dir);
+    memset(cs, 0, sizeof *cs);
+}
+
+static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno, const char *line, const char *split,
+                          kn_error *err) {
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    if (!j) return kn_fail(err, KN_EFORMAT, "%s:%d: %s", path, lineno, je.text);
+    const char *cap_s = json_string_value(json_object_get(j, "caption"));
+    const char *fr = json_string_value(json_object_get(j, "frames"));
+    const char *sp = json_string_value(json_object_get(j, "split"));
+    json_t *sz = json_object_get(j, "size"), *nf = json_object_get(j, "num_frames");
+    kn_status st = KN_OK;
+    if (!cap_s || !fr || !sp || !json_is_integer(sz) || !json_is_integer(nf)) {
+        st = kn_fail(err, KN_EFORMAT, "%s:%d: needs caption, frames, split, size, num_frames", path, lineno);
+        goto done;
+    }
+    if (split && strcmp(split, sp)) goto done;
+    int size = (int)json_integer_value(sz), frames = (int)json_integer_value(nf);
+    if (size < 16 || size > 1024 || frames < 2 || frames > 256 || (cs->n && (size != cs->size || frames != cs->frames))) {
+        st = kn_fail(err, KN_EFORMAT, "%s:%d: size %d / num_frames %d out of range or unlike the other clips", path, lineno, size, frames);
+        goto done;
+    }
+    cs->size = size;
+    cs->frames = frames;
+    if (cs->n == *cap) {
+        int nc = *cap ? *cap * 2 : 256;
+        char **a = realloc(cs->captions, (size_t)nc * sizeof *a);
+        if (a) cs->captions = a;
+        char **b = a ? realloc(cs->paths, (size_t)nc * sizeof *b) : NULL;
+        if (b) cs->paths = b;
+        if (!a || !b) { st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path); goto done; }
+        *cap = nc;
+    }
+    cs->captions[cs->n] = kn_strdup(cap_s);
+    cs->paths[cs->n] = kn_strdup(fr);
+    if (!cs->captions[cs->n] || !cs->paths[cs->n]) {
+        free(cs->captions[cs->n]);
+        free(cs->paths[cs->n]);
+        st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    cs->n++;
+done:
+    json_decref(j);
+    return st;
+}
+
+kn_status kn_clipset_open(const char *dir, const char *split, kn_clipset *cs, kn_error *err) {
+    memset(cs, 0, sizeof *cs);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/captions.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return kn_fail(err, KN_EIO, "%s: cannot open", path);
+    if (!(cs->dir = kn_strdup(dir))) { fclose(f); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    char *line = NULL;
+    size_t lcap = 0;
+    int cap = 0, lineno = 0;
+    kn_status st = KN_OK;
+    while (!st && getline(&line, &lcap, f) > 0) st = add_line(cs, &cap, path, ++lineno, line, split, err);
+    free(line);
+    fclose(f);
+    if (!st && !cs->n) st = kn_fail(err, KN_EINVAL, "%s: no clips%s%s", path, split ? " in split " : "", split ? split : "");
+    if (st) kn_clipset_close(cs);
+    return st;
+}
+
+kn_status kn_clipset_read(const kn_clipset *cs, int i, float *out, kn_error *err) {
+    if (i < 0 || i >= cs->n) return kn_fail(err, KN_EINVAL, "%s: clip %d of %d", cs->dir, i, cs->n);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cs->dir, cs->paths[i]);
+    size_t plane = (size_t)cs->size * cs->size, want = plane * 3 * cs->frames, n;
+    char *buf;
+    kn_status st = kn_read_file(path, want + 1, &buf, &n, err);
+    if (st) return st;
+    if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", path, n, want); }
+    const uint8_t *u = (const uint8_t *)buf;
+    for (int f = 0; f < cs->frames; f++)
+        for (size_t p = 0; p < plane; p++)
+            for (int c = 0; c < 3; c++)
+                out[((size_t)f * 3 + c) * plane + p] = u[((size_t)f * plane + p) * 3 + c] * (2.f / 255.f) - 1.f;
+    free(buf);
+    return KN_OK;
+}
+
+void kn_clipset_order(int n, uint64_t seed, uint64_t epoch, int *perm) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        uint32_t r[4];
+        kn_philox(seed, 0x6f72646572ull + epoch, (uint64_t)i, r);
+        int j = (int)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)(i + 1));
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
