@@ -532,8 +532,11 @@ kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
     vkind kind = kind_of(path);
     if (kind == VK_UNKNOWN) {
         const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+        if (!dot || (slash && dot < slash))
+            return kn_fail(err, KN_EINVAL, "%s: no file extension to choose a video format by (use .mp4, .webm, "
+                           ".gif, .y4m, or a folder ending in '/')", path);
         return kn_fail(err, KN_EINVAL, "%s: unknown video extension '%s' (use .mp4, .webm, .gif, .y4m, or a folder "
-                       "ending in '/')", path, dot && (!slash || dot > slash) ? dot : "");
+                       "ending in '/')", path, dot);
     }
     kn_status st = check_video(path, v, kind != VK_DIR, err);
     if (st) return st;

@@ -476,6 +476,10 @@ TEST(video_write_errors) {
     CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
     CHECKF(strstr(err.msg, p) && strstr(err.msg, ".avi"), "%s", err.msg);
     CHECK(!file_exists(p));
+    path_in(p, sizeof p, "no_extension");
+    CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "extension"), "%s", err.msg);
+    CHECK(!file_exists(p));
     path_in(p, sizeof p, "nofps.mp4");
     v.fps = 0;
     CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
