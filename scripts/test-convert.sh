@@ -83,6 +83,7 @@ check "bf16 text encoder within 2e-2 of f32 outputs" "$K" check "$tmp/bf16/clip_
 "$K" convert "$TV/clip_text_a" "$tmp/x" --dtype f8 > /dev/null 2>&1; [ $? -eq 2 ] && ok "bad dtype is a usage error" || bad "bad dtype is a usage error"
 "$K" convert "$tmp/f16" "$tmp/f16" --dtype f32 > /dev/null 2>&1; [ $? -eq 2 ] && ok "same folder refused" || bad "same folder refused"
 "$K" convert "$tmp/none" "$tmp/y" --dtype f16 > /dev/null 2>&1; [ $? -eq 1 ] && ok "missing input folder fails" || bad "missing input folder fails"
+"$K" convert "$tmp/f16" "$tmp/f16/sub" --dtype f32 > /dev/null 2>&1; [ $? -eq 2 ] && ok "folder inside the input refused" || bad "folder inside the input refused"
 ls "$tmp/f16/clip_text_a/text_encoder" | grep -q tmp- && bad "no temporary files left" || ok "no temporary files left"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

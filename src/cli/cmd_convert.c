@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "io/io.h"
 
 #define MAX_DEPTH 4
@@ -133,12 +134,17 @@ int kn_cmd_convert(int argc, char **argv) {
     else if (!strcmp(dt, "f32") || !strcmp(dt, "fp32") || !strcmp(dt, "float32")) to = KN_F32;
     else { fprintf(stderr, "kinora: --dtype must be f16, bf16 or f32 (got '%s')\n", dt); return 2; }
     if (!kn_path_is_dir(dirs[0])) { fprintf(stderr, "kinora: %s: not a folder\n", dirs[0]); return 1; }
+    kn_error err = {0};
     char ri[PATH_MAX], ro[PATH_MAX];
-    if (realpath(dirs[0], ri) && realpath(dirs[1], ro) && !strcmp(ri, ro)) {
-        fprintf(stderr, "kinora: OUT_DIR must differ from IN_DIR (%s)\n", ri);
+    int existed = kn_path_is_dir(dirs[1]);
+    if (kn_mkdirs(dirs[1], &err)) { fprintf(stderr, "kinora convert: %s\n", err.msg); return 1; }
+    size_t li = realpath(dirs[0], ri) ? strlen(ri) : 0;
+    /* converting into IN_DIR itself or a folder inside it would read its own output */
+    if (li && realpath(dirs[1], ro) && !strncmp(ri, ro, li) && (ro[li] == 0 || ro[li] == '/')) {
+        fprintf(stderr, "kinora: OUT_DIR (%s) must not be IN_DIR or inside it\n", ro);
+        if (!existed) rmdir(dirs[1]);
         return 2;
     }
-    kn_error err = {0};
     if (convert_dir(dirs[0], dirs[1], to, 0, &err)) {
         fprintf(stderr, "kinora convert: %s\n", err.msg);
         return 1;
