@@ -28,7 +28,7 @@ extern const int kn_ftfy_width_n;
 extern const char *const kn_ftfy_upper_entity[][2];
 extern const int kn_ftfy_upper_entity_n;
 
-/* Both reference tokenizers read only this many merges (49152 - 256 - 2). */
+/* Both reference tokenizers read only lines 2 .. 1 + this of merges.txt (49152 - 256 - 2 merges). */
 #define MAX_MERGES 48894
 #define MAX_MERGE_LEN 1024
 
@@ -753,13 +753,13 @@ static kn_status load_merges(kn_tokenizer *t, const char *dir, kn_error *err) {
     for (size_t i = 0; i < t->merge_cap; i++) t->merges[i].rank = -1;
     int rank = 0, line = 0;
     char *s = buf, *end = buf + n;
-    while (s < end && rank < MAX_MERGES && !st) {
+    while (s < end && line <= MAX_MERGES && !st) {
         char *nl = memchr(s, '\n', (size_t)(end - s));
         char *e = nl ? nl : end;
         line++;
         size_t len = (size_t)(e - s);
         if (len && s[len - 1] == '\r') len--;
-        if (line == 1 && len >= 1 && s[0] == '#') { s = e + 1; continue; }   /* "#version: 0.2" */
+        if (line == 1) { s = e + 1; continue; }   /* both references drop line 1 ("#version: 0.2") unread */
         if (len) {
             char *sp = memchr(s, ' ', len);
             if (!sp || sp == s || sp == s + len - 1 || memchr(sp + 1, ' ', (size_t)(s + len - sp - 1)))
