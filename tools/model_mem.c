@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
-#include "models/models.h"
+#include "models/blocks.h"
 
 static long status_kb(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -56,6 +56,8 @@ int main(int argc, char **argv) {
         if (kn_vae_decode(v, &ctx, z, 1, h, w, img, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
         printf("decode 1x4x%dx%d: %.2f s (1 thread)\n", h, w, kn_now() - t0);
         report("after decode");
+        printf("decode workspace: 1x4x64x64 -> 512x512: %.1f MiB; 16x4x64x64: %.1f MiB\n",
+               kn_vae_decode_workspace_bytes(v, 1, 64, 64) / 1048576.0, kn_vae_decode_workspace_bytes(v, 16, 64, 64) / 1048576.0);
         free(z); free(img);
         kn_vae_close(v);
     } else {
@@ -72,6 +74,8 @@ int main(int argc, char **argv) {
         if (kn_unet_forward(u, &ctx, x, 1, F, H, W, &t, c, L, o, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
         printf("forward 1x4x%dx%dx%d: %.2f s (1 thread)\n", F, H, W, kn_now() - t0);
         report("after forward");
+        printf("workspace: 1x4x64x64 (1 frame): %.1f MiB; 2x4x16x64x64 (CFG batch, 16 frames): %.1f MiB\n",
+               kn_unet_workspace_bytes(u, 1, 1, 64, 64, 77) / 1048576.0, kn_unet_workspace_bytes(u, 2, m ? 16 : 1, 64, 64, 77) / 1048576.0);
         free(x); free(o); free(c);
         kn_unet_close(u);
     }

@@ -6,6 +6,7 @@
  * they would take and compute nothing, so a model can size one buffer per call before running. */
 #ifndef KN_BLOCKS_H
 #define KN_BLOCKS_H
+#include "models/models.h"
 #include "models/weights.h"
 
 /* ---- workspace ---- */
@@ -23,6 +24,13 @@ static inline void kn_ws_release(kn_ws *ws, size_t mark) { ws->used = mark; }
  * that size, taken from ctx->scratch when it has room (given back after) or else allocated once. */
 typedef kn_status (*kn_ws_fn)(void *arg, kn_ws *ws, kn_error *err);
 kn_status kn_ws_run(const kn_ctx *ctx, kn_ws_fn fn, void *arg, kn_error *err);
+
+/* Bytes of activation workspace one call of this shape takes (what kn_ws_run allocates or takes from
+ * ctx->scratch), for callers that size a scratch arena up front; 0 when the shape is refused. Kernel
+ * scratch comes on top. */
+size_t kn_unet_workspace_bytes(const kn_unet *u, int B, int F, int H, int W, int L);
+size_t kn_vae_encode_workspace_bytes(const kn_vae *v, int B, int H, int W);
+size_t kn_vae_decode_workspace_bytes(const kn_vae *v, int B, int h, int w);
 
 /* Builds weight names "prefix.suffix". */
 const char *kn_wname(char *buf, size_t cap, const char *prefix, const char *suffix);

@@ -406,16 +406,27 @@ typedef struct unet_call {
     return kn_fail(err, KN_EINTERNAL, "workspace too small"); } while (0)
 #define SWAP(a, b) do { float *t_ = a; a = b; b = t_; } while (0)
 
-/* Largest activation (including the up blocks' concatenations) over the levels, per image. */
+/* Largest activation per image (the up blocks' concatenations included), walking the shapes the
+ * forward pass will see. */
 static size_t max_elems(const kn_unet *u, int H, int W) {
+    int sc[UN_MAXSKIP], sh[UN_MAXSKIP], sw[UN_MAXSKIP], n = 0, C = u->boc[0];
     size_t m = (size_t)(u->in_ch > u->out_ch ? u->in_ch : u->out_ch) * H * W;
+#define SEE(c_) do { size_t e_ = (size_t)(c_) * H * W; if (e_ > m) m = e_; } while (0)
+#define KEEP() do { if (n < UN_MAXSKIP) { sc[n] = C; sh[n] = H; sw[n] = W; n++; } } while (0)
+    SEE(C);
+    KEEP();
     for (int i = 0; i < u->nb; i++) {
-        int a = u->boc[i > 0 ? i - 1 : 0], b = u->boc[i], c = u->boc[i + 1 < u->nb ? i + 1 : i];
-        int mx = a > b ? a : b;
-        if (c > mx) mx = c;
-        if ((size_t)2 * mx * H * W > m) m = (size_t)2 * mx * H * W;
-        if (i < u->nb - 1) { H = kn_down_out(H, u->down_pad); W = kn_down_out(W, u->down_pad); }
+        const ublock *b = &u->down[i];
+        for (int j = 0; j < b->nres; j++) { C = b->cout; SEE(C); KEEP(); }
+        if (b->has_sample) { H = kn_down_out(H, u->down_pad); W = kn_down_out(W, u->down_pad); SEE(C); KEEP(); }
     }
+    for (int i = 0; i < u->nb; i++) {
+        const ublock *b = &u->up[i];
+        for (int j = 0; j < b->nres && n > 0; j++) { n--; SEE(C + sc[n]); C = b->cout; }
+        if (b->has_sample && n > 0) { H = sh[n - 1]; W = sw[n - 1]; SEE(C); }
+    }
+#undef SEE
+#undef KEEP
     return m;
 }
 
@@ -537,4 +548,14 @@ kn_status kn_unet_forward(const kn_unet *u, const kn_ctx *ctx, const float *samp
         return kn_fail(err, KN_EINVAL, "unet: %d frames exceed motion_max_seq_length %d", F, u->mmax);
     unet_call c = {u, ctx, sample, timestep, context, B, F, H, W, L, out};
     return kn_ws_run(ctx, unet_run, &c, err);
+}
+
+size_t kn_unet_workspace_bytes(const kn_unet *u, int B, int F, int H, int W, int L) {
+    if (B < 1 || F < 1 || H < 1 || W < 1 || L < 1 || (F > 1 && !u->motion) || (u->motion && F > u->mmax)) return 0;
+    unet_call c = {u, NULL, NULL, NULL, NULL, B, F, H, W, L, NULL};
+    kn_ws m;
+    memset(&m, 0, sizeof m);
+    m.measure = 1;
+    kn_error err;
+    return unet_run(&c, &m, &err) ? 0 : m.peak;
 }

@@ -295,3 +295,21 @@ kn_status kn_vae_decode(const kn_vae *v, const kn_ctx *ctx, const float *latent,
     vae_call c = {v, ctx, latent, B, h, w, image, NULL};
     return kn_ws_run(ctx, decode_run, &c, err);
 }
+
+static size_t measure(kn_ws_fn fn, vae_call *c) {
+    kn_ws m;
+    memset(&m, 0, sizeof m);
+    m.measure = 1;
+    kn_error err;
+    return fn(c, &m, &err) ? 0 : m.peak;
+}
+
+size_t kn_vae_encode_workspace_bytes(const kn_vae *v, int B, int H, int W) {
+    vae_call c = {v, NULL, NULL, B, H, W, NULL, NULL};
+    return B < 1 || H < 1 || W < 1 ? 0 : measure(encode_run, &c);
+}
+
+size_t kn_vae_decode_workspace_bytes(const kn_vae *v, int B, int h, int w) {
+    vae_call c = {v, NULL, NULL, B, h, w, NULL, NULL};
+    return B < 1 || h < 1 || w < 1 ? 0 : measure(decode_run, &c);
+}

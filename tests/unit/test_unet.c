@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io/io.h"
-#include "models/models.h"
+#include "models/blocks.h"
 #include "test.h"
 
 /* ---- helpers: copy a model folder with edits (tensor removed / reshaped / converted to f16, config
@@ -282,6 +282,34 @@ TEST(unet_call_errors) {
     kn_unet_close(u);
 }
 
+TEST(unet_scratch_arena_and_workspace_size) {
+    /* activations from ctx->scratch give the same numbers and the arena is handed back as found */
+    kn_unet *u;
+    kn_error err = {0};
+    REQUIRE(!kn_unet_open(MOTION_CASE "/unet", MOTION_CASE "/motion_adapter", &u, &err));
+    int B = 2, F = 3, H = 5, W = 7, L = 3;
+    size_t n = (size_t)B * 4 * F * H * W, need = kn_unet_workspace_bytes(u, B, F, H, W, L);
+    CHECK(need > n * 4);
+    CHECK(kn_unet_workspace_bytes(u, B, 9, H, W, L) == 0);
+    float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), t[2] = {10, 900}, c[2 * 3 * 4];
+    REQUIRE(x && a && b);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((i * 29) % 13) / 6.5f - 1.0f;
+    for (int i = 0; i < 24; i++) c[i] = (float)(i % 5) - 2.0f;
+    kn_arena ar;
+    REQUIRE(!kn_arena_init(&ar, need + (4u << 20), &err));
+    kn_ctx c1 = {NULL, kn_cpu_detect(), NULL}, c2 = {NULL, c1.isa, &ar};
+    CHECK(!kn_unet_forward(u, &c1, x, B, F, H, W, t, c, L, a, &err));
+    CHECK(!kn_unet_forward(u, &c2, x, B, F, H, W, t, c, L, b, &err));
+    CHECK(kn_test_maxdiff(a, b, n) == 0);
+    CHECK(ar.used == 0 && ar.peak >= need);
+    /* frames of one batch item share its context and timestep: item 1 alone gives item 1's output */
+    CHECK(!kn_unet_forward(u, &c1, x + n / 2, 1, F, H, W, t + 1, c + 12, L, b, &err));
+    CHECK(kn_test_maxdiff(a + n / 2, b, n / 2) < 1e-5);
+    kn_arena_free(&ar);
+    free(x); free(a); free(b);
+    kn_unet_close(u);
+}
+
 TEST_MAIN_BEGIN
     RUN(unet2d_b_parity);
     RUN(unet_motion_adapter_parity);
@@ -291,4 +319,5 @@ TEST_MAIN_BEGIN
     RUN(unet_wrong_shape_named);
     RUN(unet_unsupported_config_named);
     RUN(unet_call_errors);
+    RUN(unet_scratch_arena_and_workspace_size);
 TEST_MAIN_END
