@@ -33,6 +33,7 @@ start() {   # start DATA_DIR [serve options]: sets PID and PORT
   done
   echo "server did not start:"; cat "$tmp/server.log"; return 1
 }
+bail() { fail=$((fail+1)); echo "not ok - server start"; echo "$pass passed, $fail failed"; exit 1; }
 stop_kill() { kill -9 "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=; }
 stop_term() { kill -TERM "$PID"; wait "$PID"; local rc=$?; PID=; return $rc; }
 
@@ -72,7 +73,7 @@ A=$(newkey "$D" alice); B=$(newkey "$D" bob); R=$(newkey "$D" mallory)
 "$BIN" keys list --data "$D" | grep -q "mallory.*revoked"; ok $? "keys list shows the revoked key"
 ! sqlite3 "$D/kinora.db" "SELECT hash FROM keys" 2>/dev/null | grep -q "${A#kn_}"; ok $? "keys are stored hashed"
 
-start "$D" --workers 1 --threads 2 --model "$MODEL" --max-prompt 200 --max-frames 64 --max-steps 50 --max-pixels 65536 --max-body 300000 || exit 1
+start "$D" --workers 1 --threads 2 --model "$MODEL" --max-prompt 200 --max-frames 64 --max-steps 50 --max-pixels 65536 --max-body 300000 || bail
 
 # ---- unauthenticated routes
 req "" GET /healthz; check "healthz" [ "$CODE" = 200 ]
@@ -222,7 +223,7 @@ stop_term; ok $? "SIGTERM: clean exit"
 # ---- queue, quota, cancel with no workers
 D2=$tmp/data2
 A2=$(newkey "$D2" alice); B2=$(newkey "$D2" bob)
-start "$D2" --workers 0 --tenant-quota 2 --max-queue 3 || exit 1
+start "$D2" --workers 0 --tenant-quota 2 --max-queue 3 || bail
 req "$A2" POST /v1/videos "${J[@]}" --data '{"prompt": "q1"}'; Q1=$(jb .id)
 req "$A2" POST /v1/videos "${J[@]}" --data '{"prompt": "q2"}'; Q2=$(jb .id)
 check "queue position" [ "$(jb .queue_position)" = 2 -a "$(jb .state)" = queued ]
@@ -236,14 +237,14 @@ req "$A2" POST "/v1/videos/$Q1/cancel"; check "cancel twice -> 409" [ "$CODE" = 
 
 # ---- SIGKILL while clients submit: every 202 survives, nothing half-written
 stop_kill
-start "$D2" --workers 0 --tenant-quota 1000 --max-queue 1000 || exit 1
+start "$D2" --workers 0 --tenant-quota 1000 --max-queue 1000 || bail
 ( for i in $(seq 60); do
     curl -s -D - -o /dev/null -X POST -H "Authorization: Bearer $A2" -H 'Content-Type: application/json' \
       --data "{\"prompt\": \"kill $i\"}" "http://127.0.0.1:$PORT/v1/videos" | tr -d '\r' | sed -n 's|^Location: /v1/videos/||p'
   done > "$tmp/accepted" ) &
 CLIENT=$!
 sleep 1.5; stop_kill; wait $CLIENT
-start "$D2" --workers 0 || exit 1
+start "$D2" --workers 0 || bail
 missing=0; n=0
 while read -r id; do n=$((n+1)); req "$A2" GET "/v1/videos/$id"; [ "$CODE" = 200 ] || missing=$((missing+1)); done < "$tmp/accepted"
 check "SIGKILL mid-submission: all $n accepted jobs are still there" [ "$missing" = 0 -a "$n" -gt 0 ]
@@ -251,7 +252,7 @@ check "database integrity after SIGKILL" [ "$(sqlite3 "$D2/kinora.db" 'PRAGMA in
 stop_term; ok $? "SIGTERM with no workers"
 
 # restart with a worker: every queued job runs exactly once
-start "$D2" --workers 2 --threads 1 --model "$MODEL" || exit 1
+start "$D2" --workers 2 --threads 1 --model "$MODEL" || bail
 for _ in $(seq 300); do req "$A2" GET "/v1/videos?state=queued&limit=1"; [ "$(jb '.data | length')" = 0 ] && break; sleep 0.1; done
 req "$A2" GET "/v1/videos?state=running&limit=1"; while [ "$(jb '.data | length')" != 0 ]; do sleep 0.2; req "$A2" GET "/v1/videos?state=running&limit=1"; done
 twice=$(sqlite3 "$D2/kinora.db" "SELECT COUNT(*) FROM jobs WHERE attempts > 1 OR state IN ('queued','running')" 2>/dev/null || echo 0)
@@ -261,11 +262,11 @@ stop_term; ok $? "SIGTERM after the queue drained"
 # ---- SIGKILL / SIGTERM with a running job (needs a working pipeline)
 if [ "$MODEL_OK" = true ]; then
   D3=$tmp/data3; A3=$(newkey "$D3" alice)
-  start "$D3" --workers 1 --threads 1 --model "$MODEL" --drain 0 || exit 1
+  start "$D3" --workers 1 --threads 1 --model "$MODEL" --drain 0 || bail
   req "$A3" POST /v1/videos "${J[@]}" --data '{"prompt": "long", "steps": 40, "keyframes": 2, "frames": 4}'; L=$(jb .id)
   wait_state "$A3" "$L" 60 "running|succeeded|failed"
   stop_kill
-  start "$D3" --workers 1 --threads 1 --model "$MODEL" --drain 0 || exit 1
+  start "$D3" --workers 1 --threads 1 --model "$MODEL" --drain 0 || bail
   wait_state "$A3" "$L" 300 "succeeded|failed"
   check "SIGKILL while running: the job runs again and succeeds once" [ "$STATE" = succeeded -a "$(jb .attempts)" -le 2 ]
   ls "$D3/videos" | grep -q tmp; ok $((1 - $?)) "no temp outputs left behind"
@@ -280,10 +281,47 @@ fi
 
 # ---- rate limit
 D4=$tmp/data4; A4=$(newkey "$D4" alice)
-start "$D4" --workers 0 --rate 2 --burst 3 || exit 1
-codes=""; for _ in $(seq 6); do req "$A4" GET /v1/models; codes="$codes $CODE"; done
-check "per-key rate limit -> 429 + Retry-After ($codes)" [ "$CODE" = 429 -a -n "$(header Retry-After)" ]
+start "$D4" --workers 0 --rate 0.5 --burst 3 || bail
+codes=""; ra=""; for _ in $(seq 6); do req "$A4" GET /v1/models; codes="$codes $CODE"; [ "$CODE" = 429 ] && ra=$(header Retry-After); done
+check "per-key rate limit -> 429 + Retry-After ($codes)" [ -n "$ra" ] && [[ "$codes" == " 200 200 200 429"* ]]
 req "" GET /healthz; check "health is not rate limited" [ "$CODE" = 200 ]
+stop_term; ok $? "SIGTERM"
+
+# ---- outputs without the pipeline: keyframe replacement rebuilds a fixture video by cross-fade
+D5=$tmp/data5; A5=$(newkey "$D5" alice)
+now=$(date +%s)
+sqlite3 "$D5/kinora.db" "INSERT INTO jobs(id,tenant,kind,version,state,progress,params,created,started,finished,attempts) VALUES('vid_fixture','alice','generate',1,'succeeded',1,'{\"prompt\":\"p\",\"negative_prompt\":\"\",\"seed\":1,\"steps\":2,\"guidance\":7.5,\"sampler\":\"\",\"keyframes\":3,\"frames\":9,\"fps\":8.0,\"width\":64,\"height\":64,\"model\":\"\",\"image_strength\":0.9}',$now,$now,$now,1)"
+mkdir -p "$D5/videos/vid_fixture/keyframes"
+png "$D5/videos/vid_fixture/keyframes/00000.png" 64 64 0 0 0
+png "$D5/videos/vid_fixture/keyframes/00001.png" 64 64 100 100 100
+png "$D5/videos/vid_fixture/keyframes/00002.png" 64 64 250 250 250
+start "$D5" --workers 1 --threads 1 || bail
+req "$A5" GET /v1/videos/vid_fixture/keyframes; check "keyframe list (fixture)" [ "$CODE" = 200 -a "$(jb .count)" = 3 ]
+req "$A5" GET /v1/videos/vid_fixture/keyframes/2; check "keyframe PNG (fixture)" cmp -s "$tmp/body" "$D5/videos/vid_fixture/keyframes/00002.png"
+req "$A5" GET /v1/videos/vid_fixture/keyframes/3; check "keyframe out of range -> 404" [ "$CODE" = 404 ]
+png "$tmp/green.png" 64 64 20 200 20
+req "$A5" PUT /v1/videos/vid_fixture/keyframes/1 -H 'Content-Type: image/png' --data-binary @"$tmp/green.png"
+check "replace keyframe -> 202, version 2 of the video" [ "$CODE" = 202 -a "$(jb .version)" = 2 -a "$(jb .parent)" = vid_fixture -a "$(jb .kind)" = rebuild ]
+V5=$(jb .id)
+wait_state "$A5" "$V5" 60 "succeeded|failed"
+check "rebuild succeeds by cross-fade" [ "$STATE" = succeeded -a "$(jb .params.rebuild_method)" = crossfade ]
+req "$A5" GET "/v1/videos/$V5/content"; size=$(stat -c %s "$tmp/body")
+check "content is an MP4" [ "$CODE" = 200 -a "$(header Content-Type)" = video/mp4 -a "$(head -c 12 "$tmp/body" | tail -c 8 | head -c 4)" = ftyp ]
+req "$A5" GET "/v1/videos/$V5/content" -H 'Range: bytes=0-99'
+check "Range -> 206 with Content-Range" [ "$CODE" = 206 -a "$(stat -c %s "$tmp/body")" = 100 -a "$(header Content-Range)" = "bytes 0-99/$size" ]
+req "$A5" GET "/v1/videos/$V5/content" -H 'Range: bytes=-10'; check "suffix range -> 206, 10 bytes" [ "$CODE" = 206 -a "$(stat -c %s "$tmp/body")" = 10 ]
+req "$A5" GET "/v1/videos/$V5/content" -H "Range: bytes=$((size + 10))-"; check "unsatisfiable range -> 416" [ "$CODE" = 416 -a "$(header Content-Range)" = "bytes */$size" ]
+req "$A5" GET "/v1/videos/$V5/content" -H "Range: bytes=5-2"; check "reversed range -> 416" [ "$CODE" = 416 ]
+req "$A5" GET "/v1/videos/$V5/keyframes/1"
+python3 - "$tmp/body" <<'PY'
+import sys, zlib
+d = open(sys.argv[1], "rb").read(); i = d.index(b"IDAT"); n = int.from_bytes(d[i-4:i], "big")
+raw = zlib.decompress(d[i+4:i+4+n]); sys.exit(0 if raw[1:4] == bytes([20, 200, 20]) else 1)
+PY
+ok $? "the new version's keyframe 1 is the uploaded image"
+req "$A5" PUT "/v1/videos/$V5/keyframes/0" -F image=@"$tmp/green.png"; check "multipart replacement of a rebuilt video -> version 3" [ "$CODE" = 202 -a "$(jb .version)" = 3 ]
+req "$A5" PUT "/v1/videos/$V5/keyframes/0" -H 'Content-Type: text/plain' --data 'nope'; check "replace with a non-image -> 422" [ "$CODE" = 422 ]
+ls "$D5/videos" | grep -q tmp; ok $((1 - $?)) "no temp outputs left behind"
 stop_term; ok $? "SIGTERM"
 
 # ---- the web page in headless Chromium
