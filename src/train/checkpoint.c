@@ -116,7 +116,7 @@ kn_status kn_ckpt_save(const char *dir, const char *weights_name, const json_t *
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--;
     if (dl + 64 + strlen(weights_name) > 4000) return kn_fail(err, KN_EINVAL, "checkpoint path too long: %s", dir);
-    char tmp[4096], old[4096], p[4096];
+    char tmp[4096], old[4096], p[4400];
     snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)dl, dir);
     if (!mkdtemp(tmp)) return kn_fail(err, KN_EIO, "%.*s: cannot create a temporary folder: %s", (int)dl, dir, strerror(errno));
     kn_status s;

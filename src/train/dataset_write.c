@@ -70,7 +70,7 @@ static kn_status one_clip(job *J, int i, kn_error *err) {
     if ((st = write_quick(p, buf, n, err))) goto done;
     for (int f = 0; o->png && f < o->frames; f++) {
         snprintf(p, sizeof p, "%s/%02d.png", dir, f);
-        if ((st = kn_train_write_png(p, buf + (size_t)f * fsz, o->size, o->size, err))) goto done;
+        if ((st = kn_train_write_png(p, buf + (size_t)f * fsz, o->size, o->size, 0, err))) goto done;
     }
     J->heldout[i] = c.heldout;
     if (!(J->lines[i] = clip_line(&c, i, o))) st = kn_fail(err, KN_ENOMEM, "out of memory for clip %d", i);

@@ -8,7 +8,7 @@
 
 typedef struct { uint8_t *rgb; int w, h; } canvas;
 
-kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, kn_error *err) {
+kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, int sync, kn_error *err) {
     char tmp[4096];
     int fd = kn_tmp_open(path, tmp, sizeof tmp);
     if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create a temporary file", path);
@@ -31,7 +31,7 @@ kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, in
     for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fflush(f) || fsync(fileno(f))) { fclose(f); unlink(tmp); return kn_fail(err, KN_EIO, "%s: write failed", path); }
+    if (fflush(f) || (sync && fsync(fileno(f)))) { fclose(f); unlink(tmp); return kn_fail(err, KN_EIO, "%s: write failed", path); }
     fclose(f);
     if (rename(tmp, path)) { unlink(tmp); return kn_fail(err, KN_EIO, "%s: rename failed", path); }
     return KN_OK;
@@ -130,7 +130,7 @@ kn_status kn_plot_loss_csv(const char *csv_path, const char *png_path, int width
         if (qx >= 0) line(&c, qx, qy, x, ym, avg); else put(&c, x, ym, avg);
         qx = x; qy = ym;
     }
-    st = kn_train_write_png(png_path, c.rgb, width, height, err);
+    st = kn_train_write_png(png_path, c.rgb, width, height, 1, err);
     free(c.rgb);
     free(xs);
     free(ys);

@@ -100,7 +100,8 @@ void kn_losslog_close(kn_losslog *log);
 /* Reads a loss CSV and draws loss against step (log-scale y when the range spans > 1 decade, raw
  * loss in light blue, a moving average in dark blue) into a width x height PNG. */
 kn_status kn_plot_loss_csv(const char *csv_path, const char *png_path, int width, int height, kn_error *err);
-/* Writes 8-bit RGB rows with libpng (atomically). Shared by the plot and the data set previews. */
-kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, kn_error *err);
+/* Writes 8-bit RGB rows with libpng to a temporary file renamed into place; sync != 0 also fsyncs
+ * first (the data set's thousands of frames skip it: they can be regenerated). */
+kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, int sync, kn_error *err);
 
 #endif
