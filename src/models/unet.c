@@ -546,6 +546,8 @@ kn_status kn_unet_forward(const kn_unet *u, const kn_ctx *ctx, const float *samp
     if (F > 1 && !u->motion) return kn_fail(err, KN_EINVAL, "unet: %d frames given to a UNet without motion modules", F);
     if (u->motion && F > u->mmax)
         return kn_fail(err, KN_EINVAL, "unet: %d frames exceed motion_max_seq_length %d", F, u->mmax);
+    kn_ctx local = {NULL, kn_cpu_detect(), NULL};   /* a NULL ctx means one thread, best ISA */
+    if (!ctx) ctx = &local;
     unet_call c = {u, ctx, sample, timestep, context, B, F, H, W, L, out};
     return kn_ws_run(ctx, unet_run, &c, err);
 }

@@ -237,6 +237,8 @@ static kn_status encode_run(void *arg, kn_ws *ws, kn_error *err) {
 kn_status kn_vae_encode(const kn_vae *v, const kn_ctx *ctx, const float *image, int B, int H, int W,
                         float *mean, float *logvar, kn_error *err) {
     if (B < 1 || H < 1 || W < 1) return kn_fail(err, KN_EINVAL, "vae encode: bad shape %dx%dx%d", B, H, W);
+    kn_ctx local = {NULL, kn_cpu_detect(), NULL};   /* a NULL ctx means one thread, best ISA */
+    if (!ctx) ctx = &local;
     vae_call c = {v, ctx, image, B, H, W, mean, logvar};
     return kn_ws_run(ctx, encode_run, &c, err);
 }
@@ -292,6 +294,8 @@ static kn_status decode_run(void *arg, kn_ws *ws, kn_error *err) {
 kn_status kn_vae_decode(const kn_vae *v, const kn_ctx *ctx, const float *latent, int B, int h, int w,
                         float *image, kn_error *err) {
     if (B < 1 || h < 1 || w < 1) return kn_fail(err, KN_EINVAL, "vae decode: bad shape %dx%dx%d", B, h, w);
+    kn_ctx local = {NULL, kn_cpu_detect(), NULL};   /* a NULL ctx means one thread, best ISA */
+    if (!ctx) ctx = &local;
     vae_call c = {v, ctx, latent, B, h, w, image, NULL};
     return kn_ws_run(ctx, decode_run, &c, err);
 }

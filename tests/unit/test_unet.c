@@ -302,6 +302,13 @@ TEST(unet_scratch_arena_and_workspace_size) {
     CHECK(!kn_unet_forward(u, &c2, x, B, F, H, W, t, c, L, b, &err));
     CHECK(kn_test_maxdiff(a, b, n) == 0);
     CHECK(ar.used == 0 && ar.peak >= need);
+    /* and the same bits with three threads */
+    kn_pool *pool;
+    REQUIRE(!kn_pool_create(3, &pool, &err));
+    kn_ctx c3 = {pool, c1.isa, NULL};
+    CHECK(!kn_unet_forward(u, &c3, x, B, F, H, W, t, c, L, b, &err));
+    CHECK(kn_test_maxdiff(a, b, n) == 0);
+    kn_pool_destroy(pool);
     /* frames of one batch item share its context and timestep: item 1 alone gives item 1's output */
     CHECK(!kn_unet_forward(u, &c1, x + n / 2, 1, F, H, W, t + 1, c + 12, L, b, &err));
     CHECK(kn_test_maxdiff(a + n / 2, b, n / 2) < 1e-5);
