@@ -6,6 +6,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 MODEL=$1
+BIN=${KINORA_BIN:-$root/build/kinora}
 if ! command -v node >/dev/null || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "SKIP page test: node or chromium missing"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -13,8 +14,8 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "not ok - npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 tmp=$(mktemp -d)
-"$root/build/kinora" keys create --data "$tmp/d" --tenant web | tail -1 > "$tmp/key"
-"$root/build/kinora" serve --data "$tmp/d" --port 0 --workers 1 --threads 2 --model "$MODEL" > "$tmp/log" 2>&1 &
+"$BIN" keys create --data "$tmp/d" --tenant web | tail -1 > "$tmp/key"
+"$BIN" serve --data "$tmp/d" --port 0 --workers 1 --threads 2 --model "$MODEL" > "$tmp/log" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 100); do port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$tmp/log"); [ -n "$port" ] && break; sleep 0.05; done
