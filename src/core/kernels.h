@@ -60,7 +60,9 @@ void kn_pack_rows_f32_avx512(const float *src, size_t ld, int rlen, int klen, in
 void kn_pack_rows_f32_avx2(const float *src, size_t ld, int rlen, int klen, int R, float *dst);
 
 /* One flash-attention block: up to KN_ATTN_BQ query rows of one (batch, head) against all their keys.
- * Pointers are already offset to the head; rows are strided by the ld* fields. */
+ * Pointers are already offset to the head; rows are strided by the ld* fields. The forward block keeps
+ * its tiles on the stack (about 2 * KN_ATTN_MAXDH * KN_ATTN_BQ * 4 + 16 KiB = 144 KiB), so callers'
+ * threads need ordinary (MiB-sized) stacks. */
 #define KN_ATTN_BQ 64
 #define KN_ATTN_MAXDH 256
 typedef struct kn_attn_block {
