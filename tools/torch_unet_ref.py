@@ -6,6 +6,10 @@ UNetMotionModel (diffusers 0.25 semantics), written from the model definitions w
                      the largest error against the stored values (proves this reference first);
   big OUTDIR         write SD-1.5-shaped random models (f16 UNet + AnimateDiff v2-shaped MotionAdapter,
                      f32 VAE) for memory and speed measurements (not test cases: no expected outputs);
+  stress OUTDIR [SHARED]
+                     write larger, uncommitted cases (layers_per_block 2 + downsample_padding 0, odd
+                     sizes, > 4096 transformer rows, a one-block motion UNet with UpBlockMotion, and,
+                     given shared/testvectors, batch 2 x 3 frames on unet_motion_a's weights);
   make OUTDIR        write the extra cases of tests/vectors (random tiny weights, f16 or f32 files) with
                      their expected outputs from this reference.
 
@@ -483,6 +487,67 @@ def make(outdir):
                                          "tol": 0.002}, io, note)
 
 
+def _unet_case(outdir, name, cfg, x, t, ctx, g, src=None, dtype=torch.float16):
+    with torch.no_grad():
+        if src:
+            cfg, P = load_folder(src)
+        else:
+            P = Params(gen=g)
+            unet_forward(cfg, P, None, x, t, ctx)
+            P = Params({k: v.to(dtype).float() for k, v in P.sd.items()})
+        write_folder(os.path.join(outdir, name, "unet"), cfg, P.sd, dtype)
+        io = {"in.sample": x, "in.timestep": t, "in.encoder_hidden_states": ctx, "out.sample": unet_forward(cfg, P, None, x, t, ctx)}
+    finish(outdir, name, {"kind": "unet2d", "model": "unet", "tol": 0.002}, io, "stress case from tools/torch_unet_ref.py")
+
+
+def stress(outdir, shared=None):
+    g = torch.Generator().manual_seed(11)
+    cfg = unet_cfg(block_out_channels=[4, 4], down_block_types=["DownBlock2D", "DownBlock2D"],
+                   up_block_types=["UpBlock2D", "UpBlock2D"], norm_num_groups=2, layers_per_block=2,
+                   cross_attention_dim=4, attention_head_dim=2, transformer_layers_per_block=[1, 2],
+                   downsample_padding=0, norm_eps=1e-6)
+    _unet_case(outdir, "s_unet_lpb2_pad0", cfg, torch.randn(1, 4, 7, 8, generator=g), torch.tensor([500]),
+               torch.randn(1, 3, 4, generator=g), g)
+    _unet_case(outdir, "s_unet_odd", None, torch.randn(1, 4, 9, 13, generator=g), torch.tensor([77]),
+               torch.randn(1, 3, 6, generator=g), g, src="tests/vectors/unet2d_b/unet")
+    _unet_case(outdir, "s_unet_rows", None, torch.randn(2, 4, 72, 40, generator=g), torch.tensor([77, 5]),
+               torch.randn(2, 3, 6, generator=g), g, src="tests/vectors/unet2d_b/unet")
+    with torch.no_grad():
+        cfg, P = load_folder("tests/vectors/vae_b/vae")
+        img, lat = torch.randn(2, 3, 25, 15, generator=g), torch.randn(2, 3, 3, 5, generator=g)
+        m, lv = vae_encode(cfg, P, img)
+        write_folder(os.path.join(outdir, "s_vae_odd", "vae"), cfg, P.sd, torch.float16)
+        finish(outdir, "s_vae_odd", {"kind": "vae", "model": "vae", "tol": 0.002},
+               {"in.image": img, "in.latent": lat, "out.mean": m, "out.logvar": lv, "out.decoded": vae_decode(cfg, P, lat)}, "stress")
+        # one block, layers_per_block 2, UpBlockMotion (32 groups) next to a UNet with 4 groups
+        cfg = unet_cfg(block_out_channels=[32], down_block_types=["DownBlock2D"], up_block_types=["UpBlock2D"],
+                       norm_num_groups=4, layers_per_block=2, cross_attention_dim=4, attention_head_dim=4)
+        mcfg = {"_class_name": "MotionAdapter", "block_out_channels": [32], "motion_layers_per_block": 2,
+                "motion_mid_block_layers_per_block": 1, "motion_num_attention_heads": 4, "motion_norm_num_groups": 2,
+                "motion_max_seq_length": 6, "use_motion_mid_block": True}
+        x, t, ctx = torch.randn(1, 4, 4, 3, 5, generator=g), torch.tensor([20]), torch.randn(1, 2, 4, generator=g)
+        P, M = Params(gen=g), Params(gen=g)
+        o = unet_forward(cfg, P, M, x, t, ctx, motion_of(mcfg))
+        write_folder(os.path.join(outdir, "s_motion_lpb2", "unet"), cfg, P.sd, torch.float32)
+        write_folder(os.path.join(outdir, "s_motion_lpb2", "motion_adapter"), mcfg, M.sd, torch.float32)
+        finish(outdir, "s_motion_lpb2", {"kind": "unet_motion", "model": "unet", "motion_adapter": "motion_adapter", "tol": 0.002},
+               {"in.sample": x, "in.timestep": t, "in.encoder_hidden_states": ctx, "out.sample": o}, "stress")
+        if shared:
+            src = os.path.join(shared, "unet_motion_a")
+            cfg, P = load_folder(os.path.join(src, "unet"))
+            mcfg, M = load_folder(os.path.join(src, "motion_adapter"))
+            c2, P2 = load_folder(os.path.join(src, "unet_motion"))
+            x, t, ctx = torch.randn(2, 4, 3, 10, 6, generator=g), torch.tensor([77, 905]), torch.randn(2, 5, 32, generator=g)
+            o = unet_forward(cfg, P, M, x, t, ctx, motion_of(mcfg))
+            d = os.path.join(outdir, "s_motion_b2")
+            write_folder(os.path.join(d, "unet"), cfg, P.sd, torch.float32)
+            write_folder(os.path.join(d, "motion_adapter"), mcfg, M.sd, torch.float32)
+            write_folder(os.path.join(d, "unet_motion"), c2, P2.sd, torch.float32)
+            finish(outdir, "s_motion_b2", {"kind": "unet_motion", "model": "unet", "motion_adapter": "motion_adapter",
+                                           "merged_model": "unet_motion", "tol": 0.002},
+                   {"in.sample": x, "in.timestep": t, "in.encoder_hidden_states": ctx, "out.sample": o}, "stress")
+
+
 def big(outdir):
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():
@@ -510,6 +575,9 @@ def big(outdir):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "stress":
+        stress(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None)
+        sys.exit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "big":
         big(sys.argv[2])
         sys.exit(0)
