@@ -201,16 +201,22 @@ kn_status kn_up_fwd(const kn_ctx *ctx, kn_ws *ws, const kn_up *u, const float *x
 }
 
 /* ---- attention ---- */
-kn_status kn_attn_load(kn_attn *a, kn_weights *w, const char *prefix, int dim, int kv_dim, int heads, int dh,
-                       int qkv_bias, kn_error *err) {
+static kn_status attn_load_named(kn_attn *a, kn_weights *w, const char *prefix, int dim, int kv_dim, int heads,
+                                 int dh, int qkv_bias, const char *const names[4], kn_error *err) {
     char n[512];
     memset(a, 0, sizeof *a);
     a->heads = heads; a->dh = dh; a->inner = heads * dh; a->kv_dim = kv_dim;
     kn_status st;
-    if ((st = kn_lin_load(&a->q, w, kn_wname(n, sizeof n, prefix, "to_q"), dim, a->inner, qkv_bias, 0, err))) return st;
-    if ((st = kn_lin_load(&a->k, w, kn_wname(n, sizeof n, prefix, "to_k"), kv_dim, a->inner, qkv_bias, 0, err))) return st;
-    if ((st = kn_lin_load(&a->v, w, kn_wname(n, sizeof n, prefix, "to_v"), kv_dim, a->inner, qkv_bias, 0, err))) return st;
-    return kn_lin_load(&a->o, w, kn_wname(n, sizeof n, prefix, "to_out.0"), a->inner, dim, 1, 0, err);
+    if ((st = kn_lin_load(&a->q, w, kn_wname(n, sizeof n, prefix, names[0]), dim, a->inner, qkv_bias, 0, err))) return st;
+    if ((st = kn_lin_load(&a->k, w, kn_wname(n, sizeof n, prefix, names[1]), kv_dim, a->inner, qkv_bias, 0, err))) return st;
+    if ((st = kn_lin_load(&a->v, w, kn_wname(n, sizeof n, prefix, names[2]), kv_dim, a->inner, qkv_bias, 0, err))) return st;
+    return kn_lin_load(&a->o, w, kn_wname(n, sizeof n, prefix, names[3]), a->inner, dim, 1, 0, err);
+}
+
+kn_status kn_attn_load(kn_attn *a, kn_weights *w, const char *prefix, int dim, int kv_dim, int heads, int dh,
+                       int qkv_bias, kn_error *err) {
+    static const char *const names[4] = {"to_q", "to_k", "to_v", "to_out.0"};
+    return attn_load_named(a, w, prefix, dim, kv_dim, heads, dh, qkv_bias, names, err);
 }
 
 kn_status kn_attn_fwd(const kn_ctx *ctx, kn_ws *ws, const kn_attn *a, const float *x, int B, int Lq,
@@ -242,6 +248,11 @@ kn_status kn_vae_attn_load(kn_vae_attn *a, kn_weights *w, const char *prefix, in
     if (heads < 1 || C % heads) return kn_fail(err, KN_EFORMAT, "%s: %d heads do not divide %d channels", prefix, heads, C);
     kn_status st = kn_norm_load(&a->norm, w, kn_wname(n, sizeof n, prefix, "group_norm"), C, err);
     if (st) return st;
+    /* VAE files saved before diffusers 0.14 name the mid attention query/key/value/proj_attn; diffusers
+     * renames them on load (_convert_deprecated_attention_blocks), so both spellings are accepted */
+    static const char *const old_names[4] = {"query", "key", "value", "proj_attn"};
+    if (!kn_weights_has(w, "%s.to_q.weight", prefix) && kn_weights_has(w, "%s.query.weight", prefix))
+        return attn_load_named(&a->attn, w, prefix, C, C, heads, C / heads, 1, old_names, err);
     return kn_attn_load(&a->attn, w, prefix, C, C, heads, C / heads, 1, err);
 }
 

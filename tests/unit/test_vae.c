@@ -15,6 +15,7 @@ typedef struct model_edit {
     const char *drop;          /* tensor left out */
     const char *reshape;       /* tensor written with its first dimension + 1 */
     int to_f16;                /* f32 tensors written as f16 */
+    const char *ren_from[4], *ren_to[4];   /* first occurrence in a tensor name replaced */
     const char *key;           /* config field set to value (JSON text) */
     const char *value;
 } model_edit;
@@ -41,13 +42,27 @@ static int copy_model(const char *src, const char *dst, const model_edit *e) {
     if (kn_st_open(p, &f, &err)) return -1;
     kn_st_entry *ent = calloc((size_t)f.ntensors, sizeof *ent);
     void **bufs = calloc((size_t)f.ntensors, sizeof *bufs);
+    char **names = calloc((size_t)f.ntensors, sizeof *names);
     int n = 0;
-    rc = ent && bufs ? 0 : -1;
+    rc = ent && bufs && names ? 0 : -1;
     for (int i = 0; !rc && i < f.ntensors; i++) {
         const kn_st_tensor *t = &f.tensors[i];
         if (e->drop && !strcmp(t->name, e->drop)) continue;
         kn_st_entry *o = &ent[n++];
         o->name = t->name; o->dtype = t->dtype; o->ndim = t->ndim; o->data = t->data;
+        for (int r = 0; r < 4 && e->ren_from[r]; r++) {
+            const char *at = strstr(t->name, e->ren_from[r]);
+            if (!at) continue;
+            size_t pre = (size_t)(at - t->name), lf = strlen(e->ren_from[r]);
+            char *nm = malloc(strlen(t->name) + strlen(e->ren_to[r]) + 1);
+            if (!nm) { rc = -1; break; }
+            memcpy(nm, t->name, pre);
+            strcpy(nm + pre, e->ren_to[r]);
+            strcat(nm, at + lf);
+            names[i] = nm;
+            o->name = nm;
+            break;
+        }
         memcpy(o->shape, t->shape, sizeof o->shape);
         if (e->reshape && !strcmp(t->name, e->reshape)) {
             o->shape[0] += 1;
@@ -70,7 +85,9 @@ static int copy_model(const char *src, const char *dst, const model_edit *e) {
     snprintf(q, sizeof q, "%s/diffusion_pytorch_model.safetensors", dst);
     if (!rc && kn_st_write(q, ent, n, NULL, &err)) rc = -1;
     for (int i = 0; bufs && i < f.ntensors; i++) free(bufs[i]);
+    for (int i = 0; names && i < f.ntensors; i++) free(names[i]);
     free(bufs);
+    free(names);
     free(ent);
     kn_st_close(&f);
     return rc;
@@ -138,6 +155,20 @@ static double vae_case_err(const char *model, const char *case_dir) {
 TEST(vae_b_parity) {
     double e = vae_case_err("tests/vectors/vae_b/vae", "tests/vectors/vae_b");
     CHECKF(e <= 2e-3, "relative error %g", e);
+}
+
+TEST(vae_deprecated_attention_names) {
+    /* query/key/value/proj_attn (files saved before diffusers 0.14) load like to_q/to_k/to_v/to_out.0 */
+    char dir[] = "/tmp/kn_test_vaeold_XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    model_edit e = {0};
+    const char *from[4] = {".to_q.", ".to_k.", ".to_v.", ".to_out.0."};
+    const char *to[4] = {".query.", ".key.", ".value.", ".proj_attn."};
+    for (int i = 0; i < 4; i++) { e.ren_from[i] = from[i]; e.ren_to[i] = to[i]; }
+    REQUIRE(!copy_model("tests/vectors/vae_b/vae", dir, &e));
+    double err = vae_case_err(dir, "tests/vectors/vae_b");
+    CHECKF(err <= 2e-3, "renamed weights: relative error %g", err);
+    remove_model(dir);
 }
 
 TEST(vae_accessors) {
@@ -222,6 +253,7 @@ TEST(vae_workspace_from_scratch_arena) {
 TEST_MAIN_BEGIN
     RUN(vae_b_parity);
     RUN(vae_accessors);
+    RUN(vae_deprecated_attention_names);
     RUN(vae_f16_copy_of_shared);
     RUN(vae_missing_tensor_named);
     RUN(vae_wrong_shape_named);
