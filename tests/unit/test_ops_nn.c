@@ -405,6 +405,46 @@ TEST(layout_and_elementwise_match_reference) {
     kn_pool_destroy(p3);
 }
 
+TEST(lookups_and_small_ops_match_reference) {
+    int V = 11, D = 7;
+    size_t n = 9;
+    int64_t ids[9] = {0, 3, 10, 3, 5, 1, 0, 9, 2};
+    float *table = rnd((size_t)V * D, 1400), *dy = rnd(n * D, 1401);
+    for (int t = 0; t < 3; t++) {
+        void *td = to_dtype(table, (size_t)V * D, (kn_dtype)t);
+        kn_wview w = {td, (kn_dtype)t};
+        float y0[63], y1[63];
+        kn_embedding(ids, n, w, D, y0);
+        ref_embedding(ids, n, w, D, y1);
+        CHECK(!memcmp(y0, y1, sizeof y0));
+        free(td);
+    }
+    float g0[77] = {0}, g1[77] = {0};
+    kn_embedding_backward(ids, n, D, dy, g0);
+    ref_embedding_backward(ids, n, D, dy, g1);
+    CHECK(!memcmp(g0, g1, sizeof g0));
+    float ts[3] = {0.f, 17.f, 999.f}, e0[3 * 9], e1[3 * 9];
+    for (int flip = 0; flip < 2; flip++) {
+        kn_timestep_embedding(ts, 3, 9, flip, 1.f, 10000.f, e0);
+        ref_timestep_embedding(ts, 3, 9, flip, 1.f, 10000.f, e1);
+        CHECK(!memcmp(e0, e1, sizeof e0));
+    }
+    int B = 2, Ca = 3, Cb = 4;
+    size_t S = 5;
+    float *a = rnd((size_t)B * Ca * S, 1402), *b = rnd((size_t)B * Cb * S, 1403), y0[70], y1[70];
+    kn_concat_channels(a, Ca, b, Cb, B, S, y0);
+    ref_concat_channels(a, Ca, b, Cb, B, S, y1);
+    CHECK(!memcmp(y0, y1, sizeof y0));
+    float da0[30], db0[40], da1[30], db1[40];
+    kn_split_channels(y0, Ca, Cb, B, S, da0, db0);
+    ref_split_channels(y0, Ca, Cb, B, S, da1, db1);
+    CHECK(!memcmp(da0, da1, sizeof da0) && !memcmp(db0, db1, sizeof db0) && !memcmp(da0, a, sizeof da0));
+    kn_mse_backward(a, b, 30, 0.5f, da0);
+    ref_mse_backward(a, b, 30, 0.5f, da1);
+    CHECK(!memcmp(da0, da1, sizeof da0));
+    free(table); free(dy); free(a); free(b);
+}
+
 TEST_MAIN_BEGIN
     RUN(attention_matches_reference_all_isas);
     RUN(attention_backward_matches_reference);
@@ -418,4 +458,5 @@ TEST_MAIN_BEGIN
     RUN(geglu_matches_reference);
     RUN(activation_backward_finite_differences);
     RUN(layout_and_elementwise_match_reference);
+    RUN(lookups_and_small_ops_match_reference);
 TEST_MAIN_END
