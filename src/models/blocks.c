@@ -24,21 +24,30 @@ kn_status kn_ws_run(const kn_ctx *ctx, kn_ws_fn fn, void *arg, kn_error *err) {
     kn_ws m;
     memset(&m, 0, sizeof m);
     m.measure = 1;
-    kn_status st = fn(arg, &m, err);
+    kn_status st = fn(arg, ctx, &m, err);
     if (st) return st;
     kn_ws r;
     memset(&r, 0, sizeof r);
     r.cap = m.peak;
-    kn_arena *sc = ctx ? ctx->scratch : NULL;
+    kn_arena *sc = ctx->scratch, kernel;
+    kn_ctx local = *ctx;
     size_t mark = sc ? kn_arena_mark(sc) : 0;
     void *owned = NULL;
+    memset(&kernel, 0, sizeof kernel);
     if (sc && sc->cap - sc->used >= m.peak + 64) r.base = kn_arena_alloc(sc, m.peak ? m.peak : 64);
     if (!r.base) {
-        owned = kn_malloc(m.peak ? m.peak : 64);
+        /* one block: the activations, then (without a caller arena) the kernels' scratch */
+        size_t ws_bytes = (m.peak + 63) & ~(size_t)63, extra = sc ? 0 : KN_KERNEL_SCRATCH;
+        owned = kn_malloc(ws_bytes + extra + 64);
         if (!owned) return kn_fail(err, KN_ENOMEM, "out of memory for a %zu-byte activation workspace", m.peak);
         r.base = owned;
+        if (!sc) {
+            kernel.base = (uint8_t *)owned + ws_bytes;
+            kernel.cap = extra;
+            local.scratch = &kernel;
+        }
     }
-    st = fn(arg, &r, err);
+    st = fn(arg, &local, &r, err);
     if (owned) kn_free(owned);
     else kn_arena_reset(sc, mark);
     return st;

@@ -21,8 +21,12 @@ static inline size_t kn_ws_mark(const kn_ws *ws) { return ws->used; }
 static inline void kn_ws_release(kn_ws *ws, size_t mark) { ws->used = mark; }
 
 /* Runs fn twice: once in measure mode to find the workspace it needs, then for real with one buffer of
- * that size, taken from ctx->scratch when it has room (given back after) or else allocated once. */
-typedef kn_status (*kn_ws_fn)(void *arg, kn_ws *ws, kn_error *err);
+ * that size, taken from ctx->scratch when it has room (given back after) or else allocated once. fn
+ * gets the ctx to compute with: the caller's, or, when it has no scratch arena, a copy whose arena
+ * (KN_KERNEL_SCRATCH bytes, reserved once per call) serves the kernels' temporaries so they do not
+ * allocate per layer. */
+#define KN_KERNEL_SCRATCH ((size_t)64 << 20)
+typedef kn_status (*kn_ws_fn)(void *arg, const kn_ctx *ctx, kn_ws *ws, kn_error *err);
 kn_status kn_ws_run(const kn_ctx *ctx, kn_ws_fn fn, void *arg, kn_error *err);
 
 /* Bytes of activation workspace one call of this shape takes (what kn_ws_run allocates or takes from

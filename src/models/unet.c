@@ -441,10 +441,10 @@ static kn_status run_layer(const unet_call *c, kn_ws *ws, const ublock *b, int j
     return KN_OK;
 }
 
-static kn_status unet_run(void *arg, kn_ws *ws, kn_error *err) {
+static kn_status unet_run(void *arg, const kn_ctx *ctx, kn_ws *ws, kn_error *err) {
     unet_call *c = arg;
     const kn_unet *u = c->u;
-    const kn_ctx *ctx = c->ctx;
+    c->ctx = ctx;
     int B = c->B, F = c->F, N = B * F, H = c->H, W = c->W, nb = u->nb;
     size_t cap = (size_t)N * max_elems(u, H, W);
     float *cur, *nxt, *temb, *tproj;
@@ -559,5 +559,5 @@ size_t kn_unet_workspace_bytes(const kn_unet *u, int B, int F, int H, int W, int
     memset(&m, 0, sizeof m);
     m.measure = 1;
     kn_error err;
-    return unet_run(&c, &m, &err) ? 0 : m.peak;
+    return unet_run(&c, NULL, &m, &err) ? 0 : m.peak;
 }

@@ -195,10 +195,9 @@ static size_t enc_max_elems(const kn_vae *v, int B, int H, int W) {
     return m * B;
 }
 
-static kn_status encode_run(void *arg, kn_ws *ws, kn_error *err) {
+static kn_status encode_run(void *arg, const kn_ctx *ctx, kn_ws *ws, kn_error *err) {
     vae_call *c = arg;
     const kn_vae *v = c->v;
-    const kn_ctx *ctx = c->ctx;
     int B = c->B, H = c->H, W = c->W;
     size_t cap = enc_max_elems(v, B, H, W);
     float *cur, *nxt;
@@ -257,10 +256,9 @@ static size_t dec_max_elems(const kn_vae *v, int B, int h, int w) {
     return m * B;
 }
 
-static kn_status decode_run(void *arg, kn_ws *ws, kn_error *err) {
+static kn_status decode_run(void *arg, const kn_ctx *ctx, kn_ws *ws, kn_error *err) {
     vae_call *c = arg;
     const kn_vae *v = c->v;
-    const kn_ctx *ctx = c->ctx;
     int B = c->B, H = c->H, W = c->W;
     size_t cap = dec_max_elems(v, B, H, W);
     float *cur, *nxt;
@@ -305,7 +303,7 @@ static size_t measure(kn_ws_fn fn, vae_call *c) {
     memset(&m, 0, sizeof m);
     m.measure = 1;
     kn_error err;
-    return fn(c, &m, &err) ? 0 : m.peak;
+    return fn(c, NULL, &m, &err) ? 0 : m.peak;
 }
 
 size_t kn_vae_encode_workspace_bytes(const kn_vae *v, int B, int H, int W) {
