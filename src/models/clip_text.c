@@ -170,6 +170,8 @@ kn_status kn_clip_text_encode(const kn_clip_text *m, const kn_ctx *ctx, const in
                               int skip, float *out, kn_error *err) {
     kn_status st = check_args(m, ids, n, L, skip, err);
     if (st) return st;
+    kn_ctx local = {NULL, kn_cpu_detect(), NULL};   /* a NULL ctx means one thread, best ISA */
+    if (!ctx) ctx = &local;
     int D = m->hidden, rows = n * L;
     size_t rd = (size_t)rows * D;
     clip_bufs b = {kn_malloc(rd * sizeof(float)), kn_malloc(3 * rd * sizeof(float)), kn_malloc(rd * sizeof(float)),

@@ -33,6 +33,11 @@ TEST(threads_do_not_change_results) {
     CHECK(!encode(MODEL, NULL, IDS, 2, 10, 0, &a, &err));
     CHECK(!encode(MODEL, pool, IDS, 2, 10, 0, &b, &err));
     if (a && b) CHECK(!memcmp(a, b, 2 * 10 * 8 * sizeof(float)));
+    kn_clip_text *m;
+    if (a && !kn_clip_text_open(MODEL, &m, &err)) {   /* a NULL ctx is one thread */
+        CHECK(!kn_clip_text_encode(m, NULL, IDS, 2, 10, 0, b, &err) && !memcmp(a, b, 2 * 10 * 8 * sizeof(float)));
+        kn_clip_text_close(m);
+    }
     free(a);
     free(b);
     kn_pool_destroy(pool);
