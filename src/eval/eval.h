@@ -4,7 +4,8 @@
  *    eight scales, is matched against the frame over its opaque pixels; the score is the normalised
  *    cross-correlation (one mean over all colour channels, so colour counts) less 1.5 x the mean
  *    absolute colour difference. An object's score is its best over positions (a stride-2 grid,
- *    then refined), scales and three frames (first, middle, last).
+ *    then refined), scales and three frames (first, middle, last); for a two-object caption the
+ *    second pick ignores hits on top of the first object.
  *  - Motion: the prompted object is tracked frame to frame by the same NCC (global search in the
  *    first frame, then a window around the previous position and neighbouring scales); the track is
  *    classified into one of KN_MC_COUNT classes (8 directions, bounce, grow, shrink, still) and
@@ -47,9 +48,15 @@ int kn_eval_expected_class(int motion);
 
 /* Float copy of an 8-bit frame in [0,1] (size*size*3 floats), what the matchers read. */
 void kn_eval_frame_f32(const uint8_t *rgb, int size, float *out);
-/* Best score of every object (scores[KN_DS_NOBJECTS]) over first/middle/last frame. */
-kn_status kn_eval_object_scores(const kn_eval_templates *T, const uint8_t *frames, int nframes, float *scores,
-                                kn_error *err);
+/* Best match of every object in the first, middle and last frame: score, centre (pixels), side. */
+enum { KN_EVAL_NPICK = 3 };
+typedef struct kn_eval_hit { float score, x, y, side; } kn_eval_hit;
+kn_status kn_eval_object_hits(const kn_eval_templates *T, const uint8_t *frames, int nframes,
+                              kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS], kn_error *err);
+/* The k objects the clip shows: greedily the best score over the three frames, where a frame's hit
+ * does not count when it sits on an object already chosen (centres closer than 0.35 x the summed
+ * sides), so one object cannot be claimed twice by look-alike templates. */
+void kn_eval_pick_objects(const kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS], int k, int *out);
 /* Track obj through all frames: centres (pixels), scale factors and match scores per frame. */
 kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,
                         float *ys, float *scales, float *scores, kn_error *err);

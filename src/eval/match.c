@@ -143,26 +143,52 @@ static hit search(const kn_eval_templates *T, int obj, const float *img, int s0,
     return best;
 }
 
-kn_status kn_eval_object_scores(const kn_eval_templates *T, const uint8_t *frames, int nframes, float *scores,
-                                kn_error *err) {
+kn_status kn_eval_object_hits(const kn_eval_templates *T, const uint8_t *frames, int nframes,
+                              kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS], kn_error *err) {
     int h = T->size;
     float *img = malloc((size_t)h * h * 3 * sizeof *img);
     if (!img) return kn_fail(err, KN_ENOMEM, "eval: out of memory");
-    for (int o = 0; o < KN_DS_NOBJECTS; o++) scores[o] = -2;
-    int pick[3] = {0, nframes / 2, nframes - 1};
-    for (int k = 0; k < 3; k++) {
+    int pick[KN_EVAL_NPICK] = {0, nframes / 2, nframes - 1};
+    for (int k = 0; k < KN_EVAL_NPICK; k++) {
         kn_eval_frame_f32(frames + (size_t)pick[k] * T->size * T->size * 3, T->size, img);
         for (int o = 0; o < KN_DS_NOBJECTS; o++) {
-            float best = -2;
+            hit best = {-2, 0, 0, 0};
             for (int sc = 0; sc < KN_EVAL_NSCALES; sc++) {
                 hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2);
-                if (b.score > best) best = b.score;
+                if (b.score > best.score) best = b;
             }
-            if (best > scores[o]) scores[o] = best;
+            float side = (float)T->t[o][best.s].side;
+            hits[k][o] = (kn_eval_hit){best.score, best.px + side * 0.5f, best.py + side * 0.5f, side};
         }
     }
     free(img);
     return KN_OK;
+}
+
+/* Two hits on the same spot are one object seen twice (a balloon template on a red apple). */
+static int overlaps(const kn_eval_hit *a, const kn_eval_hit *b) {
+    float dx = a->x - b->x, dy = a->y - b->y, r = 0.35f * (a->side + b->side);
+    return dx * dx + dy * dy < r * r;
+}
+
+void kn_eval_pick_objects(const kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS], int k, int *out) {
+    for (int n = 0; n < k; n++) {
+        int best = -1;
+        float bs = -1e9f;
+        for (int o = 0; o < KN_DS_NOBJECTS; o++) {
+            int taken = 0;
+            for (int j = 0; j < n; j++) taken |= out[j] == o;
+            if (taken) continue;
+            float s = -1e9f;
+            for (int f = 0; f < KN_EVAL_NPICK; f++) {
+                int clash = 0;
+                for (int j = 0; j < n; j++) clash |= overlaps(&hits[f][o], &hits[f][out[j]]);
+                if (!clash && hits[f][o].score > s) s = hits[f][o].score;
+            }
+            if (best < 0 || s > bs) { best = o; bs = s; }
+        }
+        out[n] = best;
+    }
 }
 
 kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,

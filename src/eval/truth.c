@@ -70,17 +70,11 @@ static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
     if (st) return st;
     if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", p, n, want); }
     const uint8_t *fr = (const uint8_t *)buf;
-    float scores[KN_DS_NOBJECTS];
-    if ((st = kn_eval_object_scores(J->T, fr, c->nframes, scores, err))) goto done;
-    /* prediction: the nobj best-scoring objects */
+    kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS];
+    if ((st = kn_eval_object_hits(J->T, fr, c->nframes, hits, err))) goto done;
+    kn_eval_pick_objects((const kn_eval_hit(*)[KN_DS_NOBJECTS])hits, c->nobj, c->pred);
     int used[KN_DS_NOBJECTS] = {0};
-    for (int k = 0; k < c->nobj; k++) {
-        int b = -1;
-        for (int o = 0; o < KN_DS_NOBJECTS; o++)
-            if (!used[o] && (b < 0 || scores[o] > scores[b])) b = o;
-        used[b] = 1;
-        c->pred[k] = b;
-    }
+    for (int k = 0; k < c->nobj; k++) used[c->pred[k]] = 1;
     c->obj_ok = 1;
     for (int k = 0; k < c->nobj; k++) c->obj_ok &= used[c->obj[k]];
     float xs[256], ys[256], ss[256], sc[256];
