@@ -77,6 +77,9 @@ A=$(newkey "$D" alice); B=$(newkey "$D" bob); R=$(newkey "$D" mallory)
 
 start "$D" --workers 1 --threads 2 --model "$MODEL" --max-prompt 200 --max-frames 64 --max-steps 50 --max-pixels 65536 --max-body 300000 || bail
 
+! "$BIN" serve --data "$D" --port 0 > "$tmp/second.log" 2>&1; ok $? "a second server on the same data folder is refused"
+grep -q "another kinora serve" "$tmp/second.log"; ok $? "... with a clear message"
+
 # ---- unauthenticated routes
 req "" GET /healthz; check "healthz" [ "$CODE" = 200 ]
 req "" GET /readyz; check "readyz" [ "$CODE" = 200 ]

@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 #include "io/io.h"
 
 double kn_wall_now(void) {
@@ -245,11 +248,18 @@ kn_status kn_server_start(const kn_serve_config *cfg, kn_server **out, kn_error 
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
     kn_metrics_init(&srv->metrics);
-    kn_status st = kn_store_open(&srv->store, cfg->data_dir, 1, err);
+    /* one server per data folder: recovery would otherwise re-queue a live server's running jobs */
+    kn_status st = kn_mkdirs(cfg->data_dir, err);
+    char lockp[2100];
+    snprintf(lockp, sizeof lockp, "%s/serve.lock", srv->data_dir);
+    srv->lock_fd = st ? -1 : open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (!st && (srv->lock_fd < 0 || flock(srv->lock_fd, LOCK_EX | LOCK_NB)))
+        st = kn_fail(err, KN_EIO, "%s: another kinora serve uses this data folder", lockp);
+    if (!st) st = kn_store_open(&srv->store, cfg->data_dir, 1, err);
     char up[2100];
     snprintf(up, sizeof up, "%s/uploads", srv->data_dir);
     if (!st) st = kn_mkdirs(up, err);
-    if (st) { free(srv); return st; }
+    if (st) { if (srv->lock_fd >= 0) close(srv->lock_fd); free(srv); return st; }
     /* probe the model once so /v1/models and /readyz can say whether jobs can succeed */
     kn_error perr = {0};
     kn_pipeline *probe = NULL;
@@ -262,12 +272,12 @@ kn_status kn_server_start(const kn_serve_config *cfg, kn_server **out, kn_error 
     srv->nworkers = cfg->workers;
     srv->slots = calloc((size_t)(cfg->workers > 0 ? cfg->workers : 1), sizeof *srv->slots);
     srv->threads = calloc((size_t)(cfg->workers > 0 ? cfg->workers : 1), sizeof *srv->threads);
-    if (!srv->slots || !srv->threads) { kn_store_close(&srv->store); free(srv->slots); free(srv->threads); free(srv); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    if (!srv->slots || !srv->threads) { kn_store_close(&srv->store); close(srv->lock_fd); free(srv->slots); free(srv->threads); free(srv); return kn_fail(err, KN_ENOMEM, "out of memory"); }
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->port);
     if (inet_pton(AF_INET, cfg->bind ? cfg->bind : "127.0.0.1", &addr.sin_addr) != 1) {
-        kn_store_close(&srv->store); free(srv->slots); free(srv->threads); free(srv);
+        kn_store_close(&srv->store); close(srv->lock_fd); free(srv->slots); free(srv->threads); free(srv);
         return kn_fail(err, KN_EINVAL, "--bind: '%s' is not an IPv4 address", cfg->bind);
     }
     srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
@@ -277,7 +287,7 @@ kn_status kn_server_start(const kn_serve_config *cfg, kn_server **out, kn_error 
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!srv->daemon) {
-        kn_store_close(&srv->store); free(srv->slots); free(srv->threads); free(srv);
+        kn_store_close(&srv->store); close(srv->lock_fd); free(srv->slots); free(srv->threads); free(srv);
         return kn_fail(err, KN_EIO, "cannot listen on %s:%d (port in use?)", cfg->bind ? cfg->bind : "127.0.0.1", cfg->port);
     }
     for (int i = 0; i < cfg->workers; i++) {
@@ -318,6 +328,7 @@ void kn_server_stop(kn_server *srv) {
     }
     for (int i = 0; i < srv->nworkers; i++) pthread_join(srv->threads[i], NULL);
     kn_store_close(&srv->store);
+    close(srv->lock_fd);
     pthread_mutex_destroy(&srv->metrics.mu);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);

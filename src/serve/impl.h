@@ -28,6 +28,7 @@ struct kn_server {
     kn_serve_config cfg;
     char data_dir[2048], model_dir[2048], model_id[128];
     kn_store store;
+    int lock_fd;                   /* flock on DIR/serve.lock */
     kn_metrics metrics;
     struct MHD_Daemon *daemon;
     pthread_mutex_t mu;            /* guards slots, buckets, stopping */

@@ -272,6 +272,19 @@ static void finish(kn_server *srv, job *j, kn_slot *slot, kn_status st, const kn
     free(params);
 }
 
+static int job_deleted(kn_server *srv, const char *id) {
+    int del = 0;
+    sqlite3_stmt *q = NULL;
+    pthread_mutex_lock(&srv->store.mu);
+    if (sqlite3_prepare_v2(srv->store.db, "SELECT deleted FROM jobs WHERE id=?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW) del = sqlite3_column_int(q, 0);
+    }
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&srv->store.mu);
+    return del;
+}
+
 static void run_job(kn_server *srv, worker_state *ws, job *j, kn_slot *slot) {
     progress_ctx pc = {srv, slot, j->id, -1, 0, 0, 0, 0, 0};
     kn_video kf = {0}, video = {0};
@@ -279,7 +292,8 @@ static void run_job(kn_server *srv, worker_state *ws, job *j, kn_slot *slot) {
     double t0 = kn_now();
     kn_status st = !strcmp(j->kind, "rebuild") ? run_rebuild(srv, ws, j, &pc, &kf, &video, &err)
                                                 : run_generate(srv, ws, j, &pc, &kf, &video, &err);
-    if (!st && slot->cancel) st = kn_fail(&err, KN_ECANCELLED, "cancelled");
+    /* a user's cancel wins even over a finished result; a shutdown lets finished work be kept */
+    if (!st && slot->cancel && !slot->shutdown) st = kn_fail(&err, KN_ECANCELLED, "cancelled");
     if (pc.steps_done > 0 && pc.denoise_t0 > 0) {
         double dt = (pc.stage > KN_STAGE_DENOISE ? pc.stage_t0 : kn_now()) - pc.denoise_t0;
         pthread_mutex_lock(&srv->metrics.mu);
@@ -294,6 +308,11 @@ static void run_job(kn_server *srv, worker_state *ws, job *j, kn_slot *slot) {
     }
     if (pc.stage >= 0) kn_metrics_observe(&srv->metrics, &srv->metrics.stage[pc.stage], kn_now() - pc.stage_t0);
     finish(srv, j, slot, st, &err, t0, &video);
+    if (!st && job_deleted(srv, j->id)) {       /* deleted while it ran: drop what it wrote */
+        char path[2200];
+        snprintf(path, sizeof path, "%s/videos/%s", srv->data_dir, j->id);
+        kn_remove_tree(path);
+    }
     kn_video_free(&kf);
     kn_video_free(&video);
 }
