@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "io/media.h"
 #include "kinora/kinora.h"
 
 typedef struct { const char *name; int (*fn)(int, char **); const char *help; } command;
 
 static const command commands[] = {
+    {"generate", kn_cmd_generate, "PROMPT -o OUT  text-to-video (and image-to-video with --image)"},
+    {"regenerate", kn_cmd_regenerate, "--from DIR -o OUT  rebuild a video from corrected keyframes"},
     {"check", kn_cmd_check, "DIR...  run parity cases (case.json + io.safetensors) found under DIRs"},
     {"convert", kn_cmd_convert, "IN_DIR OUT_DIR --dtype f16|bf16|f32  copy a model folder converting its weights"},
     {"dataset", kn_cmd_dataset, "OUT_DIR  write the synthetic captioned training clips (emoji sprites in motion)"},
@@ -62,6 +65,7 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    kn_media_quiet();   /* FFmpeg's log level is process-wide: the program, not the library, sets it */
     if (!strcmp(argv[1], "--version")) { printf("kinora %s\n", KN_VERSION); return 0; }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);

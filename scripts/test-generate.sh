@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end tests of `kinora generate` / `kinora regenerate` with the small test model: every output
+# format probed with ffprobe, determinism across thread counts, image-to-video, keyframe correction,
+# long clips through context windows, and clear failures for bad input. Ends with "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${KINORA_SHARED:-$(cd "$root/.." && pwd)/shared}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cp "$root/build/kinora" "$T/kinora"     # a private copy: a rebuild while the suite runs cannot break it
+K="$T/kinora"
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok - $1"; }
+bad()  { fail=$((fail+1)); echo "not ok - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+M="$T/model"
+/usr/bin/python3 "$root/tools/make_small_model.py" "$SHARED/testvectors/pipeline_t2v_a" "$M" || { echo "0 passed, 1 failed"; exit 1; }
+G=(--model "$M" --size 32x32 --keyframes 4 --frames 10 --fps 8 --steps 3 --seed 7)
+
+same_pixels() {  # same_pixels IMG_A IMG_B: both decode to identical, non-empty RGB
+  [ -f "$1" ] && [ -f "$2" ] || { echo "  missing $1 or $2"; return 1; }
+  local a b
+  a=$(ffmpeg -v error -i "$1" -f rawvideo -pix_fmt rgb24 - | md5sum); b=$(ffmpeg -v error -i "$2" -f rawvideo -pix_fmt rgb24 - | md5sum)
+  [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "d41d8cd98f00b204e9800998ecf8427e  -" ]
+}
+probe() {  # probe FILE FIELD -> value of the first video stream
+  ffprobe -v error -count_frames -select_streams v:0 -show_entries "stream=$2" -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1
+}
+expect_probe() {  # expect_probe FILE CODEC PIXFMT FRAMES RATE
+  local f=$1
+  [ "$(probe "$f" codec_name)" = "$2" ] || { echo "  codec $(probe "$f" codec_name) != $2"; return 1; }
+  [ -z "$3" ] || [ "$(probe "$f" pix_fmt)" = "$3" ] || { echo "  pix_fmt $(probe "$f" pix_fmt) != $3"; return 1; }
+  [ "$(probe "$f" nb_read_frames)" = "$4" ] || { echo "  frames $(probe "$f" nb_read_frames) != $4"; return 1; }
+  [ "$(probe "$f" width)x$(probe "$f" height)" = "32x32" ] || { echo "  size wrong"; return 1; }
+  [ -z "$5" ] || [ "$(probe "$f" r_frame_rate)" = "$5" ] || { echo "  rate $(probe "$f" r_frame_rate) != $5"; return 1; }
+}
+
+# --- formats
+check "mp4 generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a.mp4"
+check "mp4 is h264 yuv420p, 10 frames at 8 fps" expect_probe "$T/a.mp4" h264 yuv420p 10 8/1
+check "webm generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a.webm"
+check "webm is vp9 yuv420p, 10 frames" expect_probe "$T/a.webm" vp9 yuv420p 10 8/1
+check "gif generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a.gif"
+check "gif has 10 frames" expect_probe "$T/a.gif" gif "" 10 ""
+check "y4m generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a.y4m"
+check "y4m is rawvideo, 10 frames at 8 fps" expect_probe "$T/a.y4m" rawvideo "" 10 8/1
+check "png folder generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/pngs/"
+check "png folder has 10 frames" test "$(ls "$T/pngs" | grep -c '^[0-9]\{5\}\.png$')" = 10
+check "--fps 8 --seconds 1.5" "$K" generate "a cat" --model "$M" --size 32x32 --keyframes 4 --steps 3 --fps 8 --seconds 1.5 -o "$T/s.y4m"
+check "--seconds gives round(fps*seconds) = 12 frames" test "$(probe "$T/s.y4m" nb_read_frames)" = 12
+# --- determinism across thread counts
+"$K" generate "a rocket moving up" "${G[@]}" --threads 1 -o "$T/t1.y4m" && "$K" generate "a rocket moving up" "${G[@]}" --threads 3 -o "$T/t3.y4m"
+check "same seed, 1 vs 3 threads: byte-identical y4m" cmp -s "$T/t1.y4m" "$T/t3.y4m"
+"$K" generate "a rocket moving up" "${G[@]}" --threads 2 -o "$T/t2.mp4" && "$K" generate "a rocket moving up" "${G[@]}" --threads 1 -o "$T/t1b.mp4"
+check "same seed, 1 vs 2 threads: byte-identical mp4" cmp -s "$T/t1b.mp4" "$T/t2.mp4"
+"$K" generate "a rocket moving up" "${G[@]}" --seed 8 -o "$T/seed8.y4m"
+check "another seed gives other frames" bash -c "[ -s '$T/seed8.y4m' ] && ! cmp -s '$T/t1.y4m' '$T/seed8.y4m'"
+# --- json
+out=$("$K" generate "a dog" "${G[@]}" -o "$T/j.mp4" --json)
+check "--json reports frames and keyframe positions" bash -c "echo '$out' | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"frames\"]==10 and d[\"keyframe_frames\"]==[0,3,6,9], d'"
+# --- long clip through context windows (motion modules see at most 16 frames)
+check "20 keyframes > max_seq_length 16 (context windows)" "$K" generate "a fish" --model "$M" --size 16x16 --keyframes 20 --frames 20 --fps 8 --steps 2 -o "$T/long.y4m"
+check "long clip has 20 frames" test "$(probe "$T/long.y4m" nb_read_frames)" = 20
+# --- image-to-video and keyframe correction
+ffmpeg -v error -f lavfi -i "testsrc=size=48x40:rate=1" -frames:v 1 "$T/in.png"
+check "image-to-video runs" "$K" generate "a moving test card" "${G[@]}" --image "$T/in.png" --keyframes-out "$T/kf" -o "$T/i2v/"
+check "keyframes folder has 4 PNGs and settings.json" test -f "$T/kf/00003.png" -a -f "$T/kf/settings.json"
+check "first output frame equals first keyframe" same_pixels "$T/i2v/00000.png" "$T/kf/00000.png"
+ffmpeg -v error -y -f lavfi -i "color=c=red:s=32x32" -frames:v 1 "$T/kf/00002.png"
+check "regenerate (stage 2 only) after replacing keyframe 2" "$K" regenerate --from "$T/kf" -o "$T/re/"
+check "replaced keyframe appears exactly at its frame (6)" same_pixels "$T/re/00006.png" "$T/kf/00002.png"
+check "regenerate --harmonize 0.5" "$K" regenerate --from "$T/kf" --harmonize 0.5 -o "$T/reh/"
+check "harmonized: replaced keyframe kept exactly" same_pixels "$T/reh/00006.png" "$T/kf/00002.png"
+check "harmonized: other keyframes changed" bash -c "[ -f '$T/reh/00003.png' ] && ! cmp -s '$T/re/00003.png' '$T/reh/00003.png'"
+# --- failures: non-zero exit, a message naming the problem, nothing under OUT
+fails_with() {  # fails_with PATTERN OUT -- command...
+  local pat=$1 outp=$2; shift 3
+  local msg; msg=$("$@" 2>&1 >/dev/null); local rc=$?
+  [ $rc -ne 0 ] || { echo "  exit 0"; return 1; }
+  echo "$msg" | grep -qi -- "$pat" || { echo "  message '$msg' lacks '$pat'"; return 1; }
+  [ ! -e "$outp" ] || { echo "  $outp exists"; return 1; }
+  ! ls "$(dirname "$outp")" 2>/dev/null | grep -q 'tmp-' || { echo "  temp file left"; return 1; }
+}
+check "missing model folder" fails_with "not found" "$T/e1.mp4" -- "$K" generate "x" --model "$T/nope" -o "$T/e1.mp4"
+cp -r "$M" "$T/trunc"; f="$T/trunc/unet/diffusion_pytorch_model.safetensors"; truncate -s $(( $(stat -c %s "$f") / 2 )) "$f"
+check "truncated safetensors names the file" fails_with "diffusion_pytorch_model.safetensors" "$T/e2.mp4" -- "$K" generate "x" --model "$T/trunc" -o "$T/e2.mp4"
+check "size not a multiple of 8" fails_with "multiple of 8" "$T/e3.mp4" -- "$K" generate "x" "${G[@]}" --size 60x60 -o "$T/e3.mp4"
+check "frames beyond the limit" fails_with "frames" "$T/e4.mp4" -- "$K" generate "x" "${G[@]}" --frames 5000 -o "$T/e4.mp4"
+echo "not an image" > "$T/bad.png"
+check "unreadable image" fails_with "bad.png" "$T/e5.mp4" -- "$K" generate "x" "${G[@]}" --image "$T/bad.png" -o "$T/e5.mp4"
+check "missing image" fails_with "nope.png" "$T/e6.mp4" -- "$K" generate "x" "${G[@]}" --image "$T/nope.png" -o "$T/e6.mp4"
+check "unwritable output path" fails_with "/proc/kinora-nope" "/proc/kinora-nope/x.mp4" -- "$K" generate "x" "${G[@]}" -o /proc/kinora-nope/x.mp4
+check "unknown sampler names it" fails_with "warp9" "$T/e7.mp4" -- "$K" generate "x" "${G[@]}" --sampler warp9 -o "$T/e7.mp4"
+check "bad --steps is a usage error (exit 2)" bash -c "'$K' generate x ${G[*]} --steps 0 -o '$T/e8.mp4' 2>/dev/null; [ \$? -eq 2 ]"
+echo "generate: $pass passed, $fail failed"
