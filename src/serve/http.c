@@ -19,20 +19,6 @@ double kn_wall_now(void) {
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-void kn_serve_limits_default(kn_serve_limits *l) {
-    l->max_body = 16u << 20;
-    l->max_prompt = 2000;
-    l->max_frames = 256;
-    l->max_keyframes = 64;
-    l->max_steps = 150;
-    l->max_pixels = 1024L * 1024;
-    l->max_queue = 1000;
-    l->tenant_quota = 200;
-    l->rate = 100;
-    l->burst = 200;
-    l->max_batch = 100;
-}
-
 enum MHD_Result kn_reply(struct MHD_Connection *c, int status, const char *ctype, const void *data, size_t n,
                          const char *hname, const char *hval) {
     struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)data, MHD_RESPMEM_MUST_COPY);

@@ -7,6 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+void kn_serve_limits_default(kn_serve_limits *l) {
+    l->max_body = 16u << 20;
+    l->max_prompt = 2000;
+    l->max_frames = 256;
+    l->max_keyframes = 64;
+    l->max_steps = 150;
+    l->max_pixels = 1024L * 1024;
+    l->max_queue = 1000;
+    l->tenant_quota = 200;
+    l->rate = 100;
+    l->burst = 200;
+    l->max_batch = 100;
+}
+
 static json_t *bad(kn_field_error *fe, int status, const char *field, const char *fmt, const char *a, long b) {
     fe->status = status;
     snprintf(fe->field, sizeof fe->field, "%s", field);
