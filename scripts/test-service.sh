@@ -9,12 +9,17 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 SHARED=${KINORA_SHARED:-$(cd "$root/.." && pwd)/shared}
-MODEL=${KINORA_SERVE_MODEL:-$SHARED/testvectors/pipeline_t2v_a}
 BIN=$root/build/kinora
 [ -x "$BIN" ] || make -j2 all >/dev/null 2>&1 || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 tmp=$(mktemp -d)
 # a private copy: a concurrent rebuild of build/kinora must not pull the binary out from under a restart
 cp "$BIN" "$tmp/kinora" && BIN=$tmp/kinora
+# the small test model as the pipeline's own tests build it (token table widened to the tokenizer)
+MODEL=${KINORA_SERVE_MODEL:-}
+if [ -z "$MODEL" ]; then
+  MODEL=$tmp/pipeline_t2v_a
+  python3 tools/make_small_model.py "$SHARED/testvectors/pipeline_t2v_a" "$MODEL" > /dev/null || MODEL=$SHARED/testvectors/pipeline_t2v_a
+fi
 pass=0; fail=0; skip=0
 PID=; PORT=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$tmp"; }
