@@ -4,14 +4,6 @@
 #include <microhttpd.h>
 #include "serve/serve.h"
 
-/* Media and pipeline calls are referenced weakly: the service links (and reports a clear job error)
- * even in a build where another module does not provide them yet. */
-#pragma weak kn_image_read
-#pragma weak kn_image_write_png
-#pragma weak kn_image_resize_cover
-#pragma weak kn_video_write
-#pragma weak kn_video_alloc
-#pragma weak kn_pipeline_regenerate
 #include "io/media.h"
 
 typedef struct kn_slot {           /* one worker's current job */

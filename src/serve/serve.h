@@ -112,7 +112,7 @@ int kn_server_port(const kn_server *srv);
 extern const char kn_serve_page_html[];
 extern const char kn_serve_openapi_json[];
 
-/* Cross-fade rebuild (used when the library has no kn_pipeline_regenerate): fills video with
+/* Cross-fade rebuild (used when no model can be opened for kn_pipeline_regenerate): fills video with
  * nframes frames where keyframe k sits at index round(k*(nframes-1)/(nk-1)) and frames between two
  * keyframes blend them linearly. */
 kn_status kn_crossfade(const kn_video *keyframes, int nframes, float fps, kn_video *video, kn_error *err);
