@@ -1,39 +1,39 @@
-/* Loss-curve plot: lines drawn into an RGB buffer, written with libpng. */
+/* Loss-curve plot: lines drawn into an RGB buffer, written as PNG. */
 #include "train/train.h"
 #include <math.h>
-#include <png.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "io/io.h"
+#include "io/media.h"
 
 typedef struct { uint8_t *rgb; int w, h; } canvas;
 
+/* The PNG bytes come from the media module's encoder; data-set frames skip the fsync because a
+ * data set is rebuilt from its seed, and thousands of small files would otherwise dominate. */
 kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, int sync, kn_error *err) {
+    uint8_t *buf;
+    size_t n;
+    kn_status st = kn_png_encode(path, rgb, width, height, &buf, &n, err);
+    if (st) return st;
+    if (sync) {
+        st = kn_write_file_atomic(path, buf, n, err);
+        free(buf);
+        return st;
+    }
     char tmp[4096];
     int fd = kn_tmp_open(path, tmp, sizeof tmp);
-    if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create a temporary file", path);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) { close(fd); unlink(tmp); return kn_fail(err, KN_EIO, "%s: fdopen failed", path); }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        unlink(tmp);
-        return kn_fail(err, KN_EIO, "%s: PNG encoding failed", path);
+    if (fd < 0) { free(buf); return kn_fail(err, KN_EIO, "%s: cannot create a temporary file", path); }
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w <= 0) break;
+        off += (size_t)w;
     }
-    png_init_io(png, f);
-    /* fast settings: the data set writes thousands of small frames */
-    png_set_compression_level(png, 3);
-    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fflush(f) || (sync && fsync(fileno(f)))) { fclose(f); unlink(tmp); return kn_fail(err, KN_EIO, "%s: write failed", path); }
-    fclose(f);
-    if (rename(tmp, path)) { unlink(tmp); return kn_fail(err, KN_EIO, "%s: rename failed", path); }
+    free(buf);
+    if (close(fd) != 0 || off != n || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return kn_fail(err, KN_EIO, "%s: write failed", path);
+    }
     return KN_OK;
 }
 
