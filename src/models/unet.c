@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "models/backward.h"
 #include "models/blocks.h"
 #include "models/models.h"
 
@@ -364,27 +365,48 @@ void kn_unet_close(kn_unet *u) {
     free(u);
 }
 
+/* Assembles the model on opened weights (u->w, and u->mw when has_mw). */
+static kn_status unet_assemble(kn_unet *u, const char *unet_label, kn_error *err) {
+    kn_status st;
+    if ((st = read_config(u, err))) return st;
+    if (u->has_mw) {
+        if (u->merged) return kn_fail(err, KN_EINVAL, "%s is already a UNetMotionModel; no motion adapter expected", unet_label);
+        if ((st = read_adapter(u, err))) return st;
+        /* as UNetMotionModel.from_unet2d: the motion model's own time embedding constants */
+        u->flip = 1; u->shift = 0;
+    }
+    return load_all(u, err);
+}
+
 kn_status kn_unet_open(const char *unet_dir, const char *motion_dir, kn_unet **out, kn_error *err) {
     *out = NULL;
     kn_unet *u = calloc(1, sizeof *u);
     if (!u) return kn_fail(err, KN_ENOMEM, "out of memory");
     kn_status st = kn_weights_open(&u->w, unet_dir, "config.json", NULL, err);
     if (st) { free(u); return st; }
-    if ((st = read_config(u, err))) goto fail;
     if (motion_dir) {
-        if (u->merged) { st = kn_fail(err, KN_EINVAL, "%s is already a UNetMotionModel; no motion adapter expected", unet_dir); goto fail; }
         if ((st = kn_weights_open(&u->mw, motion_dir, "config.json", NULL, err))) goto fail;
         u->has_mw = 1;
-        if ((st = read_adapter(u, err))) goto fail;
-        /* as UNetMotionModel.from_unet2d: the motion model's own time embedding constants */
-        u->flip = 1; u->shift = 0;
     }
-    if ((st = load_all(u, err))) goto fail;
+    if ((st = unet_assemble(u, unet_dir, err))) goto fail;
     *out = u;
     return KN_OK;
 fail:
     kn_unet_close(u);
     return st;
+}
+
+kn_status kn_unet_open_weights(kn_weights *w, kn_weights *mw, kn_unet **out, kn_error *err) {
+    *out = NULL;
+    kn_unet *u = calloc(1, sizeof *u);
+    if (!u) { kn_weights_close(w); if (mw) kn_weights_close(mw); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    u->w = *w;
+    memset(w, 0, sizeof *w);
+    if (mw) { u->mw = *mw; memset(mw, 0, sizeof *mw); u->has_mw = 1; }
+    kn_status st = unet_assemble(u, u->w.dir, err);
+    if (st) { kn_unet_close(u); return st; }
+    *out = u;
+    return KN_OK;
 }
 
 int kn_unet_in_channels(const kn_unet *u) { return u->in_ch; }

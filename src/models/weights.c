@@ -48,6 +48,47 @@ kn_status kn_weights_open(kn_weights *w, const char *dir, const char *config_nam
     return KN_OK;
 }
 
+static int cmp_tensor(const void *a, const void *b) {
+    return strcmp(((const kn_st_tensor *)a)->name, ((const kn_st_tensor *)b)->name);
+}
+
+kn_status kn_weights_open_mem(kn_weights *w, const char *label, json_t *config, const kn_st_entry *t, int n,
+                              kn_error *err) {
+    memset(w, 0, sizeof *w);
+    snprintf(w->dir, sizeof w->dir, "%s", label);
+    snprintf(w->config_path, sizeof w->config_path, "%s/config.json", label);
+    w->live = 1;
+    kn_st_file *f = &w->files[0];
+    f->path = kn_strdup(label);
+    f->tensors = calloc(n > 0 ? (size_t)n : 1, sizeof *f->tensors);
+    if (!f->path || !f->tensors) { free(f->path); free(f->tensors); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    w->nfiles = 1;
+    for (int i = 0; i < n; i++) {
+        kn_st_tensor *d = &f->tensors[i];
+        if (t[i].dtype != KN_F32 || t[i].ndim < 0 || t[i].ndim > 8) {
+            kn_weights_close(w);
+            return kn_fail(err, KN_EINVAL, "%s: in-memory tensor '%s' must be F32 with at most 8 dims", label, t[i].name);
+        }
+        if (!(d->name = kn_strdup(t[i].name))) { kn_weights_close(w); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+        f->ntensors++;
+        d->dtype = KN_F32;
+        d->ndim = t[i].ndim;
+        size_t ne = 1;
+        for (int k = 0; k < d->ndim; k++) { d->shape[k] = t[i].shape[k]; ne *= (size_t)t[i].shape[k]; }
+        d->nbytes = ne * sizeof(float);
+        d->data = t[i].data;
+    }
+    qsort(f->tensors, (size_t)f->ntensors, sizeof *f->tensors, cmp_tensor);
+    for (int i = 1; i < f->ntensors; i++)
+        if (!strcmp(f->tensors[i - 1].name, f->tensors[i].name)) {
+            kn_status st = kn_fail(err, KN_EINVAL, "%s: tensor '%s' given twice", label, f->tensors[i].name);
+            kn_weights_close(w);
+            return st;
+        }
+    if (config) w->config = json_incref(config);
+    return KN_OK;
+}
+
 void kn_weights_close(kn_weights *w) {
     for (int i = 0; i < w->nfiles; i++) kn_st_close(&w->files[i]);
     for (int i = 0; i < w->nowned; i++) kn_free(w->owned[i]);
@@ -93,6 +134,7 @@ kn_status kn_weights_f32(kn_weights *w, const char *name, int ndim, const int64_
     const kn_st_tensor *t;
     kn_status st = lookup(w, name, ndim, shape, &t, err);
     if (st) return st;
+    if (w->live) { *out = (float *)t->data; return KN_OK; }   /* the caller's own f32 storage */
     if (w->nowned == w->capowned) {
         int nc = w->capowned ? w->capowned * 2 : 64;
         float **no = realloc(w->owned, sizeof *no * nc);

@@ -17,6 +17,7 @@ typedef struct kn_weights {
     /* owned f32 copies handed out by kn_weights_f32 */
     float **owned;
     int nowned, capowned;
+    int live;                  /* opened with kn_weights_open_mem: f32 lookups borrow, never copy */
     size_t used_bytes;         /* bytes of tensors looked up so far (for unused-weight checks) */
     int nlooked;
 } kn_weights;
@@ -25,6 +26,12 @@ typedef struct kn_weights {
  * `weights_name` when not NULL). */
 kn_status kn_weights_open(kn_weights *w, const char *dir, const char *config_name, const char *weights_name,
                           kn_error *err);
+/* Weights the caller holds in memory (the trainer's parameters): every tensor must be F32; the
+ * entries' data is borrowed, not copied, and so are the f32 vectors kn_weights_f32 hands out, so a
+ * model opened on these weights sees every update the caller makes. `label` names them in errors;
+ * config is borrowed (a reference is taken). The data must outlive w. */
+kn_status kn_weights_open_mem(kn_weights *w, const char *label, json_t *config, const kn_st_entry *t, int n,
+                              kn_error *err);
 void kn_weights_close(kn_weights *w);
 const kn_st_tensor *kn_weights_find(const kn_weights *w, const char *name);
 /* A weight as a view (f32/f16/bf16 zero-copy) with the shape checked (-1 = any). */
