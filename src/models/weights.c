@@ -89,6 +89,74 @@ kn_status kn_weights_open_mem(kn_weights *w, const char *label, json_t *config, 
     return KN_OK;
 }
 
+kn_status kn_weights_open_schema(kn_weights *w, const char *label, json_t *config, kn_schema *out, kn_error *err) {
+    kn_status st = kn_weights_open_mem(w, label, config, NULL, 0, err);
+    if (!st) { w->schema = 1; w->schema_out = out; }
+    return st;
+}
+
+void kn_schema_free(kn_schema *s) {
+    for (int i = 0; i < s->n; i++) free((char *)s->t[i].name);
+    free(s->t);
+    memset(s, 0, sizeof *s);
+}
+
+static kn_status schema_record(kn_schema *s, const kn_st_tensor *t, kn_error *err) {
+    if (s->n == s->cap) {
+        int nc = s->cap ? s->cap * 2 : 64;
+        kn_st_entry *nt = realloc(s->t, sizeof *nt * (size_t)nc);
+        if (!nt) return kn_fail(err, KN_ENOMEM, "out of memory");
+        s->t = nt;
+        s->cap = nc;
+    }
+    kn_st_entry *e = &s->t[s->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = kn_strdup(t->name))) return kn_fail(err, KN_ENOMEM, "out of memory");
+    e->dtype = KN_F32;
+    e->ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) e->shape[i] = t->shape[i];
+    s->n++;
+    return KN_OK;
+}
+
+/* Schema mode: adds a zero-filled tensor `name` of `shape`, keeping the table sorted. */
+static kn_status schema_create(kn_weights *w, const char *name, int ndim, const int64_t *shape, kn_error *err) {
+    kn_st_file *f = &w->files[0];
+    size_t ne = 1;
+    if (ndim < 0 || ndim > 8) return kn_fail(err, KN_EINVAL, "%s: tensor '%s' has %d dims", w->dir, name, ndim);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0) return kn_fail(err, KN_EINVAL, "%s: tensor '%s' asked for without a full shape", w->dir, name);
+        ne *= (size_t)shape[i];
+    }
+    kn_st_tensor *nt = realloc(f->tensors, sizeof *nt * (size_t)(f->ntensors + 1));
+    if (!nt) return kn_fail(err, KN_ENOMEM, "out of memory");
+    f->tensors = nt;
+    if (w->nowned == w->capowned) {
+        int nc = w->capowned ? w->capowned * 2 : 64;
+        float **no = realloc(w->owned, sizeof *no * nc);
+        if (!no) return kn_fail(err, KN_ENOMEM, "out of memory");
+        w->owned = no;
+        w->capowned = nc;
+    }
+    float *data = kn_calloc(ne, sizeof(float));
+    char *nm = kn_strdup(name);
+    if (!data || !nm) { kn_free(data); free(nm); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    w->owned[w->nowned++] = data;
+    int at = 0;
+    while (at < f->ntensors && strcmp(f->tensors[at].name, name) < 0) at++;
+    memmove(&f->tensors[at + 1], &f->tensors[at], sizeof *nt * (size_t)(f->ntensors - at));
+    kn_st_tensor *t = &f->tensors[at];
+    memset(t, 0, sizeof *t);
+    t->name = nm;
+    t->dtype = KN_F32;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->nbytes = ne * sizeof(float);
+    t->data = data;
+    f->ntensors++;
+    return w->schema_out ? schema_record(w->schema_out, t, err) : KN_OK;
+}
+
 void kn_weights_close(kn_weights *w) {
     for (int i = 0; i < w->nfiles; i++) kn_st_close(&w->files[i]);
     for (int i = 0; i < w->nowned; i++) kn_free(w->owned[i]);
@@ -107,6 +175,10 @@ const kn_st_tensor *kn_weights_find(const kn_weights *w, const char *name) {
 
 static kn_status lookup(kn_weights *w, const char *name, int ndim, const int64_t *shape,
                         const kn_st_tensor **out, kn_error *err) {
+    if (w->schema && !kn_st_find(&w->files[0], name)) {
+        kn_status st = schema_create(w, name, ndim, shape, err);
+        if (st) return st;
+    }
     for (int i = 0; i < w->nfiles; i++)
         if (kn_st_find(&w->files[i], name)) {
             kn_status st = kn_st_get(&w->files[i], name, ndim, shape, out, err);

@@ -18,6 +18,8 @@ typedef struct kn_weights {
     float **owned;
     int nowned, capowned;
     int live;                  /* opened with kn_weights_open_mem: f32 lookups borrow, never copy */
+    int schema;                /* opened with kn_weights_open_schema: lookups create what they ask for */
+    struct kn_schema *schema_out;
     size_t used_bytes;         /* bytes of tensors looked up so far (for unused-weight checks) */
     int nlooked;
 } kn_weights;
@@ -32,6 +34,15 @@ kn_status kn_weights_open(kn_weights *w, const char *dir, const char *config_nam
  * config is borrowed (a reference is taken). The data must outlive w. */
 kn_status kn_weights_open_mem(kn_weights *w, const char *label, json_t *config, const kn_st_entry *t, int n,
                               kn_error *err);
+/* Weights that do not exist yet: every lookup creates a zero-filled f32 tensor of the shape asked for
+ * (which must then be fully given) and appends its name and shape to `out`, so opening a model on
+ * them lists the tensors a config needs. Optional tensors (kn_weights_has) stay absent. */
+typedef struct kn_schema {
+    int n, cap;
+    kn_st_entry *t;            /* names owned (kn_schema_free), data NULL */
+} kn_schema;
+kn_status kn_weights_open_schema(kn_weights *w, const char *label, json_t *config, kn_schema *out, kn_error *err);
+void kn_schema_free(kn_schema *s);
 void kn_weights_close(kn_weights *w);
 const kn_st_tensor *kn_weights_find(const kn_weights *w, const char *name);
 /* A weight as a view (f32/f16/bf16 zero-copy) with the shape checked (-1 = any). */

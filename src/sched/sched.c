@@ -453,3 +453,7 @@ kn_status kn_sched_step(kn_sched *s, int i, const float *model_output, const flo
     }
     return KN_OK;
 }
+
+int kn_sched_num_train_timesteps(const kn_sched *s) { return s->c.num_train; }
+const float *kn_sched_alphas_cumprod(const kn_sched *s) { return s->ac; }
+int kn_sched_prediction_type(const kn_sched *s) { return s->c.pred == KN_PRED_V ? 1 : s->c.pred == KN_PRED_SAMPLE ? 2 : 0; }

@@ -29,6 +29,12 @@ kn_status kn_sched_step(kn_sched *s, int i, const float *model_output, const flo
  * form for sigma-space samplers), for image-to-video and keyframe harmonisation. */
 void kn_sched_add_noise(const kn_sched *s, int i, const float *x0, const float *noise, size_t n, float *out);
 
+/* What a trainer needs from the same config: the training noise schedule (alphas_cumprod, one per
+ * training timestep, borrowed) and the prediction type (0 epsilon, 1 v_prediction, 2 sample). */
+int kn_sched_num_train_timesteps(const kn_sched *s);
+const float *kn_sched_alphas_cumprod(const kn_sched *s);
+int kn_sched_prediction_type(const kn_sched *s);
+
 /* ---- additions: entry points that take an already parsed config ---- */
 #include <jansson.h>
 /* Loads a scheduler_config.json. Python's json writes -Infinity/Infinity/NaN (lambda_min_clipped), which

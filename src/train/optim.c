@@ -33,7 +33,8 @@ static void adamw_tensor(kn_param *p, const kn_adamw_cfg *c, double lr, int64_t 
 
 void kn_adamw_step(kn_paramset *ps, const kn_adamw_cfg *cfg, double lr, int64_t *step) {
     int64_t t = ++*step;
-    for (int i = 0; i < ps->n; i++) adamw_tensor(&ps->p[i], cfg, lr, t);
+    for (int i = 0; i < ps->n; i++)
+        if (!ps->p[i].frozen) adamw_tensor(&ps->p[i], cfg, lr, t);
 }
 
 double kn_lr_factor(int64_t step, int64_t warmup, int64_t total, double min_ratio) {
@@ -72,7 +73,7 @@ void kn_ema_update(kn_paramset *ps, double decay) {
     const float k = (float)(1.0 - decay);
     for (int i = 0; i < ps->n; i++) {
         kn_param *p = &ps->p[i];
-        if (!p->ema) continue;
+        if (!p->ema || p->frozen) continue;
         for (size_t j = 0; j < p->n; j++) p->ema[j] -= k * (p->ema[j] - p->w[j]);
     }
 }

@@ -27,6 +27,7 @@ typedef struct kn_param {
     size_t n;                      /* element count */
     float *w, *g, *m, *v;          /* weights, gradient, first and second moments */
     float *ema;                    /* NULL unless kn_paramset_enable_ema */
+    int frozen;                    /* no gradient, no update (AdamW, clipping and EMA skip it) */
 } kn_param;
 
 typedef struct kn_paramset {
@@ -103,5 +104,60 @@ kn_status kn_plot_loss_csv(const char *csv_path, const char *png_path, int width
 /* Writes 8-bit RGB rows with libpng to a temporary file renamed into place; sync != 0 also fsyncs
  * first (the data set's thousands of frames skip it: they can be regenerated). */
 kn_status kn_train_write_png(const char *path, const uint8_t *rgb, int width, int height, int sync, kn_error *err);
+
+/* ---- a model component (vae, text_encoder, unet) as a trainable parameter set ----
+ * The component's tensors live in the paramset; the model is opened on them with
+ * kn_weights_open_mem, so a layer's weight pointer IS the parameter, and the gradient map finds its
+ * gradient from that pointer. */
+#include "models/backward.h"
+typedef enum kn_comp_kind { KN_COMP_VAE, KN_COMP_TEXT, KN_COMP_UNET } kn_comp_kind;
+typedef struct kn_component {
+    kn_comp_kind kind;
+    char name[32];                 /* folder name in a pipeline: "vae", "text_encoder", "unet" */
+    char weights_name[64];
+    json_t *config;
+    kn_paramset ps;
+    kn_st_entry *entries;          /* views of ps for kn_weights_open_mem */
+    kn_grad_entry *gentries;
+    kn_gradmap gm;                 /* the unfrozen parameters */
+    int fresh;                     /* 1: randomly initialised (no weights were found) */
+} kn_component;
+/* Reads DIR/config.json and, when DIR holds the component's weights file, its tensors as f32 (any
+ * stored dtype); otherwise lists the tensors the config needs by opening the model on schema
+ * weights and initialises them (kn_component_init_random). A checkpoint's optimizer.safetensors is
+ * not read here (see kn_ckpt_load). */
+kn_status kn_component_load(kn_component *c, kn_comp_kind kind, const char *dir, uint64_t seed, kn_error *err);
+void kn_component_free(kn_component *c);
+/* Initialisation as the field does it: matrices and kernels uniform in +-1/sqrt(fan_in) (torch's
+ * default), biases 0, norm scales 1, token embeddings N(0, 0.02), position embeddings N(0, 0.01), and
+ * the motion modules' proj_out zero (AnimateDiff), so an untrained motion module is the identity.
+ * Deterministic in (seed, tensor name). */
+void kn_component_init_random(kn_component *c, uint64_t seed);
+/* Freezes every parameter for which keep(name) returns 0 (NULL: none frozen), then builds the
+ * gradient map over the rest. */
+kn_status kn_component_set_trainable(kn_component *c, int (*keep)(const char *name), kn_error *err);
+/* Opens the model on the live parameters. */
+kn_status kn_component_open_unet(kn_component *c, kn_unet **out, kn_error *err);
+kn_status kn_component_open_vae(kn_component *c, kn_vae **out, kn_error *err);
+kn_status kn_component_open_text(kn_component *c, kn_clip_text **out, kn_error *err);
+
+/* ---- the training run: kinora train ---- */
+typedef struct kn_train_opts {
+    const char *stage;             /* "vae", "image", "motion", "joint" */
+    const char *init_dir;          /* pipeline folder: configs, and weights where trained before */
+    const char *data_dir;          /* kinora dataset output, or approved clips (see docs/training.md) */
+    const char *out_dir;           /* pipeline folder written (and resumed from) */
+    int steps, batch, frames, threads, save_every, log_every;
+    double lr, weight_decay, warmup, min_lr_ratio, max_grad_norm, ema_decay;
+    double kl_weight;              /* VAE stage */
+    double min_snr;                /* 0: off */
+    double caption_dropout;
+    double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
+    uint64_t seed;
+    int resume;                    /* continue from OUT's checkpoint when present */
+    int quiet;
+} kn_train_opts;
+void kn_train_defaults(kn_train_opts *o);
+kn_status kn_train_run(const kn_train_opts *o, kn_error *err);
 
 #endif
