@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: install packages, build, and generate a video.
 #   scripts/demo.sh ["PROMPT"] [OUT]
-# Until Kinora's own default model ships (models/default), this uses the small test model built from
+# Until Kinora's own default model's weights ship (models/default holds its configs and tokenizer;
+# the weights come from `kinora train`, docs/training.md), this uses the small test model built from
 # the shared reference case (random weights: the video shows structured noise, not the prompt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +11,7 @@ prompt=${1:-"a red apple bouncing"}
 out=${2:-demo.mp4}
 scripts/setup.sh
 make -j"$(nproc)" all >/dev/null
-if [ -d models/default ]; then
+if [ -f models/default/unet/diffusion_pytorch_model.safetensors ]; then
   model=models/default
 else
   SHARED=${KINORA_SHARED:-$(cd "$root/.." && pwd)/shared}
