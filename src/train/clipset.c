@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include "io/io.h"
+#include "kinora/kinora.h"
 
 void kn_clipset_close(kn_clipset *cs) {
     for (int i = 0; i < cs->n; i++) { free(cs->captions[i]); free(cs->paths[i]); }
@@ -22,12 +23,16 @@ static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno
     const char *sp = json_string_value(json_object_get(j, "split"));
     json_t *sz = json_object_get(j, "size"), *nf = json_object_get(j, "num_frames");
     kn_status st = KN_OK;
-    if (!cap_s || !fr || !sp || !json_is_integer(sz) || !json_is_integer(nf)) {
+    if (cs->videos) {   /* approved clips: a video file and its caption; the split is "train" */
+        fr = json_string_value(json_object_get(j, "video"));
+        sp = sp ? sp : "train";
+        if (!cap_s || !fr) { st = kn_fail(err, KN_EFORMAT, "%s:%d: needs \"video\" and \"caption\"", path, lineno); goto done; }
+    } else if (!cap_s || !fr || !sp || !json_is_integer(sz) || !json_is_integer(nf)) {
         st = kn_fail(err, KN_EFORMAT, "%s:%d: needs caption, frames, split, size, num_frames", path, lineno);
         goto done;
     }
     if (split && strcmp(split, sp)) goto done;
-    int size = (int)json_integer_value(sz), frames = (int)json_integer_value(nf);
+    int size = sz ? (int)json_integer_value(sz) : KN_APPROVED_SIZE, frames = nf ? (int)json_integer_value(nf) : KN_APPROVED_FRAMES;
     if (size < 16 || size > 1024 || frames < 2 || frames > 256 || (cs->n && (size != cs->size || frames != cs->frames))) {
         st = kn_fail(err, KN_EFORMAT, "%s:%d: size %d / num_frames %d out of range or unlike the other clips", path, lineno, size, frames);
         goto done;
@@ -62,7 +67,11 @@ kn_status kn_clipset_open(const char *dir, const char *split, kn_clipset *cs, kn
     char path[4096];
     snprintf(path, sizeof path, "%s/captions.jsonl", dir);
     FILE *f = fopen(path, "r");
-    if (!f) return kn_fail(err, KN_EIO, "%s: cannot open", path);
+    if (!f) {
+        snprintf(path, sizeof path, "%s/approved.jsonl", dir);
+        if ((f = fopen(path, "r"))) cs->videos = 1;
+        else return kn_fail(err, KN_EIO, "%s: neither captions.jsonl (kinora dataset) nor approved.jsonl (approved clips) found", dir);
+    }
     if (!(cs->dir = kn_strdup(dir))) { fclose(f); return kn_fail(err, KN_ENOMEM, "out of memory"); }
     char *line = NULL;
     size_t lcap = 0;
@@ -76,10 +85,42 @@ kn_status kn_clipset_open(const char *dir, const char *split, kn_clipset *cs, kn
     return st;
 }
 
+/* An approved clip: `frames` frames spread evenly over the video, centre-cropped to a square and
+ * area-averaged (bilinear when enlarging) to size x size, planar in [-1, 1]. */
+static kn_status read_video_clip(const kn_clipset *cs, const char *path, float *out, kn_error *err) {
+    kn_video v;
+    memset(&v, 0, sizeof v);
+    kn_status st = kn_video_read(path, &v, err);
+    if (st) return st;
+    const int S = cs->size, W = v.width, H = v.height, side = W < H ? W : H, x0 = (W - side) / 2, y0 = (H - side) / 2;
+    const size_t plane = (size_t)S * S;
+    const float k = (float)side / S;
+    for (int f = 0; f < cs->frames; f++) {
+        int src = cs->frames == 1 ? 0 : (int)((double)f * (v.nframes - 1) / (cs->frames - 1) + 0.5);
+        const uint8_t *img = v.rgb + (size_t)src * W * H * 3;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                /* the source box of this output pixel, at least one pixel wide */
+                int ya = y0 + (int)(y * k), yb = y0 + (int)((y + 1) * k), xa = x0 + (int)(x * k), xb = x0 + (int)((x + 1) * k);
+                if (yb <= ya) yb = ya + 1;
+                if (xb <= xa) xb = xa + 1;
+                float acc[3] = {0, 0, 0};
+                for (int yy = ya; yy < yb; yy++)
+                    for (int xx = xa; xx < xb; xx++)
+                        for (int c = 0; c < 3; c++) acc[c] += img[((size_t)yy * W + xx) * 3 + c];
+                float inv = 1.0f / (float)((yb - ya) * (xb - xa));
+                for (int c = 0; c < 3; c++) out[((size_t)f * 3 + c) * plane + (size_t)y * S + x] = acc[c] * inv * (2.f / 255.f) - 1.f;
+            }
+    }
+    kn_video_free(&v);
+    return KN_OK;
+}
+
 kn_status kn_clipset_read(const kn_clipset *cs, int i, float *out, kn_error *err) {
     if (i < 0 || i >= cs->n) return kn_fail(err, KN_EINVAL, "%s: clip %d of %d", cs->dir, i, cs->n);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", cs->dir, cs->paths[i]);
+    if (cs->videos) return read_video_clip(cs, path, out, err);
     size_t plane = (size_t)cs->size * cs->size, want = plane * 3 * cs->frames, n;
     char *buf;
     kn_status st = kn_read_file(path, want + 1, &buf, &n, err);

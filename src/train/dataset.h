@@ -96,14 +96,20 @@ typedef struct kn_dataset_stats {
 kn_status kn_dataset_write(const kn_dataset_opts *o, kn_dataset_stats *stats, kn_error *err);
 
 /* ---- reading a written data set (the trainer's loader) ---- */
+/* Approved clips (fine-tuning on feedback): DIR/approved.jsonl lines {"video": FILE, "caption": TEXT}
+ * with optional "size" and "num_frames" (defaults below: the default model's keyframe geometry). */
+#define KN_APPROVED_SIZE 64
+#define KN_APPROVED_FRAMES 8
 typedef struct kn_clipset {
     char *dir;
+    int videos;                   /* 1: approved.jsonl of video files, 0: kinora dataset layout */
     int n, size, frames;
     char **captions;              /* n captions */
     char **paths;                 /* n frames.u8 paths relative to dir */
 } kn_clipset;
 
-/* Reads OUT/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all). */
+/* Reads DIR/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all), or, when that
+ * is absent, DIR/approved.jsonl (every approved clip is "train"). */
 kn_status kn_clipset_open(const char *dir, const char *split, kn_clipset *cs, kn_error *err);
 void kn_clipset_close(kn_clipset *cs);
 /* Clip i as floats in [-1, 1], laid out [frames][3][size][size] (planar, what a VAE takes). */
