@@ -133,9 +133,11 @@ void kn_component_free(kn_component *c);
  * the motion modules' proj_out zero (AnimateDiff), so an untrained motion module is the identity.
  * Deterministic in (seed, tensor name). */
 void kn_component_init_random(kn_component *c, uint64_t seed);
-/* Freezes every parameter for which keep(name) returns 0 (NULL: none frozen), then builds the
- * gradient map over the rest. */
-kn_status kn_component_set_trainable(kn_component *c, int (*keep)(const char *name), kn_error *err);
+/* Freezes every parameter for which keep(name) returns 0 (keep NULL: none), and those matched by
+ * `freeze` (NULL or a comma-separated list: the component's folder name freezes all of it, any other
+ * item every tensor whose name contains it), then builds the gradient map over the rest. */
+kn_status kn_component_set_trainable(kn_component *c, int (*keep)(const char *name), const char *freeze,
+                                     kn_error *err);
 /* Opens the model on the live parameters. */
 kn_status kn_component_open_unet(kn_component *c, kn_unet **out, kn_error *err);
 kn_status kn_component_open_vae(kn_component *c, kn_vae **out, kn_error *err);
@@ -153,6 +155,7 @@ typedef struct kn_train_opts {
     double min_snr;                /* 0: off */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
+    const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */
     uint64_t seed;
     int resume;                    /* continue from OUT's checkpoint when present */
     int quiet;
