@@ -19,6 +19,7 @@ static const command commands[] = {
     {"eval", kn_cmd_eval, "--data DIR --truth  score clips against their captions (object, motion, flicker)"},
     {"interpolate", kn_cmd_interpolate, "IN -o OUT (--factor N | --fps F)  optical-flow frame interpolation"},
     {"keys", kn_cmd_keys, "create|list|revoke --data DIR  manage the service's API keys"},
+    {"train", kn_cmd_train, "--stage S --init DIR --data DIR --out DIR  train the models (vae, image, motion, joint)"},
     {"serve", kn_cmd_serve, "--data DIR [--port 8080] [--model DIR]  run the HTTP generation service"},
 };
 

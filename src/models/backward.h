@@ -56,6 +56,11 @@ kn_status kn_down_bwd(const kn_ctx *ctx, const kn_down *d, const kn_gradmap *gm,
 kn_status kn_up_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_up *u, const kn_gradmap *gm, const float *x, int N,
                     int H, int W, int Ho, int Wo, const float *dy, float *dx, kn_error *err);
 
+/* d(silu(group_norm(x)))/dx, recomputing the norm's output: dx overwritten (must not alias dy), the
+ * norm's gradients accumulated. */
+kn_status kn_gn_silu_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_norm *n, const float *x, int N, int C, size_t S,
+                         int G, float eps, const kn_gradmap *gm, const float *dy, float *dx, kn_error *err);
+
 /* ---- ResnetBlock2D ---- */
 typedef struct kn_resnet_act kn_resnet_act;
 kn_status kn_resnet_fwd_train(const kn_ctx *ctx, kn_ws *tape, const kn_resnet *r, const float *x, int N, int H,

@@ -9,22 +9,8 @@
 #include <stdlib.h>
 #include "models/models.h"
 #include "models/weights.h"
-
-typedef struct {
-    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    kn_wview q_w, k_w, v_w, o_w, fc1_w, fc2_w;
-    float *q_b, *k_b, *v_b, *o_b, *fc1_b, *fc2_b;
-} clip_layer;
-
-struct kn_clip_text {
-    kn_weights w;
-    int hidden, inter, heads, layers, max_pos, vocab;
-    kn_act act;
-    float eps;
-    kn_wview tok_emb, pos_emb;
-    float *final_w, *final_b;
-    clip_layer *layer;
-};
+#include "models/clip_text_impl.h"
+#include "models/backward.h"
 
 static kn_status cfg_pos_int(const json_t *cfg, const char *path, const char *key, long long lo, long long hi,
                              int *out, kn_error *err) {
@@ -97,13 +83,10 @@ static kn_status load_layer(kn_clip_text *m, int i, kn_error *err) {
     return KN_OK;
 }
 
-kn_status kn_clip_text_open(const char *dir, kn_clip_text **out, kn_error *err) {
-    *out = NULL;
-    kn_clip_text *m = calloc(1, sizeof *m);
-    if (!m) return kn_fail(err, KN_ENOMEM, "out of memory");
-    kn_status st = kn_weights_open(&m->w, dir, "config.json", NULL, err);
-    if (st) { free(m); return st; }
-    if (!(st = read_config(m, err))) {
+/* Reads the config and looks up every tensor of m->w. */
+static kn_status clip_assemble(kn_clip_text *m, kn_error *err) {
+    kn_status st = read_config(m, err);
+    if (!st) {
         int64_t te[2] = {m->vocab, m->hidden}, pe[2] = {m->max_pos, m->hidden};
         if (!(m->layer = calloc((size_t)m->layers, sizeof *m->layer))) st = kn_fail(err, KN_ENOMEM, "out of memory");
         if (!st) st = kn_weights_view(&m->w, PFX "embeddings.token_embedding.weight", 2, te, &m->tok_emb, err);
@@ -111,6 +94,27 @@ kn_status kn_clip_text_open(const char *dir, kn_clip_text **out, kn_error *err) 
         for (int i = 0; i < m->layers && !st; i++) st = load_layer(m, i, err);
         if (!st) st = load_norm(&m->w, PFX "final_layer_norm", m->hidden, &m->final_w, &m->final_b, err);
     }
+    return st;
+}
+
+kn_status kn_clip_text_open(const char *dir, kn_clip_text **out, kn_error *err) {
+    *out = NULL;
+    kn_clip_text *m = calloc(1, sizeof *m);
+    if (!m) return kn_fail(err, KN_ENOMEM, "out of memory");
+    kn_status st = kn_weights_open(&m->w, dir, "config.json", NULL, err);
+    if (st) { free(m); return st; }
+    if ((st = clip_assemble(m, err))) { kn_clip_text_close(m); return st; }
+    *out = m;
+    return KN_OK;
+}
+
+kn_status kn_clip_text_open_weights(kn_weights *w, kn_clip_text **out, kn_error *err) {
+    *out = NULL;
+    kn_clip_text *m = calloc(1, sizeof *m);
+    if (!m) { kn_weights_close(w); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    m->w = *w;
+    memset(w, 0, sizeof *w);
+    kn_status st = clip_assemble(m, err);
     if (st) { kn_clip_text_close(m); return st; }
     *out = m;
     return KN_OK;
@@ -153,7 +157,7 @@ static void mlp_block(const kn_clip_text *m, const kn_ctx *ctx, const clip_layer
     kn_add(x, b->h, (size_t)rows * D, x);
 }
 
-static kn_status check_args(const kn_clip_text *m, const int64_t *ids, int n, int L, int skip, kn_error *err) {
+kn_status kn_clip_text_check_args(const kn_clip_text *m, const int64_t *ids, int n, int L, int skip, kn_error *err) {
     if (n < 1 || L < 1) return kn_fail(err, KN_EINVAL, "clip_text: empty batch (n = %d, L = %d)", n, L);
     if (L > m->max_pos)
         return kn_fail(err, KN_EINVAL, "clip_text: sequence length %d exceeds max_position_embeddings %d", L, m->max_pos);
@@ -168,7 +172,7 @@ static kn_status check_args(const kn_clip_text *m, const int64_t *ids, int n, in
 
 kn_status kn_clip_text_encode(const kn_clip_text *m, const kn_ctx *ctx, const int64_t *ids, int n, int L,
                               int skip, float *out, kn_error *err) {
-    kn_status st = check_args(m, ids, n, L, skip, err);
+    kn_status st = kn_clip_text_check_args(m, ids, n, L, skip, err);
     if (st) return st;
     kn_ctx local = {NULL, kn_cpu_detect(), NULL};   /* a NULL ctx means one thread, best ISA */
     if (!ctx) ctx = &local;

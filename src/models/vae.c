@@ -6,28 +6,8 @@
 #include <stdlib.h>
 #include "models/blocks.h"
 #include "models/models.h"
-
-#define VAE_MAXB 8
-
-struct kn_vae {
-    kn_weights w;
-    int in_ch, out_ch, latent, nb, lpb, groups, boc[VAE_MAXB], mid_attn, quant, post_quant;
-    float scaling;
-    /* encoder */
-    kn_conv e_in, e_out, quant_conv;
-    kn_resnet *e_res;            /* [nb * lpb] */
-    kn_down e_down[VAE_MAXB];
-    kn_resnet e_mid[2];
-    kn_vae_attn e_attn;
-    kn_norm e_norm;
-    /* decoder */
-    kn_conv post_conv, d_in, d_out;
-    kn_resnet *d_res;            /* [nb * (lpb + 1)] */
-    kn_up d_up[VAE_MAXB];
-    kn_resnet d_mid[2];
-    kn_vae_attn d_attn;
-    kn_norm d_norm;
-};
+#include "models/vae_impl.h"
+#include "models/backward.h"
 
 static kn_status read_config(kn_vae *v, kn_error *err) {
     const json_t *c = v->w.config;
@@ -141,6 +121,18 @@ kn_status kn_vae_open(const char *dir, kn_vae **out, kn_error *err) {
     if (!v) return kn_fail(err, KN_ENOMEM, "out of memory");
     kn_status st = kn_weights_open(&v->w, dir, "config.json", NULL, err);
     if (st) { free(v); return st; }
+    if ((st = read_config(v, err)) || (st = load_all(v, err))) { kn_vae_close(v); return st; }
+    *out = v;
+    return KN_OK;
+}
+
+kn_status kn_vae_open_weights(kn_weights *w, kn_vae **out, kn_error *err) {
+    *out = NULL;
+    kn_vae *v = calloc(1, sizeof *v);
+    if (!v) { kn_weights_close(w); return kn_fail(err, KN_ENOMEM, "out of memory"); }
+    v->w = *w;
+    memset(w, 0, sizeof *w);
+    kn_status st;
     if ((st = read_config(v, err)) || (st = load_all(v, err))) { kn_vae_close(v); return st; }
     *out = v;
     return KN_OK;

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end tests of `kinora train` on a tiny pipeline (tests/data/train/tiny_pipeline: configs only)
+# and a small synthetic data set: every stage runs and writes a loadable pipeline folder, the VAE and
+# UNet losses fall, a resumed run reproduces the uninterrupted loss curve exactly, the result
+# generates a video, and bad input fails clearly. Ends with "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cp "$root/build/kinora" "$T/kinora"
+K="$T/kinora"
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok - $1"; }
+bad()  { fail=$((fail+1)); echo "not ok - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+fails_with() {  # fails_with NAME PATTERN CMD...: non-zero exit and PATTERN in stderr
+  local name=$1 pat=$2; shift 2
+  if "$@" >"$T/out" 2>"$T/err"; then bad "$name (exit 0)"; return; fi
+  if grep -q -- "$pat" "$T/err"; then ok "$name"; else bad "$name: stderr was: $(head -c 300 "$T/err")"; fi
+}
+
+INIT="$T/init"
+cp -r "$root/tests/data/train/tiny_pipeline" "$INIT"
+cp -r "$root/models/default/tokenizer" "$INIT/tokenizer"
+"$K" dataset "$T/data" --clips 48 --frames 4 --size 32 --seed 3 >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+TR=(--data "$T/data" --threads 2 --quiet --batch 2 --frames 4 --save-every 5 --warmup 2)
+
+# --- the VAE stage from random initialisation
+check "vae stage runs" "$K" train --stage vae --init "$INIT" --out "$T/s1" --steps 30 --lr 2e-3 --ema 0.9 "${TR[@]}"
+check "vae checkpoint written" test -f "$T/s1/vae/diffusion_pytorch_model.safetensors" -a -f "$T/s1/vae/optimizer.safetensors" \
+  -a -f "$T/s1/vae/trainer_state.json" -a -f "$T/s1/loss_vae.csv" -a -f "$T/s1/loss_vae.png"
+check "vae config carries a measured scaling_factor" /usr/bin/python3 -c "
+import json,sys; s=json.load(open('$T/s1/vae/config.json'))['scaling_factor']; sys.exit(0 if s != 1.0 and s > 0 else 1)"
+loss_falls() {  # loss_falls CSV: the mean of the last 5 losses is below the mean of the first 5
+  /usr/bin/python3 - "$1" <<'EOF'
+import csv, sys
+rows = [float(r["loss"]) for r in csv.DictReader(open(sys.argv[1]))]
+a, b = sum(rows[:5]) / 5, sum(rows[-5:]) / 5
+print(f"  first {a:.4f} last {b:.4f}")
+sys.exit(0 if b < 0.8 * a else 1)
+EOF
+}
+check "vae loss falls" loss_falls "$T/s1/loss_vae.csv"
+
+# --- joint text encoder + UNet on clips, from the VAE stage's folder
+check "joint stage runs" "$K" train --stage joint --init "$T/s1" --out "$T/s2" --steps 30 --lr 1e-3 "${TR[@]}"
+check "unet and text encoder checkpoints" test -f "$T/s2/unet/diffusion_pytorch_model.safetensors" -a -f "$T/s2/text_encoder/model.safetensors" \
+  -a -f "$T/s2/vae/diffusion_pytorch_model.safetensors" -a -f "$T/s2/tokenizer/vocab.json" -a ! -f "$T/s2/vae/optimizer.safetensors"
+check "unet loss falls" loss_falls "$T/s2/loss_joint.csv"
+
+# --- exact resume: 10 steps straight vs 5 + 5 (the schedule spans 10 in both)
+J=(--stage joint --init "$T/s1" --steps 10 "${TR[@]}")
+"$K" train "${J[@]}" --out "$T/r1" >/dev/null 2>&1
+"$K" train "${J[@]}" --out "$T/r2" --max-hours 0.0000001 >/dev/null 2>&1   # stops after its first step
+"$K" train "${J[@]}" --out "$T/r2" >/dev/null 2>&1
+same_curve() { diff <(cut -d, -f1-4 "$1") <(cut -d, -f1-4 "$2") >/dev/null; }
+check "resumed run reproduces the loss curve" same_curve "$T/r1/loss_joint.csv" "$T/r2/loss_joint.csv"
+check "resumed weights identical" cmp -s "$T/r1/unet/diffusion_pytorch_model.safetensors" "$T/r2/unet/diffusion_pytorch_model.safetensors"
+
+# --- other stages
+check "image stage runs" "$K" train --stage image --init "$T/s1" --out "$T/s3" --steps 3 "${TR[@]}"
+check "motion stage runs" "$K" train --stage motion --init "$T/s2" --out "$T/s4" --steps 3 "${TR[@]}"
+motion_only() {  # the motion stage changed motion-module weights only
+  /usr/bin/python3 - "$T/s2/unet/diffusion_pytorch_model.safetensors" "$T/s4/unet/diffusion_pytorch_model.safetensors" <<'EOF'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+    return {k: b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]] for k, v in h.items()}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+changed = [k for k in a if a[k] != b[k]]
+bad = [k for k in changed if "motion_modules" not in k]
+print(f"  {len(changed)} tensors changed, {len(bad)} outside the motion modules")
+sys.exit(0 if changed and not bad else 1)
+EOF
+}
+check "motion stage trains only motion modules" motion_only
+
+# --- the trained folder is a pipeline the generator loads
+check "trained pipeline generates" "$K" generate "a red apple moving left" --model "$T/s2" --size 32x32 --keyframes 4 --frames 8 \
+  --steps 2 -o "$T/g.mp4"
+
+# --- fine-tuning on feedback: approved videos with captions
+mkdir -p "$T/approved"
+cp "$T/g.mp4" "$T/approved/one.mp4"
+ffmpeg -v error -f lavfi -i "testsrc=size=48x40:rate=8:duration=1" -pix_fmt yuv420p "$T/approved/two.mp4"
+printf '{"video": "one.mp4", "caption": "a red apple moving left", "size": 32, "num_frames": 4}\n{"video": "two.mp4", "caption": "a test pattern", "size": 32, "num_frames": 4}\n' \
+  > "$T/approved/approved.jsonl"
+check "fine-tune on approved clips" "$K" train --stage joint --init "$T/s2" --data "$T/approved" --out "$T/s5" --steps 3 \
+  --threads 2 --quiet --batch 2 --frames 4
+check "fine-tuned weights differ from the start" bash -c "! cmp -s '$T/s2/unet/diffusion_pytorch_model.safetensors' '$T/s5/unet/diffusion_pytorch_model.safetensors'"
+
+# --- bad input
+fails_with "unknown stage" "stage" "$K" train --stage nope --init "$INIT" --data "$T/data" --out "$T/x1"
+fails_with "missing data set" "captions.jsonl" "$K" train --stage vae --init "$INIT" --data "$T/none" --out "$T/x2"
+fails_with "missing init folder" "not found" "$K" train --stage vae --init "$T/none" --data "$T/data" --out "$T/x3"
+fails_with "image stage without VAE weights" "vae" "$K" train --stage image --init "$INIT" --data "$T/data" --out "$T/x4" --steps 1
+mkdir -p "$T/bad" && cp -r "$T/s1/." "$T/bad/"
+head -c 1000 "$T/s1/vae/diffusion_pytorch_model.safetensors" > "$T/bad/vae/diffusion_pytorch_model.safetensors"
+fails_with "truncated weights" "safetensors" "$K" train --stage vae --init "$T/bad" --data "$T/data" --out "$T/x5" --steps 1
+fails_with "frames beyond the clips" "frames" "$K" train --stage joint --init "$T/s1" --data "$T/data" --out "$T/x6" --frames 9 --steps 1
+fails_with "usage without --out" "usage" "$K" train --stage vae --init "$INIT" --data "$T/data"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
