@@ -79,6 +79,14 @@ check "motion stage trains only motion modules" motion_only
 check "trained pipeline generates" "$K" generate "a red apple moving left" --model "$T/s2" --size 32x32 --keyframes 4 --frames 8 \
   --steps 2 -o "$T/g.mp4"
 
+# --- export: the shipped form (EMA weights in f16, no optimizer state) generates too
+check "export to f16" "$K" train --export "$T/s2" --out "$T/exp"
+check "export has no optimizer state or logs" bash -c "! ls '$T/exp'/*/optimizer.safetensors '$T/exp'/loss_* 2>/dev/null | grep -q ."
+check "exported weights are f16" grep -q '"F16"' "$T/exp/unet/diffusion_pytorch_model.safetensors"
+check "exported pipeline generates" "$K" generate "a cat face moving up" --model "$T/exp" --size 32x32 --keyframes 4 --frames 8 \
+  --steps 2 -o "$T/e.mp4"
+fails_with "export from a missing folder" "not found" "$K" train --export "$T/none" --out "$T/x7"
+
 # --- fine-tuning on feedback: approved videos with captions
 mkdir -p "$T/approved"
 cp "$T/g.mp4" "$T/approved/one.mp4"

@@ -22,7 +22,10 @@ static void train_usage(FILE *f) {
             "  --caption-dropout P (0.1)   --save-every N (200)   --log-every N (10)   --max-hours H\n"
             "  --freeze LIST      comma-separated components (text_encoder, unet, vae) or tensor-name parts\n"
             "                     to keep fixed, e.g. --freeze text_encoder,conv_in\n"
-            "  --quiet\n");
+            "  --quiet\n"
+            "\nusage: kinora train --export TRAIN_DIR --out DIR [--dtype f16|bf16|f32] [--no-ema]\n"
+            "Writes the pipeline folder the generator ships from a training output folder: the EMA weights\n"
+            "(unless --no-ema) in f16 (default), configs, tokenizer and scheduler; no optimizer state.\n");
 }
 
 static int parse_u64(const char *opt, const char *val, uint64_t *out) {
@@ -37,6 +40,8 @@ static int parse_u64(const char *opt, const char *val, uint64_t *out) {
 int kn_cmd_train(int argc, char **argv) {
     kn_train_opts o;
     kn_train_defaults(&o);
+    const char *export_dir = NULL, *dtype = "f16";
+    int ema = 1;
     o.threads = kn_default_threads();
     o.resume = 1;
     long v;
@@ -47,6 +52,9 @@ int kn_cmd_train(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { train_usage(stdout); return 0; }
         else if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
         else if (!strcmp(a, "--no-resume")) { o.resume = 0; continue; }
+        else if (!strcmp(a, "--no-ema")) { ema = 0; continue; }
+        else if (!strcmp(a, "--export") && val) { export_dir = val; i++; continue; }
+        else if (!strcmp(a, "--dtype") && val) { dtype = val; i++; continue; }
         else if (!strcmp(a, "--stage") && val) { o.stage = val; i++; continue; }
         else if (!strcmp(a, "--init") && val) { o.init_dir = val; i++; continue; }
         else if (!strcmp(a, "--data") && val) { o.data_dir = val; i++; continue; }
@@ -73,8 +81,15 @@ int kn_cmd_train(int argc, char **argv) {
         if (kn_arg_float(a, val, lo, hi, dopt)) return 2;
         i++;
     }
-    if (!o.init_dir || !o.data_dir || !o.out_dir) { train_usage(stderr); return 2; }
     kn_error err = {0};
+    if (export_dir) {
+        kn_dtype dt = !strcmp(dtype, "f16") ? KN_F16 : !strcmp(dtype, "bf16") ? KN_BF16 : !strcmp(dtype, "f32") ? KN_F32 : KN_U8;
+        if (dt == KN_U8) { fprintf(stderr, "kinora train: --dtype %s (f16, bf16 or f32)\n", dtype); return 2; }
+        if (!o.out_dir) { train_usage(stderr); return 2; }
+        if (kn_train_export(export_dir, o.out_dir, dt, ema, &err)) { fprintf(stderr, "kinora train: %s\n", err.msg); return 1; }
+        return 0;
+    }
+    if (!o.init_dir || !o.data_dir || !o.out_dir) { train_usage(stderr); return 2; }
     if (kn_train_run(&o, &err)) { fprintf(stderr, "kinora train: %s\n", err.msg); return 1; }
     return 0;
 }

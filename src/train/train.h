@@ -161,6 +161,13 @@ typedef struct kn_train_opts {
     int quiet;
 } kn_train_opts;
 void kn_train_defaults(kn_train_opts *o);
+/* Copies SRC's files and sub-folders into DST except the names in skip, optimizer state and
+ * temporaries. */
+kn_status kn_copy_pipeline(const char *src, const char *dst, const char *const *skip, int nskip, kn_error *err);
+/* The pipeline folder for inference from a training output: vae, text_encoder and unet weights (their
+ * EMA when ema != 0 and saved) in dtype, configs, tokenizer and scheduler; no optimizer state or logs.
+ * Written beside OUT and renamed into place. */
+kn_status kn_train_export(const char *ckpt_dir, const char *out_dir, kn_dtype dtype, int ema, kn_error *err);
 kn_status kn_train_run(const kn_train_opts *o, kn_error *err);
 
 #endif

@@ -69,45 +69,6 @@ typedef struct trainer {
 static int keep_spatial(const char *n) { return strstr(n, "motion_modules") == NULL; }
 static int keep_motion(const char *n) { return strstr(n, "motion_modules") != NULL; }
 
-static kn_status copy_file(const char *src, const char *dst, kn_error *err) {
-    char *buf;
-    size_t n;
-    kn_status st = kn_read_file(src, (size_t)1 << 34, &buf, &n, err);
-    if (st) return st;
-    st = kn_write_file_atomic(dst, buf, n, err);
-    free(buf);
-    return st;
-}
-
-/* Copies the files of SRC into DST (one level of sub-folders), skipping the sub-folders named in skip
- * and any optimizer state or temporary left-over. */
-static kn_status copy_pipeline(const char *src, const char *dst, const char *const *skip, int nskip, kn_error *err) {
-    kn_status st = kn_mkdirs(dst, err);
-    if (st) return st;
-    DIR *d = opendir(src);
-    if (!d) return kn_fail(err, KN_EIO, "%s: cannot list folder: %s", src, strerror(errno));
-    struct dirent *e;
-    while (!st && (e = readdir(d))) {
-        const char *n = e->d_name;
-        if (n[0] == '.' || strstr(n, ".tmp-") || strstr(n, ".old-") || !strcmp(n, "optimizer.safetensors") ||
-            !strcmp(n, "trainer_state.json"))
-            continue;
-        int skipped = 0;
-        for (int i = 0; i < nskip; i++) skipped |= !strcmp(n, skip[i]);
-        if (skipped) continue;
-        char a[4200], b[4200];
-        snprintf(a, sizeof a, "%s/%s", src, n);
-        snprintf(b, sizeof b, "%s/%s", dst, n);
-        if (kn_path_is_dir(a)) {
-            if (strcmp(src, a)) st = copy_pipeline(a, b, NULL, 0, err);
-        } else {
-            st = copy_file(a, b, err);
-        }
-    }
-    closedir(d);
-    return st;
-}
-
 static double now_s(void) { return kn_now(); }
 
 /* ---- components and models ---- */
@@ -146,7 +107,7 @@ static kn_status open_components(trainer *t, kn_error *err) {
     int resume = resumable(o, trained[0]);
     const char *src = resume ? o->out_dir : o->init_dir;
     kn_status st;
-    if (!resume && (st = copy_pipeline(o->init_dir, o->out_dir, trained, nt, err))) return st;
+    if (!resume && (st = kn_copy_pipeline(o->init_dir, o->out_dir, trained, nt, err))) return st;
     if (t->stage_vae) {
         if ((st = add_component(t, KN_COMP_VAE, src, NULL, &t->vae_c, err))) return st;
     } else {
