@@ -79,6 +79,17 @@ check "motion stage trains only motion modules" motion_only
 check "trained pipeline generates" "$K" generate "a red apple moving left" --model "$T/s2" --size 32x32 --keyframes 4 --frames 8 \
   --steps 2 -o "$T/g.mp4"
 
+# --- kinora eval --model: generate the captions' keyframes and score them
+E=(eval --model "$T/s2" --data "$T/data" --split train --clips 3 --steps 2 --keyframes 4 --threads 2)
+"$K" "${E[@]}" --grid "$T/grid.png" > "$T/ev1" 2>/dev/null
+check "eval of a model reports object and motion accuracy" grep -q "^object accuracy: .*chance" "$T/ev1"
+check "eval motion line" grep -q "^motion accuracy: .* of 3 objects\|^motion accuracy: .* of [0-9]* objects" "$T/ev1"
+check "eval grid and captions written" test -s "$T/grid.png" -a -s "$T/grid.png.txt"
+"$K" "${E[@]}" > "$T/ev2" 2>/dev/null
+check "eval is deterministic" diff <(grep accuracy "$T/ev1") <(grep accuracy "$T/ev2")
+fails_with "eval with a missing model" "not found" "$K" eval --model "$T/none" --data "$T/data" --clips 1
+fails_with "eval needs one of --truth and --model" "exactly one" "$K" eval --model "$T/s2" --truth --data "$T/data"
+
 # --- export: the shipped form (EMA weights in f16, no optimizer state) generates too
 check "export to f16" "$K" train --export "$T/s2" --out "$T/exp"
 check "export has no optimizer state or logs" bash -c "! ls '$T/exp'/*/optimizer.safetensors '$T/exp'/loss_* 2>/dev/null | grep -q ."

@@ -79,4 +79,18 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
                         kn_eval_report *rep, kn_error *err);
 void kn_eval_print(const kn_eval_report *rep, FILE *f);
 
+/* Generates the keyframes of the data set's captions with a model and scores them as above: clip i
+ * uses seed + i, the data set's frame size and `keyframes` frames (no interpolation: the keyframes are
+ * what the model made). With grid_path, the first 8 clips' keyframes go to a PNG grid and their
+ * captions to grid_path.txt. */
+typedef struct kn_eval_gen_opts {
+    const char *model_dir, *dataset_dir, *split;
+    int max_clips, steps, keyframes, threads;
+    float guidance;
+    uint64_t seed;
+    const char *grid_path;
+    int verbose_progress;
+} kn_eval_gen_opts;
+kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err);
+
 #endif

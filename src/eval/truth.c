@@ -3,9 +3,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include "io/io.h"
+#include "kinora/kinora.h"
+#include "train/train.h"
 
 typedef struct {
-    char *frames_path;
+    char *frames_path, *caption;
     int nobj, obj[KN_DS_MAXOBJ], motion[KN_DS_MAXOBJ], size, nframes;
     /* results */
     int pred[KN_DS_MAXOBJ], obj_ok, cls[KN_DS_MAXOBJ];
@@ -54,10 +56,31 @@ static kn_status parse_line(const char *path, int lineno, const char *line, cons
             goto done;
         }
     }
-    if (!(c->frames_path = kn_strdup(fr))) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    const char *cap = json_string_value(json_object_get(j, "caption"));
+    if (!(c->frames_path = kn_strdup(fr)) || !(c->caption = kn_strdup(cap ? cap : "")))
+        st = kn_fail(err, KN_ENOMEM, "out of memory");
 done:
     json_decref(j);
     return st;
+}
+
+/* Scores frames [nframes][size][size][3] against the clip's caption objects and motions. */
+static kn_status score_frames(const kn_eval_templates *T, clip *c, const uint8_t *fr, kn_error *err) {
+    kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS];
+    kn_status st;
+    if ((st = kn_eval_object_hits(T, fr, c->nframes, hits, err))) return st;
+    kn_eval_pick_objects((const kn_eval_hit(*)[KN_DS_NOBJECTS])hits, c->nobj, c->pred);
+    int used[KN_DS_NOBJECTS] = {0};
+    for (int k = 0; k < c->nobj; k++) used[c->pred[k]] = 1;
+    c->obj_ok = 1;
+    for (int k = 0; k < c->nobj; k++) c->obj_ok &= used[c->obj[k]];
+    float xs[256], ys[256], ss[256], sc[256];
+    for (int k = 0; k < c->nobj; k++) {
+        if ((st = kn_eval_track(T, c->obj[k], fr, c->nframes, xs, ys, ss, sc, err))) return st;
+        c->cls[k] = kn_eval_classify(xs, ys, ss, c->nframes, c->size);
+    }
+    c->flicker = kn_eval_flicker(fr, c->nframes, c->size);
+    return KN_OK;
 }
 
 static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
@@ -69,21 +92,7 @@ static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
     kn_status st = kn_read_file(p, want + 1, &buf, &n, err);
     if (st) return st;
     if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", p, n, want); }
-    const uint8_t *fr = (const uint8_t *)buf;
-    kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS];
-    if ((st = kn_eval_object_hits(J->T, fr, c->nframes, hits, err))) goto done;
-    kn_eval_pick_objects((const kn_eval_hit(*)[KN_DS_NOBJECTS])hits, c->nobj, c->pred);
-    int used[KN_DS_NOBJECTS] = {0};
-    for (int k = 0; k < c->nobj; k++) used[c->pred[k]] = 1;
-    c->obj_ok = 1;
-    for (int k = 0; k < c->nobj; k++) c->obj_ok &= used[c->obj[k]];
-    float xs[256], ys[256], ss[256], sc[256];
-    for (int k = 0; k < c->nobj; k++) {
-        if ((st = kn_eval_track(J->T, c->obj[k], fr, c->nframes, xs, ys, ss, sc, err))) goto done;
-        c->cls[k] = kn_eval_classify(xs, ys, ss, c->nframes, c->size);
-    }
-    c->flicker = kn_eval_flicker(fr, c->nframes, c->size);
-done:
+    st = score_frames(J->T, c, (const uint8_t *)buf, err);
     free(buf);
     return st;
 }
@@ -117,38 +126,19 @@ static kn_status read_list(const char *dir, const char *split, int max_clips, cl
     free(line);
     fclose(f);
     if (!st && !n) st = kn_fail(err, KN_EINVAL, "%s: no clips%s%s", path, split ? " in split " : "", split ? split : "");
-    if (st) { for (int i = 0; i < n; i++) free(c[i].frames_path); free(c); return st; }
+    if (st) { for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); } free(c); return st; }
     *out = c;
     *count = n;
     return KN_OK;
 }
 
-kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
-                        kn_eval_report *rep, kn_error *err) {
-    double t0 = kn_now();
-    clip *c = NULL;
-    int n = 0;
-    kn_status st = read_list(dataset_dir, split, max_clips, &c, &n, err);
-    if (st) return st;
-    for (int i = 1; i < n; i++)
-        if (c[i].size != c[0].size) { st = kn_fail(err, KN_EFORMAT, "%s: clips of different sizes", dataset_dir); goto out; }
-    kn_sprite_set set;
-    kn_eval_templates T;
-    if ((st = kn_sprites_load(NULL, NULL, &set, err))) goto out;
-    st = kn_eval_templates_build(&set, c[0].size, &T, err);
-    kn_sprites_free(&set);
-    if (st) goto out;
-    job J = {dataset_dir, &T, c};
-    kn_pool *pool = NULL;
-    if (threads > 1 && (st = kn_pool_create(threads, &pool, err))) { kn_eval_templates_free(&T); goto out; }
-    if (pool) kn_pool_run(pool, n, task, &J);
-    else for (int i = 0; i < n; i++) task(&J, i);
-    kn_pool_destroy(pool);
-    kn_eval_templates_free(&T);
+/* Sums the clips' results into a report (chance levels included); logs one line per clip. */
+static kn_status tally(clip *c, int n, FILE *log, kn_eval_report *rep, kn_error *err) {
+    kn_status st = KN_OK;
     memset(rep, 0, sizeof *rep);
     int expected_count[KN_MC_COUNT] = {0};
     for (int i = 0; i < n; i++) {
-        if (c[i].st) { *err = c[i].err; st = c[i].st; goto out; }
+        if (c[i].st) { *err = c[i].err; st = c[i].st; return st; }
         rep->clips++;
         if (c[i].nobj == 1) { rep->clips_single++; rep->obj_correct_single += c[i].obj_ok; }
         else { rep->clips_pair++; rep->obj_correct_pair += c[i].obj_ok; }
@@ -177,9 +167,35 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     int most = 0;
     for (int e = 0; e < KN_MC_COUNT; e++) if (expected_count[e] > most) most = expected_count[e];
     rep->majority_motion = rep->motion_total ? (double)most / rep->motion_total : 0;
+    return KN_OK;
+}
+
+kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
+                        kn_eval_report *rep, kn_error *err) {
+    double t0 = kn_now();
+    clip *c = NULL;
+    int n = 0;
+    kn_status st = read_list(dataset_dir, split, max_clips, &c, &n, err);
+    if (st) return st;
+    for (int i = 1; i < n; i++)
+        if (c[i].size != c[0].size) { st = kn_fail(err, KN_EFORMAT, "%s: clips of different sizes", dataset_dir); goto out; }
+    kn_sprite_set set;
+    kn_eval_templates T;
+    if ((st = kn_sprites_load(NULL, NULL, &set, err))) goto out;
+    st = kn_eval_templates_build(&set, c[0].size, &T, err);
+    kn_sprites_free(&set);
+    if (st) goto out;
+    job J = {dataset_dir, &T, c};
+    kn_pool *pool = NULL;
+    if (threads > 1 && (st = kn_pool_create(threads, &pool, err))) { kn_eval_templates_free(&T); goto out; }
+    if (pool) kn_pool_run(pool, n, task, &J);
+    else for (int i = 0; i < n; i++) task(&J, i);
+    kn_pool_destroy(pool);
+    kn_eval_templates_free(&T);
+    if ((st = tally(c, n, log, rep, err))) goto out;
     rep->seconds = kn_now() - t0;
 out:
-    for (int i = 0; i < n; i++) free(c[i].frames_path);
+    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); }
     free(c);
     return st;
 }
@@ -199,4 +215,82 @@ void kn_eval_print(const kn_eval_report *r, FILE *f) {
                 fprintf(f, "  confused: %d x %s classified as %s\n", r->confusion[e][p], kn_eval_class_name(e), kn_eval_class_name(p));
     fprintf(f, "flicker (mean |frame difference|, 0-255): %.2f\n", r->flicker_mean);
     fprintf(f, "time: %.2f s\n", r->seconds);
+}
+
+/* ---- scoring what a model generates for the data set's captions ---- */
+
+/* A grid PNG: one row per clip (at most 8), its keyframes across; the captions go to PATH.txt. */
+static kn_status write_grid(const char *path, const uint8_t *const *frames, const clip *c, int rows, int K, int S,
+                            kn_error *err) {
+    int gap = 2, W = K * S + (K + 1) * gap, H = rows * S + (rows + 1) * gap;
+    uint8_t *img = malloc((size_t)W * H * 3);
+    if (!img) return kn_fail(err, KN_ENOMEM, "out of memory");
+    memset(img, 255, (size_t)W * H * 3);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < K; k++)
+            for (int y = 0; y < S; y++)
+                memcpy(img + ((size_t)(gap + r * (S + gap) + y) * W + gap + k * (S + gap)) * 3,
+                       frames[r] + ((size_t)k * S * S + (size_t)y * S) * 3, (size_t)S * 3);
+    kn_status st = kn_train_write_png(path, img, W, H, 1, err);
+    free(img);
+    if (st) return st;
+    char tp[4200];
+    snprintf(tp, sizeof tp, "%s.txt", path);
+    FILE *f = fopen(tp, "w");
+    if (!f) return kn_fail(err, KN_EIO, "%s: cannot write", tp);
+    for (int r = 0; r < rows; r++) fprintf(f, "row %d: %s\n", r + 1, c[r].caption);
+    return fclose(f) ? kn_fail(err, KN_EIO, "%s: write failed", tp) : KN_OK;
+}
+
+kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err) {
+    double t0 = kn_now();
+    clip *c = NULL;
+    int n = 0;
+    kn_status st = read_list(o->dataset_dir, o->split, o->max_clips, &c, &n, err);
+    if (st) return st;
+    kn_pipeline *p = NULL;
+    kn_eval_templates T;
+    int have_T = 0, K = o->keyframes, S = c[0].size;
+    uint8_t *grid[8] = {0};
+    kn_sprite_set set;
+    if ((st = kn_pipeline_open(o->model_dir, o->threads, &p, err))) goto out;
+    if ((st = kn_sprites_load(NULL, NULL, &set, err))) goto out;
+    st = kn_eval_templates_build(&set, S, &T, err);
+    kn_sprites_free(&set);
+    if (st) goto out;
+    have_T = 1;
+    for (int i = 0; i < n && !st; i++) {
+        kn_generate_params g;
+        kn_generate_params_default(&g);
+        g.prompt = c[i].caption;
+        g.seed = o->seed + (uint64_t)i;
+        g.steps = o->steps;
+        g.guidance = o->guidance;
+        g.keyframes = g.frames = K;
+        g.width = g.height = S;
+        kn_video kf, vid;
+        memset(&kf, 0, sizeof kf);
+        memset(&vid, 0, sizeof vid);
+        if ((st = kn_pipeline_generate(p, &g, &kf, &vid, err))) { kn_wrap(err, "generating \"%s\"", c[i].caption); break; }
+        c[i].nframes = K;
+        c[i].st = score_frames(&T, &c[i], kf.rgb, &c[i].err);
+        if (i < 8 && o->grid_path && (grid[i] = malloc((size_t)K * S * S * 3))) memcpy(grid[i], kf.rgb, (size_t)K * S * S * 3);
+        kn_video_free(&kf);
+        kn_video_free(&vid);
+        if (o->verbose_progress) fprintf(stderr, "\reval: %d/%d clips", i + 1, n);
+    }
+    if (o->verbose_progress) fprintf(stderr, "\n");
+    if (!st) st = tally(c, n, log, rep, err);
+    if (!st && o->grid_path) {
+        int rows = n < 8 ? n : 8;
+        st = write_grid(o->grid_path, (const uint8_t *const *)grid, c, rows, K, S, err);
+    }
+    rep->seconds = kn_now() - t0;
+out:
+    for (int i = 0; i < 8; i++) free(grid[i]);
+    if (have_T) kn_eval_templates_free(&T);
+    kn_pipeline_close(p);
+    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); }
+    free(c);
+    return st;
 }
