@@ -86,6 +86,7 @@ fuzz:
 bench: all $(BENCHES)
 	@scripts/bench.sh
 	@scripts/bench-train.sh
+	@scripts/bench-unet.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kinora $(DESTDIR)$(PREFIX)/lib/pkgconfig
