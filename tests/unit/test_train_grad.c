@@ -68,8 +68,10 @@ enum { B = 2, FR = 3, S = 8, L = 6, D = 8, C = 4 };
 static double unet_step(fixture *f, const kn_ctx *ctx, float *pred_out) {
     const size_t n = (size_t)B * C * FR * S * S;
     const float *x = io_f32(f, "x", n), *t = io_f32(f, "t", B), *target = io_f32(f, "target", n);
-    const kn_st_tensor *ids = kn_st_find(&f->io, "ids");
-    if (!x || !t || !target || !ids) return NAN;
+    const kn_st_tensor *idt = kn_st_find(&f->io, "ids");
+    if (!x || !t || !target || !idt || idt->nbytes != sizeof(int64_t) * B * L) return NAN;
+    int64_t ids[B * L];   /* a copy: tensors in a safetensors file need not be 8-byte aligned */
+    memcpy(ids, idt->data, sizeof ids);
     kn_error err = {0};
     size_t mark = kn_ws_mark(&f->tape);
     float *ctxt = kn_ws_alloc(&f->tape, B * L * D), *dctx = kn_ws_alloc(&f->tape, B * L * D);
@@ -77,7 +79,7 @@ static double unet_step(fixture *f, const kn_ctx *ctx, float *pred_out) {
     kn_clip_text_act *ta;
     kn_unet_act *ua;
     double loss = 0;
-    if (kn_clip_text_encode_train(f->text, ctx, &f->tape, ids->data, B, L, 0, ctxt, &ta, &err) ||
+    if (kn_clip_text_encode_train(f->text, ctx, &f->tape, ids, B, L, 0, ctxt, &ta, &err) ||
         kn_unet_forward_train(f->unet, ctx, &f->tape, x, B, FR, S, S, t, ctxt, L, pred, &ua, &err)) {
         fprintf(stderr, "  forward: %s\n", err.msg);
         return NAN;
@@ -172,9 +174,12 @@ TEST(training_forward_is_the_inference_forward) {
     const size_t n = (size_t)B * C * FR * S * S;
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float)), ctxt[B * L * D];
     REQUIRE(a && b);
-    const kn_st_tensor *ids = kn_st_find(&f.io, "ids");
+    const kn_st_tensor *idt = kn_st_find(&f.io, "ids");
+    REQUIRE(idt && idt->nbytes == sizeof(int64_t) * B * L);
+    int64_t ids[B * L];
+    memcpy(ids, idt->data, sizeof ids);
     kn_error err = {0};
-    REQUIRE(kn_clip_text_encode(f.text, &ctx, ids->data, B, L, 0, ctxt, &err) == KN_OK);
+    REQUIRE(kn_clip_text_encode(f.text, &ctx, ids, B, L, 0, ctxt, &err) == KN_OK);
     REQUIRE(kn_unet_forward(f.unet, &ctx, io_f32(&f, "x", n), B, FR, S, S, io_f32(&f, "t", B), ctxt, L, a, &err) == KN_OK);
     unet_step(&f, &ctx, b);
     CHECK(memcmp(a, b, n * sizeof(float)) == 0);
