@@ -285,6 +285,8 @@ def unet_forward(cfg, P, M, sample, t, ctx, motion=None):
     e = lin(P, "time_embedding.linear_2", F.silu(lin(P, "time_embedding.linear_1", e, boc[0], temb_dim)), temb_dim, temb_dim)
     e = e.repeat_interleave(frames, dim=0)
     ctx = ctx.repeat_interleave(frames, dim=0)
+    if not merged and cfg.get("center_input_sample", False):   # UNet2DConditionModel only
+        sample = 2 * sample - 1.0
     ks = cfg.get("conv_in_kernel", 3)
     h = conv(P, "conv_in", sample, sample.shape[1], boc[0], ks)
     skips = [h]

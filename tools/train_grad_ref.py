@@ -124,6 +124,31 @@ def main():
         loss.backward()
         opt.step()
     io["adamw_losses"] = torch.tensor(losses)
+    # a plain UNet2DConditionModel: conv projections, DownBlock2D/UpBlock2D, center_input_sample, an odd
+    # size (7 -> 4 -> upsampled back to 7), one image per item; loss mse, gradients of every parameter
+    # and of the context
+    c2 = R.unet_cfg(block_out_channels=[8, 16], norm_num_groups=4, cross_attention_dim=8, attention_head_dim=2,
+                    down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+                    up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], use_linear_projection=False,
+                    center_input_sample=True, flip_sin_to_cos=False, freq_shift=1)
+    x2 = torch.rand(B, 4, 7, 7, generator=g)
+    ctx2 = torch.randn(B, L, 8, generator=g)
+    target2 = torch.randn(B, 4, 7, 7, generator=g)
+    P2 = R.Params(gen=g)
+    with torch.no_grad():
+        R.unet_forward(c2, P2, P2, x2, t, ctx2)
+    perturb(P2.sd, g)
+    save(out, "unet2d", c2, P2.sd, "diffusion_pytorch_model.safetensors")
+    P2.gen = None
+    for v in P2.sd.values():
+        v.requires_grad_(True)
+    ctx2.requires_grad_(True)
+    loss2 = F.mse_loss(R.unet_forward(c2, P2, P2, x2, t, ctx2), target2)
+    loss2.backward()
+    io.update({"x2": x2, "ctx2": ctx2.detach(), "target2": target2, "loss_unet2d": loss2.detach().reshape(1),
+               "grad_ctx2": ctx2.grad.detach().clone()})
+    for k, v in P2.sd.items():
+        io[f"grad.unet2d/{k}"] = v.grad.detach().clone()
     R.st_save(os.path.join(out, "io.safetensors"), {k: v.detach().contiguous() for k, v in io.items()})
     print(f"unet loss {io['loss_unet'].item():.6f} vae loss {io['loss_vae'].item():.6f} "
           f"adamw {losses[0]:.6f} -> {losses[-1]:.6f}; {sum(1 for k in io if k.startswith('grad.'))} gradients")

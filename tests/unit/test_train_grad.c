@@ -235,9 +235,53 @@ TEST(ten_adamw_steps_match_torch) {
     fixture_close(&f);
 }
 
+/* A plain UNet2DConditionModel (conv projections, DownBlock2D / UpBlock2D, center_input_sample, a 7x7
+ * input that downsamples to 4x4 and is upsampled back to the skip's 7x7), one frame, with the gradient
+ * of the context checked directly. */
+TEST(unet2d_gradients_match_torch) {
+    fixture f;
+    REQUIRE(fixture_open(&f) == 0);
+    kn_component c;
+    kn_unet *u = NULL;
+    kn_error err = {0};
+    char p[300];
+    snprintf(p, sizeof p, "%s/unet2d", f.dir);
+    REQUIRE(kn_component_load(&c, KN_COMP_UNET, p, 0, &err) == KN_OK);
+    REQUIRE(kn_component_set_trainable(&c, NULL, NULL, &err) == KN_OK);
+    REQUIRE(kn_component_open_unet(&c, &u, &err) == KN_OK);
+    snprintf(c.name, sizeof c.name, "unet2d");   /* the fixture's gradient prefix */
+    enum { S2 = 7 };
+    const size_t n = (size_t)B * C * S2 * S2;
+    const float *x = io_f32(&f, "x2", n), *ctxt = io_f32(&f, "ctx2", B * L * D), *t = io_f32(&f, "t", B);
+    const float *target = io_f32(&f, "target2", n), *rl = io_f32(&f, "loss_unet2d", 1), *rdc = io_f32(&f, "grad_ctx2", B * L * D);
+    REQUIRE(x && ctxt && t && target && rl && rdc);
+    kn_ctx ctx = {NULL, kn_cpu_detect(), NULL};
+    float pred[B * C * S2 * S2], dpred[B * C * S2 * S2], dctx[B * L * D] = {0};
+    kn_unet_act *a;
+    REQUIRE(kn_unet_forward_train(u, &ctx, &f.tape, x, B, 1, S2, S2, t, ctxt, L, pred, &a, &err) == KN_OK);
+    double loss = 0;
+    for (size_t i = 0; i < n; i++) { double d = (double)pred[i] - target[i]; loss += d * d; dpred[i] = (float)(2.0 * d / (double)n); }
+    loss /= (double)n;
+    REQUIRE(kn_unet_backward(u, &ctx, &f.tape, a, &c.gm, dpred, dctx, &err) == KN_OK);
+    float inf[B * C * S2 * S2];
+    REQUIRE(kn_unet_forward(u, &ctx, x, B, 1, S2, S2, t, ctxt, L, inf, &err) == KN_OK);
+    CHECK(memcmp(inf, pred, sizeof inf) == 0);
+    CHECKF(fabs(loss - rl[0]) <= 1e-4 * fabs(rl[0]), "loss %.7f, torch %.7f", loss, rl[0]);
+    double worst = 0, mx = 0;
+    for (int i = 0; i < B * L * D; i++) mx = fmax(mx, fabs(rdc[i]));
+    double dcd = kn_test_maxdiff(dctx, rdc, (size_t)B * L * D);
+    CHECKF(dcd <= 1e-4 * mx, "d(context): max diff %.3g, max |g| %.3g", dcd, mx);
+    CHECK(compare_grads(&f, &c, &worst) == 0);
+    printf("  # plain UNet: %d tensors, worst relative gradient difference %.2e, d(context) %.2e\n", c.ps.n, worst, dcd / mx);
+    kn_unet_close(u);
+    kn_component_free(&c);
+    fixture_close(&f);
+}
+
 TEST_MAIN_BEGIN
 RUN(gradients_match_torch);
 RUN(training_forward_is_the_inference_forward);
 RUN(gradients_independent_of_threads);
 RUN(ten_adamw_steps_match_torch);
+RUN(unet2d_gradients_match_torch);
 TEST_MAIN_END
