@@ -24,7 +24,7 @@ $K train --stage joint --init "$tmp/v" --out "$tmp/j" --data "$tmp/data" --steps
   --frames "$frames" --threads "$threads" --quiet --save-every 100000 --caption-dropout 0
 kn=$(awk -F, 'NR > 3 {print $5}' "$tmp/j/loss_joint.csv" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 latent=$((64 / 4))
-pt=$(OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 tools/bench_train_torch.py models/default \
+pt=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 tools/bench_train_torch.py models/default \
      "$threads" "$batch" "$frames" "$latent" "$((steps - 1))" | awk '/^torch_train_step_s/{print $2}')
 ratio=$(awk -v a="$kn" -v b="$pt" 'BEGIN{printf "%.2f", b / a}')
 if [ $md -eq 1 ]; then

@@ -15,7 +15,7 @@ big=build/big
 [ -f "$big/unet/diffusion_pytorch_model.safetensors" ] || /usr/bin/python3 tools/torch_unet_ref.py big "$big"
 [ -x build/bench/bench_unet ] || make -j2 build/bench/bench_unet >/dev/null
 kn=$(build/bench/bench_unet "$big/unet" "$big/motion_adapter" "$big/io.safetensors" "$threads" "$reps" 2>/dev/null)
-pt=$(OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 tools/bench_unet_torch.py \
+pt=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" /usr/bin/python3 tools/bench_unet_torch.py \
      "$big/unet" "$big/motion_adapter" "$big/io.safetensors" "$threads" "$reps" 2>/dev/null)
 get() { echo "$1" | awk -v k="$2" '$1 == k {print $2}'; }
 ks=$(get "$kn" kinora_unet_call_s); ps=$(get "$pt" torch_unet_call_s)
