@@ -10,6 +10,15 @@
 #define TAPE_ACT(p, type) do { if (!((p) = KN_TAPE_NEW(tape, type))) \
     return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
 
+/* kn_lin_bwd, naming the projection when its weight cannot carry a gradient (not f32) */
+static kn_status lin_bwd(const kn_ctx *ctx, const kn_lin *l, const char *what, const kn_gradmap *gm, const float *x,
+                         size_t rows, const float *dy, float *dx, kn_error *err) {
+    kn_status st = kn_lin_bwd(ctx, l, gm, x, rows, dy, dx, err);
+    if (st == KN_EUNSUPPORTED)
+        return kn_fail(err, st, "%s: backward needs f32 weights, found %s", what, kn_dtype_name(l->w.dtype));
+    return st;
+}
+
 /* ---- attention ---- */
 struct kn_attn_act {
     const float *x, *kv;          /* kv == NULL: self-attention */
@@ -45,8 +54,8 @@ kn_status kn_attn_fwd_train(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, co
     return KN_OK;
 }
 
-kn_status kn_attn_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, const kn_attn_act *r,
-                      const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
+static kn_status attn_bwd_run(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, const kn_attn_act *r,
+                              const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
     size_t nq = (size_t)r->B * r->Lq, nk = (size_t)r->B * r->Lk, mark = kn_ws_mark(tape);
     const int self = r->kv == NULL;
     const float *kvx = self ? r->x : r->kv;
@@ -58,13 +67,13 @@ kn_status kn_attn_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, const kn
     TAPE_FLOATS(t1, nk * a->kv_dim);
     TAPE_FLOATS(t2, nk * a->kv_dim);
     kn_status st;
-    if ((st = kn_lin_bwd(ctx, &a->o, gm, r->o, nq, dy, dO, err))) return st;
+    if ((st = lin_bwd(ctx, &a->o, "attention to_out.0", gm, r->o, nq, dy, dO, err))) return st;
     kn_attn_shape s = attn_shape(a, r->B, r->Lq, r->Lk);
     kn_attention_backward(ctx, &s, r->q, r->k, r->v, dO, dq, dk, dv);
     int want_kv = self ? dx != NULL : dkv != NULL;
-    if ((st = kn_lin_bwd(ctx, &a->q, gm, r->x, nq, dq, dx, err))) return st;
-    if ((st = kn_lin_bwd(ctx, &a->k, gm, kvx, nk, dk, want_kv ? t1 : NULL, err))) return st;
-    if ((st = kn_lin_bwd(ctx, &a->v, gm, kvx, nk, dv, want_kv ? t2 : NULL, err))) return st;
+    if ((st = lin_bwd(ctx, &a->q, "attention to_q", gm, r->x, nq, dq, dx, err))) return st;
+    if ((st = lin_bwd(ctx, &a->k, "attention to_k", gm, kvx, nk, dk, want_kv ? t1 : NULL, err))) return st;
+    if ((st = lin_bwd(ctx, &a->v, "attention to_v", gm, kvx, nk, dv, want_kv ? t2 : NULL, err))) return st;
     if (want_kv) {
         float *dst = self ? dx : dkv;
         kn_axpy(1.0f, t1, nk * a->kv_dim, dst);
@@ -72,6 +81,15 @@ kn_status kn_attn_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, const kn
     }
     kn_ws_release(tape, mark);
     return KN_OK;
+}
+
+/* temporaries go back to the tape on every path, errors included */
+kn_status kn_attn_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_attn *a, const kn_attn_act *r,
+                      const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
+    size_t mark = kn_ws_mark(tape);
+    kn_status st = attn_bwd_run(ctx, tape, a, r, gm, dy, dx, dkv, err);
+    kn_ws_release(tape, mark);
+    return st;
 }
 
 /* ---- BasicTransformerBlock ---- */
@@ -138,8 +156,8 @@ static kn_status ln_bwd_add(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, con
     return KN_OK;
 }
 
-kn_status kn_btb_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, const kn_btb_act *r,
-                     const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
+static kn_status btb_bwd_run(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, const kn_btb_act *r,
+                             const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
     size_t rows = (size_t)r->B * r->L, n = rows * b->dim, mark = kn_ws_mark(tape);
     float *dg, *df1, *dn, *d2, *d1;
     TAPE_FLOATS(dg, rows * b->ff_inner);
@@ -149,9 +167,9 @@ kn_status kn_btb_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, const kn_b
     TAPE_FLOATS(d1, n);
     kn_status st;
     /* feed-forward: y = x2 + ff2(geglu(ff1(norm3(x2)))) */
-    if ((st = kn_lin_bwd(ctx, &b->ff2, gm, r->g, rows, dy, dg, err))) return st;
+    if ((st = lin_bwd(ctx, &b->ff2, "transformer block ff.net.2", gm, r->g, rows, dy, dg, err))) return st;
     kn_geglu_backward(ctx, r->f1, rows, b->ff_inner, dg, df1);
-    if ((st = kn_lin_bwd(ctx, &b->ff1, gm, r->n3, rows, df1, dn, err))) return st;
+    if ((st = lin_bwd(ctx, &b->ff1, "transformer block ff.net.0.proj", gm, r->n3, rows, df1, dn, err))) return st;
     if ((st = ln_bwd_add(ctx, tape, b, &b->n3, r->x2, rows, gm, dn, dy, d2, err))) return st;
     /* attn2: x2 = x1 + attn2(norm2(x1) [+ pe]) */
     if ((st = kn_attn_bwd(ctx, tape, &b->a2, r->a2, gm, d2, dn, b->a2_cross ? dkv : NULL, err))) return st;
@@ -164,6 +182,15 @@ kn_status kn_btb_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, const kn_b
         TAPE_FLOATS(t, n);
         st = ln_bwd_add(ctx, tape, b, &b->n1, r->x, rows, gm, dn, d1, t, err);
     }
+    kn_ws_release(tape, mark);
+    return st;
+}
+
+/* temporaries go back to the tape on every path, errors included */
+kn_status kn_btb_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_btb *b, const kn_btb_act *r,
+                     const kn_gradmap *gm, const float *dy, float *dx, float *dkv, kn_error *err) {
+    size_t mark = kn_ws_mark(tape);
+    kn_status st = btb_bwd_run(ctx, tape, b, r, gm, dy, dx, dkv, err);
     kn_ws_release(tape, mark);
     return st;
 }
@@ -211,8 +238,8 @@ kn_status kn_t2d_fwd_train(const kn_ctx *ctx, kn_ws *tape, const kn_t2d *t, cons
     return KN_OK;
 }
 
-kn_status kn_t2d_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_t2d *t, const kn_t2d_act *r,
-                     const kn_gradmap *gm, const float *dy, float *dx, float *dcontext, kn_error *err) {
+static kn_status t2d_bwd_run(const kn_ctx *ctx, kn_ws *tape, const kn_t2d *t, const kn_t2d_act *r,
+                             const kn_gradmap *gm, const float *dy, float *dx, float *dcontext, kn_error *err) {
     const int N = r->N;
     size_t S = (size_t)r->H * r->W, n = (size_t)N * t->C * S, rows = (size_t)N * S, mark = kn_ws_mark(tape);
     float *da, *db, *dt;
@@ -221,19 +248,28 @@ kn_status kn_t2d_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_t2d *t, const kn_t
     TAPE_FLOATS(dt, n);
     kn_status st;
     kn_bcs_to_bsc(ctx, dy, N, t->C, S, dt);
-    if ((st = kn_lin_bwd(ctx, &t->proj_out, gm, r->hs[t->nlayers], rows, dt, da, err))) return st;
+    if ((st = lin_bwd(ctx, &t->proj_out, "Transformer2DModel proj_out", gm, r->hs[t->nlayers], rows, dt, da, err))) return st;
     for (int i = t->nlayers - 1; i >= 0; i--) {
         if ((st = kn_btb_bwd(ctx, tape, &t->blocks[i], r->blk[i], gm, da, db, dcontext, err))) return st;
         float *sw = da; da = db; db = sw;
     }
-    if ((st = kn_lin_bwd(ctx, &t->proj_in, gm, r->tok, rows, da, db, err))) return st;
+    if ((st = lin_bwd(ctx, &t->proj_in, "Transformer2DModel proj_in", gm, r->tok, rows, da, db, err))) return st;
     kn_bsc_to_bcs(ctx, db, N, t->C, S, dt);
     float *dxn = dx ? dx : da;
     kn_group_norm_backward(ctx, r->x, N, t->C, S, t->groups, 1e-6f, t->norm.g, dt, dxn, kn_grad_of(gm, t->norm.g),
-                           kn_grad_of(gm, t->norm.b));
+                                   kn_grad_of(gm, t->norm.b));
     if (dx) kn_add(dx, dy, n, dx);
     kn_ws_release(tape, mark);
     return KN_OK;
+}
+
+/* temporaries go back to the tape on every path, errors included */
+kn_status kn_t2d_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_t2d *t, const kn_t2d_act *r,
+                     const kn_gradmap *gm, const float *dy, float *dx, float *dcontext, kn_error *err) {
+    size_t mark = kn_ws_mark(tape);
+    kn_status st = t2d_bwd_run(ctx, tape, t, r, gm, dy, dx, dcontext, err);
+    kn_ws_release(tape, mark);
+    return st;
 }
 
 /* ---- TransformerTemporalModel ---- */
@@ -280,8 +316,8 @@ kn_status kn_ttm_fwd_train(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, cons
     return KN_OK;
 }
 
-kn_status kn_ttm_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, const kn_ttm_act *r,
-                     const kn_gradmap *gm, const float *dy, float *dx, kn_error *err) {
+static kn_status ttm_bwd_run(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, const kn_ttm_act *r,
+                             const kn_gradmap *gm, const float *dy, float *dx, kn_error *err) {
     const int B = r->B, F = r->F, S = r->H * r->W, C = t->C;
     size_t n = (size_t)B * F * C * S, rows = (size_t)B * S * F, mark = kn_ws_mark(tape);
     float *u, *v;
@@ -290,13 +326,13 @@ kn_status kn_ttm_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, const kn_t
     kn_status st;
     int d3[4] = {B, F, C, S}, p3[4] = {0, 3, 1, 2};      /* [B,F,C,S] -> [B,S,F,C] */
     kn_permute4(ctx, dy, d3, p3, u);
-    if ((st = kn_lin_bwd(ctx, &t->proj_out, gm, r->h1, rows, u, v, err))) return st;
+    if ((st = lin_bwd(ctx, &t->proj_out, "motion module proj_out", gm, r->h1, rows, u, v, err))) return st;
     if ((st = kn_btb_bwd(ctx, tape, &t->block, r->blk, gm, v, u, NULL, err))) return st;
-    if ((st = kn_lin_bwd(ctx, &t->proj_in, gm, r->tok, rows, u, v, err))) return st;
+    if ((st = lin_bwd(ctx, &t->proj_in, "motion module proj_in", gm, r->tok, rows, u, v, err))) return st;
     int d2[4] = {B, S, F, C}, p2[4] = {0, 3, 2, 1};      /* [B,S,F,C] -> [B,C,F,S] */
     kn_permute4(ctx, v, d2, p2, u);
     kn_group_norm_backward(ctx, r->a, B, C, (size_t)F * S, t->groups, 1e-6f, t->norm.g, u, v, kn_grad_of(gm, t->norm.g),
-                           kn_grad_of(gm, t->norm.b));
+                                   kn_grad_of(gm, t->norm.b));
     if (dx) {
         int d1[4] = {B, C, F, S}, p1[4] = {0, 2, 1, 3};  /* [B,C,F,S] -> [B,F,C,S] */
         kn_permute4(ctx, v, d1, p1, dx);
@@ -304,4 +340,13 @@ kn_status kn_ttm_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, const kn_t
     }
     kn_ws_release(tape, mark);
     return KN_OK;
+}
+
+/* temporaries go back to the tape on every path, errors included */
+kn_status kn_ttm_bwd(const kn_ctx *ctx, kn_ws *tape, const kn_ttm *t, const kn_ttm_act *r,
+                     const kn_gradmap *gm, const float *dy, float *dx, kn_error *err) {
+    size_t mark = kn_ws_mark(tape);
+    kn_status st = ttm_bwd_run(ctx, tape, t, r, gm, dy, dx, err);
+    kn_ws_release(tape, mark);
+    return st;
 }
