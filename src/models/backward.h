@@ -44,6 +44,11 @@ void kn_tape_free(kn_ws *tape);
 /* Allocates an act record of `type` on the tape (zeroed); NULL when the tape is full. */
 void *kn_tape_new(kn_ws *tape, size_t bytes);
 #define KN_TAPE_NEW(tape, type) ((type *)kn_tape_new((tape), sizeof(type)))
+/* Inside a training pass (with `tape` and `err` in scope): allocate or fail with KN_ENOMEM. */
+#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
+    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
+#define TAPE_ACT(p, type) do { if (!((p) = KN_TAPE_NEW(tape, type))) \
+    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
 
 /* ---- plain layers (no act record: the caller keeps x) ---- */
 kn_status kn_lin_bwd(const kn_ctx *ctx, const kn_lin *l, const kn_gradmap *gm, const float *x, size_t rows,

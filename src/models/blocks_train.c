@@ -5,11 +5,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-#define TAPE_ACT(p, type) do { if (!((p) = KN_TAPE_NEW(tape, type))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-
 /* A weight a gradient flows through must be f32 (the trainer's own parameters). */
 static kn_status need_f32(kn_wview w, const char *what, kn_error *err) {
     if (w.dtype == KN_F32) return KN_OK;

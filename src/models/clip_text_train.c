@@ -4,9 +4,6 @@
 #include "models/backward.h"
 #include "models/clip_text_impl.h"
 
-#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-
 typedef struct clip_layer_act {
     float *x, *h1, *q, *k, *v, *o, *xm, *h2, *m1, *m2;   /* x: the layer input; xm: after attention */
 } clip_layer_act;

@@ -5,11 +5,6 @@
 #include "models/backward.h"
 #include <math.h>
 
-#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-#define TAPE_ACT(p, type) do { if (!((p) = KN_TAPE_NEW(tape, type))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-
 /* kn_lin_bwd, naming the projection when its weight cannot carry a gradient (not f32) */
 static kn_status lin_bwd(const kn_ctx *ctx, const kn_lin *l, const char *what, const kn_gradmap *gm, const float *x,
                          size_t rows, const float *dy, float *dx, kn_error *err) {

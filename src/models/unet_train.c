@@ -5,9 +5,6 @@
 #include "models/backward.h"
 #include "models/unet_impl.h"
 
-#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-
 typedef enum { OP_RES, OP_T2D, OP_TTM, OP_DOWN, OP_UP, OP_CONCAT, OP_PUSH } op_kind;
 
 typedef struct uop {

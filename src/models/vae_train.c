@@ -4,9 +4,6 @@
 #include "models/backward.h"
 #include "models/vae_impl.h"
 
-#define TAPE_FLOATS(p, n) do { if (!((p) = kn_ws_alloc(tape, (n)))) \
-    return kn_fail(err, KN_ENOMEM, "training tape full (%zu bytes)", tape->cap); } while (0)
-
 typedef enum { V_CONV, V_RES, V_ATTN, V_DOWN, V_UP, V_GNSILU } vop_kind;
 
 typedef struct vop {
