@@ -25,14 +25,24 @@ static const float *io_f32(const fixture *f, const char *name, size_t n) {
     return t->data;
 }
 
+/* The PyTorch reference is written once per run (make_reference) and read by every test. */
+static char ref_dir[64];
+
+static int make_reference(void) {
+    snprintf(ref_dir, sizeof ref_dir, "/tmp/kn_test_grad_XXXXXX");
+    if (!mkdtemp(ref_dir)) return -1;
+    const char *root = getenv("KINORA_ROOT");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tools/train_grad_ref.py %s > /dev/null", root ? root : ".", ref_dir);
+    if (system(cmd) != 0) { fprintf(stderr, "  %s failed (needs Debian's python3-torch)\n", cmd); return -1; }
+    return 0;
+}
+
 static int fixture_open(fixture *f) {
     memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kn_test_grad_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    const char *root = getenv("KINORA_ROOT");
-    char cmd[1024], p[600];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tools/train_grad_ref.py %s > /dev/null", root ? root : ".", f->dir);
-    if (system(cmd) != 0) { fprintf(stderr, "  %s failed (needs Debian's python3-torch)\n", cmd); return -1; }
+    if (!ref_dir[0]) return -1;
+    snprintf(f->dir, sizeof f->dir, "%s", ref_dir);
+    char p[600];
     kn_error err = {0};
     snprintf(p, sizeof p, "%s/io.safetensors", f->dir);
     int bad = kn_st_open(p, &f->io, &err) != KN_OK;
@@ -57,9 +67,6 @@ static void fixture_close(fixture *f) {
     kn_component_free(&f->vae_c);
     kn_st_close(&f->io);
     kn_tape_free(&f->tape);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", f->dir);
 }
 
 enum { B = 2, FR = 3, S = 8, L = 6, D = 8, C = 4 };
@@ -279,9 +286,15 @@ TEST(unet2d_gradients_match_torch) {
 }
 
 TEST_MAIN_BEGIN
+if (make_reference()) ref_dir[0] = 0;
 RUN(gradients_match_torch);
 RUN(training_forward_is_the_inference_forward);
 RUN(gradients_independent_of_threads);
 RUN(ten_adamw_steps_match_torch);
 RUN(unet2d_gradients_match_torch);
+if (ref_dir[0]) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", ref_dir);
+    if (system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", ref_dir);
+}
 TEST_MAIN_END
