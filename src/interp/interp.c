@@ -76,7 +76,9 @@ static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
     int cut = 0;
     if (!st && o->scene_cut) cut = kn_interp_is_cut(o, g0, g1, &f01, &f10);
     for (int i = 0; !st && i < nt; i++) {
-        if (cut) memcpy(outs[i], ts[i] < 0.5f ? a : b, fb);
+        /* the new shot starts at b's time, so a frame at the midpoint (a tie) still shows a's shot,
+         * as ffmpeg's minterpolate does */
+        if (cut) memcpy(outs[i], ts[i] <= 0.5f ? a : b, fb);
         else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, &f01, &f10, ts[i], ws, outs[i], err);
     }
     kn_ws_put(ws, g0); kn_ws_put(ws, g1);

@@ -9,7 +9,7 @@
  *   both flows to time t (consistent, well-matched pixels win), holes are filled from coarser scales,
  *   both neighbours are warped backwards and blended by visibility and by distance in time.
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
- *   frame is repeated instead of morphing.
+ *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
  * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.
  * - Work is split into tasks by output rows or patch rows through ctx->pool (may be NULL); every
  *   output is byte-identical for any thread count. Nothing is kept between calls.

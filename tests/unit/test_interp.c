@@ -153,6 +153,7 @@ TEST(scene_cut_repeats_the_nearer_frame) {
     kn_error err = {0};
     REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, ts, 3, o, &err) == KN_OK);
     CHECK(!memcmp(o[0], a, fb));
+    CHECK(!memcmp(o[1], a, fb));   /* the midpoint keeps the first shot */
     CHECK(!memcmp(o[2], b, fb));
     /* and a moving shot is not a cut */
     texture(b, w, h, 5, -3, 0, 6);
