@@ -133,7 +133,8 @@ static void eval_usage(FILE *f) {
     fprintf(f, "usage: kinora eval-interp VIDEO... [--frames N] [--threads N] [--no-minterpolate]\n"
                "  Drops every other frame of the first N frames (default 301), rebuilds the dropped ones and\n"
                "  prints mean RGB PSNR (8-bit, per-frame mean) and mean SSIM (luma, 11x11 Gaussian window,\n"
-               "  sigma 1.5) for Kinora, frame duplication, linear blend and FFmpeg's minterpolate.\n");
+               "  sigma 1.5) for Kinora, frame duplication, linear blend and FFmpeg's minterpolate, all scored\n"
+               "  on the frames every method rebuilt (minterpolate stops up to a frame early).\n");
 }
 
 static int eval_one(const char *path, int frames, int threads, int with_mi, kn_ctx *ctx) {
@@ -154,26 +155,10 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, kn_c
     if (getloadavg(la, 3) < 1) la[0] = NAN;
     method_score s[4] = {{"kinora", 0, 0, 0, 0, 0}, {"duplicate", 0, 0, 0, 0, 0}, {"blend", 0, 0, 0, 0, 0},
                          {"minterpolate", 0, 0, 0, 0, 0}};
-    double t0 = kn_now(), c0 = cpu_seconds(RUSAGE_SELF);
-    if (kn_interp_video(ctx, NULL, &even, 2, 0, &out, &err)) { fprintf(stderr, "kinora: %s: %s\n", path, err.msg); goto done; }
-    s[0].wall = kn_now() - t0;
-    s[0].cpu = cpu_seconds(RUSAGE_SELF) - c0;
-    score(&v, out.rgb, m, &s[0]);
-    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
-    for (int i = 1; i < m; i += 2) memcpy(buf + (size_t)i * fb, kn_video_frame(&v, i - 1), fb);
-    s[1].wall = kn_now() - t0;
-    s[1].cpu = cpu_seconds(RUSAGE_SELF) - c0;
-    score(&v, buf, m, &s[1]);
-    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
-    for (int i = 1; i < m; i += 2) {
-        const uint8_t *a = kn_video_frame(&v, i - 1), *b = kn_video_frame(&v, i + 1);
-        uint8_t *d = buf + (size_t)i * fb;
-        for (size_t k = 0; k < fb; k++) d[k] = (uint8_t)((a[k] + b[k] + 1) >> 1);
-    }
-    s[2].wall = kn_now() - t0;
-    s[2].cpu = cpu_seconds(RUSAGE_SELF) - c0;
-    score(&v, buf, m, &s[2]);
-    int nmethods = 3;
+    /* minterpolate first: it stops up to a frame early, and every method is then scored on the frames
+     * all of them rebuilt, so the means compare the same frames */
+    int nmethods = 3, mlim = m;
+    double t0, c0;
     if (with_mi) {
         char tmpdir[] = "/tmp/kinora-eval-XXXXXX";
         if (!mkdtemp(tmpdir)) { fprintf(stderr, "kinora: cannot create a temporary folder: %s\n", strerror(errno)); goto done; }
@@ -186,10 +171,33 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, kn_c
         if (got < 0 || !s[3].scored)
             fprintf(stderr, "kinora: ffmpeg minterpolate failed or returned no in-between frames; its row is left out\n");
         else {
-            if (got < m) fprintf(stderr, "kinora: minterpolate returned %d of %d frames; scored %d\n", got, m, s[3].scored);
+            if (got < m) {
+                mlim = got;
+                fprintf(stderr, "kinora: minterpolate returned %d of %d frames; all methods are scored on the %d "
+                        "rebuilt frames before frame %d\n", got, m, s[3].scored, got);
+            }
             nmethods = 4;
         }
     }
+    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+    if (kn_interp_video(ctx, NULL, &even, 2, 0, &out, &err)) { fprintf(stderr, "kinora: %s: %s\n", path, err.msg); goto done; }
+    s[0].wall = kn_now() - t0;
+    s[0].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, out.rgb, mlim, &s[0]);
+    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+    for (int i = 1; i < m; i += 2) memcpy(buf + (size_t)i * fb, kn_video_frame(&v, i - 1), fb);
+    s[1].wall = kn_now() - t0;
+    s[1].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, buf, mlim, &s[1]);
+    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+    for (int i = 1; i < m; i += 2) {
+        const uint8_t *a = kn_video_frame(&v, i - 1), *b = kn_video_frame(&v, i + 1);
+        uint8_t *d = buf + (size_t)i * fb;
+        for (size_t k = 0; k < fb; k++) d[k] = (uint8_t)((a[k] + b[k] + 1) >> 1);
+    }
+    s[2].wall = kn_now() - t0;
+    s[2].cpu = cpu_seconds(RUSAGE_SELF) - c0;
+    score(&v, buf, mlim, &s[2]);
     printf("%s: %dx%d, frames 0..%d, %d rebuilt; %d threads; load average %.2f at start\n", path, w, h, m - 1,
            s[0].scored, threads, la[0]);
     printf("  %-13s %9s %8s %9s %9s\n", "method", "PSNR dB", "SSIM", "wall s", "CPU s");
