@@ -5,8 +5,14 @@
  *    a margin of the best score are kept: the moving foreground wins over the background it covers,
  *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t.
  * 3. Holes are filled push-pull from coarser scales.
- * 4. Both neighbours are warped backwards and blended by visibility and distance in time.
- * Splatting is a scatter, so it runs serially in a fixed order; the other steps are row-parallel. */
+ * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
+ *    read at the pixel itself. For each, both neighbours are warped backwards and blended by
+ *    visibility and distance in time; the hypotheses are then mixed by how well their two warped
+ *    lumas agree over a window (bilateral cost). Where the flow is right the splatted hypothesis
+ *    dominates; where it fails (fast non-rigid motion, flat regions), the output hedges toward the
+ *    hypotheses whose two sides agree, which is what a squared-error-optimal guess does.
+ * Splatting is split by target row band, every band scanning its sources in a fixed order; the other
+ * steps are row- or column-parallel, so the output does not depend on the thread count. */
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
 #include <math.h>
@@ -174,30 +180,155 @@ static inline void sample_rgb(const uint8_t *im, int w, int h, float x, float y,
     }
 }
 
+/* ---- mixing motion hypotheses ---- */
+
+enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NHYP };
+#define COST_RADIUS 3      /* bilateral cost window: (2r+1)^2 pixels */
+/* Weight of hypothesis k: prior_k * exp(-(C_k - C_min) / (COST_SOFT + C_min)), with C the windowed mean
+ * |luma difference| of its two warped frames. The scale grows with the best cost: where even the best
+ * hypothesis leaves its two sides disagreeing, none is trusted much and they are averaged. Measured on
+ * segments of vtest.avi, tree.avi, Megamind.avi and box.mp4 (frames 100-160 / 0-66 / 100-160 /
+ * 120-180): +0.25, +0.05, +0.03 and +0.04 dB over the splatted hypothesis alone. */
+#define COST_SOFT 2.0f
+#define ALT_PRIOR 0.5f
+
 typedef struct {
     const uint8_t *a, *b;
-    float *const *ch;
+    const float *ya, *yb;
+    float *const *ch;            /* splatted flow at time t and visibilities */
+    const kn_flow *f01, *f10;
+    float *cost[NHYP];           /* per pixel, then window means */
     uint8_t *out;
     int w, h;
     float t;
-} blend_job;
+} mix_job;
 
-static void blend_task(void *arg, int task) {
-    const blend_job *j = arg;
+/* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
+static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]) {
+    float t = j->t;
+    V[0] = V[1] = 1.f;
+    switch (k) {
+    case H_SPLAT:
+        for (int i = 0; i < 4; i++) T[i] = j->ch[T0U + i][p];
+        V[0] = j->ch[VIS0][p]; V[1] = j->ch[VIS1][p];
+        break;
+    case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
+    case H_FWD: {
+        float fu = j->f01->u[p], fv = j->f01->v[p];
+        T[0] = -t * fu; T[1] = -t * fv; T[2] = (1 - t) * fu; T[3] = (1 - t) * fv;
+        break; }
+    default: {
+        float gu = j->f10->u[p], gv = j->f10->v[p];
+        T[0] = t * gu; T[1] = t * gv; T[2] = -(1 - t) * gu; T[3] = -(1 - t) * gv;
+        break; }
+    }
+}
+
+static void cost_task(void *arg, int task) {
+    const mix_job *j = arg;
     int w = j->w, h = j->h, y1 = (task + 1) * BAND < h ? (task + 1) * BAND : h;
     for (int y = task * BAND; y < y1; y++)
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
-            float c0[3], c1[3];
-            sample_rgb(j->a, w, h, x + j->ch[T0U][p], y + j->ch[T0V][p], c0);
-            sample_rgb(j->b, w, h, x + j->ch[T1U][p], y + j->ch[T1V][p], c1);
-            float w0 = (1 - j->t) * (j->ch[VIS0][p] + VIS_FLOOR), w1 = j->t * (j->ch[VIS1][p] + VIS_FLOOR);
-            float inv = 1.f / (w0 + w1);
-            for (int c = 0; c < 3; c++) {
-                float v = (w0 * c0[c] + w1 * c1[c]) * inv + 0.5f;
+            for (int k = 0; k < NHYP; k++) {
+                float T[4], V[2];
+                hypothesis(j, k, p, T, V);
+                float d = kn_bilinear(j->ya, w, h, x + T[0], y + T[1]) - kn_bilinear(j->yb, w, h, x + T[2], y + T[3]);
+                j->cost[k][p] = fabsf(d);
+            }
+        }
+}
+
+/* Window mean (clipped at the borders) of NHYP planes in place: rows into tmp, then columns back. */
+typedef struct { float *const *plane; float *tmp; int w, h, r; } box_job;
+
+static void box_rows_task(void *arg, int y) {
+    const box_job *j = arg;
+    int w = j->w, r = j->r;
+    for (int q = 0; q < NHYP; q++) {
+        const float *s = j->plane[q] + (size_t)y * w;
+        float *d = j->tmp + ((size_t)q * j->h + y) * w;
+        double acc = 0;
+        int cnt = 0;
+        for (int x = 0; x < r && x < w; x++) { acc += s[x]; cnt++; }
+        for (int x = 0; x < w; x++) {
+            if (x + r < w) { acc += s[x + r]; cnt++; }
+            if (x - r - 1 >= 0) { acc -= s[x - r - 1]; cnt--; }
+            d[x] = (float)(acc / cnt);
+        }
+    }
+}
+
+#define BOX_COLS 64
+static void box_cols_task(void *arg, int task) {
+    const box_job *j = arg;
+    int w = j->w, h = j->h, r = j->r, x1 = (task + 1) * BOX_COLS < w ? (task + 1) * BOX_COLS : w;
+    for (int q = 0; q < NHYP; q++) {
+        const float *s = j->tmp + (size_t)q * h * w;
+        float *d = j->plane[q];
+        for (int x = task * BOX_COLS; x < x1; x++) {
+            double acc = 0;
+            int cnt = 0;
+            for (int y = 0; y < r && y < h; y++) { acc += s[(size_t)y * w + x]; cnt++; }
+            for (int y = 0; y < h; y++) {
+                if (y + r < h) { acc += s[(size_t)(y + r) * w + x]; cnt++; }
+                if (y - r - 1 >= 0) { acc -= s[(size_t)(y - r - 1) * w + x]; cnt--; }
+                d[(size_t)y * w + x] = (float)(acc / cnt);
+            }
+        }
+    }
+}
+
+/* One hypothesis's colour at p: both neighbours warped backwards, blended by visibility and time. */
+static void render_hypothesis(const mix_job *j, int k, size_t p, int x, int y, float rgb[3]) {
+    float T[4], V[2], c0[3], c1[3];
+    hypothesis(j, k, p, T, V);
+    sample_rgb(j->a, j->w, j->h, x + T[0], y + T[1], c0);
+    sample_rgb(j->b, j->w, j->h, x + T[2], y + T[3], c1);
+    float w0 = (1 - j->t) * (V[0] + VIS_FLOOR), w1 = j->t * (V[1] + VIS_FLOOR), inv = 1.f / (w0 + w1);
+    for (int c = 0; c < 3; c++) rgb[c] = (w0 * c0[c] + w1 * c1[c]) * inv;
+}
+
+static void mix_task(void *arg, int task) {
+    const mix_job *j = arg;
+    int w = j->w, h = j->h, y1 = (task + 1) * BAND < h ? (task + 1) * BAND : h;
+    for (int y = task * BAND; y < y1; y++)
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            float cmin = j->cost[0][p];
+            for (int k = 1; k < NHYP; k++) cmin = fminf(cmin, j->cost[k][p]);
+            float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
+            for (int k = 0; k < NHYP; k++) {
+                float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(j->cost[k][p] - cmin) * scale);
+                if (wk < 1e-4f) continue;   /* a negligible share: skip its two samples */
+                float rgb[3];
+                render_hypothesis(j, k, p, x, y, rgb);
+                for (int c = 0; c < 3; c++) acc[c] += wk * rgb[c];
+                wsum += wk;
+            }
+            for (int c = 0; c < 3; c++) {   /* wsum > 0: the best hypothesis has weight >= ALT_PRIOR */
+                float v = acc[c] / wsum + 0.5f;
                 j->out[p * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
         }
+}
+
+static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
+                                const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
+                                const kn_flow *f10, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+    size_t n = (size_t)w * h;
+    float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem);
+    if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, out, w, h, t};
+    for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
+    int nb = (h + BAND - 1) / BAND;
+    kn_interp_run(ctx, nb, cost_task, &j);
+    box_job bj = {j.cost, mem + NHYP * n, w, h, COST_RADIUS};
+    kn_interp_run(ctx, h, box_rows_task, &bj);
+    kn_interp_run(ctx, (w + BOX_COLS - 1) / BOX_COLS, box_cols_task, &bj);
+    kn_interp_run(ctx, nb, mix_task, &j);
+    kn_ws_put(ws, mem);
+    return KN_OK;
 }
 
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
@@ -227,10 +358,7 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     kn_ws_put(ws, acc);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
-    if (!st) {
-        blend_job bj = {a, b, chs, out, w, h, t};
-        kn_interp_run(ctx, nb, blend_task, &bj);
-    }
+    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
 }
