@@ -149,6 +149,21 @@ def main():
                "grad_ctx2": ctx2.grad.detach().clone()})
     for k, v in P2.sd.items():
         io[f"grad.unet2d/{k}"] = v.grad.detach().clone()
+    # a CLIP text encoder with the exact (erf) gelu of hidden_act "gelu" and 3 layers; loss mse of its
+    # output against a random target, gradients of every parameter
+    tc3 = dict(text_config(), hidden_act="gelu", num_hidden_layers=3)
+    W3 = BT.clip_params(tc3, g)
+    perturb(W3, g)
+    save(out, "text_gelu", tc3, W3, "model.safetensors")
+    ids3 = torch.randint(0, tc3["vocab_size"], (B, L), generator=g)
+    target3 = torch.randn(B, L, tc3["hidden_size"], generator=g)
+    for v in W3.values():
+        v.requires_grad_(True)
+    loss3 = F.mse_loss(BT.clip_forward(tc3, W3, ids3), target3)
+    loss3.backward()
+    io.update({"ids3": ids3, "target3": target3, "loss_text_gelu": loss3.detach().reshape(1)})
+    for k, v in W3.items():
+        io[f"grad.text_gelu/{k}"] = v.grad.detach().clone()
     R.st_save(os.path.join(out, "io.safetensors"), {k: v.detach().contiguous() for k, v in io.items()})
     print(f"unet loss {io['loss_unet'].item():.6f} vae loss {io['loss_vae'].item():.6f} "
           f"adamw {losses[0]:.6f} -> {losses[-1]:.6f}; {sum(1 for k in io if k.startswith('grad.'))} gradients")

@@ -285,6 +285,45 @@ TEST(unet2d_gradients_match_torch) {
     fixture_close(&f);
 }
 
+/* A CLIP text encoder with hidden_act "gelu" (the exact erf form; the fixture's uses quick_gelu) and
+ * three layers: loss mse(output, target), every parameter's gradient. */
+TEST(clip_gelu_gradients_match_torch) {
+    fixture f;
+    REQUIRE(fixture_open(&f) == 0);
+    kn_component c;
+    kn_clip_text *m = NULL;
+    kn_error err = {0};
+    char p[300];
+    snprintf(p, sizeof p, "%s/text_gelu", f.dir);
+    REQUIRE(kn_component_load(&c, KN_COMP_TEXT, p, 0, &err) == KN_OK);
+    REQUIRE(kn_component_set_trainable(&c, NULL, NULL, &err) == KN_OK);
+    REQUIRE(kn_component_open_text(&c, &m, &err) == KN_OK);
+    snprintf(c.name, sizeof c.name, "text_gelu");   /* the reference's gradient prefix */
+    const size_t n = (size_t)B * L * D;
+    const float *target = io_f32(&f, "target3", n), *rl = io_f32(&f, "loss_text_gelu", 1);
+    const kn_st_tensor *idt = kn_st_find(&f.io, "ids3");
+    REQUIRE(target && rl && idt && idt->nbytes == sizeof(int64_t) * B * L);
+    int64_t ids[B * L];
+    memcpy(ids, idt->data, sizeof ids);
+    kn_ctx ctx = {NULL, kn_cpu_detect(), NULL};
+    float out[B * L * D], dout[B * L * D], inf[B * L * D];
+    kn_clip_text_act *a;
+    REQUIRE(kn_clip_text_encode_train(m, &ctx, &f.tape, ids, B, L, 0, out, &a, &err) == KN_OK);
+    double loss = 0;
+    for (size_t i = 0; i < n; i++) { double d = (double)out[i] - target[i]; loss += d * d; dout[i] = (float)(2.0 * d / (double)n); }
+    loss /= (double)n;
+    REQUIRE(kn_clip_text_backward(m, &ctx, &f.tape, a, &c.gm, dout, &err) == KN_OK);
+    REQUIRE(kn_clip_text_encode(m, &ctx, ids, B, L, 0, inf, &err) == KN_OK);
+    CHECK(memcmp(inf, out, sizeof inf) == 0);
+    CHECKF(fabs(loss - rl[0]) <= 1e-4 * fabs(rl[0]), "loss %.7f, torch %.7f", loss, rl[0]);
+    double worst = 0;
+    CHECK(compare_grads(&f, &c, &worst) == 0);
+    printf("  # CLIP with gelu: %d tensors, worst relative gradient difference %.2e\n", c.ps.n, worst);
+    kn_clip_text_close(m);
+    kn_component_free(&c);
+    fixture_close(&f);
+}
+
 TEST_MAIN_BEGIN
 if (make_reference()) ref_dir[0] = 0;
 RUN(gradients_match_torch);
@@ -292,6 +331,7 @@ RUN(training_forward_is_the_inference_forward);
 RUN(gradients_independent_of_threads);
 RUN(ten_adamw_steps_match_torch);
 RUN(unet2d_gradients_match_torch);
+RUN(clip_gelu_gradients_match_torch);
 if (ref_dir[0]) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", ref_dir);
