@@ -7,7 +7,9 @@
  *   does not bias it), densified per pixel and refined variationally at each level.
  * - Occlusion comes from forward-backward consistency. The flow at time t is obtained by splatting
  *   both flows to time t (consistent, well-matched pixels win), holes are filled from coarser scales,
- *   both neighbours are warped backwards and blended by visibility and by distance in time.
+ *   both neighbours are warped backwards and blended by visibility and by distance in time. That
+ *   splatted flow, no motion and the two flows read at the pixel are four hypotheses per pixel,
+ *   mixed by how well each one's two warped frames agree (so a failed flow falls back softly).
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
  *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
  * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.

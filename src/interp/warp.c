@@ -183,7 +183,16 @@ static inline void sample_rgb(const uint8_t *im, int w, int h, float x, float y,
 /* ---- mixing motion hypotheses ---- */
 
 enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NHYP };
-#define COST_RADIUS 3      /* bilateral cost window: (2r+1)^2 pixels */
+/* The bilateral cost is measured on every COST_STEP-th pixel in each direction, averaged over a
+ * (2 COST_RADIUS + 1)^2 window of that grid (about 10x10 pixels) and read back bilinearly: it is a
+ * smooth, windowed quantity, and full resolution cost 4x the time for the same PSNR (within 0.01 dB on
+ * the segments below). */
+#define COST_STEP 2
+#define COST_RADIUS 2
+/* A hypothesis with less than this share of the best one's weight is skipped (two samples saved). */
+#define MIN_SHARE 0.02f
+/* Hypotheses pointing within this distance (px) of each other reuse one sample. */
+#define SAME_PX 0.05f
 /* Weight of hypothesis k: prior_k * exp(-(C_k - C_min) / (COST_SOFT + C_min)), with C the windowed mean
  * |luma difference| of its two warped frames. The scale grows with the best cost: where even the best
  * hypothesis leaves its two sides disagreeing, none is trusted much and they are averaged. Measured on
@@ -197,9 +206,9 @@ typedef struct {
     const float *ya, *yb;
     float *const *ch;            /* splatted flow at time t and visibilities */
     const kn_flow *f01, *f10;
-    float *cost[NHYP];           /* per pixel, then window means */
+    float *cost[NHYP];           /* per pixel of the cost grid, then window means */
     uint8_t *out;
-    int w, h;
+    int w, h, cw, chh;
     float t;
 } mix_job;
 
@@ -226,15 +235,23 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
 
 static void cost_task(void *arg, int task) {
     const mix_job *j = arg;
-    int w = j->w, h = j->h, y1 = (task + 1) * BAND < h ? (task + 1) * BAND : h;
-    for (int y = task * BAND; y < y1; y++)
-        for (int x = 0; x < w; x++) {
-            size_t p = (size_t)y * w + x;
+    int w = j->w, h = j->h, cw = j->cw, y1 = (task + 1) * BAND < j->chh ? (task + 1) * BAND : j->chh;
+    for (int gy = task * BAND; gy < y1; gy++)
+        for (int gx = 0; gx < cw; gx++) {
+            int x = gx * COST_STEP < w ? gx * COST_STEP : w - 1, y = gy * COST_STEP < h ? gy * COST_STEP : h - 1;
+            size_t p = (size_t)y * w + x, g = (size_t)gy * cw + gx;
+            float prev[NHYP][4];
             for (int k = 0; k < NHYP; k++) {
                 float T[4], V[2];
                 hypothesis(j, k, p, T, V);
+                int same = -1;   /* an earlier hypothesis with the same offsets has the same cost */
+                for (int i = 0; i < k && same < 0; i++)
+                    if (fabsf(prev[i][0] - T[0]) < SAME_PX && fabsf(prev[i][1] - T[1]) < SAME_PX &&
+                        fabsf(prev[i][2] - T[2]) < SAME_PX && fabsf(prev[i][3] - T[3]) < SAME_PX) same = i;
+                for (int i = 0; i < 4; i++) prev[k][i] = T[i];
+                if (same >= 0) { j->cost[k][g] = j->cost[same][g]; continue; }
                 float d = kn_bilinear(j->ya, w, h, x + T[0], y + T[1]) - kn_bilinear(j->yb, w, h, x + T[2], y + T[3]);
-                j->cost[k][p] = fabsf(d);
+                j->cost[k][g] = fabsf(d);
             }
         }
 }
@@ -279,14 +296,22 @@ static void box_cols_task(void *arg, int task) {
     }
 }
 
-/* One hypothesis's colour at p: both neighbours warped backwards, blended by visibility and time. */
-static void render_hypothesis(const mix_job *j, int k, size_t p, int x, int y, float rgb[3]) {
-    float T[4], V[2], c0[3], c1[3];
-    hypothesis(j, k, p, T, V);
-    sample_rgb(j->a, j->w, j->h, x + T[0], y + T[1], c0);
-    sample_rgb(j->b, j->w, j->h, x + T[2], y + T[3], c1);
-    float w0 = (1 - j->t) * (V[0] + VIS_FLOOR), w1 = j->t * (V[1] + VIS_FLOOR), inv = 1.f / (w0 + w1);
-    for (int c = 0; c < 3; c++) rgb[c] = (w0 * c0[c] + w1 * c1[c]) * inv;
+/* Samples frame im at (x, y) into out, reusing an earlier sample of this pixel when a hypothesis
+ * points at the same place (within SAME_PX): on still or uniformly moving parts the hypotheses
+ * coincide, and sampling each once is most of the saving. */
+typedef struct { float x, y, rgb[3]; } sample_memo;
+
+static void sample_once(const uint8_t *im, int w, int h, float x, float y, sample_memo *memo, int *nmemo,
+                        float out[3]) {
+    for (int i = 0; i < *nmemo; i++)
+        if (fabsf(memo[i].x - x) < SAME_PX && fabsf(memo[i].y - y) < SAME_PX) {
+            for (int c = 0; c < 3; c++) out[c] = memo[i].rgb[c];
+            return;
+        }
+    sample_rgb(im, w, h, x, y, out);
+    sample_memo *m = &memo[(*nmemo)++];
+    m->x = x; m->y = y;
+    for (int c = 0; c < 3; c++) m->rgb[c] = out[c];
 }
 
 static void mix_task(void *arg, int task) {
@@ -295,15 +320,25 @@ static void mix_task(void *arg, int task) {
     for (int y = task * BAND; y < y1; y++)
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
-            float cmin = j->cost[0][p];
-            for (int k = 1; k < NHYP; k++) cmin = fminf(cmin, j->cost[k][p]);
-            float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
+            float cost[NHYP], cmin = INFINITY;
             for (int k = 0; k < NHYP; k++) {
-                float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(j->cost[k][p] - cmin) * scale);
-                if (wk < 1e-4f) continue;   /* a negligible share: skip its two samples */
-                float rgb[3];
-                render_hypothesis(j, k, p, x, y, rgb);
-                for (int c = 0; c < 3; c++) acc[c] += wk * rgb[c];
+                cost[k] = COST_STEP == 1 ? j->cost[k][p]
+                                         : kn_bilinear(j->cost[k], j->cw, j->chh, (float)x / COST_STEP, (float)y / COST_STEP);
+                cmin = fminf(cmin, cost[k]);
+            }
+            float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
+            sample_memo ma[NHYP], mb[NHYP];
+            int na = 0, nb = 0;
+            for (int k = 0; k < NHYP; k++) {
+                float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(cost[k] - cmin) * scale);
+                if (wk < MIN_SHARE) continue;
+                /* both neighbours warped backwards, blended by visibility and distance in time */
+                float T[4], V[2], c0[3], c1[3];
+                hypothesis(j, k, p, T, V);
+                sample_once(j->a, w, h, x + T[0], y + T[1], ma, &na, c0);
+                sample_once(j->b, w, h, x + T[2], y + T[3], mb, &nb, c1);
+                float w0 = (1 - j->t) * (V[0] + VIS_FLOOR), w1 = j->t * (V[1] + VIS_FLOOR), inv = wk / (w0 + w1);
+                for (int c = 0; c < 3; c++) acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv;
                 wsum += wk;
             }
             for (int c = 0; c < 3; c++) {   /* wsum > 0: the best hypothesis has weight >= ALT_PRIOR */
@@ -316,17 +351,17 @@ static void mix_task(void *arg, int task) {
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
                                 const kn_flow *f10, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
-    size_t n = (size_t)w * h;
+    int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
+    size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, out, w, h, t};
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, out, w, h, cw, chh, t};
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
-    int nb = (h + BAND - 1) / BAND;
-    kn_interp_run(ctx, nb, cost_task, &j);
-    box_job bj = {j.cost, mem + NHYP * n, w, h, COST_RADIUS};
-    kn_interp_run(ctx, h, box_rows_task, &bj);
-    kn_interp_run(ctx, (w + BOX_COLS - 1) / BOX_COLS, box_cols_task, &bj);
-    kn_interp_run(ctx, nb, mix_task, &j);
+    kn_interp_run(ctx, (chh + BAND - 1) / BAND, cost_task, &j);
+    box_job bj = {j.cost, mem + NHYP * n, cw, chh, COST_RADIUS};
+    kn_interp_run(ctx, chh, box_rows_task, &bj);
+    kn_interp_run(ctx, (cw + BOX_COLS - 1) / BOX_COLS, box_cols_task, &bj);
+    kn_interp_run(ctx, (h + BAND - 1) / BAND, mix_task, &j);
     kn_ws_put(ws, mem);
     return KN_OK;
 }
