@@ -107,6 +107,8 @@ printf '{"video": "one.mp4", "caption": "a red apple moving left", "size": 32, "
 check "fine-tune on approved clips" "$K" train --stage joint --init "$T/s2" --data "$T/approved" --out "$T/s5" --steps 3 \
   --threads 2 --quiet --batch 2 --frames 4
 check "fine-tuned weights differ from the start" bash -c "! cmp -s '$T/s2/unet/diffusion_pytorch_model.safetensors' '$T/s5/unet/diffusion_pytorch_model.safetensors'"
+check "a run started from another run's folder keeps only its own loss log" bash -c \
+  "[ ! -e '$T/s2/loss_vae.csv' ] && [ ! -e '$T/s5/loss_vae.png' ] && [ \$(grep -c '^[0-9]' '$T/s5/loss_joint.csv') -eq 3 ]"
 
 # --- bad input
 fails_with "unknown stage" "stage" "$K" train --stage nope --init "$INIT" --data "$T/data" --out "$T/x1"

@@ -18,6 +18,12 @@ static kn_status copy_file(const char *src, const char *dst, kn_error *err) {
     return st;
 }
 
+/* loss_STAGE.csv / loss_STAGE.png, as the trainer names its logs */
+static int is_loss_log(const char *n) {
+    size_t len = strlen(n);
+    return !strncmp(n, "loss_", 5) && len > 9 && (!strcmp(n + len - 4, ".csv") || !strcmp(n + len - 4, ".png"));
+}
+
 kn_status kn_copy_pipeline(const char *src, const char *dst, const char *const *skip, int nskip, kn_error *err) {
     kn_status st = kn_mkdirs(dst, err);
     if (st) return st;
@@ -26,8 +32,10 @@ kn_status kn_copy_pipeline(const char *src, const char *dst, const char *const *
     struct dirent *e;
     while (!st && (e = readdir(d))) {
         const char *n = e->d_name;
+        /* optimizer state and training logs belong to the run that wrote them: a run started from
+         * this folder begins its own */
         if (n[0] == '.' || strstr(n, ".tmp-") || strstr(n, ".old-") || !strcmp(n, "optimizer.safetensors") ||
-            !strcmp(n, "trainer_state.json"))
+            !strcmp(n, "trainer_state.json") || is_loss_log(n))
             continue;
         int skipped = 0;
         for (int i = 0; i < nskip; i++) skipped |= !strcmp(n, skip[i]);
@@ -110,16 +118,6 @@ kn_status kn_train_export(const char *ckpt_dir, const char *out_dir, kn_dtype dt
         snprintf(w, sizeof w, "%s/%s", d, files[i]);
         unlink(w);
         st = export_component(s, d, files[i], dtype, ema, err);
-    }
-    /* the training logs stay with the training run */
-    for (int i = 0; !st && i < 2; i++) {
-        static const char *const ext[2] = {"csv", "png"};
-        static const char *const stages[4] = {"vae", "image", "motion", "joint"};
-        for (int k = 0; k < 4; k++) {
-            char f[4400];
-            snprintf(f, sizeof f, "%s/loss_%s.%s", tmp, stages[k], ext[i]);
-            unlink(f);
-        }
     }
     if (!st) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s.old-export' && { [ ! -e '%s' ] || mv '%s' '%s.old-export'; } && mv '%s' '%s' && rm -rf '%s.old-export'",
