@@ -34,7 +34,8 @@ async function waitStatus(page, re, ms) {
     check("progress reaches a final state", done, status);
     if (modelOk === "true") {
       check("job succeeded", /succeeded/.test(status), status + " " + await page.textContent("#error"));
-      await page.waitForFunction(() => document.getElementById("player").style.display === "block" && document.getElementById("strip").children.length > 0, null, { timeout: 20000 }).catch(() => {});
+      // the page appends keyframes one by one as each image arrives, then shows the replacement panel
+      await page.waitForFunction(() => document.getElementById("player").style.display === "block" && document.getElementById("fix").style.display === "block", null, { timeout: 20000 }).catch(() => {});
       check("video player shows the result", await page.evaluate(() => document.getElementById("player").src.startsWith("blob:")));
       const n = await page.locator("#strip img").count();
       check("keyframe strip", n >= 2, "keyframes shown: " + n);
