@@ -87,6 +87,7 @@ bench: all $(BENCHES)
 	@scripts/bench.sh
 	@scripts/bench-train.sh
 	@scripts/bench-unet.sh
+	@tools/eval-interp-opencv.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kinora $(DESTDIR)$(PREFIX)/lib/pkgconfig
