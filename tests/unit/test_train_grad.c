@@ -242,6 +242,20 @@ TEST(ten_adamw_steps_match_torch) {
     fixture_close(&f);
 }
 
+/* One more reference model beside the fixture: folder SUB of the reference, all of it trainable, its
+ * gradients compared under the prefix SUB. */
+static int load_trainable(const fixture *f, const char *sub, kn_comp_kind kind, kn_component *c) {
+    char p[300];
+    kn_error err = {0};
+    snprintf(p, sizeof p, "%s/%s", f->dir, sub);
+    if (kn_component_load(c, kind, p, 0, &err) || kn_component_set_trainable(c, NULL, NULL, &err)) {
+        fprintf(stderr, "  %s: %s\n", sub, err.msg);
+        return -1;
+    }
+    snprintf(c->name, sizeof c->name, "%s", sub);
+    return 0;
+}
+
 /* A plain UNet2DConditionModel (conv projections, DownBlock2D / UpBlock2D, center_input_sample, a 7x7
  * input that downsamples to 4x4 and is upsampled back to the skip's 7x7), one frame, with the gradient
  * of the context checked directly. */
@@ -251,12 +265,8 @@ TEST(unet2d_gradients_match_torch) {
     kn_component c;
     kn_unet *u = NULL;
     kn_error err = {0};
-    char p[300];
-    snprintf(p, sizeof p, "%s/unet2d", f.dir);
-    REQUIRE(kn_component_load(&c, KN_COMP_UNET, p, 0, &err) == KN_OK);
-    REQUIRE(kn_component_set_trainable(&c, NULL, NULL, &err) == KN_OK);
+    REQUIRE(load_trainable(&f, "unet2d", KN_COMP_UNET, &c) == 0);
     REQUIRE(kn_component_open_unet(&c, &u, &err) == KN_OK);
-    snprintf(c.name, sizeof c.name, "unet2d");   /* the fixture's gradient prefix */
     enum { S2 = 7 };
     const size_t n = (size_t)B * C * S2 * S2;
     const float *x = io_f32(&f, "x2", n), *ctxt = io_f32(&f, "ctx2", B * L * D), *t = io_f32(&f, "t", B);
@@ -293,12 +303,8 @@ TEST(clip_gelu_gradients_match_torch) {
     kn_component c;
     kn_clip_text *m = NULL;
     kn_error err = {0};
-    char p[300];
-    snprintf(p, sizeof p, "%s/text_gelu", f.dir);
-    REQUIRE(kn_component_load(&c, KN_COMP_TEXT, p, 0, &err) == KN_OK);
-    REQUIRE(kn_component_set_trainable(&c, NULL, NULL, &err) == KN_OK);
+    REQUIRE(load_trainable(&f, "text_gelu", KN_COMP_TEXT, &c) == 0);
     REQUIRE(kn_component_open_text(&c, &m, &err) == KN_OK);
-    snprintf(c.name, sizeof c.name, "text_gelu");   /* the reference's gradient prefix */
     const size_t n = (size_t)B * L * D;
     const float *target = io_f32(&f, "target3", n), *rl = io_f32(&f, "loss_text_gelu", 1);
     const kn_st_tensor *idt = kn_st_find(&f.io, "ids3");
