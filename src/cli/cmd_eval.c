@@ -5,17 +5,19 @@
 #include "eval/eval.h"
 
 static void eval_usage(FILE *f) {
-    fprintf(f, "usage: kinora eval --data DATASET_DIR --truth [--split heldout|train|all] [--clips N] [--threads N] [--verbose]\n"
+    fprintf(f, "usage: kinora eval --data DATASET_DIR --truth [--vae DIR] [--split heldout|train|all] [--clips N] [--threads N]\n"
+               "                   [--verbose]\n"
                "       kinora eval --data DATASET_DIR --model DIR [--split heldout] [--clips 200] [--steps 25] [--guidance 7.5]\n"
                "                   [--keyframes 8] [--seed S] [--grid OUT.png] [--threads N] [--verbose]\n"
                "Scores clips against their captions with no learned judge: object identity (sprite NCC), motion\n"
                "class (template tracking) and flicker. --truth scores the data set's own clips (a self-test of the\n"
-               "scorers); --model generates each caption's keyframes (seed S + clip index, the data set's size)\n"
+               "scorers); with --vae (an AutoencoderKL folder, e.g. models/default/vae) each clip is first encoded\n"
+               "and decoded by it, the most a model decoding through it can score; --model generates each caption's keyframes (seed S + clip index, the data set's size)\n"
                "and scores those. --grid writes the first 8 clips' keyframes as a PNG grid (captions in OUT.png.txt).\n");
 }
 
 int kn_cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL;
+    const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL, *vae = NULL;
     int truth = 0, verbose = 0;
     long clips = 200, threads = kn_default_threads(), steps = 25, keyframes = 8, seed = 0;
     double guidance = 7.5;
@@ -26,6 +28,7 @@ int kn_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--data") && val) { dir = val; i++; }
         else if (!strcmp(a, "--model") && val) { model = val; i++; }
+        else if (!strcmp(a, "--vae") && val) { vae = val; i++; }
         else if (!strcmp(a, "--grid") && val) { grid = val; i++; }
         else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, val, 1, 1000, &steps)) return 2; i++; }
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, val, 2, 64, &keyframes)) return 2; i++; }
@@ -41,6 +44,10 @@ int kn_cmd_eval(int argc, char **argv) {
         eval_usage(stderr);
         return 2;
     }
+    if (vae && !truth) {
+        fprintf(stderr, "kinora eval: --vae goes with --truth (a --model is scored through its own autoencoder)\n");
+        return 2;
+    }
     kn_eval_report r;
     kn_error err = {0};
     if (model) {
@@ -51,11 +58,12 @@ int kn_cmd_eval(int argc, char **argv) {
         kn_eval_print(&r, stdout);
         return 0;
     }
-    if (kn_eval_truth(dir, split, (int)clips, (int)threads, verbose ? stdout : NULL, &r, &err)) {
+    if (kn_eval_truth(dir, split, (int)clips, (int)threads, vae, verbose ? stdout : NULL, &r, &err)) {
         fprintf(stderr, "kinora eval: %s\n", err.msg);
         return 1;
     }
     printf("split: %s\n", split ? split : "all");
+    if (vae) printf("through the autoencoder: %s\n", vae);
     kn_eval_print(&r, stdout);
     return 0;
 }

@@ -74,9 +74,12 @@ typedef struct kn_eval_report {
 } kn_eval_report;
 
 /* Scores the data set's own clips (ground truth) from captions.jsonl: split "train", "heldout" or
- * NULL for all; at most max_clips (<= 0: all). Prints one line per clip to log when not NULL. */
-kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
-                        kn_eval_report *rep, kn_error *err);
+ * NULL for all; at most max_clips (<= 0: all). vae_dir (an AutoencoderKL folder) or NULL: when given,
+ * each clip is scored after encoding it (posterior mean) and decoding it again, which bounds what a
+ * generator decoding through that autoencoder can score. Prints one line per clip to log when not
+ * NULL. */
+kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads,
+                        const char *vae_dir, FILE *log, kn_eval_report *rep, kn_error *err);
 void kn_eval_print(const kn_eval_report *rep, FILE *f);
 
 /* Generates the keyframes of the data set's captions with a model and scores them as above: clip i

@@ -1,7 +1,10 @@
-/* kn_eval_truth: runs the scorers on a data set's own clips, the self-test of the scorers. */
+/* kn_eval_truth: runs the scorers on a data set's own clips, the self-test of the scorers; optionally
+ * after a round trip through a model's autoencoder, the most a generator decoding through it can
+ * score. */
 #include "eval/eval.h"
 #include <jansson.h>
 #include <stdlib.h>
+#include "models/models.h"
 #include "io/io.h"
 #include "kinora/kinora.h"
 #include "train/train.h"
@@ -20,6 +23,8 @@ typedef struct {
     const char *dir;
     const kn_eval_templates *T;
     clip *c;
+    const kn_vae *vae;   /* NULL: score the clips as stored */
+    kn_isa isa;
 } job;
 
 static kn_status parse_line(const char *path, int lineno, const char *line, const char *split, clip *c, int *keep,
@@ -83,6 +88,32 @@ static kn_status score_frames(const kn_eval_templates *T, clip *c, const uint8_t
     return KN_OK;
 }
 
+/* Frames [nframes][S][S][3] replaced in place by the autoencoder's reconstruction of them (the
+ * posterior mean decoded), one thread per clip. */
+static kn_status vae_round_trip(const job *J, const clip *c, uint8_t *fr, kn_error *err) {
+    int S = c->size, F = c->nframes, f = kn_vae_downscale(J->vae), lc = kn_vae_latent_channels(J->vae);
+    if (S % f) return kn_fail(err, KN_EINVAL, "clip size %d is not a multiple of the autoencoder's factor %d", S, f);
+    size_t np = (size_t)S * S, nl = (size_t)lc * (S / f) * (S / f);
+    float *img = malloc(sizeof *img * np * 3 * F), *mean = malloc(sizeof *mean * nl * F);
+    float *logvar = malloc(sizeof *logvar * nl * F);
+    kn_status st = img && mean && logvar ? KN_OK : kn_fail(err, KN_ENOMEM, "out of memory");
+    kn_ctx ctx = {NULL, J->isa, NULL};
+    for (int i = 0; !st && i < F; i++)   /* HWC bytes -> CHW in [-1, 1] */
+        for (size_t q = 0; q < np; q++)
+            for (int ch = 0; ch < 3; ch++)
+                img[((size_t)i * 3 + ch) * np + q] = fr[((size_t)i * np + q) * 3 + ch] / 127.5f - 1.f;
+    if (!st) st = kn_vae_encode(J->vae, &ctx, img, F, S, S, mean, logvar, err);
+    if (!st) st = kn_vae_decode(J->vae, &ctx, mean, F, S / f, S / f, img, err);
+    for (int i = 0; !st && i < F; i++)
+        for (size_t q = 0; q < np; q++)
+            for (int ch = 0; ch < 3; ch++) {
+                float v = (img[((size_t)i * 3 + ch) * np + q] + 1.f) * 127.5f + 0.5f;
+                fr[((size_t)i * np + q) * 3 + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    free(img); free(mean); free(logvar);
+    return st;
+}
+
 static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", J->dir, c->frames_path);
@@ -92,7 +123,8 @@ static kn_status eval_clip(const job *J, clip *c, kn_error *err) {
     kn_status st = kn_read_file(p, want + 1, &buf, &n, err);
     if (st) return st;
     if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", p, n, want); }
-    st = score_frames(J->T, c, (const uint8_t *)buf, err);
+    if (J->vae) st = vae_round_trip(J, c, (uint8_t *)buf, err);
+    if (!st) st = score_frames(J->T, c, (const uint8_t *)buf, err);
     free(buf);
     return st;
 }
@@ -170,13 +202,15 @@ static kn_status tally(clip *c, int n, FILE *log, kn_eval_report *rep, kn_error 
     return KN_OK;
 }
 
-kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads, FILE *log,
-                        kn_eval_report *rep, kn_error *err) {
+kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clips, int threads,
+                        const char *vae_dir, FILE *log, kn_eval_report *rep, kn_error *err) {
     double t0 = kn_now();
     clip *c = NULL;
     int n = 0;
+    kn_vae *vae = NULL;
     kn_status st = read_list(dataset_dir, split, max_clips, &c, &n, err);
     if (st) return st;
+    if (vae_dir && (st = kn_vae_open(vae_dir, &vae, err))) goto out;
     for (int i = 1; i < n; i++)
         if (c[i].size != c[0].size) { st = kn_fail(err, KN_EFORMAT, "%s: clips of different sizes", dataset_dir); goto out; }
     kn_sprite_set set;
@@ -185,7 +219,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     st = kn_eval_templates_build(&set, c[0].size, &T, err);
     kn_sprites_free(&set);
     if (st) goto out;
-    job J = {dataset_dir, &T, c};
+    job J = {dataset_dir, &T, c, vae, kn_cpu_detect()};
     kn_pool *pool = NULL;
     if (threads > 1 && (st = kn_pool_create(threads, &pool, err))) { kn_eval_templates_free(&T); goto out; }
     if (pool) kn_pool_run(pool, n, task, &J);
@@ -195,6 +229,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     if ((st = tally(c, n, log, rep, err))) goto out;
     rep->seconds = kn_now() - t0;
 out:
+    kn_vae_close(vae);
     for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); }
     free(c);
     return st;
