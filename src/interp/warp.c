@@ -5,10 +5,9 @@
  *    a margin of the best score are kept: the moving foreground wins over the background it covers,
  *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t.
  * 3. Holes are filled push-pull from coarser scales.
- * 4. Motion hypotheses at each pixel: the splatted flow, no motion, the forward and backward flows
- *    read at the pixel itself, and the splatted flows of eight pixels 16-17 px away. For each, both
- *    neighbours are warped backwards and blended by visibility and distance in time; the
- *    hypotheses are then mixed by how well their two warped
+ * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
+ *    read at the pixel itself. For each, both neighbours are warped backwards and blended by
+ *    visibility and distance in time; the hypotheses are then mixed by how well their two warped
  *    lumas agree over a window (bilateral cost). Where the flow is right the splatted hypothesis
  *    dominates; where it fails (fast non-rigid motion, flat regions), the output hedges toward the
  *    hypotheses whose two sides agree, which is what a squared-error-optimal guess does.
@@ -183,14 +182,7 @@ static inline void sample_rgb(const uint8_t *im, int w, int h, float x, float y,
 
 /* ---- mixing motion hypotheses ---- */
 
-/* H_NEAR + i: the splatted flow (and visibilities) of the pixel NEAR_OFFSET[i] away. Where the flow at a
- * pixel is wrong (a limb, the edge of a textureless body), a nearby pixel's flow often fits, and the
- * bilateral cost picks it, as the candidate vectors of a block matcher would. Offsets of 16 px along the
- * axes and 12 px diagonally were best of 4-32 px on the segments below (+0.12 dB vtest, +0.03
- * tree, +0.04 Megamind, -0.01 box); perturbing the pixel's own flow by 1-2 px instead lost. */
-enum { H_SPLAT, H_STILL, H_FWD, H_BWD, H_NEAR, NNEAR = 8, NHYP = H_NEAR + NNEAR };
-static const int NEAR_OFFSET[NNEAR][2] = {{-16, 0}, {16, 0}, {0, -16}, {0, 16},
-                                          {-12, -12}, {12, -12}, {-12, 12}, {12, 12}};
+enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NHYP };
 /* The bilateral cost is measured on every COST_STEP-th pixel in each direction, averaged over a
  * (2 COST_RADIUS + 1)^2 window of that grid (about 10x10 pixels) and read back bilinearly: it is a
  * smooth, windowed quantity, and full resolution cost 4x the time for the same PSNR (within 0.01 dB on
@@ -224,12 +216,6 @@ typedef struct {
 static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]) {
     float t = j->t;
     V[0] = V[1] = 1.f;
-    if (k >= H_NEAR) {   /* a nearby pixel's splatted flow */
-        int x = kn_clampi((int)(p % j->w) + NEAR_OFFSET[k - H_NEAR][0], 0, j->w - 1);
-        int y = kn_clampi((int)(p / j->w) + NEAR_OFFSET[k - H_NEAR][1], 0, j->h - 1);
-        p = (size_t)y * j->w + x;
-        k = H_SPLAT;
-    }
     switch (k) {
     case H_SPLAT:
         for (int i = 0; i < 4; i++) T[i] = j->ch[T0U + i][p];
