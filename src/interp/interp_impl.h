@@ -5,17 +5,27 @@
 
 static inline int kn_clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
-static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
+/* Where a bilinear sample of a w x h plane at (x, y) reads, with the coordinates clamped to the frame
+ * (NaN -> 0): found once, it can be read from several planes of that size. */
+typedef struct { size_t i00, i01, i10, i11; float fx, fy; } kn_bilinear_at;
+static inline kn_bilinear_at kn_bilinear_where(int w, int h, float x, float y) {
     if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
     if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
     int x0 = (int)x, y0 = (int)y;
     int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
-    float fx = x - (float)x0, fy = y - (float)y0;
-    const float *r0 = im + (size_t)y0 * w, *r1 = im + (size_t)y1 * w;
-    float a = r0[x0] + fx * (r0[x1] - r0[x0]);
-    float b = r1[x0] + fx * (r1[x1] - r1[x0]);
-    return a + fy * (b - a);
+    kn_bilinear_at b = {(size_t)y0 * w + x0, (size_t)y0 * w + x1, (size_t)y1 * w + x0, (size_t)y1 * w + x1,
+                        x - (float)x0, y - (float)y0};
+    return b;
+}
+static inline float kn_bilinear_read(const float *im, const kn_bilinear_at *b) {
+    float a = im[b->i00] + b->fx * (im[b->i01] - im[b->i00]);
+    float c = im[b->i10] + b->fx * (im[b->i11] - im[b->i10]);
+    return a + b->fy * (c - a);
+}
+/* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
+static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
+    kn_bilinear_at b = kn_bilinear_where(w, h, x, y);
+    return kn_bilinear_read(im, &b);
 }
 
 /* fn over [0, ntasks) on ctx->pool, or inline when there is none. */

@@ -321,20 +321,10 @@ static void mix_task(void *arg, int task) {
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
             float cost[NHYP], cmin = INFINITY;
-            /* the costs read bilinearly from the grid: the same position in every plane (the
-             * arithmetic of kn_bilinear, its corner indices and fractions found once) */
-            float gx = (float)x / COST_STEP, gy = (float)y / COST_STEP;
-            if (gx > (float)(j->cw - 1)) gx = (float)(j->cw - 1);
-            if (gy > (float)(j->chh - 1)) gy = (float)(j->chh - 1);
-            int x0 = (int)gx, y0 = (int)gy;
-            int x1 = x0 < j->cw - 1 ? x0 + 1 : x0, y1g = y0 < j->chh - 1 ? y0 + 1 : y0;
-            float fx = gx - (float)x0, fy = gy - (float)y0;
-            size_t i00 = (size_t)y0 * j->cw + x0, i01 = (size_t)y0 * j->cw + x1;
-            size_t i10 = (size_t)y1g * j->cw + x0, i11 = (size_t)y1g * j->cw + x1;
+            /* every plane is read at the same grid position: its corners and fractions found once */
+            kn_bilinear_at at = kn_bilinear_where(j->cw, j->chh, (float)x / COST_STEP, (float)y / COST_STEP);
             for (int k = 0; k < NHYP; k++) {
-                const float *c = j->cost[k];
-                float ca = c[i00] + fx * (c[i01] - c[i00]), cb = c[i10] + fx * (c[i11] - c[i10]);
-                cost[k] = ca + fy * (cb - ca);
+                cost[k] = kn_bilinear_read(j->cost[k], &at);
                 cmin = fminf(cmin, cost[k]);
             }
             float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
