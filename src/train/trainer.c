@@ -146,7 +146,14 @@ static kn_status open_components(trainer *t, kn_error *err) {
     snprintf(dir, sizeof dir, "%s/tokenizer", o->out_dir);
     if ((st = kn_tokenizer_open(dir, &t->tok, err))) return st;
     snprintf(dir, sizeof dir, "%s/scheduler/scheduler_config.json", o->out_dir);
-    return kn_sched_open(dir, NULL, &t->sched, err);
+    if ((st = kn_sched_open(dir, NULL, &t->sched, err))) return st;
+    /* At zero SNR the noisy input is the noise itself: an epsilon target is trivial there and its
+     * min-SNR weight is 0/0, and a sampler cannot turn it back into a sample. */
+    const int T = kn_sched_num_train_timesteps(t->sched);
+    if (kn_sched_prediction_type(t->sched) == 0 && kn_sched_alphas_cumprod(t->sched)[T - 1] == 0.f)
+        return kn_fail(err, KN_EINVAL, "%s: a zero-terminal-SNR schedule (rescale_betas_zero_snr) needs "
+                       "prediction_type v_prediction or sample, not epsilon", dir);
+    return KN_OK;
 }
 
 /* ---- data ---- */
