@@ -98,18 +98,10 @@ static kn_status vae_round_trip(const job *J, const clip *c, uint8_t *fr, kn_err
     float *logvar = malloc(sizeof *logvar * nl * F);
     kn_status st = img && mean && logvar ? KN_OK : kn_fail(err, KN_ENOMEM, "out of memory");
     kn_ctx ctx = {NULL, J->isa, NULL};
-    for (int i = 0; !st && i < F; i++)   /* HWC bytes -> CHW in [-1, 1] */
-        for (size_t q = 0; q < np; q++)
-            for (int ch = 0; ch < 3; ch++)
-                img[((size_t)i * 3 + ch) * np + q] = fr[((size_t)i * np + q) * 3 + ch] / 127.5f - 1.f;
+    for (int i = 0; !st && i < F; i++) kn_vae_pixels_from_rgb8(fr + (size_t)i * np * 3, np, img + (size_t)i * 3 * np);
     if (!st) st = kn_vae_encode(J->vae, &ctx, img, F, S, S, mean, logvar, err);
     if (!st) st = kn_vae_decode(J->vae, &ctx, mean, F, S / f, S / f, img, err);
-    for (int i = 0; !st && i < F; i++)
-        for (size_t q = 0; q < np; q++)
-            for (int ch = 0; ch < 3; ch++) {
-                float v = (img[((size_t)i * 3 + ch) * np + q] + 1.f) * 127.5f + 0.5f;
-                fr[((size_t)i * np + q) * 3 + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+    for (int i = 0; !st && i < F; i++) kn_vae_pixels_to_rgb8(img + (size_t)i * 3 * np, np, fr + (size_t)i * np * 3);
     free(img); free(mean); free(logvar);
     return st;
 }

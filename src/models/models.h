@@ -42,6 +42,11 @@ kn_status kn_vae_encode(const kn_vae *v, const kn_ctx *ctx, const float *image, 
 /* latent [B, latent, h, w] (already divided by scaling_factor) -> image [B, out_channels, h*f, w*f]. */
 kn_status kn_vae_decode(const kn_vae *v, const kn_ctx *ctx, const float *latent, int B, int h, int w,
                         float *image, kn_error *err);
+/* The pixel convention of the two calls above, as diffusers' VaeImageProcessor has it: n interleaved
+ * RGB bytes -> planar [3, n] in [-1, 1] (x / 127.5 - 1), and back: clamp(x / 2 + 0.5, 0, 1) * 255,
+ * rounded to nearest. */
+void kn_vae_pixels_from_rgb8(const uint8_t *rgb, size_t n, float *planar);
+void kn_vae_pixels_to_rgb8(const float *planar, size_t n, uint8_t *rgb);
 
 /* ---- UNet2DConditionModel, optionally with AnimateDiff motion modules ---- */
 typedef struct kn_unet kn_unet;

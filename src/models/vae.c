@@ -2,6 +2,7 @@
  * GroupNorm/SiLU/conv_out to 2*latent), quant_conv; post_quant_conv, Decoder (mid block, UpDecoderBlock2D
  * x n with layers_per_block+1 resnets). Every size comes from config.json; resnets and norms use eps
  * 1e-6 and norm_num_groups, the mid attention is single-head (attention_head_dim = last channels). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "models/blocks.h"
@@ -149,6 +150,20 @@ void kn_vae_close(kn_vae *v) {
 int kn_vae_latent_channels(const kn_vae *v) { return v->latent; }
 int kn_vae_downscale(const kn_vae *v) { return 1 << (v->nb - 1); }
 float kn_vae_scaling_factor(const kn_vae *v) { return v->scaling; }
+
+void kn_vae_pixels_from_rgb8(const uint8_t *rgb, size_t n, float *planar) {
+    for (size_t q = 0; q < n; q++)
+        for (int c = 0; c < 3; c++) planar[c * n + q] = rgb[q * 3 + c] / 127.5f - 1.f;
+}
+
+void kn_vae_pixels_to_rgb8(const float *planar, size_t n, uint8_t *rgb) {
+    for (size_t q = 0; q < n; q++)
+        for (int c = 0; c < 3; c++) {
+            float v = planar[c * n + q] * 0.5f + 0.5f;
+            v = v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;   /* NaN -> 0 */
+            rgb[q * 3 + c] = (uint8_t)lrintf(v * 255.f);
+        }
+}
 
 /* ---- forward ---- */
 typedef struct vae_call {

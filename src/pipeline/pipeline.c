@@ -349,8 +349,7 @@ kn_status pl_encode_image(kn_pipeline *p, const uint8_t *rgb, int W, int H, floa
     size_t lp = (size_t)(W / f) * (H / f);
     float *img = kn_malloc(plane * 3 * 4), *logvar = kn_malloc((size_t)C * lp * 4);
     if (!img || !logvar) { kn_free(img); kn_free(logvar); return kn_fail(err, KN_ENOMEM, "out of memory"); }
-    for (size_t q = 0; q < plane; q++)
-        for (int c = 0; c < 3; c++) img[c * plane + q] = rgb[q * 3 + c] / 127.5f - 1.f;
+    kn_vae_pixels_from_rgb8(rgb, plane, img);
     /* the posterior mean, not a sample: the keyframe should follow the image, not a noisy draw */
     kn_status st = kn_vae_encode(p->vae, &p->ctx, img, 1, H, W, latent, logvar, err);
     if (!st) kn_scale(latent, kn_vae_scaling_factor(p->vae), (size_t)C * lp, latent);

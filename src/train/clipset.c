@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include "io/io.h"
+#include "models/models.h"
 #include "kinora/kinora.h"
 
 void kn_clipset_close(kn_clipset *cs) {
@@ -109,7 +110,7 @@ static kn_status read_video_clip(const kn_clipset *cs, const char *path, float *
                     for (int xx = xa; xx < xb; xx++)
                         for (int c = 0; c < 3; c++) acc[c] += img[((size_t)yy * W + xx) * 3 + c];
                 float inv = 1.0f / (float)((yb - ya) * (xb - xa));
-                for (int c = 0; c < 3; c++) out[((size_t)f * 3 + c) * plane + (size_t)y * S + x] = acc[c] * inv * (2.f / 255.f) - 1.f;
+                for (int c = 0; c < 3; c++) out[((size_t)f * 3 + c) * plane + (size_t)y * S + x] = acc[c] * inv / 127.5f - 1.f;
             }
     }
     kn_video_free(&v);
@@ -127,10 +128,7 @@ kn_status kn_clipset_read(const kn_clipset *cs, int i, float *out, kn_error *err
     if (st) return st;
     if (n != want) { free(buf); return kn_fail(err, KN_EFORMAT, "%s: %zu bytes, expected %zu", path, n, want); }
     const uint8_t *u = (const uint8_t *)buf;
-    for (int f = 0; f < cs->frames; f++)
-        for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < 3; c++)
-                out[((size_t)f * 3 + c) * plane + p] = u[((size_t)f * plane + p) * 3 + c] * (2.f / 255.f) - 1.f;
+    for (int f = 0; f < cs->frames; f++) kn_vae_pixels_from_rgb8(u + (size_t)f * plane * 3, plane, out + (size_t)f * 3 * plane);
     free(buf);
     return KN_OK;
 }
