@@ -181,6 +181,28 @@ TEST(vae_accessors) {
     kn_vae_close(v);
 }
 
+/* diffusers' convention: x / 127.5 - 1 in, clamp(x / 2 + 0.5, 0, 1) * 255 rounded out; interleaved
+ * bytes, planar floats; every byte survives the round trip; out-of-range and NaN values clamp. */
+TEST(vae_pixel_convention) {
+    enum { N = 256 };
+    uint8_t rgb[N * 3], back[N * 3];
+    float pl[N * 3];
+    for (int i = 0; i < N; i++) { rgb[i * 3] = (uint8_t)i; rgb[i * 3 + 1] = (uint8_t)(255 - i); rgb[i * 3 + 2] = (uint8_t)(i * 7); }
+    kn_vae_pixels_from_rgb8(rgb, N, pl);
+    CHECK(pl[0] == -1.f && pl[255] == 1.f);                       /* red plane: 0 .. 255 */
+    CHECK(pl[N] == 1.f && pl[N + 255] == -1.f);                   /* green plane, reversed */
+    CHECK_NEAR(pl[2 * N + 1], 7 / 127.5 - 1, 1e-7);               /* blue plane */
+    kn_vae_pixels_to_rgb8(pl, N, back);
+    CHECK(memcmp(rgb, back, sizeof rgb) == 0);
+    float odd[3] = {-3.f, 2.f, NAN};
+    uint8_t o[3];
+    kn_vae_pixels_to_rgb8(odd, 1, o);
+    CHECK(o[0] == 0 && o[1] == 255 && o[2] == 0);
+    float half[3] = {0.f, -0.5f, 0.5f};                          /* 127.5, 63.75, 191.25 */
+    kn_vae_pixels_to_rgb8(half, 1, o);
+    CHECK(o[0] == 128 && o[1] == 64 && o[2] == 191);
+}
+
 TEST(vae_f16_copy_of_shared) {
     char src[1300], cs[1200], dir[] = "/tmp/kn_test_vae16_XXXXXX";
     snprintf(cs, sizeof cs, "%s/testvectors/vae_a", shared_dir());
@@ -253,6 +275,7 @@ TEST(vae_workspace_from_scratch_arena) {
 TEST_MAIN_BEGIN
     RUN(vae_b_parity);
     RUN(vae_accessors);
+    RUN(vae_pixel_convention);
     RUN(vae_deprecated_attention_names);
     RUN(vae_f16_copy_of_shared);
     RUN(vae_missing_tensor_named);
