@@ -75,6 +75,12 @@ check "v-prediction trains on its own target" bash -c \
   "a=\$(sed -n 2p '$T/sv1/loss_joint.csv' | cut -d, -f2); b=\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ -n \"\$b\" ] && [ \"\$a\" != \"\$b\" ]"
 check "v-prediction pipeline generates" "$K" generate "a red apple moving left" --model "$T/sv" --size 32x32 --keyframes 4 \
   --frames 8 --steps 2 -o "$T/gv.mp4"
+# --motion-weight: 0 is the plain loss exactly; otherwise the same step's loss is reweighted
+"$K" train --stage joint --init "$T/s1" --out "$T/sm0" --steps 1 --min-snr 0 --motion-weight 0 "${TR[@]}" >/dev/null 2>&1
+"$K" train --stage joint --init "$T/s1" --out "$T/sm3" --steps 1 --min-snr 0 --motion-weight 3 "${TR[@]}" >/dev/null 2>&1
+check "motion weight 0 is the plain loss" bash -c "a=\$(sed -n 2p '$T/sm0/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" = \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+check "motion weight reweights the loss" bash -c "a=\$(sed -n 2p '$T/sm3/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" != \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+fails_with "motion weight on single frames" "2 or more frames" "$K" train --stage image --init "$T/s1" --out "$T/xm" --steps 1 --motion-weight 3 "${TR[@]}"
 sched_as "$T/s1" "$T/ie" epsilon 1
 fails_with "epsilon on a zero-SNR schedule" "v_prediction" "$K" train --stage joint --init "$T/ie" --out "$T/xe" --steps 1 "${TR[@]}"
 

@@ -60,6 +60,12 @@ void kn_adamw_step(kn_paramset *ps, const kn_adamw_cfg *cfg, double lr, int64_t 
  * for the update about to be taken at `step` (0-based, like a torch LambdaLR's last_epoch). */
 double kn_lr_factor(int64_t step, int64_t warmup, int64_t total, double min_ratio);
 
+/* Per-pixel loss weights that favour where a clip changes (kinora train --motion-weight M): for each
+ * latent pixel of each frame, d = mean over channels of |x0 - that pixel's mean over the frames|, and
+ * w = (1 + M d / mean(d)) / (1 + M), so the weights average 1 over the clip, and a still clip (or
+ * M = 0) gets 1 everywhere. x0 [C, F, hw] -> w [F, hw]. */
+void kn_motion_loss_weights(const float *x0, int C, int F, size_t hw, double M, float *w);
+
 /* Global L2 norm of all gradients (double accumulation in a fixed order). */
 double kn_grad_norm(const kn_paramset *ps);
 /* Clips to max_norm as clip_grad_norm_; returns the norm before clipping. max_norm <= 0: no clip. */
@@ -153,6 +159,7 @@ typedef struct kn_train_opts {
     double lr, weight_decay, warmup, min_lr_ratio, max_grad_norm, ema_decay;
     double kl_weight;              /* VAE stage */
     double min_snr;                /* 0: off */
+    double motion_weight;          /* clips: extra loss weight where a frame differs from the clip's mean; 0: off */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
     const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */

@@ -251,6 +251,8 @@ static kn_status vae_scaling_factor(trainer *t, double *out, kn_error *err) {
 static kn_status unet_setup(trainer *t, kn_error *err) {
     t->F = t->stage_image ? 1 : t->o->frames;
     if (t->F > t->cs.frames) return kn_fail(err, KN_EINVAL, "--frames %d exceeds the clips' %d frames", t->F, t->cs.frames);
+    if (t->o->motion_weight > 0 && t->F < 2)
+        return kn_fail(err, KN_EINVAL, "--motion-weight needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
     if (t->F > 1 && !kn_unet_has_motion(t->unet)) return kn_fail(err, KN_EINVAL, "the UNet has no motion modules to train on clips");
     if (kn_unet_has_motion(t->unet) && t->F > kn_unet_max_frames(t->unet))
         return kn_fail(err, KN_EINVAL, "--frames %d exceeds motion_max_seq_length %d", t->F, kn_unet_max_frames(t->unet));
@@ -287,6 +289,24 @@ static kn_status clip_latents(trainer *t, int ci, kn_error *err) {
     return KN_OK;
 }
 
+/* kn_motion_loss_weights (train.h). Why: the moving objects cover a small part of each frame while
+ * the unpredictable background texture dominates the plain loss, and the caption's motion words
+ * only pay off on the objects' paths. */
+void kn_motion_loss_weights(const float *x0, int C, int F, size_t hw, double M, float *w) {
+    memset(w, 0, (size_t)F * hw * sizeof *w);
+    for (int c = 0; c < C; c++)
+        for (size_t i = 0; i < hw; i++) {
+            double mean = 0;
+            for (int f = 0; f < F; f++) mean += x0[((size_t)c * F + f) * hw + i];
+            mean /= F;
+            for (int f = 0; f < F; f++) w[f * hw + i] += (float)(fabs(x0[((size_t)c * F + f) * hw + i] - mean) / C);
+        }
+    double total = 0;
+    for (size_t i = 0; i < (size_t)F * hw; i++) total += w[i];
+    const double md = total / ((double)F * hw);
+    for (size_t i = 0; i < (size_t)F * hw; i++) w[i] = md > 1e-12 ? (float)((1.0 + M * w[i] / md) / (1.0 + M)) : 1.f;
+}
+
 static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
     const int B = t->o->batch, F = t->F, C = t->lc, L = t->L, D = t->D, fr = t->cs.frames;
     const size_t hw = (size_t)t->h * t->w, per = (size_t)C * F * hw, n = B * per, mark = kn_ws_mark(&t->tape);
@@ -294,6 +314,9 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
     float *pred = kn_ws_alloc(&t->tape, n), *dpred = kn_ws_alloc(&t->tape, n), *tsteps = kn_ws_alloc(&t->tape, B);
     float *ctxt = kn_ws_alloc(&t->tape, (size_t)B * L * D), *dctx = kn_ws_alloc(&t->tape, (size_t)B * L * D);
     float *vn = kn_ws_alloc(&t->tape, (size_t)fr * C * hw);
+    const int weighted = t->o->motion_weight > 0 && F > 1;
+    float *pw = weighted ? kn_ws_alloc(&t->tape, (size_t)B * F * hw) : NULL;
+    if (weighted && !pw) return kn_fail(err, KN_ENOMEM, "training tape full");
     int64_t *ids = (int64_t *)kn_ws_alloc(&t->tape, (size_t)B * L * 2);
     if (!ids) return kn_fail(err, KN_ENOMEM, "training tape full");
     const int T = kn_sched_num_train_timesteps(t->sched), pt = kn_sched_prediction_type(t->sched);
@@ -325,6 +348,8 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
         double a = ac[ti], snr = a / (1.0 - a);
         w[b] = t->o->min_snr > 0 ? (snr < t->o->min_snr ? snr : t->o->min_snr) / (pt == 1 ? snr + 1.0 : snr) : 1.0;
     }
+    if (weighted)
+        for (int b = 0; b < B; b++) kn_motion_loss_weights(x0 + b * per, C, F, hw, t->o->motion_weight, pw + (size_t)b * F * hw);
     kn_randn(noise, n, t->st.seed, stream(t, 0, 6));
     for (int b = 0; b < B; b++) {
         float sa = sqrtf(ac[(int)tsteps[b]]), sb = sqrtf(1.0f - ac[(int)tsteps[b]]);
@@ -344,9 +369,10 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
         double sum = 0, k = 2.0 * w[b] / ((double)per * B);
         for (size_t i = b * per; i < (b + 1) * per; i++) {
             float target = pt == 1 ? sa * noise[i] - sb * x0[i] : pt == 2 ? x0[i] : noise[i];
-            double d = (double)pred[i] - target;
-            sum += d * d;
-            dpred[i] = (float)(k * d);
+            double d = (double)pred[i] - target, pwi = 1.0;
+            if (weighted) pwi = pw[(size_t)b * F * hw + (i - b * per) % ((size_t)F * hw)];
+            sum += pwi * d * d;
+            dpred[i] = (float)(k * pwi * d);
         }
         loss += w[b] * sum / (double)per;
     }

@@ -109,8 +109,27 @@ TEST(clip_leaves_small_gradients) {
     kn_paramset_free(&ps);
 }
 
+/* Two channels, three frames, two pixels: pixel 0 is still, pixel 1 changes in frame 2 only. */
+TEST(motion_loss_weights) {
+    const float x0[2 * 3 * 2] = {/* c0: f0, f1, f2 */ 1, 0, 1, 0, 1, 3, /* c1 */ -2, 1, -2, 1, -2, 1};
+    float w[6];
+    kn_motion_loss_weights(x0, 2, 3, 2, 0.0, w);
+    for (int i = 0; i < 6; i++) CHECK(w[i] == 1.f);
+    kn_motion_loss_weights(x0, 2, 3, 2, 3.0, w);
+    /* d: pixel 0 all 0; pixel 1 (channel 0 only, mean 1): f0 1, f1 1, f2 2, /2 channels -> .5 .5 1;
+     * mean(d) = 2/6; w = (1 + 3 d / mean) / 4 */
+    const double want[6] = {0.25, 0.25 + 0.75 * 1.5, 0.25, 0.25 + 0.75 * 1.5, 0.25, 0.25 + 0.75 * 3};
+    double sum = 0;
+    for (int i = 0; i < 6; i++) { CHECK_NEAR(w[i], want[i], 1e-6); sum += w[i]; }
+    CHECK_NEAR(sum / 6, 1.0, 1e-6);
+    const float still[2 * 3 * 2] = {5, 5, 5, 5, 5, 5, -1, 2, -1, 2, -1, 2};
+    kn_motion_loss_weights(still, 2, 3, 2, 3.0, w);
+    for (int i = 0; i < 6; i++) CHECK(w[i] == 1.f);
+}
+
 TEST_MAIN_BEGIN
 RUN(adamw_matches_torch);
 RUN(lr_schedule_shape);
 RUN(clip_leaves_small_gradients);
+RUN(motion_loss_weights);
 TEST_MAIN_END
