@@ -85,6 +85,19 @@ fails_with() {  # fails_with PATTERN OUT -- command...
 check "missing model folder" fails_with "not found" "$T/e1.mp4" -- "$K" generate "x" --model "$T/nope" -o "$T/e1.mp4"
 cp -r "$M" "$T/trunc"; f="$T/trunc/unet/diffusion_pytorch_model.safetensors"; truncate -s $(( $(stat -c %s "$f") / 2 )) "$f"
 check "truncated safetensors names the file" fails_with "diffusion_pytorch_model.safetensors" "$T/e2.mp4" -- "$K" generate "x" --model "$T/trunc" -o "$T/e2.mp4"
+poison() {  # poison FILE TENSOR_PART: set the first element of the first tensor whose name has PART to NaN
+  /usr/bin/python3 - "$1" "$2" <<'EOF2'
+import json, struct, sys
+f = open(sys.argv[1], "r+b"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n))
+name = sorted(k for k in h if k != "__metadata__" and sys.argv[2] in k)[0]
+nan = {"F32": struct.pack("<f", float("nan")), "F16": b"\x00\x7e", "BF16": b"\xc0\x7f"}[h[name]["dtype"]]
+f.seek(8 + n + h[name]["data_offsets"][0]); f.write(nan)
+EOF2
+}
+cp -r "$M" "$T/nanu"; poison "$T/nanu/unet/diffusion_pytorch_model.safetensors" conv_in.weight
+check "NaN in the UNet's weights is an error" fails_with "not finite" "$T/e9.mp4" -- "$K" generate "x" --model "$T/nanu" "${G[@]:2}" -o "$T/e9.mp4"
+cp -r "$M" "$T/nanv"; poison "$T/nanv/vae/diffusion_pytorch_model.safetensors" decoder.conv_out.weight
+check "NaN in the VAE decoder's weights is an error" fails_with "decoder" "$T/e10.mp4" -- "$K" generate "x" --model "$T/nanv" "${G[@]:2}" -o "$T/e10.mp4"
 check "size not a multiple of 8" fails_with "multiple of 8" "$T/e3.mp4" -- "$K" generate "x" "${G[@]}" --size 60x60 -o "$T/e3.mp4"
 check "frames beyond the limit" fails_with "frames" "$T/e4.mp4" -- "$K" generate "x" "${G[@]}" --frames 5000 -o "$T/e4.mp4"
 echo "not an image" > "$T/bad.png"

@@ -215,12 +215,14 @@ static int window_starts(int K, int W, int *starts) {
     return n;
 }
 
-static void pin_keyframes(kn_pipeline *p, kn_sched *s, int next, const pl_pins *pins, float *lat, int C, int K,
-                          size_t hw, uint64_t seed) {
-    (void)p;
+static kn_status pin_keyframes(kn_sched *s, int next, const pl_pins *pins, float *lat, int C, int K, size_t hw,
+                               uint64_t seed, kn_error *err) {
     int n = kn_sched_num_steps(s);
     float *noise = kn_malloc(hw * sizeof(float)), *noisy = kn_malloc(hw * sizeof(float));
-    if (!noise || !noisy) { kn_free(noise); kn_free(noisy); return; }
+    if (!noise || !noisy) {
+        kn_free(noise); kn_free(noisy);
+        return kn_fail(err, KN_ENOMEM, "out of memory pinning keyframes");
+    }
     for (int k = 0; k < pins->nk; k++) {
         int f = pins->frame[k];
         for (int c = 0; c < C; c++) {
@@ -234,6 +236,14 @@ static void pin_keyframes(kn_pipeline *p, kn_sched *s, int next, const pl_pins *
     }
     kn_free(noise);
     kn_free(noisy);
+    return KN_OK;
+}
+
+/* Index of the first NaN or infinity in x[0..n), or -1. */
+static ptrdiff_t first_nonfinite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (ptrdiff_t)i;
+    return -1;
 }
 
 kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, const float *cond,
@@ -280,11 +290,18 @@ kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, con
                     float *d = pred + ((size_t)c * K + f) * hw, inv = 1.f / cnt[f];
                     for (size_t q = 0; q < hw; q++) d[q] *= inv;
                 }
+        /* NaN or infinite weights (or an overflow) would otherwise reach the frames as garbage */
+        if (first_nonfinite(pred, all) >= 0) {
+            st = kn_fail(err, KN_EINVAL, "the UNet's prediction is not finite at denoising step %d of %d (timestep %g): "
+                         "the model's weights hold NaN or infinity, or overflow", i + 1, n, (double)g.t);
+            goto done;
+        }
         const float *nz = NULL;
         if (kn_sched_is_stochastic(s)) { kn_randn(noise, all, seed, STREAM_STEP + (uint64_t)i); nz = noise; }
         if ((st = kn_sched_step(s, i, pred, lat, nz, all, next, err))) goto done;
         memcpy(lat, next, all * 4);
-        if (pins && pins->nk && i < pins->pin_steps) pin_keyframes(p, s, i + 1, pins, lat, C, K, hw, seed);
+        if (pins && pins->nk && i < pins->pin_steps && (st = pin_keyframes(s, i + 1, pins, lat, C, K, hw, seed, err)))
+            goto done;
     }
     report(prm, KN_STAGE_DENOISE, n - start, n - start);
 done:
@@ -306,6 +323,9 @@ kn_status pl_decode_f32(kn_pipeline *p, const float *lat, int K, int h, int w, f
         for (int c = 0; c < C; c++)
             for (size_t q = 0; q < hw; q++) one[c * hw + q] = lat[((size_t)c * K + k) * hw + q] * inv;
         st = kn_vae_decode(p->vae, &p->ctx, one, 1, h, w, frames + k * out1, err);
+        if (!st && first_nonfinite(frames + k * out1, out1) >= 0)
+            st = kn_fail(err, KN_EINVAL, "the VAE decoder's output is not finite (keyframe %d): its weights or the "
+                         "latents hold NaN or infinity", k);
         if (!st)
             for (size_t q = 0; q < out1; q++) {
                 float v = frames[k * out1 + q] / 2.f + 0.5f;
