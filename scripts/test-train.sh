@@ -80,6 +80,11 @@ check "v-prediction pipeline generates" "$K" generate "a red apple moving left" 
 "$K" train --stage joint --init "$T/s1" --out "$T/sm3" --steps 1 --min-snr 0 --motion-weight 3 "${TR[@]}" >/dev/null 2>&1
 check "motion weight 0 is the plain loss" bash -c "a=\$(sed -n 2p '$T/sm0/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" = \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
 check "motion weight reweights the loss" bash -c "a=\$(sed -n 2p '$T/sm3/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" != \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+"$K" train --stage joint --init "$T/s1" --out "$T/ss1" --steps 1 --min-snr 0 --timestep-shift 1 "${TR[@]}" >/dev/null 2>&1
+"$K" train --stage joint --init "$T/s1" --out "$T/ss3" --steps 1 --min-snr 0 --timestep-shift 3 "${TR[@]}" >/dev/null 2>&1
+check "timestep shift 1 is the uniform draw" bash -c "a=\$(sed -n 2p '$T/ss1/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" = \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+check "timestep shift 3 draws other timesteps" bash -c "a=\$(sed -n 2p '$T/ss3/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" != \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+fails_with "timestep shift below 1" "timestep-shift" "$K" train --stage joint --init "$T/s1" --out "$T/xs" --steps 1 --timestep-shift 0.5 "${TR[@]}"
 fails_with "motion weight on single frames" "2 or more frames" "$K" train --stage image --init "$T/s1" --out "$T/xm" --steps 1 --motion-weight 3 "${TR[@]}"
 sched_as "$T/s1" "$T/ie" epsilon 1
 fails_with "epsilon on a zero-SNR schedule" "v_prediction" "$K" train --stage joint --init "$T/ie" --out "$T/xe" --steps 1 "${TR[@]}"

@@ -66,6 +66,12 @@ double kn_lr_factor(int64_t step, int64_t warmup, int64_t total, double min_rati
  * M = 0) gets 1 everywhere. x0 [C, F, hw] -> w [F, hw]. */
 void kn_motion_loss_weights(const float *x0, int C, int F, size_t hw, double M, float *w);
 
+/* The training timestep for a uniform draw u in [0, 1): u' = s u / (1 + (s - 1) u) (the timestep
+ * shift of flow-matching samplers, SD3 / video models), t = floor(u' T), at most T - 1. s > 1 moves
+ * the draws toward the noisy end (s = 3: half of them above 0.75 T), where a clip's layout and motion
+ * are decided; s <= 1 gives the uniform draw. */
+int kn_train_timestep(double u, double s, int T);
+
 /* Global L2 norm of all gradients (double accumulation in a fixed order). */
 double kn_grad_norm(const kn_paramset *ps);
 /* Clips to max_norm as clip_grad_norm_; returns the norm before clipping. max_norm <= 0: no clip. */
@@ -160,6 +166,7 @@ typedef struct kn_train_opts {
     double kl_weight;              /* VAE stage */
     double min_snr;                /* 0: off */
     double motion_weight;          /* clips: extra loss weight where a frame differs from the clip's mean; 0: off */
+    double timestep_shift;         /* > 1 draws noisier training timesteps more often; 1 (or 0): uniform */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
     const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */

@@ -289,6 +289,12 @@ static kn_status clip_latents(trainer *t, int ci, kn_error *err) {
     return KN_OK;
 }
 
+int kn_train_timestep(double u, double s, int T) {
+    if (s > 1) u = s * u / (1.0 + (s - 1.0) * u);
+    int ti = (int)(u * T);
+    return ti >= T ? T - 1 : ti < 0 ? 0 : ti;
+}
+
 /* kn_motion_loss_weights (train.h). Why: the moving objects cover a small part of each frame while
  * the unpredictable background texture dominates the plain loss, and the caption's motion words
  * only pay off on the objects' paths. */
@@ -342,8 +348,7 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
         int drop = draw(t, 4, b) < t->o->caption_dropout;
         if (drop) memcpy(ids + (size_t)b * L, t->ids_empty, (size_t)L * sizeof *ids);
         else if ((st = kn_tokenizer_encode(t->tok, t->cs.captions[ci], ids + (size_t)b * L, err))) return st;
-        int ti = (int)(draw(t, 5, b) * T);
-        if (ti >= T) ti = T - 1;
+        int ti = kn_train_timestep(draw(t, 5, b), t->o->timestep_shift, T);
         tsteps[b] = (float)ti;
         double a = ac[ti], snr = a / (1.0 - a);
         w[b] = t->o->min_snr > 0 ? (snr < t->o->min_snr ? snr : t->o->min_snr) / (pt == 1 ? snr + 1.0 : snr) : 1.0;

@@ -127,9 +127,22 @@ TEST(motion_loss_weights) {
     for (int i = 0; i < 6; i++) CHECK(w[i] == 1.f);
 }
 
+TEST(timestep_shift) {
+    for (int i = 0; i < 1000; i++) CHECK(kn_train_timestep(i / 1000.0, 1.0, 1000) == i);
+    CHECK(kn_train_timestep(0.5, 0.0, 1000) == 500);
+    CHECK(kn_train_timestep(0.5, 3.0, 1000) == 750);          /* 1.5 / 2 */
+    CHECK(kn_train_timestep(0.25, 3.0, 1000) == 500);         /* 0.75 / 1.5 */
+    CHECK(kn_train_timestep(0.0, 3.0, 1000) == 0);
+    CHECK(kn_train_timestep(0.999999, 3.0, 1000) == 999);
+    int prev = -1, ok = 1;   /* monotone, and never past T - 1 */
+    for (int i = 0; i < 4096; i++) { int t = kn_train_timestep(i / 4096.0, 5.0, 1000); ok &= t >= prev && t <= 999; prev = t; }
+    CHECK(ok);
+}
+
 TEST_MAIN_BEGIN
 RUN(adamw_matches_torch);
 RUN(lr_schedule_shape);
 RUN(clip_leaves_small_gradients);
 RUN(motion_loss_weights);
+RUN(timestep_shift);
 TEST_MAIN_END
