@@ -71,19 +71,25 @@ sys.exit(0 if len(r) == 30 and all(math.isfinite(v) for v in r) else 1)"
 sched_as "$T/s1" "$T/iv1" v_prediction 0
 "$K" train --stage joint --init "$T/iv1" --out "$T/sv1" --steps 1 --min-snr 0 "${TR[@]}" >/dev/null 2>&1
 "$K" train --stage joint --init "$T/s1" --out "$T/se1" --steps 1 --min-snr 0 "${TR[@]}" >/dev/null 2>&1
-check "v-prediction trains on its own target" bash -c \
-  "a=\$(sed -n 2p '$T/sv1/loss_joint.csv' | cut -d, -f2); b=\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ -n \"\$b\" ] && [ \"\$a\" != \"\$b\" ]"
+first_loss() { sed -n 2p "$1/loss_joint.csv" | cut -d, -f2; }
+same_first_loss() {  # same_first_loss DIR_A DIR_B: both one-step runs logged a loss, and the same one
+  local a b; a=$(first_loss "$1"); b=$(first_loss "$2"); [ -n "$a" ] && [ -n "$b" ] && [ "$a" = "$b" ]
+}
+other_first_loss() {  # other_first_loss DIR_A DIR_B: both logged a loss, and they differ
+  local a b; a=$(first_loss "$1"); b=$(first_loss "$2"); [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]
+}
+check "v-prediction trains on its own target" other_first_loss "$T/sv1" "$T/se1"
 check "v-prediction pipeline generates" "$K" generate "a red apple moving left" --model "$T/sv" --size 32x32 --keyframes 4 \
   --frames 8 --steps 2 -o "$T/gv.mp4"
 # --motion-weight: 0 is the plain loss exactly; otherwise the same step's loss is reweighted
 "$K" train --stage joint --init "$T/s1" --out "$T/sm0" --steps 1 --min-snr 0 --motion-weight 0 "${TR[@]}" >/dev/null 2>&1
 "$K" train --stage joint --init "$T/s1" --out "$T/sm3" --steps 1 --min-snr 0 --motion-weight 3 "${TR[@]}" >/dev/null 2>&1
-check "motion weight 0 is the plain loss" bash -c "a=\$(sed -n 2p '$T/sm0/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" = \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
-check "motion weight reweights the loss" bash -c "a=\$(sed -n 2p '$T/sm3/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" != \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+check "motion weight 0 is the plain loss" same_first_loss "$T/sm0" "$T/se1"
+check "motion weight reweights the loss" other_first_loss "$T/sm3" "$T/se1"
 "$K" train --stage joint --init "$T/s1" --out "$T/ss1" --steps 1 --min-snr 0 --timestep-shift 1 "${TR[@]}" >/dev/null 2>&1
 "$K" train --stage joint --init "$T/s1" --out "$T/ss3" --steps 1 --min-snr 0 --timestep-shift 3 "${TR[@]}" >/dev/null 2>&1
-check "timestep shift 1 is the uniform draw" bash -c "a=\$(sed -n 2p '$T/ss1/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" = \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
-check "timestep shift 3 draws other timesteps" bash -c "a=\$(sed -n 2p '$T/ss3/loss_joint.csv' | cut -d, -f2); [ -n \"\$a\" ] && [ \"\$a\" != \"\$(sed -n 2p '$T/se1/loss_joint.csv' | cut -d, -f2)\" ]"
+check "timestep shift 1 is the uniform draw" same_first_loss "$T/ss1" "$T/se1"
+check "timestep shift 3 draws other timesteps" other_first_loss "$T/ss3" "$T/se1"
 fails_with "timestep shift below 1" "timestep-shift" "$K" train --stage joint --init "$T/s1" --out "$T/xs" --steps 1 --timestep-shift 0.5 "${TR[@]}"
 fails_with "motion weight on single frames" "2 or more frames" "$K" train --stage image --init "$T/s1" --out "$T/xm" --steps 1 --motion-weight 3 "${TR[@]}"
 sched_as "$T/s1" "$T/ie" epsilon 1

@@ -239,11 +239,11 @@ static kn_status pin_keyframes(kn_sched *s, int next, const pl_pins *pins, float
     return KN_OK;
 }
 
-/* Index of the first NaN or infinity in x[0..n), or -1. */
-static ptrdiff_t first_nonfinite(const float *x, size_t n) {
+/* 1 when x[0..n) holds a NaN or an infinity. */
+static int any_nonfinite(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return (ptrdiff_t)i;
-    return -1;
+        if (!isfinite(x[i])) return 1;
+    return 0;
 }
 
 kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, const float *cond,
@@ -291,7 +291,7 @@ kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, con
                     for (size_t q = 0; q < hw; q++) d[q] *= inv;
                 }
         /* NaN or infinite weights (or an overflow) would otherwise reach the frames as garbage */
-        if (first_nonfinite(pred, all) >= 0) {
+        if (any_nonfinite(pred, all)) {
             st = kn_fail(err, KN_EINVAL, "the UNet's prediction is not finite at denoising step %d of %d (timestep %g): "
                          "the model's weights hold NaN or infinity, or overflow", i + 1, n, (double)g.t);
             goto done;
@@ -323,7 +323,7 @@ kn_status pl_decode_f32(kn_pipeline *p, const float *lat, int K, int h, int w, f
         for (int c = 0; c < C; c++)
             for (size_t q = 0; q < hw; q++) one[c * hw + q] = lat[((size_t)c * K + k) * hw + q] * inv;
         st = kn_vae_decode(p->vae, &p->ctx, one, 1, h, w, frames + k * out1, err);
-        if (!st && first_nonfinite(frames + k * out1, out1) >= 0)
+        if (!st && any_nonfinite(frames + k * out1, out1))
             st = kn_fail(err, KN_EINVAL, "the VAE decoder's output is not finite (keyframe %d): its weights or the "
                          "latents hold NaN or infinity", k);
         if (!st)
