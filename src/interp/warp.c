@@ -6,7 +6,8 @@
  *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t.
  * 3. Holes are filled push-pull from coarser scales.
  * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
- *    read at the pixel itself. For each, both neighbours are warped backwards and blended by
+ *    read at the pixel itself; where even the best of those leaves its two sides disagreeing, also
+ *    the splatted flows of eight pixels 12-16 px away. For each, both neighbours are warped backwards and blended by
  *    visibility and distance in time; the hypotheses are then mixed by how well their two warped
  *    lumas agree over a window (bilateral cost). Where the flow is right the splatted hypothesis
  *    dominates; where it fails (fast non-rigid motion, flat regions), the output hedges toward the
@@ -182,7 +183,18 @@ static inline void sample_rgb(const uint8_t *im, int w, int h, float x, float y,
 
 /* ---- mixing motion hypotheses ---- */
 
-enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NHYP };
+enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NBASE, H_NEAR = NBASE, NNEAR = 8, NHYP = H_NEAR + NNEAR };
+/* H_NEAR + i: the splatted flow (and visibilities) of the pixel NEAR_OFFSET[i] away. Where the flow at a
+ * pixel is wrong (a limb, the edge of a textureless body), a nearby pixel's flow often fits, and the
+ * bilateral cost picks it, as the candidate vectors of a block matcher would. They are tried only where
+ * even the best of the NBASE hypotheses leaves a windowed cost above NEAR_GATE (the hard parts: on
+ * the test footage a few percent of the frame), which keeps their cost small. */
+static const int NEAR_OFFSET[NNEAR][2] = {{-16, 0}, {16, 0}, {0, -16}, {0, 16},
+                                          {-12, -12}, {12, -12}, {-12, 12}, {12, 12}};
+#ifndef NEAR_GATE
+#define NEAR_GATE 4.0f
+#endif
+
 /* The bilateral cost is measured on every COST_STEP-th pixel in each direction, averaged over a
  * (2 COST_RADIUS + 1)^2 window of that grid (about 10x10 pixels) and read back bilinearly: it is a
  * smooth, windowed quantity, and full resolution cost 4x the time for the same PSNR (within 0.01 dB on
@@ -207,6 +219,8 @@ typedef struct {
     float *const *ch;            /* splatted flow at time t and visibilities */
     const kn_flow *f01, *f10;
     float *cost[NHYP];           /* per pixel of the cost grid, then window means */
+    uint8_t *gate;               /* per grid point: the best base hypothesis' windowed cost > NEAR_GATE */
+    uint8_t *near;               /* the gate dilated by the window: nearby hypotheses' costs measured */
     uint8_t *out;
     int w, h, cw, chh;
     float t;
@@ -216,6 +230,12 @@ typedef struct {
 static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]) {
     float t = j->t;
     V[0] = V[1] = 1.f;
+    if (k >= H_NEAR) {   /* a nearby pixel's splatted flow */
+        int x = kn_clampi((int)(p % j->w) + NEAR_OFFSET[k - H_NEAR][0], 0, j->w - 1);
+        int y = kn_clampi((int)(p / j->w) + NEAR_OFFSET[k - H_NEAR][1], 0, j->h - 1);
+        p = (size_t)y * j->w + x;
+        k = H_SPLAT;
+    }
     switch (k) {
     case H_SPLAT:
         for (int i = 0; i < 4; i++) T[i] = j->ch[T0U + i][p];
@@ -233,36 +253,95 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
     }
 }
 
-static void cost_task(void *arg, int task) {
-    const mix_job *j = arg;
+/* Raw cost of hypotheses k0..k1-1 at grid point g (pixel x, y). A hypothesis pointing where an earlier
+ * one of the same range points has the same cost and is not measured again. */
+static void grid_costs(const mix_job *j, int k0, int k1, int x, int y, size_t g) {
+    size_t p = (size_t)y * j->w + x;
+    float prev[NHYP][4];
+    for (int k = k0; k < k1; k++) {
+        float T[4], V[2];
+        hypothesis(j, k, p, T, V);
+        int same = -1;
+        for (int i = k0; i < k && same < 0; i++)
+            if (fabsf(prev[i][0] - T[0]) < SAME_PX && fabsf(prev[i][1] - T[1]) < SAME_PX &&
+                fabsf(prev[i][2] - T[2]) < SAME_PX && fabsf(prev[i][3] - T[3]) < SAME_PX) same = i;
+        for (int i = 0; i < 4; i++) prev[k][i] = T[i];
+        if (same >= 0) { j->cost[k][g] = j->cost[same][g]; continue; }
+        float d = kn_bilinear(j->ya, j->w, j->h, x + T[0], y + T[1]) -
+                  kn_bilinear(j->yb, j->w, j->h, x + T[2], y + T[3]);
+        j->cost[k][g] = fabsf(d);
+    }
+}
+
+/* One band of grid rows: the base hypotheses everywhere, or (near_pass) the nearby ones where
+ * j->near is set (the only points the gated window means read). */
+static void grid_band(const mix_job *j, int task, int near_pass) {
     int w = j->w, h = j->h, cw = j->cw, y1 = (task + 1) * BAND < j->chh ? (task + 1) * BAND : j->chh;
     for (int gy = task * BAND; gy < y1; gy++)
         for (int gx = 0; gx < cw; gx++) {
             int x = gx * COST_STEP < w ? gx * COST_STEP : w - 1, y = gy * COST_STEP < h ? gy * COST_STEP : h - 1;
-            size_t p = (size_t)y * w + x, g = (size_t)gy * cw + gx;
-            float prev[NHYP][4];
-            for (int k = 0; k < NHYP; k++) {
-                float T[4], V[2];
-                hypothesis(j, k, p, T, V);
-                int same = -1;   /* an earlier hypothesis with the same offsets has the same cost */
-                for (int i = 0; i < k && same < 0; i++)
-                    if (fabsf(prev[i][0] - T[0]) < SAME_PX && fabsf(prev[i][1] - T[1]) < SAME_PX &&
-                        fabsf(prev[i][2] - T[2]) < SAME_PX && fabsf(prev[i][3] - T[3]) < SAME_PX) same = i;
-                for (int i = 0; i < 4; i++) prev[k][i] = T[i];
-                if (same >= 0) { j->cost[k][g] = j->cost[same][g]; continue; }
-                float d = kn_bilinear(j->ya, w, h, x + T[0], y + T[1]) - kn_bilinear(j->yb, w, h, x + T[2], y + T[3]);
-                j->cost[k][g] = fabsf(d);
-            }
+            size_t g = (size_t)gy * cw + gx;
+            if (!near_pass) grid_costs(j, 0, NBASE, x, y, g);
+            else if (j->near[g]) grid_costs(j, H_NEAR, NHYP, x, y, g);
         }
 }
+static void base_cost_task(void *arg, int task) { grid_band(arg, task, 0); }
+static void near_cost_task(void *arg, int task) { grid_band(arg, task, 1); }
 
-/* Window mean (clipped at the borders) of NHYP planes in place: rows into tmp, then columns back. */
-typedef struct { float *const *plane; float *tmp; int w, h, r; } box_job;
+/* gate: where the best base hypothesis still leaves its two sides disagreeing; near: the gate
+ * dilated by the cost window, the points whose raw costs the gated window means read. */
+static void gate_task(void *arg, int gy) {
+    const mix_job *j = arg;
+    for (int gx = 0; gx < j->cw; gx++) {
+        size_t g = (size_t)gy * j->cw + gx;
+        float c = j->cost[0][g];
+        for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
+        j->gate[g] = c > NEAR_GATE;
+    }
+}
+static void dilate_task(void *arg, int gy) {
+    const mix_job *j = arg;
+    int cw = j->cw, y0 = gy - COST_RADIUS < 0 ? 0 : gy - COST_RADIUS;
+    int y1 = gy + COST_RADIUS >= j->chh ? j->chh - 1 : gy + COST_RADIUS;
+    for (int gx = 0; gx < cw; gx++) {
+        int x0 = gx - COST_RADIUS < 0 ? 0 : gx - COST_RADIUS, x1 = gx + COST_RADIUS >= cw ? cw - 1 : gx + COST_RADIUS;
+        uint8_t any = 0;
+        for (int y = y0; y <= y1 && !any; y++)
+            for (int x = x0; x <= x1 && !any; x++) any = j->gate[(size_t)y * cw + x];
+        j->near[(size_t)gy * cw + gx] = any;
+    }
+}
+/* Window means of the nearby hypotheses' raw costs, at gated grid points only (a few percent of
+ * the frame, so direct sums beat a separable box filter over the whole grid), into mean[]. */
+typedef struct { const mix_job *j; float *mean[NNEAR]; } near_mean_job;
+
+static void near_mean_task(void *arg, int gy) {
+    const near_mean_job *m = arg;
+    const mix_job *j = m->j;
+    int cw = j->cw, y0 = gy - COST_RADIUS < 0 ? 0 : gy - COST_RADIUS;
+    int y1 = gy + COST_RADIUS >= j->chh ? j->chh - 1 : gy + COST_RADIUS;
+    for (int gx = 0; gx < cw; gx++) {
+        size_t g = (size_t)gy * cw + gx;
+        if (!j->gate[g]) continue;
+        int x0 = gx - COST_RADIUS < 0 ? 0 : gx - COST_RADIUS, x1 = gx + COST_RADIUS >= cw ? cw - 1 : gx + COST_RADIUS;
+        float inv = 1.f / (float)((y1 - y0 + 1) * (x1 - x0 + 1));
+        for (int q = 0; q < NNEAR; q++) {
+            const float *c = j->cost[H_NEAR + q];
+            float acc = 0;
+            for (int y = y0; y <= y1; y++)
+                for (int x = x0; x <= x1; x++) acc += c[(size_t)y * cw + x];
+            m->mean[q][g] = acc * inv;
+        }
+    }
+}
+
+/* Window mean (clipped at the borders) of np planes in place: rows into tmp, then columns back. */
+typedef struct { float *const *plane; int np; float *tmp; int w, h, r; } box_job;
 
 static void box_rows_task(void *arg, int y) {
     const box_job *j = arg;
     int w = j->w, r = j->r;
-    for (int q = 0; q < NHYP; q++) {
+    for (int q = 0; q < j->np; q++) {
         const float *s = j->plane[q] + (size_t)y * w;
         float *d = j->tmp + ((size_t)q * j->h + y) * w;
         double acc = 0;
@@ -280,7 +359,7 @@ static void box_rows_task(void *arg, int y) {
 static void box_cols_task(void *arg, int task) {
     const box_job *j = arg;
     int w = j->w, h = j->h, r = j->r, x1 = (task + 1) * BOX_COLS < w ? (task + 1) * BOX_COLS : w;
-    for (int q = 0; q < NHYP; q++) {
+    for (int q = 0; q < j->np; q++) {
         const float *s = j->tmp + (size_t)q * h * w;
         float *d = j->plane[q];
         for (int x = task * BOX_COLS; x < x1; x++) {
@@ -323,14 +402,17 @@ static void mix_task(void *arg, int task) {
             float cost[NHYP], cmin = INFINITY;
             /* every plane is read at the same grid position: its corners and fractions found once */
             kn_bilinear_at at = kn_bilinear_where(j->cw, j->chh, (float)x / COST_STEP, (float)y / COST_STEP);
-            for (int k = 0; k < NHYP; k++) {
+            /* the nearby hypotheses where all four grid points around the pixel are gated */
+            const uint8_t *g = j->gate;
+            int nk = g[at.i00] && g[at.i01] && g[at.i10] && g[at.i11] ? NHYP : NBASE;
+            for (int k = 0; k < nk; k++) {
                 cost[k] = kn_bilinear_read(j->cost[k], &at);
                 cmin = fminf(cmin, cost[k]);
             }
             float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
             sample_memo ma[NHYP], mb[NHYP];
             int na = 0, nb = 0;
-            for (int k = 0; k < NHYP; k++) {
+            for (int k = 0; k < nk; k++) {
                 float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(cost[k] - cmin) * scale);
                 if (wk < MIN_SHARE) continue;
                 /* both neighbours warped backwards, blended by visibility and distance in time */
@@ -354,14 +436,24 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
                                 const kn_flow *f10, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
-    float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem);
+    float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, out, w, h, cw, chh, t};
+    uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t};
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
-    kn_interp_run(ctx, (chh + BAND - 1) / BAND, cost_task, &j);
-    box_job bj = {j.cost, mem + NHYP * n, cw, chh, COST_RADIUS};
+    int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
+    /* the base hypotheses' window means decide where the nearby ones are tried */
+    kn_interp_run(ctx, bands, base_cost_task, &j);
+    box_job bj = {j.cost, NBASE, mem + NHYP * n, cw, chh, COST_RADIUS};
     kn_interp_run(ctx, chh, box_rows_task, &bj);
-    kn_interp_run(ctx, (cw + BOX_COLS - 1) / BOX_COLS, box_cols_task, &bj);
+    kn_interp_run(ctx, col_tasks, box_cols_task, &bj);
+    kn_interp_run(ctx, chh, gate_task, &j);
+    kn_interp_run(ctx, chh, dilate_task, &j);
+    kn_interp_run(ctx, bands, near_cost_task, &j);
+    near_mean_job nm = {&j, {0}};
+    for (int q = 0; q < NNEAR; q++) nm.mean[q] = mem + (NHYP + q) * n;   /* the box's scratch, free now */
+    kn_interp_run(ctx, chh, near_mean_task, &nm);
+    for (int q = 0; q < NNEAR; q++) j.cost[H_NEAR + q] = nm.mean[q];
     kn_interp_run(ctx, (h + BAND - 1) / BAND, mix_task, &j);
     kn_ws_put(ws, mem);
     return KN_OK;

@@ -251,6 +251,42 @@ TEST(wrong_flow_on_a_still_scene_hedges_to_no_motion) {
     free(a); free(out); free(u); free(v); free(mu); free(mv);
 }
 
+/* A patch of wrong but consistent flow inside a correctly tracked translation: no hypothesis at the
+ * patch's pixels is right (the splatted, forward and backward flows are the wrong ones, and the scene
+ * moves), but the nearby pixels' flows are, so the patch is rendered as the true middle frame. */
+TEST(wrong_flow_patch_takes_a_nearby_pixels_flow) {
+    int w = 96, h = 72, x0 = 42, y0 = 30, side = 12;
+    size_t n = (size_t)w * h, fb = n * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb), *mid = malloc(fb), *out = malloc(fb);
+    float *u = malloc(n * sizeof *u), *v = malloc(n * sizeof *v), *mu = malloc(n * sizeof *mu), *mv = malloc(n * sizeof *mv);
+    texture(a, w, h, 0, 0, 0, 3);
+    texture(b, w, h, 4.0, 2.0, 0, 3);
+    texture(mid, w, h, 2.0, 1.0, 0, 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            int in = x >= x0 - 4 && x < x0 + side + 4 && y >= y0 - 4 && y < y0 + side + 4;
+            u[i] = in ? -3.f : 4.f; v[i] = in ? 5.f : 2.f;
+            mu[i] = -u[i]; mv[i] = -v[i];
+        }
+    kn_flow f01 = {w, h, u, v}, f10 = {w, h, mu, mv};
+    kn_error err = {0};
+    REQUIRE(kn_interp_render(NULL, a, b, w, h, &f01, &f10, 0.5f, out, &err) == KN_OK);
+    /* PSNR over the patch */
+    double se = 0;
+    int cnt = 0;
+    for (int y = y0; y < y0 + side; y++)
+        for (int x = x0; x < x0 + side; x++)
+            for (int c = 0; c < 3; c++) {
+                double d = (double)out[((size_t)y * w + x) * 3 + c] - mid[((size_t)y * w + x) * 3 + c];
+                se += d * d; cnt++;
+            }
+    double p = se == 0 ? 99 : 10 * log10(255.0 * 255.0 * cnt / se);
+    printf("  wrong-flow patch: %.1f dB\n", p);
+    CHECK(p > 50);   /* 33 dB without the nearby pixels' flows (the gate off) */
+    free(a); free(b); free(mid); free(out); free(u); free(v); free(mu); free(mv);
+}
+
 TEST_MAIN_BEGIN
     RUN(flow_recovers_translation);
     RUN(middle_frame_matches_true_shift);
@@ -262,4 +298,5 @@ TEST_MAIN_BEGIN
     RUN(video_factor_and_fps_semantics);
     RUN(metrics);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
+    RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
 TEST_MAIN_END
