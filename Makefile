@@ -55,11 +55,11 @@ $(BUILD)/libkinora.so: $(LIB_OBJ)
 $(BUILD)/kinora: $(CLI_OBJ) $(BUILD)/libkinora.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libkinora.a $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkinora.a tests/unit/test.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkinora.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit $< -o $@ $(BUILD)/libkinora.a $(LIBS)
 
-$(BUILD)/santests/%: tests/unit/%.c $(BUILD)/libkinora-san.a tests/unit/test.h
+$(BUILD)/santests/%: tests/unit/%.c $(BUILD)/libkinora-san.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(SAN) -O1 $(CFLAGS) -Itests/unit $< -o $@ $(BUILD)/libkinora-san.a $(LIBS)
 

@@ -4,44 +4,13 @@
  * (3x5 -> 5x9); the stride-2 downsampler with diffusers' (0,1,0,1) padding. The loss is
  * sum(y * R) for a fixed random R, so dy = R; every input and parameter gradient is checked on a
  * sample of elements, in double-checked f32 (relative 2e-2 of the tensor's largest gradient). */
-#include "test.h"
-#include "models/backward.h"
-
-typedef struct { const char *name; int ndim; int64_t shape[4]; float *w, *g; size_t n; } tparam;
-
-typedef struct {
-    tparam p[16];
-    int n;
-    kn_st_entry e[16];
-    kn_grad_entry ge[16];
-    kn_gradmap gm;
-} params;
+#include "train_params.h"
 
 static void add(params *P, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, uint64_t seed) {
-    tparam *t = &P->p[P->n++];
-    t->name = name; t->ndim = ndim;
-    int64_t s[4] = {a, b, c, d};
-    t->n = 1;
-    for (int i = 0; i < ndim; i++) { t->shape[i] = s[i]; t->n *= (size_t)s[i]; }
-    t->w = calloc(t->n, sizeof(float));
-    t->g = calloc(t->n, sizeof(float));
+    tparam *t = tparam_new(P, name, ndim, a, b, c, d);
     kn_randn(t->w, t->n, seed, 0);
     for (size_t i = 0; i < t->n; i++) t->w[i] *= ndim == 1 ? 0.3f : 0.4f;
     if (ndim == 1 && strstr(name, "norm") && strstr(name, "weight")) for (size_t i = 0; i < t->n; i++) t->w[i] += 1.0f;
-}
-
-static int open_weights(params *P, kn_weights *w) {
-    for (int i = 0; i < P->n; i++) {
-        P->e[i] = (kn_st_entry){.name = P->p[i].name, .dtype = KN_F32, .ndim = P->p[i].ndim, .data = P->p[i].w};
-        memcpy(P->e[i].shape, P->p[i].shape, sizeof P->p[i].shape);
-        P->ge[i] = (kn_grad_entry){P->p[i].w, P->p[i].n, P->p[i].g};
-    }
-    kn_error err = {0};
-    return kn_gradmap_init(&P->gm, P->ge, (size_t)P->n, &err) || kn_weights_open_mem(w, "test", NULL, P->e, P->n, &err);
-}
-
-static void free_params(params *P) {
-    for (int i = 0; i < P->n; i++) { free(P->p[i].w); free(P->p[i].g); }
 }
 
 /* loss(x) = sum(forward(x) * R); fwd computes the layer output into y */

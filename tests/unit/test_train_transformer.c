@@ -6,31 +6,14 @@
  * over a non-zero start and dx is pre-filled with garbage to check it is overwritten; (3) forward and
  * backward give identical bits with 1 and 2 threads. Also: frozen parameters (absent from the map)
  * get nothing while dx is unchanged, and an f16 weight under a gradient is refused by name. */
-#include "test.h"
-#include "models/backward.h"
+#include "train_params.h"
 
 /* ---- parameters: in-memory f32 tensors, opened as weights, each with a gradient ---- */
-typedef struct { char name[96]; int ndim; int64_t shape[4]; float *w, *g; size_t n; } tparam;
-enum { MAXP = 64 };
-typedef struct {
-    tparam p[MAXP];
-    int n;
-    uint64_t seed;
-    kn_st_entry e[MAXP];
-    kn_grad_entry ge[MAXP];
-    kn_gradmap gm;
-} params;
-
 static void add(params *P, const char *prefix, const char *name, int ndim, int64_t a, int64_t b, int64_t c,
                 int64_t d) {
-    tparam *t = &P->p[P->n++];
-    snprintf(t->name, sizeof t->name, "%s.%s", prefix, name);
-    t->ndim = ndim;
-    int64_t s[4] = {a, b, c, d};
-    t->n = 1;
-    for (int i = 0; i < ndim; i++) { t->shape[i] = s[i]; t->n *= (size_t)s[i]; }
-    t->w = calloc(t->n, sizeof(float));
-    t->g = calloc(t->n, sizeof(float));
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", prefix, name);
+    tparam *t = tparam_new(P, full, ndim, a, b, c, d);
     kn_randn(t->w, t->n, ++P->seed, 0);
     /* norm gains near 1, small weights elsewhere: the softmax and layer norms stay in a smooth regime */
     int gain = ndim == 1 && strstr(name, "norm") && strstr(name, "weight");
@@ -67,24 +50,6 @@ static void add_btb(params *P, const char *prefix, int dim, int cross) {
     add_norm(P, prefix, "norm3", dim);
     add_lin(P, prefix, "ff.net.0.proj", dim, 8 * dim, 1, 0);
     add_lin(P, prefix, "ff.net.2", 4 * dim, dim, 1, 0);
-}
-
-static int open_weights(params *P, kn_weights *w) {
-    for (int i = 0; i < P->n; i++) {
-        P->e[i] = (kn_st_entry){.name = P->p[i].name, .dtype = KN_F32, .ndim = P->p[i].ndim, .data = P->p[i].w};
-        memcpy(P->e[i].shape, P->p[i].shape, sizeof P->p[i].shape);
-        P->ge[i] = (kn_grad_entry){P->p[i].w, P->p[i].n, P->p[i].g};
-    }
-    kn_error err = {0};
-    if (kn_gradmap_init(&P->gm, P->ge, (size_t)P->n, &err) || kn_weights_open_mem(w, "test", NULL, P->e, P->n, &err)) {
-        fprintf(stderr, "  %s\n", err.msg);
-        return 1;
-    }
-    return 0;
-}
-
-static void free_params(params *P) {
-    for (int i = 0; i < P->n; i++) { free(P->p[i].w); free(P->p[i].g); }
 }
 
 /* ---- one layer under test ---- */
