@@ -90,6 +90,13 @@ check "motion weight reweights the loss" other_first_loss "$T/sm3" "$T/se1"
 "$K" train --stage joint --init "$T/s1" --out "$T/ss3" --steps 1 --min-snr 0 --timestep-shift 3 "${TR[@]}" >/dev/null 2>&1
 check "timestep shift 1 is the uniform draw" same_first_loss "$T/ss1" "$T/se1"
 check "timestep shift 3 draws other timesteps" other_first_loss "$T/ss3" "$T/se1"
+# --reverse: 0 is the plain loss exactly; 1 plays the reversible clips backwards under reversed captions
+"$K" train --stage joint --init "$T/s1" --out "$T/sr0" --steps 1 --min-snr 0 --reverse 0 "${TR[@]}" >/dev/null 2>&1
+"$K" train --stage joint --init "$T/s1" --out "$T/sr1" --steps 1 --min-snr 0 --reverse 1 "${TR[@]}" >/dev/null 2>&1
+check "reverse 0 is the plain loss" same_first_loss "$T/sr0" "$T/se1"
+check "reverse 1 trains on reversed clips" other_first_loss "$T/sr1" "$T/se1"
+fails_with "reverse on single frames" "2 or more frames" "$K" train --stage image --init "$T/s1" --out "$T/xr" --steps 1 --reverse 0.5 "${TR[@]}"
+fails_with "reverse above 1" "reverse" "$K" train --stage joint --init "$T/s1" --out "$T/xr2" --steps 1 --reverse 1.5 "${TR[@]}"
 fails_with "timestep shift below 1" "timestep-shift" "$K" train --stage joint --init "$T/s1" --out "$T/xs" --steps 1 --timestep-shift 0.5 "${TR[@]}"
 fails_with "motion weight on single frames" "2 or more frames" "$K" train --stage image --init "$T/s1" --out "$T/xm" --steps 1 --motion-weight 3 "${TR[@]}"
 sched_as "$T/s1" "$T/ie" epsilon 1

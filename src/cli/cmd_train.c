@@ -24,6 +24,9 @@ static void train_usage(FILE *f) {
             "                     the clip's temporal mean) / (the clip's mean distance), renormalised to mean 1\n"
             "  --timestep-shift S (1)  draw training timesteps at u' = S u / (1 + (S-1) u) of the schedule\n"
             "                     (S > 1: noisier steps, where layout and motion are decided, more often)\n"
+            "  --reverse P (0)    clips only: with probability P play a clip backwards under its reversed\n"
+            "                     caption (left <-> right, up <-> down, growing <-> shrinking; clips that\n"
+            "                     bounce or fall are never reversed)\n"
             "  --freeze LIST      comma-separated components (text_encoder, unet, vae) or tensor-name parts\n"
             "                     to keep fixed, e.g. --freeze text_encoder,conv_in\n"
             "  --quiet\n"
@@ -81,6 +84,7 @@ int kn_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--min-snr")) dopt = &o.min_snr;
         else if (!strcmp(a, "--motion-weight")) { dopt = &o.motion_weight; hi = 1000; }
         else if (!strcmp(a, "--timestep-shift")) { dopt = &o.timestep_shift; lo = 1; hi = 1000; }
+        else if (!strcmp(a, "--reverse")) { dopt = &o.reverse; hi = 1; }
         else if (!strcmp(a, "--caption-dropout")) { dopt = &o.caption_dropout; hi = 1; }
         else if (!strcmp(a, "--max-hours")) dopt = &o.max_hours;
         else { fprintf(stderr, "kinora train: unknown option or missing value '%s'\n", a); train_usage(stderr); return 2; }

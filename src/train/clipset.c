@@ -7,11 +7,27 @@
 #include "kinora/kinora.h"
 
 void kn_clipset_close(kn_clipset *cs) {
-    for (int i = 0; i < cs->n; i++) { free(cs->captions[i]); free(cs->paths[i]); }
+    for (int i = 0; i < cs->n; i++) { free(cs->captions[i]); free(cs->paths[i]); free(cs->reversed[i]); }
     free(cs->captions);
     free(cs->paths);
+    free(cs->reversed);
     free(cs->dir);
     memset(cs, 0, sizeof *cs);
+}
+
+/* The caption of the clip played backwards, from the line's "motions" list (kinora dataset clips);
+ * rev[0] stays 0 and -1 is returned when there is none. */
+static int reversed_caption(const json_t *motions, const char *caption, char *rev, size_t cap) {
+    int m[KN_DS_MAXOBJ];
+    size_t n = json_array_size(motions);
+    rev[0] = 0;
+    if (!json_is_array(motions) || n < 1 || n > KN_DS_MAXOBJ) return -1;
+    for (size_t k = 0; k < n; k++) {
+        const char *name = json_string_value(json_array_get(motions, k));
+        if (!name || (m[k] = kn_ds_motion_index(name)) < 0) return -1;
+    }
+    if (kn_ds_caption_reversed(caption, m, (int)n, rev, cap)) { rev[0] = 0; return -1; }
+    return 0;
 }
 
 static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno, const char *line, const char *split,
@@ -46,14 +62,20 @@ static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno
         if (a) cs->captions = a;
         char **b = a ? realloc(cs->paths, (size_t)nc * sizeof *b) : NULL;
         if (b) cs->paths = b;
-        if (!a || !b) { st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path); goto done; }
+        char **r = b ? realloc(cs->reversed, (size_t)nc * sizeof *r) : NULL;
+        if (r) cs->reversed = r;
+        if (!a || !b || !r) { st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path); goto done; }
         *cap = nc;
     }
     cs->captions[cs->n] = kn_strdup(cap_s);
     cs->paths[cs->n] = kn_strdup(fr);
-    if (!cs->captions[cs->n] || !cs->paths[cs->n]) {
+    cs->reversed[cs->n] = NULL;
+    char rev[1024];
+    if (reversed_caption(json_object_get(j, "motions"), cap_s, rev, sizeof rev) == 0) cs->reversed[cs->n] = kn_strdup(rev);
+    if (!cs->captions[cs->n] || !cs->paths[cs->n] || (rev[0] && !cs->reversed[cs->n])) {
         free(cs->captions[cs->n]);
         free(cs->paths[cs->n]);
+        free(cs->reversed[cs->n]);
         st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
         goto done;
     }

@@ -35,6 +35,42 @@ const char *kn_ds_motion_name(int m) { return m >= 0 && m < KN_MOT_COUNT ? MOTIO
 const char *kn_ds_motion_phrase(int m) { return m >= 0 && m < KN_MOT_COUNT ? PHRASES[m] : "?"; }
 const char *kn_ds_background_name(int b) { return b >= 0 && b < KN_BG_COUNT ? BACKGROUNDS[b] : "?"; }
 
+/* Time reversal maps a motion to the one a clip played backwards shows: a straight path runs the
+ * other way, growing becomes shrinking, spinning stays spinning (the caption names no sense of
+ * rotation). Bouncing and falling have no reversed form in the vocabulary (a reversed fall
+ * decelerates upwards), so they give -1. */
+int kn_ds_motion_reversed(int m) {
+    static const int REV[KN_MOT_COUNT] = {
+        KN_MOT_RIGHT, KN_MOT_LEFT, KN_MOT_DOWN, KN_MOT_UP, KN_MOT_DOWN_RIGHT, KN_MOT_DOWN_LEFT, KN_MOT_UP_RIGHT,
+        KN_MOT_UP_LEFT, -1, -1, KN_MOT_SPINNING, KN_MOT_SHRINKING, KN_MOT_GROWING};
+    return m >= 0 && m < KN_MOT_COUNT ? REV[m] : -1;
+}
+
+int kn_ds_caption_reversed(const char *caption, const int *motions, int n, char *out, size_t cap) {
+    size_t o = 0;
+    const char *p = caption;
+    for (int k = 0; k < n; k++) {
+        int r = kn_ds_motion_reversed(motions[k]);
+        if (r < 0) return -1;
+        const char *ph = kn_ds_motion_phrase(motions[k]), *q = p;
+        size_t len = strlen(ph);
+        /* the phrase as whole words, after the previous object's */
+        while ((q = strstr(q, ph)) && ((q > caption && q[-1] != ' ') || (q[len] != ' ' && q[len] != '\0'))) q++;
+        if (!q) return -1;
+        const char *rp = kn_ds_motion_phrase(r);
+        size_t head = (size_t)(q - p), rl = strlen(rp);
+        if (o + head + rl >= cap) return -1;
+        memcpy(out + o, p, head);
+        memcpy(out + o + head, rp, rl);
+        o += head + rl;
+        p = q + len;
+    }
+    size_t tail = strlen(p);
+    if (o + tail >= cap) return -1;
+    memcpy(out + o, p, tail + 1);
+    return 0;
+}
+
 int kn_ds_motion_index(const char *name) {
     for (int i = 0; i < KN_MOT_COUNT; i++)
         if (!strcmp(name, MOTIONS[i])) return i;

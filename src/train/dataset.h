@@ -39,6 +39,13 @@ const char *kn_ds_background_name(int bg);     /* "plain", "gradient", "sky", ..
 int kn_ds_object_index(const char *name);      /* -1 if unknown */
 int kn_ds_motion_index(const char *name);
 int kn_ds_is_heldout(int obj, int motion, int bg);
+/* The motion a clip shows when played backwards, or -1 where the vocabulary has none (bouncing,
+ * falling). */
+int kn_ds_motion_reversed(int motion);
+/* The caption of a clip played backwards: each of the n motion phrases (in caption order) replaced
+ * by its reversed phrase, the rest kept. -1 when a motion has no reverse, a phrase is missing or
+ * out (cap bytes) is too small; out then holds nothing useful. */
+int kn_ds_caption_reversed(const char *caption, const int *motions, int n, char *out, size_t cap);
 
 /* ---- sprites ---- */
 typedef struct kn_sprite {
@@ -106,6 +113,8 @@ typedef struct kn_clipset {
     int n, size, frames;
     char **captions;              /* n captions */
     char **paths;                 /* n frames.u8 paths relative to dir */
+    char **reversed;              /* n captions of the clip played backwards; NULL entries where its
+                                   * motions have no reverse or are not listed (approved clips) */
 } kn_clipset;
 
 /* Reads DIR/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all), or, when that

@@ -167,6 +167,8 @@ typedef struct kn_train_opts {
     double min_snr;                /* 0: off */
     double motion_weight;          /* clips: extra loss weight where a frame differs from the clip's mean; 0: off */
     double timestep_shift;         /* > 1 draws noisier training timesteps more often; 1 (or 0): uniform */
+    double reverse;                /* clips: probability of playing a clip backwards under its reversed
+                                    * caption (kn_ds_caption_reversed) where it has one; 0: off */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
     const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */

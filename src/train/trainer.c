@@ -251,6 +251,8 @@ static kn_status vae_scaling_factor(trainer *t, double *out, kn_error *err) {
 static kn_status unet_setup(trainer *t, kn_error *err) {
     t->F = t->stage_image ? 1 : t->o->frames;
     if (t->F > t->cs.frames) return kn_fail(err, KN_EINVAL, "--frames %d exceeds the clips' %d frames", t->F, t->cs.frames);
+    if (t->o->reverse > 0 && t->F < 2)
+        return kn_fail(err, KN_EINVAL, "--reverse needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
     if (t->o->motion_weight > 0 && t->F < 2)
         return kn_fail(err, KN_EINVAL, "--motion-weight needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
     if (t->F > 1 && !kn_unet_has_motion(t->unet)) return kn_fail(err, KN_EINVAL, "the UNet has no motion modules to train on clips");
@@ -335,9 +337,15 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
         if ((st = clip_latents(t, ci, err))) return st;
         int f0 = 0;
         if (F == 1) { f0 = (int)(draw(t, 1, b) * fr); if (f0 >= fr) f0 = fr - 1; }
+        /* Why reverse: the same frames under "left" and, backwards, under "right" leave the direction
+         * word as the only cue to which way the clip runs. */
+        const char *caption = t->cs.captions[ci];
+        int backwards = t->o->reverse > 0 && t->cs.reversed[ci] && draw(t, 7, b) < t->o->reverse;
+        if (backwards) caption = t->cs.reversed[ci];
         kn_randn(vn, (size_t)fr * C * hw, t->st.seed, stream(t, b, 3));
         for (int f = 0; f < F; f++) {
             int src = F == 1 ? f0 : (F == fr ? f : (int)lround((double)f * (fr - 1) / (F - 1)));
+            if (backwards) src = fr - 1 - src;
             for (int c = 0; c < C; c++) {
                 const float *m = t->lat_mean[ci] + ((size_t)src * C + c) * hw, *lv = t->lat_logvar[ci] + ((size_t)src * C + c) * hw;
                 const float *e = vn + ((size_t)src * C + c) * hw;
@@ -347,7 +355,7 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
         }
         int drop = draw(t, 4, b) < t->o->caption_dropout;
         if (drop) memcpy(ids + (size_t)b * L, t->ids_empty, (size_t)L * sizeof *ids);
-        else if ((st = kn_tokenizer_encode(t->tok, t->cs.captions[ci], ids + (size_t)b * L, err))) return st;
+        else if ((st = kn_tokenizer_encode(t->tok, caption, ids + (size_t)b * L, err))) return st;
         int ti = kn_train_timestep(draw(t, 5, b), t->o->timestep_shift, T);
         tsteps[b] = (float)ti;
         double a = ac[ti], snr = a / (1.0 - a);
@@ -372,12 +380,16 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
     for (int b = 0; b < B; b++) {
         float sa = sqrtf(ac[(int)tsteps[b]]), sb = sqrtf(1.0f - ac[(int)tsteps[b]]);
         double sum = 0, k = 2.0 * w[b] / ((double)per * B);
-        for (size_t i = b * per; i < (b + 1) * per; i++) {
-            float target = pt == 1 ? sa * noise[i] - sb * x0[i] : pt == 2 ? x0[i] : noise[i];
-            double d = (double)pred[i] - target, pwi = 1.0;
-            if (weighted) pwi = pw[(size_t)b * F * hw + (i - b * per) % ((size_t)F * hw)];
-            sum += pwi * d * d;
-            dpred[i] = (float)(k * pwi * d);
+        const size_t fhw = (size_t)F * hw;   /* one channel of the clip; the pixel weights repeat per channel */
+        for (int c = 0; c < C; c++) {
+            const size_t base = b * per + (size_t)c * fhw;
+            for (size_t j = 0; j < fhw; j++) {
+                const size_t i = base + j;
+                float target = pt == 1 ? sa * noise[i] - sb * x0[i] : pt == 2 ? x0[i] : noise[i];
+                double d = (double)pred[i] - target, pwi = weighted ? pw[(size_t)b * fhw + j] : 1.0;
+                sum += pwi * d * d;
+                dpred[i] = (float)(k * pwi * d);
+            }
         }
         loss += w[b] * sum / (double)per;
     }

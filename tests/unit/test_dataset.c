@@ -1,6 +1,7 @@
 /* Synthetic data set: sprites load, clips are deterministic and thread-count independent, captions
  * and held-out bookkeeping are consistent. Skips (passing with a note) when the Debian artwork is
  * not installed. */
+#include <math.h>
 #include "test.h"
 #include "train/dataset.h"
 #include "io/io.h"
@@ -78,6 +79,130 @@ TEST(captions_and_heldout) {
     CHECK(triples > 50 && triples < 200);
 }
 
+/* The spec of clip c played backwards: each path runs from its end to its start, growing and
+ * shrinking swap, a spin turns the other way. */
+static kn_clip_spec reversed_spec(const kn_clip_spec *c) {
+    kn_clip_spec r = *c;
+    for (int k = 0; k < c->nobj; k++) {
+        r.motion[k] = kn_ds_motion_reversed(c->motion[k]);
+        r.x0[k] = c->x1[k]; r.x1[k] = c->x0[k];
+        r.y0[k] = c->y1[k]; r.y1[k] = c->y0[k];
+        r.spin_dir[k] = -c->spin_dir[k];
+    }
+    return r;
+}
+
+/* Which way object k goes over a clip: signs of its x, y and scale change. */
+static int path_signature(const kn_clip_spec *c, int k) {
+    float xa, ya, sa, aa, xb, yb, sb, ab;
+    kn_ds_object_pose(c, k, 0, 8, 64, &xa, &ya, &sa, &aa);
+    kn_ds_object_pose(c, k, 7, 8, 64, &xb, &yb, &sb, &ab);
+    int dx = (xb > xa + 1) - (xb < xa - 1), dy = (yb > ya + 1) - (yb < ya - 1), ds = (sb > sa + 0.1f) - (sb < sa - 0.1f);
+    return (dx + 1) * 9 + (dy + 1) * 3 + ds + 1;
+}
+
+/* The reversed spec's motion label is the one the generator gives such a path, and its poses are
+ * the original's in reverse order. */
+TEST(reversed_motions_follow_the_generator) {
+    int sig[KN_MOT_COUNT];
+    for (int m = 0; m < KN_MOT_COUNT; m++) sig[m] = -1;
+    for (int i = 0; i < 2000; i++) {   /* each motion's path signature, as generated */
+        kn_clip_spec c = kn_ds_clip_spec(3, (uint64_t)i);
+        for (int k = 0; k < c.nobj; k++) {
+            int s = path_signature(&c, k);
+            if (c.motion[k] == KN_MOT_BOUNCING || c.motion[k] == KN_MOT_FALLING) continue;
+            CHECKF(sig[c.motion[k]] < 0 || sig[c.motion[k]] == s, "motion %s has two path signatures", kn_ds_motion_name(c.motion[k]));
+            sig[c.motion[k]] = s;
+        }
+    }
+    int checked = 0;
+    for (int i = 0; i < 2000; i++) {
+        kn_clip_spec c = kn_ds_clip_spec(4, (uint64_t)i);
+        if (c.nobj != 1 || kn_ds_motion_reversed(c.motion[0]) < 0) continue;
+        kn_clip_spec r = reversed_spec(&c);
+        CHECKF(path_signature(&r, 0) == sig[r.motion[0]], "%s reversed to %s: the path does not match",
+               kn_ds_motion_name(c.motion[0]), kn_ds_motion_name(r.motion[0]));
+        if (c.motion[0] == KN_MOT_SPINNING) continue;
+        float worst = 0;
+        for (int f = 0; f < 8; f++) {
+            float p[4], q[4];
+            kn_ds_object_pose(&c, 0, f, 8, 64, &p[0], &p[1], &p[2], &p[3]);
+            kn_ds_object_pose(&r, 0, 7 - f, 8, 64, &q[0], &q[1], &q[2], &q[3]);
+            for (int j = 0; j < 4; j++) worst = fmaxf(worst, fabsf(p[j] - q[j]));
+        }
+        CHECKF(worst < 1e-3f, "%s: reversed poses differ by %g", kn_ds_motion_name(c.motion[0]), worst);
+        checked++;
+    }
+    CHECK(checked > 500);
+    CHECK(kn_ds_motion_reversed(KN_MOT_BOUNCING) == -1 && kn_ds_motion_reversed(KN_MOT_FALLING) == -1);
+    CHECK(kn_ds_motion_reversed(-1) == -1 && kn_ds_motion_reversed(KN_MOT_COUNT) == -1);
+}
+
+TEST(reversed_captions_name_the_backward_clip) {
+    int nrev = 0, nnone = 0;
+    for (int i = 0; i < 3000; i++) {
+        kn_clip_spec c = kn_ds_clip_spec(2, (uint64_t)i);
+        char cap[512], rev[512], want[512];
+        kn_ds_caption(&c, cap, sizeof cap);
+        int reversible = 1;
+        for (int k = 0; k < c.nobj; k++) reversible &= kn_ds_motion_reversed(c.motion[k]) >= 0;
+        int rc = kn_ds_caption_reversed(cap, c.motion, c.nobj, rev, sizeof rev);
+        if (!reversible) { CHECKF(rc == -1, "'%s' has no reverse but got '%s'", cap, rev); nnone++; continue; }
+        kn_clip_spec r = reversed_spec(&c);
+        kn_ds_caption(&r, want, sizeof want);
+        CHECKF(rc == 0 && !strcmp(rev, want), "reverse of '%s': got '%s', want '%s'", cap, rc ? "(none)" : rev, want);
+        nrev++;
+    }
+    CHECK(nrev > 1500 && nnone > 300);
+    /* the reverse of the reverse is the caption; a phrase must be whole words and present */
+    int lr[2] = {KN_MOT_LEFT, KN_MOT_GROWING}, rl[2] = {KN_MOT_RIGHT, KN_MOT_SHRINKING};
+    char a[256], b[256];
+    CHECK(kn_ds_caption_reversed("a star moving left and a fish growing on a plain white background", lr, 2, a, sizeof a) == 0);
+    CHECK(!strcmp(a, "a star moving right and a fish shrinking on a plain white background"));
+    CHECK(kn_ds_caption_reversed(a, rl, 2, b, sizeof b) == 0);
+    CHECK(!strcmp(b, "a star moving left and a fish growing on a plain white background"));
+    CHECK(kn_ds_caption_reversed("a star moving leftwards", lr, 1, a, sizeof a) == -1);
+    CHECK(kn_ds_caption_reversed("a star moving up", lr, 1, a, sizeof a) == -1);
+    CHECK(kn_ds_caption_reversed("a star moving left on grass", lr, 1, a, 10) == -1);
+    int fall = KN_MOT_FALLING;
+    CHECK(kn_ds_caption_reversed("a star falling", &fall, 1, a, sizeof a) == -1);
+}
+
+/* Rendering the reversed spec gives the original frames in reverse order (to rounding of the
+ * positions), so a reversed caption is true of the reversed frames. */
+TEST(reversed_spec_renders_the_frames_backwards) {
+    if (!have_artwork()) { printf("  skipped: artwork not installed\n"); return; }
+    kn_sprite_set set;
+    kn_error err = {0};
+    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
+    const int S = 32, F = 6;
+    const size_t fb = (size_t)S * S * 3;
+    uint8_t *x = malloc(fb * F), *y = malloc(fb * F);
+    REQUIRE(x && y);
+    int tested = 0;
+    for (int i = 0; i < 400 && tested < 12; i++) {
+        kn_clip_spec c = kn_ds_clip_spec(5, (uint64_t)i);
+        int ok = 1;
+        for (int k = 0; k < c.nobj; k++) ok &= kn_ds_motion_reversed(c.motion[k]) >= 0 && c.motion[k] != KN_MOT_SPINNING;
+        if (!ok) continue;
+        kn_clip_spec r = reversed_spec(&c);
+        REQUIRE(kn_ds_render(&set, &c, S, F, x, &err) == KN_OK);
+        REQUIRE(kn_ds_render(&set, &r, S, F, y, &err) == KN_OK);
+        int worst = 0;
+        for (int f = 0; f < F; f++)
+            for (size_t j = 0; j < fb; j++) {
+                int d = abs((int)x[(size_t)f * fb + j] - (int)y[(size_t)(F - 1 - f) * fb + j]);
+                if (d > worst) worst = d;
+            }
+        CHECKF(worst <= 2, "clip %d (%s): reversed render differs by %d levels", i, kn_ds_motion_name(c.motion[0]), worst);
+        tested++;
+    }
+    CHECK(tested == 12);
+    free(x);
+    free(y);
+    kn_sprites_free(&set);
+}
+
 static int same_file(const char *a, const char *b) {
     char *x, *y;
     size_t nx, ny;
@@ -121,6 +246,14 @@ TEST(write_is_deterministic_across_threads) {
     for (int i = 0; i < 6 * 3 * 32 * 32; i++) { if (clip[i] < lo) lo = clip[i]; if (clip[i] > hi) hi = clip[i]; }
     CHECK(lo >= -1 && hi <= 1 && hi > lo);
     CHECK(kn_clipset_read(&cs, cs.n, clip, &err) == KN_EINVAL);
+    /* reversed captions exist exactly for the clips whose motions all have a reverse */
+    int nrev = 0, agree = 1;
+    for (int i = 0; i < cs.n; i++) {
+        int fwd = strstr(cs.captions[i], "bouncing") || strstr(cs.captions[i], "falling");
+        agree &= !fwd == !!cs.reversed[i];
+        nrev += !!cs.reversed[i];
+    }
+    CHECK(agree && nrev > 0);
     free(clip);
     kn_clipset_close(&cs);
     CHECK(kn_clipset_open(d1, "nosuchsplit", &cs, &err) == KN_EINVAL);
@@ -147,6 +280,9 @@ TEST(epoch_order_is_a_permutation) {
 TEST_MAIN_BEGIN
 RUN(sprites_and_render);
 RUN(captions_and_heldout);
+RUN(reversed_motions_follow_the_generator);
+RUN(reversed_captions_name_the_backward_clip);
+RUN(reversed_spec_renders_the_frames_backwards);
 RUN(write_is_deterministic_across_threads);
 RUN(epoch_order_is_a_permutation);
 TEST_MAIN_END
