@@ -15,16 +15,23 @@ void kn_clipset_close(kn_clipset *cs) {
     memset(cs, 0, sizeof *cs);
 }
 
-/* The caption of the clip played backwards, from the line's "motions" list (kinora dataset clips);
- * rev[0] stays 0 and -1 is returned when there is none. */
-static int reversed_caption(const json_t *motions, const char *caption, char *rev, size_t cap) {
-    int m[KN_DS_MAXOBJ];
+/* The caption of the clip played backwards, from the line's "objects", "motions" and "background"
+ * (kinora dataset clips); rev[0] stays 0 and -1 is returned when there is none. Why the held-out
+ * check: a training clip played backwards must not show a combination the evaluation holds out. */
+static int reversed_caption(const json_t *line, const char *caption, char *rev, size_t cap) {
+    const json_t *objects = json_object_get(line, "objects"), *motions = json_object_get(line, "motions");
+    const char *bg_name = json_string_value(json_object_get(line, "background"));
+    int m[KN_DS_MAXOBJ], bg = bg_name ? kn_ds_background_index(bg_name) : -1;
     size_t n = json_array_size(motions);
     rev[0] = 0;
-    if (!json_is_array(motions) || n < 1 || n > KN_DS_MAXOBJ) return -1;
+    if (!json_is_array(motions) || n < 1 || n > KN_DS_MAXOBJ || json_array_size(objects) != n || bg < 0) return -1;
     for (size_t k = 0; k < n; k++) {
         const char *name = json_string_value(json_array_get(motions, k));
-        if (!name || (m[k] = kn_ds_motion_index(name)) < 0) return -1;
+        const char *obj = json_string_value(json_array_get(objects, k));
+        int o = obj ? kn_ds_object_index(obj) : -1;
+        if (!name || (m[k] = kn_ds_motion_index(name)) < 0 || o < 0) return -1;
+        int r = kn_ds_motion_reversed(m[k]);
+        if (r < 0 || kn_ds_is_heldout(o, r, bg)) return -1;
     }
     if (kn_ds_caption_reversed(caption, m, (int)n, rev, cap)) { rev[0] = 0; return -1; }
     return 0;
@@ -71,7 +78,7 @@ static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno
     cs->paths[cs->n] = kn_strdup(fr);
     cs->reversed[cs->n] = NULL;
     char rev[1024];
-    if (reversed_caption(json_object_get(j, "motions"), cap_s, rev, sizeof rev) == 0) cs->reversed[cs->n] = kn_strdup(rev);
+    if (reversed_caption(j, cap_s, rev, sizeof rev) == 0) cs->reversed[cs->n] = kn_strdup(rev);
     if (!cs->captions[cs->n] || !cs->paths[cs->n] || (rev[0] && !cs->reversed[cs->n])) {
         free(cs->captions[cs->n]);
         free(cs->paths[cs->n]);

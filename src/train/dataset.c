@@ -71,6 +71,12 @@ int kn_ds_caption_reversed(const char *caption, const int *motions, int n, char 
     return 0;
 }
 
+int kn_ds_background_index(const char *name) {
+    for (int i = 0; i < KN_BG_COUNT; i++)
+        if (!strcmp(name, BACKGROUNDS[i])) return i;
+    return -1;
+}
+
 int kn_ds_motion_index(const char *name) {
     for (int i = 0; i < KN_MOT_COUNT; i++)
         if (!strcmp(name, MOTIONS[i])) return i;

@@ -38,6 +38,7 @@ const char *kn_ds_motion_phrase(int motion);   /* "moving left", "moving diagona
 const char *kn_ds_background_name(int bg);     /* "plain", "gradient", "sky", ... */
 int kn_ds_object_index(const char *name);      /* -1 if unknown */
 int kn_ds_motion_index(const char *name);
+int kn_ds_background_index(const char *name);
 int kn_ds_is_heldout(int obj, int motion, int bg);
 /* The motion a clip shows when played backwards, or -1 where the vocabulary has none (bouncing,
  * falling). */
@@ -114,7 +115,9 @@ typedef struct kn_clipset {
     char **captions;              /* n captions */
     char **paths;                 /* n frames.u8 paths relative to dir */
     char **reversed;              /* n captions of the clip played backwards; NULL entries where its
-                                   * motions have no reverse or are not listed (approved clips) */
+                                   * motions have no reverse, where a reversed (object, motion,
+                                   * background) triple is held out, or where the line does not list
+                                   * objects, motions and background (approved clips) */
 } kn_clipset;
 
 /* Reads DIR/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all), or, when that

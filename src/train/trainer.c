@@ -502,6 +502,11 @@ kn_status kn_train_run(const kn_train_opts *o, kn_error *err) {
     if (!o->quiet)
         fprintf(stderr, "train: stage %s, %d clips, %zu parameters (%zu trained), from step %lld to %d\n", o->stage, t.cs.n,
                 np, nt, (long long)t.st.step, o->steps);
+    if (!o->quiet && o->reverse > 0) {
+        int nrev = 0;
+        for (int i = 0; i < t.cs.n; i++) nrev += t.cs.reversed[i] != NULL;
+        fprintf(stderr, "train: %d of the %d clips can be played backwards (--reverse %g)\n", nrev, t.cs.n, o->reverse);
+    }
     double t0 = now_s(), tl = t0, ema_loss = 0;
     int64_t since = 0;
     while (t.st.step < o->steps) {
