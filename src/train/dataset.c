@@ -71,17 +71,14 @@ int kn_ds_caption_reversed(const char *caption, const int *motions, int n, char 
     return 0;
 }
 
-int kn_ds_background_index(const char *name) {
-    for (int i = 0; i < KN_BG_COUNT; i++)
-        if (!strcmp(name, BACKGROUNDS[i])) return i;
+/* The index of name in names[0..n), or -1. */
+static int name_index(const char *const *names, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(name, names[i])) return i;
     return -1;
 }
-
-int kn_ds_motion_index(const char *name) {
-    for (int i = 0; i < KN_MOT_COUNT; i++)
-        if (!strcmp(name, MOTIONS[i])) return i;
-    return -1;
-}
+int kn_ds_background_index(const char *name) { return name_index(BACKGROUNDS, KN_BG_COUNT, name); }
+int kn_ds_motion_index(const char *name) { return name_index(MOTIONS, KN_MOT_COUNT, name); }
 
 /* About 6% of the 1872 triples; fixed for all seeds so held-out lists of different runs agree. */
 int kn_ds_is_heldout(int obj, int motion, int bg) {
