@@ -9,6 +9,7 @@ PKGS=(
   libsqlite3-dev libmicrohttpd-dev            # the service: job store, HTTP
   libfreetype-dev fonts-noto-color-emoji unicode-data   # the training data set (emoji sprites)
   python3-torch python3-numpy libopenblas0-pthread      # PyTorch references for tests and benchmarks
+  python3-pil                                 # tools/direction-probe.sh reads the keyframes
   curl                                        # service tests
   opencv-doc                                  # real footage for the interpolation benchmark
   chromium                                    # end-to-end test of the web page
