@@ -60,6 +60,9 @@ void kn_eval_pick_objects(const kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS],
 /* Track obj through all frames: centres (pixels), scale factors and match scores per frame. */
 kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *frames, int nframes, float *xs,
                         float *ys, float *scales, float *scores, kn_error *err);
+/* The tracked scale of the last third of the frames over that of the first third (one frame each
+ * below 6 frames): > 1 growing, < 1 shrinking. */
+float kn_eval_growth(const float *scales, int n);
 int kn_eval_classify(const float *xs, const float *ys, const float *scales, int n, int size);
 double kn_eval_flicker(const uint8_t *frames, int nframes, int size);
 

@@ -217,20 +217,30 @@ kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *fram
     return KN_OK;
 }
 
+/* The frames the classifier averages at each end: the first and last thirds (one frame below 6). */
+static int end_frames(int n) { return n >= 6 ? n / 3 : 1; }
+
+float kn_eval_growth(const float *scales, int n) {
+    int k = end_frames(n);
+    float s0 = 0, s1 = 0;
+    for (int i = 0; i < k; i++) { s0 += scales[i]; s1 += scales[n - 1 - i]; }
+    return s0 > 0 ? s1 / s0 : 1.f;
+}
+
 /* Thresholds are fractions of the frame: a direction needs a net move of 15% of it, a bounce an up
  * and a down travel of 20% each over a vertical range of 25%, a size change a factor of 1.6 between the first and last thirds. */
 int kn_eval_classify(const float *xs, const float *ys, const float *scales, int n, int size) {
-    int k = n >= 6 ? n / 3 : 1;
-    float s0 = 0, s1 = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+    int k = end_frames(n);
+    float x0 = 0, x1 = 0, y0 = 0, y1 = 0;
     for (int i = 0; i < k; i++) {
-        s0 += scales[i]; s1 += scales[n - 1 - i];
         x0 += xs[i]; x1 += xs[n - 1 - i];
         y0 += ys[i]; y1 += ys[n - 1 - i];
     }
     /* 1.6: the data set's growth is 0.55 -> 1.3 (about 1.9 between thirds), while an upright template
      * tracks a turning object at up to ~1.5 times too small a scale */
-    if (s1 > 1.6f * s0) return KN_MC_GROW;
-    if (s0 > 1.6f * s1) return KN_MC_SHRINK;
+    float g = kn_eval_growth(scales, n);
+    if (g > 1.6f) return KN_MC_GROW;
+    if (g * 1.6f < 1.f) return KN_MC_SHRINK;
     float up = 0, down = 0;
     for (int i = 1; i < n; i++) {
         float d = ys[i] - ys[i - 1];

@@ -14,6 +14,7 @@ typedef struct {
     int nobj, obj[KN_DS_MAXOBJ], motion[KN_DS_MAXOBJ], size, nframes;
     /* results */
     int pred[KN_DS_MAXOBJ], obj_ok, cls[KN_DS_MAXOBJ];
+    float growth[KN_DS_MAXOBJ];   /* tracked size, last third over first third (for the log) */
     double flicker;
     kn_status st;
     kn_error err;
@@ -83,6 +84,7 @@ static kn_status score_frames(const kn_eval_templates *T, clip *c, const uint8_t
     for (int k = 0; k < c->nobj; k++) {
         if ((st = kn_eval_track(T, c->obj[k], fr, c->nframes, xs, ys, ss, sc, err))) return st;
         c->cls[k] = kn_eval_classify(xs, ys, ss, c->nframes, c->size);
+        c->growth[k] = kn_eval_growth(ss, c->nframes);
     }
     c->flicker = kn_eval_flicker(fr, c->nframes, c->size);
     return KN_OK;
@@ -180,7 +182,8 @@ static kn_status tally(clip *c, int n, FILE *log, kn_eval_report *rep, kn_error 
             for (int k = 0; k < c[i].nobj; k++) fprintf(log, " %s->%s", kn_ds_object_name(c[i].obj[k]), kn_ds_object_name(c[i].pred[k]));
             fprintf(log, " motion:");
             for (int k = 0; k < c[i].nobj; k++)
-                fprintf(log, " %s->%s", kn_ds_motion_name(c[i].motion[k]), kn_eval_class_name(c[i].cls[k]));
+                fprintf(log, " %s->%s (size x%.2f)", kn_ds_motion_name(c[i].motion[k]), kn_eval_class_name(c[i].cls[k]),
+                        c[i].growth[k]);
             fprintf(log, " flicker %.2f\n", c[i].flicker);
         }
     }

@@ -22,6 +22,15 @@ TEST(classify_tracks) {
     CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
     for (int i = 0; i < N; i++) ss[i] = 1;
     CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
+    /* growth: the mean scale of the last third over the first (5 of 16 frames each) */
+    for (int i = 0; i < N; i++) ss[i] = i < 5 ? 1.f : i >= 11 ? 0.5f : 0.75f;
+    CHECK(fabsf(kn_eval_growth(ss, N) - 0.5f) < 1e-6f);
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_SHRINK);
+    for (int i = 0; i < N; i++) ss[i] = i < 5 ? 1.f : 1.5f;   /* x1.5: below the 1.6 of a size change */
+    CHECK(fabsf(kn_eval_growth(ss, N) - 1.5f) < 1e-6f);
+    CHECK(kn_eval_classify(xs, ys, ss, N, S) == KN_MC_STILL);
+    ss[0] = 2.f; ss[3] = 0.5f;                                   /* one frame each below 6 frames */
+    CHECK(fabsf(kn_eval_growth(ss, 4) - 0.25f) < 1e-6f);
     CHECK(kn_eval_expected_class(KN_MOT_FALLING) == KN_MC_DOWN);
     CHECK(kn_eval_expected_class(KN_MOT_DOWN_LEFT) == KN_MC_DOWN_LEFT);
     CHECK(kn_eval_expected_class(KN_MOT_SPINNING) == KN_MC_STILL);
