@@ -102,6 +102,26 @@ fails_with "motion weight on single frames" "2 or more frames" "$K" train --stag
 sched_as "$T/s1" "$T/ie" epsilon 1
 fails_with "epsilon on a zero-SNR schedule" "v_prediction" "$K" train --stage joint --init "$T/ie" --out "$T/xe" --steps 1 "${TR[@]}"
 
+# --oversample: with P = 1 every batch item comes from the clips that show a listed motion, so a copy
+# of the data set whose other training clips are unreadable still trains; with P = 0 it does not
+cp -r "$T/data" "$T/dgrow"
+/usr/bin/python3 - "$T/dgrow" <<'EOF2'
+import json, os, sys
+d = sys.argv[1]
+for line in open(d + "/captions.jsonl"):
+    j = json.loads(line)
+    if j["split"] == "train" and not set(j["motions"]) & {"growing", "shrinking"}:
+        open(os.path.join(d, j["frames"]), "w").close()
+EOF2
+OV=(--stage joint --init "$T/s1" --data "$T/dgrow" --threads 2 --quiet --batch 2 --frames 4 --warmup 2 --steps 4 --min-snr 0)
+check "oversample 1 draws only the listed motions" "$K" train "${OV[@]}" --out "$T/so1" --oversample growing,shrinking --oversample-p 1
+fails_with "without oversampling the other clips are read" "frames" "$K" train "${OV[@]}" --out "$T/so0"
+"$K" train --stage joint --init "$T/s1" --out "$T/sg" --steps 1 --min-snr 0 --oversample growing --oversample-p 1 "${TR[@]}" >/dev/null 2>&1
+check "oversampling draws other clips" other_first_loss "$T/sg" "$T/se1"
+fails_with "oversample an unknown motion" "not a motion" "$K" train --stage joint --init "$T/s1" --out "$T/xo1" --steps 1 --oversample sideways --oversample-p 0.5 "${TR[@]}"
+fails_with "oversample without a probability" "oversample" "$K" train --stage joint --init "$T/s1" --out "$T/xo2" --steps 1 --oversample growing "${TR[@]}"
+fails_with "oversample on the vae stage" "UNet stages" "$K" train --stage vae --init "$T/s1" --out "$T/xo3" --steps 1 --oversample growing --oversample-p 0.5 "${TR[@]}"
+
 # --- exact resume: 10 steps straight vs 5 + 5 (the schedule spans 10 in both)
 J=(--stage joint --init "$T/s1" --steps 10 "${TR[@]}")
 "$K" train "${J[@]}" --out "$T/r1" >/dev/null 2>&1
@@ -110,6 +130,11 @@ J=(--stage joint --init "$T/s1" --steps 10 "${TR[@]}")
 same_curve() { diff <(cut -d, -f1-4 "$1") <(cut -d, -f1-4 "$2") >/dev/null; }
 check "resumed run reproduces the loss curve" same_curve "$T/r1/loss_joint.csv" "$T/r2/loss_joint.csv"
 check "resumed weights identical" cmp -s "$T/r1/unet/diffusion_pytorch_model.safetensors" "$T/r2/unet/diffusion_pytorch_model.safetensors"
+"$K" train "${J[@]}" --oversample growing,shrinking --oversample-p 0.5 --out "$T/r3" >/dev/null 2>&1
+"$K" train "${J[@]}" --oversample growing,shrinking --oversample-p 0.5 --out "$T/r4" --max-hours 0.0000001 >/dev/null 2>&1
+"$K" train "${J[@]}" --oversample growing,shrinking --oversample-p 0.5 --out "$T/r4" >/dev/null 2>&1
+check "an oversampled run resumes exactly" same_curve "$T/r3/loss_joint.csv" "$T/r4/loss_joint.csv"
+check "oversampling changes the curve" bash -c "! diff <(cut -d, -f1-4 '$T/r1/loss_joint.csv') <(cut -d, -f1-4 '$T/r3/loss_joint.csv') >/dev/null"
 
 # --- other stages
 check "image stage runs" "$K" train --stage image --init "$T/s1" --out "$T/s3" --steps 3 "${TR[@]}"

@@ -27,6 +27,8 @@ static void train_usage(FILE *f) {
             "  --reverse P (0)    clips only: with probability P play a clip backwards under its reversed\n"
             "                     caption (left <-> right, up <-> down, growing <-> shrinking; clips that\n"
             "                     bounce or fall are never reversed)\n"
+            "  --oversample LIST --oversample-p P   clips only: with probability P draw a batch item from\n"
+            "                     the clips showing one of the comma-separated motions (e.g. growing,shrinking)\n"
             "  --freeze LIST      comma-separated components (text_encoder, unet, vae) or tensor-name parts\n"
             "                     to keep fixed, e.g. --freeze text_encoder,conv_in\n"
             "  --quiet\n"
@@ -67,6 +69,7 @@ int kn_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--data") && val) { o.data_dir = val; i++; continue; }
         else if (!strcmp(a, "--out") && val) { o.out_dir = val; i++; continue; }
         else if (!strcmp(a, "--freeze") && val) { o.freeze = val; i++; continue; }
+        else if (!strcmp(a, "--oversample") && val) { o.oversample = val; i++; continue; }
         else if (!strcmp(a, "--seed")) { if (parse_u64(a, val, &o.seed)) return 2; i++; continue; }
         else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, val, 1, 100000000, &v)) return 2; o.steps = (int)v; i++; continue; }
         else if (!strcmp(a, "--batch")) { if (kn_arg_int(a, val, 1, 64, &v)) return 2; o.batch = (int)v; i++; continue; }
@@ -85,6 +88,7 @@ int kn_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--motion-weight")) { dopt = &o.motion_weight; hi = 1000; }
         else if (!strcmp(a, "--timestep-shift")) { dopt = &o.timestep_shift; lo = 1; hi = 1000; }
         else if (!strcmp(a, "--reverse")) { dopt = &o.reverse; hi = 1; }
+        else if (!strcmp(a, "--oversample-p")) { dopt = &o.oversample_p; hi = 1; }
         else if (!strcmp(a, "--caption-dropout")) { dopt = &o.caption_dropout; hi = 1; }
         else if (!strcmp(a, "--max-hours")) dopt = &o.max_hours;
         else { fprintf(stderr, "kinora train: unknown option or missing value '%s'\n", a); train_usage(stderr); return 2; }

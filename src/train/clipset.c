@@ -11,6 +11,7 @@ void kn_clipset_close(kn_clipset *cs) {
     free(cs->captions);
     free(cs->paths);
     free(cs->reversed);
+    free(cs->motions);
     free(cs->dir);
     memset(cs, 0, sizeof *cs);
 }
@@ -35,6 +36,17 @@ static int reversed_caption(const json_t *line, const char *caption, char *rev, 
     }
     if (kn_ds_caption_reversed(caption, m, (int)n, rev, cap)) { rev[0] = 0; return -1; }
     return 0;
+}
+
+/* The bit set of the motions a line lists (kn_motion bits); unknown names are left out. */
+static unsigned motion_set(const json_t *motions) {
+    unsigned set = 0;
+    for (size_t k = 0; k < json_array_size(motions); k++) {
+        const char *name = json_string_value(json_array_get(motions, k));
+        int m = name ? kn_ds_motion_index(name) : -1;
+        if (m >= 0) set |= 1u << m;
+    }
+    return set;
 }
 
 static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno, const char *line, const char *split,
@@ -71,12 +83,15 @@ static kn_status add_line(kn_clipset *cs, int *cap, const char *path, int lineno
         if (b) cs->paths = b;
         char **r = b ? realloc(cs->reversed, (size_t)nc * sizeof *r) : NULL;
         if (r) cs->reversed = r;
-        if (!a || !b || !r) { st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path); goto done; }
+        unsigned *mm = r ? realloc(cs->motions, (size_t)nc * sizeof *mm) : NULL;
+        if (mm) cs->motions = mm;
+        if (!a || !b || !r || !mm) { st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path); goto done; }
         *cap = nc;
     }
     cs->captions[cs->n] = kn_strdup(cap_s);
     cs->paths[cs->n] = kn_strdup(fr);
     cs->reversed[cs->n] = NULL;
+    cs->motions[cs->n] = motion_set(json_object_get(j, "motions"));
     char rev[1024];
     if (reversed_caption(j, cap_s, rev, sizeof rev) == 0) cs->reversed[cs->n] = kn_strdup(rev);
     if (!cs->captions[cs->n] || !cs->paths[cs->n] || (rev[0] && !cs->reversed[cs->n])) {

@@ -118,6 +118,8 @@ typedef struct kn_clipset {
                                    * motions have no reverse, where a reversed (object, motion,
                                    * background) triple is held out, or where the line does not list
                                    * objects, motions and background (approved clips) */
+    unsigned *motions;            /* n bit sets: bit m set when the line lists motion m (kn_motion);
+                                   * 0 where it lists none (approved clips) */
 } kn_clipset;
 
 /* Reads DIR/captions.jsonl keeping the clips of `split` ("train", "heldout"; NULL: all), or, when that

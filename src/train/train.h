@@ -169,6 +169,9 @@ typedef struct kn_train_opts {
     double timestep_shift;         /* > 1 draws noisier training timesteps more often; 1 (or 0): uniform */
     double reverse;                /* clips: probability of playing a clip backwards under its reversed
                                     * caption (kn_ds_caption_reversed) where it has one; 0: off */
+    const char *oversample;        /* clips: comma-separated motion names (kn_ds_motion_name) ... */
+    double oversample_p;           /* ... drawn with this probability from the clips that show one of
+                                    * them, uniformly, instead of the next clip of the epoch; 0: off */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
     const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */

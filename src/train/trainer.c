@@ -56,6 +56,7 @@ typedef struct trainer {
     kn_sched *sched;
     kn_clipset cs;
     int *order;
+    int *focus, nfocus;                          /* --oversample: the clips that show a listed motion */
     kn_trainer_state st;
     kn_losslog log;
     /* UNet stages */
@@ -178,6 +179,39 @@ static float draw(const trainer *t, int what, int b) {
     return (float)(r[0] >> 8) * (1.0f / 16777216.0f);
 }
 
+/* The clip of batch item b: with probability --oversample-p one of the clips that show an
+ * oversampled motion, else the epoch's next. Why draws and not a second cursor: a draw is a function
+ * of (seed, step, item), so resuming stays exact without more checkpoint state. */
+static int pick_clip(trainer *t, int b) {
+    if (t->nfocus > 0 && draw(t, 8, b) < t->o->oversample_p) {
+        int k = (int)(draw(t, 9, b) * t->nfocus);
+        return t->focus[k < t->nfocus ? k : t->nfocus - 1];
+    }
+    return next_clip(t);
+}
+
+/* The clips that show one of the comma-separated motion names in list; a name the data set's
+ * vocabulary does not have, or a list that no clip matches, is an error. */
+static kn_status oversample_setup(trainer *t, const char *list, kn_error *err) {
+    unsigned want = 0;
+    char name[64];
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof name) return kn_fail(err, KN_EINVAL, "--oversample: bad motion list '%s'", list);
+        memcpy(name, p, n);
+        name[n] = 0;
+        int m = kn_ds_motion_index(name);
+        if (m < 0) return kn_fail(err, KN_EINVAL, "--oversample: '%s' is not a motion of the data set vocabulary", name);
+        want |= 1u << m;
+        p += n + (p[n] == ',');
+    }
+    if (!(t->focus = malloc((size_t)t->cs.n * sizeof *t->focus))) return kn_fail(err, KN_ENOMEM, "out of memory");
+    for (int i = 0; i < t->cs.n; i++)
+        if (t->cs.motions[i] & want) t->focus[t->nfocus++] = i;
+    if (!t->nfocus) return kn_fail(err, KN_EINVAL, "--oversample %s: no training clip shows these motions", list);
+    return KN_OK;
+}
+
 /* ---- the VAE stage ---- */
 static kn_status step_vae(trainer *t, double *loss_out, kn_error *err) {
     const int B = t->o->batch, S = t->cs.size, fr = t->cs.frames;
@@ -253,6 +287,8 @@ static kn_status unet_setup(trainer *t, kn_error *err) {
     if (t->F > t->cs.frames) return kn_fail(err, KN_EINVAL, "--frames %d exceeds the clips' %d frames", t->F, t->cs.frames);
     if (t->o->reverse > 0 && t->F < 2)
         return kn_fail(err, KN_EINVAL, "--reverse needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
+    if (t->o->oversample_p > 0 && t->F < 2)
+        return kn_fail(err, KN_EINVAL, "--oversample needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
     if (t->o->motion_weight > 0 && t->F < 2)
         return kn_fail(err, KN_EINVAL, "--motion-weight needs clips of 2 or more frames (stage %s, %d frame)", t->o->stage, t->F);
     if (t->F > 1 && !kn_unet_has_motion(t->unet)) return kn_fail(err, KN_EINVAL, "the UNet has no motion modules to train on clips");
@@ -333,7 +369,7 @@ static kn_status step_unet(trainer *t, double *loss_out, kn_error *err) {
     if (B > 64) return kn_fail(err, KN_EINVAL, "batch %d exceeds 64", B);
     kn_status st;
     for (int b = 0; b < B; b++) {
-        int ci = next_clip(t);
+        int ci = pick_clip(t, b);
         if ((st = clip_latents(t, ci, err))) return st;
         int f0 = 0;
         if (F == 1) { f0 = (int)(draw(t, 1, b) * fr); if (f0 >= fr) f0 = fr - 1; }
@@ -447,7 +483,7 @@ static kn_status save(trainer *t, kn_error *err) {
 static void trainer_free(trainer *t) {
     if (t->lat_mean) for (int i = 0; i < t->cs.n; i++) kn_free(t->lat_mean[i]);
     if (t->lat_logvar) for (int i = 0; i < t->cs.n; i++) kn_free(t->lat_logvar[i]);
-    free(t->lat_mean); free(t->lat_logvar); free(t->ids_empty); free(t->order);
+    free(t->lat_mean); free(t->lat_logvar); free(t->ids_empty); free(t->order); free(t->focus);
     if (t->unet) kn_unet_close(t->unet);
     if (t->text) kn_clip_text_close(t->text);
     if (t->vae) kn_vae_close(t->vae);
@@ -473,6 +509,9 @@ static kn_status check_opts(const kn_train_opts *o, trainer *t, kn_error *err) {
         return kn_fail(err, KN_EINVAL, "train: steps, batch (1..64), frames and threads must be positive");
     if (!(o->lr > 0) || o->caption_dropout < 0 || o->caption_dropout > 1 || o->ema_decay < 0 || o->ema_decay >= 1)
         return kn_fail(err, KN_EINVAL, "train: lr must be > 0, caption dropout in [0, 1], ema decay in [0, 1)");
+    if ((o->oversample_p > 0) != (o->oversample && *o->oversample) || o->oversample_p < 0 || o->oversample_p > 1)
+        return kn_fail(err, KN_EINVAL, "train: --oversample MOTIONS and --oversample-p P in (0, 1] go together");
+    if (o->oversample_p > 0 && t->stage_vae) return kn_fail(err, KN_EINVAL, "train: --oversample is for the UNet stages, not vae");
     return KN_OK;
 }
 
@@ -493,6 +532,7 @@ kn_status kn_train_run(const kn_train_opts *o, kn_error *err) {
     if ((st = open_components(&t, err))) goto done;
     kn_clipset_order(t.cs.n, t.st.seed, (uint64_t)t.st.epoch, t.order);
     if (!t.stage_vae && (st = unet_setup(&t, err))) goto done;
+    if (!t.stage_vae && o->oversample_p > 0 && (st = oversample_setup(&t, o->oversample ? o->oversample : "", err))) goto done;
     char csv[4200];
     snprintf(csv, sizeof csv, "%s/loss_%s.csv", o->out_dir, o->stage);
     if ((st = kn_losslog_open(&t.log, csv, err))) goto done;
@@ -507,6 +547,9 @@ kn_status kn_train_run(const kn_train_opts *o, kn_error *err) {
         for (int i = 0; i < t.cs.n; i++) nrev += t.cs.reversed[i] != NULL;
         fprintf(stderr, "train: %d of the %d clips can be played backwards (--reverse %g)\n", nrev, t.cs.n, o->reverse);
     }
+    if (!o->quiet && t.nfocus)
+        fprintf(stderr, "train: %d of the %d clips show %s, drawn with probability %g (--oversample)\n", t.nfocus, t.cs.n,
+                o->oversample, o->oversample_p);
     double t0 = now_s(), tl = t0, ema_loss = 0;
     int64_t since = 0;
     while (t.st.step < o->steps) {

@@ -240,6 +240,32 @@ TEST(reversal_never_shows_a_heldout_triple) {
     rmdir(d);
 }
 
+/* Each clip's motion set is the motions its line lists; a line without "motions" has none. */
+TEST(clipset_reads_motion_sets) {
+    char d[] = "/tmp/kn_test_mot_XXXXXX", path[128];
+    REQUIRE(mkdtemp(d));
+    snprintf(path, sizeof path, "%s/captions.jsonl", d);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    const char *head = "\"frames\":\"clips/0/frames.u8\",\"split\":\"train\",\"size\":32,\"num_frames\":4";
+    fprintf(f, "{\"caption\":\"a\",%s,\"motions\":[\"growing\"]}\n", head);
+    fprintf(f, "{\"caption\":\"b\",%s,\"motions\":[\"left\",\"shrinking\"]}\n", head);
+    fprintf(f, "{\"caption\":\"c\",%s}\n", head);
+    fprintf(f, "{\"caption\":\"d\",%s,\"motions\":[\"up-right\",\"no such motion\"]}\n", head);
+    fclose(f);
+    kn_clipset cs;
+    kn_error err = {0};
+    REQUIRE(kn_clipset_open(d, "train", &cs, &err) == KN_OK);
+    REQUIRE(cs.n == 4);
+    CHECK(cs.motions[0] == 1u << KN_MOT_GROWING);
+    CHECK(cs.motions[1] == ((1u << KN_MOT_LEFT) | (1u << KN_MOT_SHRINKING)));
+    CHECK(cs.motions[2] == 0);
+    CHECK(cs.motions[3] == 1u << KN_MOT_UP_RIGHT);
+    kn_clipset_close(&cs);
+    remove(path);
+    rmdir(d);
+}
+
 static int same_file(const char *a, const char *b) {
     char *x, *y;
     size_t nx, ny;
@@ -334,6 +360,7 @@ RUN(reversed_motions_follow_the_generator);
 RUN(reversed_captions_name_the_backward_clip);
 RUN(reversed_spec_renders_the_frames_backwards);
 RUN(reversal_never_shows_a_heldout_triple);
+RUN(clipset_reads_motion_sets);
 RUN(write_is_deterministic_across_threads);
 RUN(epoch_order_is_a_permutation);
 TEST_MAIN_END
