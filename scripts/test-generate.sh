@@ -56,6 +56,15 @@ check "same seed, 1 vs 3 threads: byte-identical y4m" cmp -s "$T/t1.y4m" "$T/t3.
 check "same seed, 1 vs 2 threads: byte-identical mp4" cmp -s "$T/t1b.mp4" "$T/t2.mp4"
 "$K" generate "a rocket moving up" "${G[@]}" --seed 8 -o "$T/seed8.y4m"
 check "another seed gives other frames" bash -c "[ -s '$T/seed8.y4m' ] && ! cmp -s '$T/t1.y4m' '$T/seed8.y4m'"
+# --- motion guidance (the prompt with its motion words reversed as a second negative)
+"$K" generate "a cat on grass" "${G[@]}" --motion-guidance 0 -o "$T/mg0.y4m" && "$K" generate "a cat on grass" "${G[@]}" --motion-guidance 4 -o "$T/mg4.y4m"
+check "motion guidance leaves a prompt without motion words as it is" cmp -s "$T/mg0.y4m" "$T/mg4.y4m"
+"$K" generate "a rocket moving up" "${G[@]}" --motion-guidance 0 -o "$T/mu0.y4m" && "$K" generate "a rocket moving up" "${G[@]}" --motion-guidance 4 -o "$T/mu4.y4m"
+check "motion guidance changes a prompt with a motion word" bash -c "[ -s '$T/mu4.y4m' ] && ! cmp -s '$T/mu0.y4m' '$T/mu4.y4m'"
+"$K" generate "a rocket moving up" "${G[@]}" --motion-guidance 2.5 --keyframes-out "$T/kfm" -o "$T/mu25.y4m"
+check "settings.json records motion_guidance" /usr/bin/python3 -c "import json,sys; assert json.load(open('$T/kfm/settings.json'))['motion_guidance']==2.5"
+check "regenerate --harmonize keeps the recorded motion guidance" "$K" regenerate --from "$T/kfm" --harmonize 0.5 -o "$T/kfmr/"
+check "--motion-guidance -1 is a usage error (exit 2)" bash -c "'$K' generate x ${G[*]} --motion-guidance -1 -o '$T/mgbad.mp4' 2>/dev/null; [ \$? -eq 2 ]"
 # --- json
 out=$("$K" generate "a dog" "${G[@]}" -o "$T/j.mp4" --json)
 check "--json reports frames and keyframe positions" bash -c "echo '$out' | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"frames\"]==10 and d[\"keyframe_frames\"]==[0,3,6,9], d'"

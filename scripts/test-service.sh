@@ -114,6 +114,8 @@ req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "frames": 65}'; check
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "fps": 30, "seconds": 10}'; check "fps*seconds over limit -> 422" [ "$CODE" = 422 -a "$(jb .error.field)" = seconds ]
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "size": "512x512"}'; check "pixels over limit -> 422 naming size" [ "$CODE" = 422 -a "$(jb .error.field)" = size ]
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "size": "65x64"}'; check "size not multiple of 8 -> 422" [ "$CODE" = 422 -a "$(jb .error.field)" = size ]
+req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "motion_guidance": 51}'; check "motion_guidance over 50 -> 422 naming it" [ "$CODE" = 422 -a "$(jb .error.field)" = motion_guidance ]
+req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "motion_guidance": "high"}'; check "motion_guidance not a number -> 422" [ "$CODE" = 422 -a "$(jb .error.field)" = motion_guidance ]
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "sampler": "magic"}'; check "unknown sampler -> 422" [ "$CODE" = 422 -a "$(jb .error.field)" = sampler ]
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "model": "other"}'; check "unknown model -> 422" [ "$CODE" = 422 -a "$(jb .error.field)" = model ]
 req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "x", "stpes": 3}'; check "unknown field -> 422 naming it" [ "$CODE" = 422 -a "$(jb .error.field)" = stpes ]
@@ -125,8 +127,9 @@ req "$A" GET /v1/nothing; check "unknown route -> 404" [ "$CODE" = 404 ]
 req "$A" PATCH /v1/videos; check "wrong method -> 405" [ "$CODE" = 405 ]
 
 # ---- submit, lifecycle
-req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "a red ball rolling", "steps": 2, "keyframes": 2, "frames": 4, "size": "64x64", "seed": 1}'
+req "$A" POST /v1/videos "${J[@]}" --data '{"prompt": "a red ball rolling left", "steps": 2, "keyframes": 2, "frames": 4, "size": "64x64", "seed": 1, "motion_guidance": 2}'
 check "submit -> 202 with id" [ "$CODE" = 202 -a -n "$(jb .id)" ]
+check "the job records motion_guidance" [ "$(jb '.params.motion_guidance == 2')" = true ]
 V1=$(jb .id)
 check "Location header" [ "$(header Location)" = "/v1/videos/$V1" ]
 wait_state "$A" "$V1" 120 "succeeded|failed"

@@ -50,6 +50,9 @@ typedef struct kn_generate_params {
     uint64_t seed;
     int steps;                     /* denoising steps */
     float guidance;                /* classifier-free guidance scale; <= 1 disables CFG */
+    float motion_guidance;         /* >= 0: also steer away from the prompt with its motion words reversed
+                                      (left/right, up/down, growing/shrinking), at this scale; 0 = off,
+                                      and off for prompts that name no such motion */
     const char *sampler;           /* NULL = the model's scheduler_config.json; or ddim, ddpm, euler,
                                       euler_a, dpmpp_2m, dpmpp_2m_karras, lcm */
     int keyframes;                 /* latent frames denoised together */

@@ -43,7 +43,8 @@ kn_status kn_check_pipeline_t2v(kn_check_case *c, kn_error *err) {
     if ((st = ids_of(c, "in.negative_ids", p->L, ids, err)) || (st = pl_encode_ids(p, ids, uncond, err))) goto done;
     if ((st = kn_st_to_f32(lt, &lat, err))) goto done;
     kn_scale(lat, kn_sched_init_noise_sigma(s), all, lat);
-    if ((st = pl_denoise(p, s, 0, (float)guidance, cond, uncond, lat, K, h, w, 0, NULL, NULL, err))) goto done;
+    pl_guide guide = {cond, uncond, NULL, (float)guidance, 0.f};
+    if ((st = pl_denoise(p, s, 0, &guide, lat, K, h, w, 0, NULL, NULL, err))) goto done;
     if ((st = kn_check_compare(c, "out.final_latents", lat, all, err))) goto done;
     int f = kn_vae_downscale(p->vae);
     size_t nf = (size_t)K * 3 * h * f * w * f;

@@ -79,6 +79,8 @@ static const char generate_usage[] =
     "  --seed N              random seed (default 0)\n"
     "  --steps N             denoising steps (default 20)\n"
     "  --guidance G          classifier-free guidance scale (default 7.5; <= 1 disables it)\n"
+    "  --motion-guidance M   steer away from the prompt with its motion words reversed (left/right, up/down,\n"
+    "                        growing/shrinking) at scale M (default 0: off)\n"
     "  --sampler NAME        ddim, ddpm, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the model's)\n"
     "  --keyframes N         keyframes denoised together (default 8)\n"
     "  --frames N            output frames after interpolation (default 32)\n"
@@ -122,6 +124,7 @@ int kn_cmd_generate(int argc, char **argv) {
             g.seed = s;
         } else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, v, 1, 1000, &l)) return 2; g.steps = (int)l; }
         else if (!strcmp(a, "--guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; g.guidance = (float)d; }
+        else if (!strcmp(a, "--motion-guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; g.motion_guidance = (float)d; }
         else if (!strcmp(a, "--sampler")) g.sampler = v;
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, v, 1, 256, &l)) return 2; g.keyframes = (int)l; }
         else if (!strcmp(a, "--frames")) { if (kn_arg_int(a, v, 1, 100000, &l)) return 2; g.frames = (int)l; have_frames = 1; }

@@ -31,6 +31,8 @@ static kn_status check_params(kn_pipeline *p, const kn_generate_params *g, kn_er
         return kn_fail(err, KN_EINVAL, "keyframes: at least 2 are needed to fill %d frames", g->frames);
     if (!(g->fps > 0.f && g->fps <= 240.f)) return kn_fail(err, KN_EINVAL, "fps: %g is outside (0, 240]", g->fps);
     if (!(g->guidance >= 0.f && g->guidance <= 100.f)) return kn_fail(err, KN_EINVAL, "guidance: %g is outside 0..100", g->guidance);
+    if (!(g->motion_guidance >= 0.f && g->motion_guidance <= 100.f))
+        return kn_fail(err, KN_EINVAL, "motion_guidance: %g is outside 0..100", g->motion_guidance);
     if (!(g->image_strength >= 0.f && g->image_strength <= 1.f))
         return kn_fail(err, KN_EINVAL, "image_strength: %g is outside 0..1", g->image_strength);
     int down = p->unet_downscale;
@@ -86,19 +88,26 @@ static kn_status run(kn_pipeline *p, const kn_generate_params *g, float *lat, in
                      const pl_pins *pins, kn_video *kf, kn_error *err) {
     int f = kn_vae_downscale(p->vae), h = g->height / f, w = g->width / f;
     size_t Ld = (size_t)p->L * p->D;
-    float *cond = kn_malloc(Ld * 4), *uncond = kn_malloc(Ld * 4);
+    size_t cap = 2 * strlen(g->prompt) + 1;
+    float *cond = kn_malloc(Ld * 4), *uncond = kn_malloc(Ld * 4), *opposite = kn_malloc(Ld * 4);
+    char *opp_text = malloc(cap);
     kn_status st = KN_OK;
-    if (!cond || !uncond) { st = kn_fail(err, KN_ENOMEM, "out of memory"); goto done; }
+    if (!cond || !uncond || !opposite || !opp_text) { st = kn_fail(err, KN_ENOMEM, "out of memory"); goto done; }
     if (g->progress && g->progress(g->progress_user, KN_STAGE_ENCODE, 0, 1)) { st = kn_fail(err, KN_ECANCELLED, "cancelled"); goto done; }
     int cfg = g->guidance > 1.f;
+    /* motion guidance needs a prompt that names a reversible motion; without one it is off */
+    int mg = g->motion_guidance > 0.f && pl_motion_opposite(g->prompt, opp_text, cap) > 0;
     if ((st = pl_encode_text(p, g->prompt, cond, err))) goto done;
     if (cfg && (st = pl_encode_text(p, g->negative_prompt ? g->negative_prompt : "", uncond, err))) goto done;
-    if ((st = pl_denoise(p, s, start, g->guidance, cond, cfg ? uncond : NULL, lat, g->keyframes, h, w, g->seed, pins, g, err)))
-        goto done;
+    if (mg && (st = pl_encode_text(p, opp_text, opposite, err))) goto done;
+    pl_guide guide = {cond, cfg ? uncond : NULL, mg ? opposite : NULL, g->guidance, g->motion_guidance};
+    if ((st = pl_denoise(p, s, start, &guide, lat, g->keyframes, h, w, g->seed, pins, g, err))) goto done;
     st = pl_decode(p, lat, g->keyframes, h, w, kf, g, err);
 done:
     kn_free(cond);
     kn_free(uncond);
+    kn_free(opposite);
+    free(opp_text);
     return st;
 }
 

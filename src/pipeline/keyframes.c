@@ -32,6 +32,7 @@ kn_status kn_keyframes_save(const char *dir, const kn_generate_params *g, const 
     json_object_set_new(o, "seed", json_integer((json_int_t)g->seed));
     json_object_set_new(o, "steps", json_integer(g->steps));
     json_object_set_new(o, "guidance", json_real(g->guidance));
+    json_object_set_new(o, "motion_guidance", json_real(g->motion_guidance));
     json_object_set_new(o, "keyframes", json_integer(kf->nframes));
     json_object_set_new(o, "frames", json_integer(g->frames));
     json_object_set_new(o, "fps", json_real(g->fps));
@@ -66,12 +67,14 @@ kn_status kn_keyframes_load(const char *dir, kn_keyframe_set *s, kn_error *err) 
     kn_generate_params *g = &s->params;
     kn_generate_params_default(g);
     long long seed = 0, steps, K, frames, W, H;
-    double guidance, fps;
+    double guidance, motion_guidance, fps;
     const char *prompt, *neg, *sampler, *model;
     if ((st = kn_cfg_str(o, path, "prompt", NULL, &prompt, err)) || (st = kn_cfg_str(o, path, "negative_prompt", "", &neg, err)) ||
         (st = kn_cfg_str(o, path, "sampler", NULL, &sampler, err)) || (st = kn_cfg_str(o, path, "model", NULL, &model, err)) ||
         (st = kn_cfg_int(o, path, "seed", 0, &seed, err)) || (st = kn_cfg_int(o, path, "steps", g->steps, &steps, err)) ||
         (st = kn_cfg_num(o, path, "guidance", g->guidance, &guidance, err)) ||
+        /* folders written before motion guidance existed were generated without it */
+        (st = kn_cfg_num(o, path, "motion_guidance", 0, &motion_guidance, err)) ||
         (st = kn_cfg_int(o, path, "keyframes", 0, &K, err)) || (st = kn_cfg_int(o, path, "frames", 0, &frames, err)) ||
         (st = kn_cfg_num(o, path, "fps", g->fps, &fps, err)) || (st = kn_cfg_int(o, path, "width", 0, &W, err)) ||
         (st = kn_cfg_int(o, path, "height", 0, &H, err)))
@@ -91,6 +94,7 @@ kn_status kn_keyframes_load(const char *dir, kn_keyframe_set *s, kn_error *err) 
     g->seed = (uint64_t)seed;
     g->steps = (int)steps;
     g->guidance = (float)guidance;
+    g->motion_guidance = (float)motion_guidance;
     g->keyframes = (int)K;
     g->frames = (int)frames;
     g->fps = (float)fps;

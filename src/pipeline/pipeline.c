@@ -151,9 +151,11 @@ kn_status pl_encode_text(kn_pipeline *p, const char *text, float *emb, kn_error 
  * already scaled. Writes [C, nf, h, w] into pred. */
 typedef struct {
     kn_pipeline *p;
-    int C, K, h, w, cfg;
-    float guidance, t;
-    const float *cond, *uncond;
+    int C, K, h, w;
+    int nb;                       /* batch items: [uncond if guided, cond, opposite if motion-guided] */
+    int cfg, mg;                  /* classifier-free guidance on; motion guidance on */
+    float guidance, motion_guidance, t;
+    const float *ctx[3];          /* text embeddings of the batch items */
     float *in, *out, *ctxbuf, *tbuf;
 } guided;
 
@@ -163,15 +165,14 @@ static void gather(const float *src, int C, int K, int f0, int nf, size_t hw, fl
 
 static kn_status predict(guided *g, const float *x, int f0, int nf, float *pred, kn_error *err) {
     size_t hw = (size_t)g->h * g->w, one = (size_t)g->C * nf * hw;
-    int B = g->cfg ? 2 : 1;
+    int B = g->nb;
     int motion = kn_unet_has_motion(g->p->unet);
-    /* batch layout: [uncond, cond] as diffusers concatenates [negative, prompt] */
+    /* batch layout: [uncond, cond] as diffusers concatenates [negative, prompt], then the opposite */
     for (int b = 0; b < B; b++) gather(x, g->C, g->K, f0, nf, hw, g->in + b * one);
     size_t Ld = (size_t)g->p->L * g->p->D;
     kn_status st;
     if (motion) {
-        if (g->cfg) { memcpy(g->ctxbuf, g->uncond, Ld * 4); memcpy(g->ctxbuf + Ld, g->cond, Ld * 4); }
-        else memcpy(g->ctxbuf, g->cond, Ld * 4);
+        for (int b = 0; b < B; b++) memcpy(g->ctxbuf + b * Ld, g->ctx[b], Ld * 4);
         for (int b = 0; b < B; b++) g->tbuf[b] = g->t;
         st = kn_unet_forward(g->p->unet, &g->p->ctx, g->in, B, nf, g->h, g->w, g->tbuf, g->ctxbuf, g->p->L, g->out, err);
     } else {
@@ -184,7 +185,7 @@ static kn_status predict(guided *g, const float *x, int f0, int nf, float *pred,
         memcpy(g->in, flat, sizeof(float) * B * one);
         for (int b = 0; b < B; b++)
             for (int f = 0; f < nf; f++) {
-                memcpy(g->ctxbuf + ((size_t)b * nf + f) * Ld, g->cfg && b == 0 ? g->uncond : g->cond, Ld * 4);
+                memcpy(g->ctxbuf + ((size_t)b * nf + f) * Ld, g->ctx[b], Ld * 4);
                 g->tbuf[b * nf + f] = g->t;
             }
         st = kn_unet_forward(g->p->unet, &g->p->ctx, g->in, B * nf, 1, g->h, g->w, g->tbuf, g->ctxbuf, g->p->L, flat, err);
@@ -197,9 +198,17 @@ static kn_status predict(guided *g, const float *x, int f0, int nf, float *pred,
         }
     }
     if (st) return st;
+    const float *c = g->out + (g->cfg ? one : 0);
     if (g->cfg)
-        for (size_t i = 0; i < one; i++) pred[i] = g->out[i] + g->guidance * (g->out[one + i] - g->out[i]);
-    else memcpy(pred, g->out, one * 4);
+        for (size_t i = 0; i < one; i++) pred[i] = g->out[i] + g->guidance * (c[i] - g->out[i]);
+    else memcpy(pred, c, one * 4);
+    /* motion guidance: away from the prompt with its motion words reversed. Both predictions share
+     * the objects and the scene, so their difference is the motion the words ask for, which plain
+     * guidance (against the empty prompt) amplifies only as a small part of a large difference. */
+    if (g->mg) {
+        const float *r = c + one;
+        for (size_t i = 0; i < one; i++) pred[i] += g->motion_guidance * (c[i] - r[i]);
+    }
     return KN_OK;
 }
 
@@ -246,16 +255,19 @@ static int any_nonfinite(const float *x, size_t n) {
     return 0;
 }
 
-kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, const float *cond,
-                     const float *uncond, float *lat, int K, int h, int w, uint64_t seed, const pl_pins *pins,
-                     const kn_generate_params *prm, kn_error *err) {
+kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, const pl_guide *gd, float *lat, int K, int h, int w,
+                     uint64_t seed, const pl_pins *pins, const kn_generate_params *prm, kn_error *err) {
     int C = kn_unet_in_channels(p->unet), n = kn_sched_num_steps(s);
     int maxf = kn_unet_has_motion(p->unet) ? kn_unet_max_frames(p->unet) : K;
-    int W = K < maxf ? K : maxf, cfg = guidance > 1.f && uncond;
+    int W = K < maxf ? K : maxf;
     size_t hw = (size_t)h * w, all = (size_t)C * K * hw, win = (size_t)C * W * hw;
-    int B = cfg ? 2 : 1, nwin_max = K / (W - W / 4 > 0 ? W - W / 4 : 1) + 2;
+    guided g = {p, C, K, h, w, 0, gd->guidance > 1.f && gd->uncond, gd->motion_guidance > 0.f && gd->opposite,
+                gd->guidance, gd->motion_guidance, 0, {NULL, NULL, NULL}, NULL, NULL, NULL, NULL};
+    if (g.cfg) g.ctx[g.nb++] = gd->uncond;
+    g.ctx[g.nb++] = gd->cond;
+    if (g.mg) g.ctx[g.nb++] = gd->opposite;
+    int B = g.nb, nwin_max = K / (W - W / 4 > 0 ? W - W / 4 : 1) + 2;
     int *starts = calloc((size_t)nwin_max, sizeof *starts);
-    guided g = {p, C, K, h, w, cfg, guidance, 0, cond, uncond, NULL, NULL, NULL, NULL};
     g.in = kn_malloc(sizeof(float) * B * win);
     g.out = kn_malloc(sizeof(float) * B * win);
     g.ctxbuf = kn_malloc(sizeof(float) * (size_t)B * W * p->L * p->D);

@@ -34,10 +34,23 @@ typedef struct pl_pins {
 
 kn_status pl_encode_text(kn_pipeline *p, const char *text, float *emb, kn_error *err);
 kn_status pl_encode_ids(kn_pipeline *p, const int64_t *ids, float *emb, kn_error *err);
+/* The text embeddings [L, D] that steer the denoiser, and how strongly. The prediction is
+ * u + guidance (c - u) + motion_guidance (c - r) for the noise predictions c (cond), u (uncond; used
+ * when guidance > 1) and r (opposite: the prompt with its motion words reversed; used when
+ * motion_guidance > 0). */
+typedef struct pl_guide {
+    const float *cond, *uncond, *opposite;
+    float guidance, motion_guidance;
+} pl_guide;
+
 /* latents [C, K, h, w] at the first step's noise level, denoised in place over steps start..n-1. */
-kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, float guidance, const float *cond,
-                     const float *uncond, float *latents, int K, int h, int w, uint64_t seed,
-                     const pl_pins *pins, const kn_generate_params *prm, kn_error *err);
+kn_status pl_denoise(kn_pipeline *p, kn_sched *s, int start, const pl_guide *guide, float *latents, int K, int h,
+                     int w, uint64_t seed, const pl_pins *pins, const kn_generate_params *prm, kn_error *err);
+/* Writes prompt into out (cap bytes) with each motion word replaced by its opposite under time
+ * reversal (left/right, up/down, growing/shrinking and their forms; case kept, other text as it is).
+ * Returns the number of words replaced (0: the prompt names no reversible motion), -1 when out is
+ * too small. 2 * strlen(prompt) + 1 bytes are always enough. */
+int pl_motion_opposite(const char *prompt, char *out, size_t cap);
 /* latents [C, K, h, w] (scaled) -> 8-bit RGB keyframes. */
 kn_status pl_decode(kn_pipeline *p, const float *latents, int K, int h, int w, kn_video *kf,
                     const kn_generate_params *prm, kn_error *err);

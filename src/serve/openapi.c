@@ -6,7 +6,7 @@ const char kn_serve_openapi_json[] =
     "uritySchemes\":{\"bearer\":{\"type\":\"http\",\"scheme\":\"bearer\"}},\"schemas\":{\"VideoRequest\":{\"type\":\"object"
     "\",\"required\":[\"prompt\"],\"additionalProperties\":false,\"properties\":{\"prompt\":{\"type\":\"string\"},\"negat"
     "ive_prompt\":{\"type\":\"string\"},\"seed\":{\"type\":\"integer\",\"minimum\":0},\"steps\":{\"type\":\"integer\",\"minim"
-    "um\":1},\"guidance\":{\"type\":\"number\"},\"sampler\":{\"type\":\"string\",\"enum\":[\"ddim\",\"ddpm\",\"euler\",\"euler_"
+    "um\":1},\"guidance\":{\"type\":\"number\"},\"motion_guidance\":{\"type\":\"number\",\"minimum\":0,\"maximum\":50},\"sampler\":{\"type\":\"string\",\"enum\":[\"ddim\",\"ddpm\",\"euler\",\"euler_"
     "a\",\"dpmpp_2m\",\"dpmpp_2m_karras\",\"lcm\"]},\"keyframes\":{\"type\":\"integer\"},\"frames\":{\"type\":\"integer\"},\""
     "fps\":{\"type\":\"number\"},\"seconds\":{\"type\":\"number\"},\"size\":{\"type\":\"string\",\"pattern\":\"^[0-9]+x[0-9]+"
     "$\"},\"model\":{\"type\":\"string\"},\"image\":{\"type\":\"string\",\"description\":\"base64 PNG/JPEG (data: URL all"

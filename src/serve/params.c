@@ -29,7 +29,7 @@ static json_t *bad(kn_field_error *fe, int status, const char *field, const char
 }
 
 static const char *SAMPLERS[] = {"ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "lcm", NULL};
-static const char *FIELDS[] = {"prompt", "negative_prompt", "seed", "steps", "guidance", "sampler", "keyframes",
+static const char *FIELDS[] = {"prompt", "negative_prompt", "seed", "steps", "guidance", "motion_guidance", "sampler", "keyframes",
                                "frames", "fps", "seconds", "size", "model", "image", "image_strength", NULL};
 
 /* Integer field in [lo, hi] or absent (def). Returns 0 on error (fe filled). */
@@ -90,7 +90,9 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
     if (!check_fields(req, fe)) return NULL;
     const char *prompt, *neg, *sampler, *size, *model;
     long steps, keyframes, frames, w = 64, h = 64;
-    double guidance, fps, seconds, strength;
+    double guidance, motion_guidance, fps, seconds, strength;
+    kn_generate_params defaults;
+    kn_generate_params_default(&defaults);
     if (!get_str(req, "prompt", &prompt, fe)) return NULL;
     if (!prompt || !*prompt) return bad(fe, 422, "prompt", "prompt is required%s", "", 0);
     if ((long)strlen(prompt) > lim->max_prompt)
@@ -100,6 +102,7 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
         return bad(fe, 413, "negative_prompt", "negative_prompt is longer than %s%ld characters", "", lim->max_prompt);
     if (!get_int(req, "steps", 1, lim->max_steps, 20 < lim->max_steps ? 20 : lim->max_steps, &steps, fe) ||
         !get_num(req, "guidance", 0, 50, 7.5, &guidance, fe) ||
+        !get_num(req, "motion_guidance", 0, 50, defaults.motion_guidance, &motion_guidance, fe) ||
         !get_int(req, "keyframes", 1, lim->max_keyframes, 8 < lim->max_keyframes ? 8 : lim->max_keyframes, &keyframes, fe) ||
         !get_num(req, "fps", 0.5, 120, 16, &fps, fe) || !get_num(req, "seconds", 0.05, 3600, 0, &seconds, fe) ||
         !get_num(req, "image_strength", 0, 1, 0.9, &strength, fe) ||
@@ -141,6 +144,7 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
                           "keyframes", (int)keyframes, "frames", (int)frames, "fps", fps, "width", (int)w,
                           "height", (int)h, "model", model ? model : (model_id ? model_id : ""));
     if (p) json_object_set_new(p, "image_strength", json_real(strength));
+    if (p) json_object_set_new(p, "motion_guidance", json_real(motion_guidance));
     if (!p) return bad(fe, 500, "body", "out of memory%s", "", 0);
     return p;
 }

@@ -150,6 +150,7 @@ static void params_from_json(const json_t *p, kn_generate_params *g) {
     g->seed = (uint64_t)json_integer_value(json_object_get(p, "seed"));
     g->steps = (int)json_integer_value(json_object_get(p, "steps"));
     g->guidance = (float)json_number_value(json_object_get(p, "guidance"));
+    g->motion_guidance = (float)json_number_value(json_object_get(p, "motion_guidance"));   /* absent in older jobs: 0 */
     const char *s = json_string_value(json_object_get(p, "sampler"));
     g->sampler = s && *s ? s : NULL;
     g->keyframes = (int)json_integer_value(json_object_get(p, "keyframes"));
