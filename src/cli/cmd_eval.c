@@ -8,19 +8,24 @@ static void eval_usage(FILE *f) {
     fprintf(f, "usage: kinora eval --data DATASET_DIR --truth [--vae DIR] [--split heldout|train|all] [--clips N] [--threads N]\n"
                "                   [--verbose]\n"
                "       kinora eval --data DATASET_DIR --model DIR [--split heldout] [--clips 200] [--steps 25] [--guidance 7.5]\n"
-               "                   [--keyframes 8] [--seed S] [--grid OUT.png] [--threads N] [--verbose]\n"
+               "                   [--motion-guidance M]\n"
+               "                   [--keyframes 8] [--seed S] [--grid OUT.png] [--clips-out DIR] [--threads N] [--verbose]\n"
                "Scores clips against their captions with no learned judge: object identity (sprite NCC), motion\n"
                "class (template tracking) and flicker. --truth scores the data set's own clips (a self-test of the\n"
                "scorers); with --vae (an AutoencoderKL folder, e.g. models/default/vae) each clip is first encoded\n"
                "and decoded by it, the most a model decoding through it can score; --model generates each caption's keyframes (seed S + clip index, the data set's size)\n"
-               "and scores those. --grid writes the first 8 clips' keyframes as a PNG grid (captions in OUT.png.txt).\n");
+               "and scores those. --grid writes the first 8 clips' keyframes as a PNG grid (captions in OUT.png.txt).\n"
+               "--clips-out DIR keeps the generated keyframes as a data set folder, to score again with --truth --data DIR.\n"
+               "--motion-guidance M: see kinora generate --help.\n");
 }
 
 int kn_cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL, *vae = NULL;
+    const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL, *vae = NULL, *clips_out = NULL;
     int truth = 0, verbose = 0;
     long clips = 200, threads = kn_default_threads(), steps = 25, keyframes = 8, seed = 0;
-    double guidance = 7.5;
+    kn_generate_params defaults;
+    kn_generate_params_default(&defaults);
+    double guidance = defaults.guidance, motion_guidance = defaults.motion_guidance;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { eval_usage(stdout); return 0; }
@@ -30,10 +35,12 @@ int kn_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--model") && val) { model = val; i++; }
         else if (!strcmp(a, "--vae") && val) { vae = val; i++; }
         else if (!strcmp(a, "--grid") && val) { grid = val; i++; }
+        else if (!strcmp(a, "--clips-out") && val) { clips_out = val; i++; }
         else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, val, 1, 1000, &steps)) return 2; i++; }
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, val, 2, 64, &keyframes)) return 2; i++; }
         else if (!strcmp(a, "--seed")) { if (kn_arg_int(a, val, 0, 2147483647L, &seed)) return 2; i++; }
         else if (!strcmp(a, "--guidance")) { if (kn_arg_float(a, val, 0, 100, &guidance)) return 2; i++; }
+        else if (!strcmp(a, "--motion-guidance")) { if (kn_arg_float(a, val, 0, 100, &motion_guidance)) return 2; i++; }
         else if (!strcmp(a, "--split") && val) { split = strcmp(val, "all") ? val : NULL; i++; }
         else if (!strcmp(a, "--clips")) { if (kn_arg_int(a, val, 0, 999999, &clips)) return 2; i++; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) return 2; i++; }
@@ -52,7 +59,7 @@ int kn_cmd_eval(int argc, char **argv) {
     kn_error err = {0};
     if (model) {
         kn_eval_gen_opts o = {model, dir, split, (int)clips, (int)steps, (int)keyframes, (int)threads, (float)guidance,
-                              (uint64_t)seed, grid, isatty(2)};
+                              (uint64_t)seed, grid, isatty(2), (float)motion_guidance, clips_out};
         if (kn_eval_generated(&o, verbose ? stdout : NULL, &r, &err)) { fprintf(stderr, "kinora eval: %s\n", err.msg); return 1; }
         printf("model: %s\nsplit: %s\n", model, split ? split : "all");
         kn_eval_print(&r, stdout);

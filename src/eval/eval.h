@@ -6,8 +6,12 @@
  *    absolute colour difference. An object's score is its best over positions (a stride-2 grid,
  *    then refined), scales and three frames (first, middle, last); for a two-object caption the
  *    second pick ignores hits on top of the first object.
- *  - Motion: the prompted object is tracked frame to frame by the same NCC (global search in the
- *    first frame, then a window around the previous position and neighbouring scales); the track is
+ *  - Motion: the prompted object is tracked frame to frame by the same score plus a silhouette term
+ *    (KN_EVAL_RING_WEIGHT x how far the ring of pixels just outside the template's silhouette is from
+ *    the colour inside it), so a template smaller than the object, sitting inside it, does not win
+ *    (global search in the first frame, then a window around the previous position, at every
+ *    scale: a growing object must be able to leave a template that still fits inside it); the
+ *    track is
  *    classified into one of KN_MC_COUNT classes (8 directions, bounce, grow, shrink, still) and
  *    compared with the class the prompt's motion implies (falling counts as down, spinning as still).
  *  - Flicker: mean absolute difference of consecutive frames in 8-bit units (no motion compensation).
@@ -19,6 +23,7 @@
 #include "train/dataset.h"
 
 enum { KN_EVAL_NSCALES = 8 };
+#define KN_EVAL_RING_WEIGHT 0.5f
 
 typedef struct kn_eval_tmpl {
     int side;                 /* template side in frame pixels */
@@ -28,6 +33,10 @@ typedef struct kn_eval_tmpl {
     float *val;               /* npix*3 centred colour values */
     float *raw;               /* npix*3 colour values as drawn */
     float norm;               /* L2 norm of val */
+    int nring;                /* background ring: pixels outside the silhouette, at most `margin` px
+                               * from it (the box grown by margin on each side) */
+    int margin;
+    int *ring_dx, *ring_dy;   /* their offsets from the template's top-left corner */
 } kn_eval_tmpl;
 
 typedef struct kn_eval_templates {
@@ -96,6 +105,10 @@ typedef struct kn_eval_gen_opts {
     uint64_t seed;
     const char *grid_path;
     int verbose_progress;
+    float motion_guidance;        /* kn_generate_params.motion_guidance */
+    const char *clips_out;        /* NULL, or a folder that receives the generated keyframes as a data
+                                   * set (captions.jsonl + clips/NNNNNN/frames.u8) that
+                                   * kn_eval_truth scores again without generating */
 } kn_eval_gen_opts;
 kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err);
 

@@ -20,6 +20,32 @@ int kn_eval_expected_class(int m) {
     }
 }
 
+/* The silhouette's background ring: pixels with alpha < 0.1 (or outside the sprite's box) within
+ * `margin` pixels (Chebyshev distance) of an opaque one (alpha >= 0.75). A template that fits the
+ * object sees background there; one smaller than the object, placed inside it, sees the object. */
+static kn_status build_ring(const float *px, int side, kn_eval_tmpl *t) {
+    int m = (int)lroundf(side * 0.15f), S = side + 2 * m;
+    if (m < 1) m = 1, S = side + 2;
+    t->margin = m;
+    t->nring = 0;
+    t->ring_dx = malloc((size_t)S * S * sizeof *t->ring_dx);
+    t->ring_dy = malloc((size_t)S * S * sizeof *t->ring_dy);
+    if (!t->ring_dx || !t->ring_dy) return KN_ENOMEM;
+#define ALPHA(x, y) ((x) < 0 || (y) < 0 || (x) >= side || (y) >= side ? 0.f : px[((size_t)(y) * side + (x)) * 4 + 3])
+    for (int y = -m; y < side + m; y++)
+        for (int x = -m; x < side + m; x++) {
+            if (ALPHA(x, y) >= 0.1f) continue;
+            int near = 0;
+            for (int v = y - m; v <= y + m && !near; v++)
+                for (int u = x - m; u <= x + m && !near; u++) near = ALPHA(u, v) >= 0.75f;
+            if (!near) continue;
+            t->ring_dx[t->nring] = x;
+            t->ring_dy[t->nring++] = y;
+        }
+#undef ALPHA
+    return KN_OK;
+}
+
 /* Only clearly opaque pixels count: edges blend with whatever background the clip has. They are
  * stored as horizontal runs with offsets into a frame of side fsize, so matching reads memory in
  * order. */
@@ -47,7 +73,9 @@ static kn_status build_one(const kn_sprite *sp, int side, int fsize, kn_eval_tmp
             for (int c = 0; c < 3; c++) { t->raw[3 * n + c] = t->val[3 * n + c] = q[c] / q[3]; mean += q[c] / q[3]; }
             n++;
         }
+    kn_status rs = build_ring(px, side, t);
     free(px);
+    if (rs) return kn_fail(err, KN_ENOMEM, "eval: out of memory for templates");
     t->npix = n;
     t->nruns = nr;
     if (n < 4) return kn_fail(err, KN_EINTERNAL, "eval: sprite U+%04X has no opaque pixels at %d px", sp->codepoint, side);
@@ -75,7 +103,10 @@ kn_status kn_eval_templates_build(const kn_sprite_set *set, int size, kn_eval_te
 
 void kn_eval_templates_free(kn_eval_templates *T) {
     for (int o = 0; o < KN_DS_NOBJECTS; o++)
-        for (int s = 0; s < KN_EVAL_NSCALES; s++) { free(T->t[o][s].run_off); free(T->t[o][s].run_len); free(T->t[o][s].val); free(T->t[o][s].raw); }
+        for (int s = 0; s < KN_EVAL_NSCALES; s++) {
+            free(T->t[o][s].run_off); free(T->t[o][s].run_len); free(T->t[o][s].val); free(T->t[o][s].raw);
+            free(T->t[o][s].ring_dx); free(T->t[o][s].ring_dy);
+        }
     memset(T, 0, sizeof *T);
 }
 
@@ -105,12 +136,40 @@ static float ncc_at(const kn_eval_tmpl *t, const float *img, int h, int px, int 
     return sti / (sqrtf(var) * t->norm) - 1.5f * mad;
 }
 
+/* Silhouette term at top-left (px, py): the mean absolute difference (per channel, 0..1) between the
+ * ring pixels inside the frame and the mean colour under the silhouette. */
+static float ring_contrast(const kn_eval_tmpl *t, const float *img, int h, int px, int py) {
+    double in[3] = {0, 0, 0};
+    const float *base = img + ((size_t)py * h + px) * 3;
+    for (int k = 0; k < t->nruns; k++) {
+        const float *p = base + t->run_off[k];
+        for (int j = 0; j < t->run_len[k]; j += 3) { in[0] += p[j]; in[1] += p[j + 1]; in[2] += p[j + 2]; }
+    }
+    for (int c = 0; c < 3; c++) in[c] /= t->npix;
+    double d = 0;
+    int n = 0;
+    for (int k = 0; k < t->nring; k++) {
+        int x = px + t->ring_dx[k], y = py + t->ring_dy[k];
+        if (x < 0 || y < 0 || x >= h || y >= h) continue;
+        const float *q = img + ((size_t)y * h + x) * 3;
+        d += fabs(q[0] - in[0]) + fabs(q[1] - in[1]) + fabs(q[2] - in[2]);
+        n++;
+    }
+    return n ? (float)(d / (3.0 * n)) : 0.f;
+}
+
 typedef struct { float score; int px, py, s; } hit;
 
 /* Best match over scales [s0, s1] and top-left positions within [x0,x1]x[y0,y1] (clipped so the
  * template stays inside), stepping `stride` and then refining around the best. */
+static float score_at(const kn_eval_tmpl *t, const float *img, int h, int px, int py, int ring) {
+    float v = ncc_at(t, img, h, px, py);
+    return ring ? v + KN_EVAL_RING_WEIGHT * ring_contrast(t, img, h, px, py) : v;
+}
+
+/* ring: add the silhouette term (tracking) or not (identity). */
 static hit search(const kn_eval_templates *T, int obj, const float *img, int s0, int s1, int cx0, int cy0, int cx1,
-                  int cy1, int stride) {
+                  int cy1, int stride, int ring) {
     int h = T->size;
     hit best = {-2, 0, 0, s0};
     for (int s = s0; s <= s1; s++) {
@@ -124,7 +183,7 @@ static hit search(const kn_eval_templates *T, int obj, const float *img, int s0,
         hit b = {-2, 0, 0, s};
         for (int y = ya; y <= yb; y += stride)
             for (int x = xa; x <= xb; x += stride) {
-                float v = ncc_at(t, img, h, x, y);
+                float v = score_at(t, img, h, x, y, ring);
                 if (v > b.score) { b.score = v; b.px = x; b.py = y; }
             }
         if (b.score < -1) continue;
@@ -133,7 +192,7 @@ static hit search(const kn_eval_templates *T, int obj, const float *img, int s0,
             for (int y = b.py - stride + 1; y <= b.py + stride - 1; y++)
                 for (int x = b.px - stride + 1; x <= b.px + stride - 1; x++) {
                     if (x < 0 || y < 0 || x > lim || y > lim) continue;
-                    float v = ncc_at(t, img, h, x, y);
+                    float v = score_at(t, img, h, x, y, ring);
                     if (v > r.score) { r.score = v; r.px = x; r.py = y; }
                 }
             b = r;
@@ -154,7 +213,7 @@ kn_status kn_eval_object_hits(const kn_eval_templates *T, const uint8_t *frames,
         for (int o = 0; o < KN_DS_NOBJECTS; o++) {
             hit best = {-2, 0, 0, 0};
             for (int sc = 0; sc < KN_EVAL_NSCALES; sc++) {
-                hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2);
+                hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2, 0);
                 if (b.score > best.score) best = b;
             }
             float side = (float)T->t[o][best.s].side;
@@ -200,11 +259,10 @@ kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *fram
     for (int f = 0; f < nframes; f++) {
         kn_eval_frame_f32(frames + (size_t)f * T->size * T->size * 3, T->size, img);
         hit b;
-        if (f == 0) b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, 0, 0, h, h, 2);
+        if (f == 0) b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, 0, 0, h, h, 2, 1);
         else {
             int half = T->t[obj][prev.s].side / 2, cx = prev.px + half, cy = prev.py + half;
-            int s0 = prev.s > 0 ? prev.s - 1 : 0, s1 = prev.s < KN_EVAL_NSCALES - 1 ? prev.s + 1 : prev.s;
-            b = search(T, obj, img, s0, s1, cx - win, cy - win, cx + win, cy + win, 1);
+            b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, cx - win, cy - win, cx + win, cy + win, 1, 1);
         }
         const kn_eval_tmpl *t = &T->t[obj][b.s];
         xs[f] = b.px + t->side * 0.5f;

@@ -4,13 +4,14 @@
 #include "eval/eval.h"
 #include <jansson.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "models/models.h"
 #include "io/io.h"
 #include "kinora/kinora.h"
 #include "train/train.h"
 
 typedef struct {
-    char *frames_path, *caption;
+    char *frames_path, *caption, *split;
     int nobj, obj[KN_DS_MAXOBJ], motion[KN_DS_MAXOBJ], size, nframes;
     /* results */
     int pred[KN_DS_MAXOBJ], obj_ok, cls[KN_DS_MAXOBJ];
@@ -63,7 +64,7 @@ static kn_status parse_line(const char *path, int lineno, const char *line, cons
         }
     }
     const char *cap = json_string_value(json_object_get(j, "caption"));
-    if (!(c->frames_path = kn_strdup(fr)) || !(c->caption = kn_strdup(cap ? cap : "")))
+    if (!(c->frames_path = kn_strdup(fr)) || !(c->caption = kn_strdup(cap ? cap : "")) || !(c->split = kn_strdup(sp)))
         st = kn_fail(err, KN_ENOMEM, "out of memory");
 done:
     json_decref(j);
@@ -152,7 +153,7 @@ static kn_status read_list(const char *dir, const char *split, int max_clips, cl
     free(line);
     fclose(f);
     if (!st && !n) st = kn_fail(err, KN_EINVAL, "%s: no clips%s%s", path, split ? " in split " : "", split ? split : "");
-    if (st) { for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); } free(c); return st; }
+    if (st) { for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); } free(c); return st; }
     *out = c;
     *count = n;
     return KN_OK;
@@ -225,7 +226,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     rep->seconds = kn_now() - t0;
 out:
     kn_vae_close(vae);
-    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); }
+    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); }
     free(c);
     return st;
 }
@@ -272,6 +273,35 @@ static kn_status write_grid(const char *path, const uint8_t *const *frames, cons
     return fclose(f) ? kn_fail(err, KN_EIO, "%s: write failed", tp) : KN_OK;
 }
 
+/* Writes clip i's generated keyframes to DIR/clips/NNNNNN/frames.u8 and appends its caption line
+ * (the source's objects, motions and split; the generated frame count) to the open list. */
+static kn_status save_clip(const char *dir, int i, const clip *c, const kn_generate_params *g, const uint8_t *rgb,
+                           int K, int S, FILE *list, kn_error *err) {
+    char rel[64], path[4200];
+    snprintf(rel, sizeof rel, "clips/%06d", i);
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    kn_status st = kn_mkdirs(path, err);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/%s/frames.u8", dir, rel);
+    if ((st = kn_write_file_atomic(path, rgb, (size_t)K * S * S * 3, err))) return st;
+    json_t *objs = json_array(), *mots = json_array();
+    for (int k = 0; k < c->nobj; k++) {
+        json_array_append_new(objs, json_string(kn_ds_object_name(c->obj[k])));
+        json_array_append_new(mots, json_string(kn_ds_motion_name(c->motion[k])));
+    }
+    snprintf(path, sizeof path, "%s/frames.u8", rel);
+    json_t *j = json_pack("{sssssosos{sIsfsf}sisi}", "frames", path, "caption", c->caption, "objects", objs,
+                          "motions", mots, "generated", "seed", (json_int_t)g->seed, "guidance", (double)g->guidance,
+                          "motion_guidance", (double)g->motion_guidance, "size", S, "num_frames", K);
+    if (j) json_object_set_new(j, "split", json_string(c->split ? c->split : "all"));
+    char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!line) return kn_fail(err, KN_ENOMEM, "out of memory");
+    int bad = fprintf(list, "%s\n", line) < 0;
+    free(line);
+    return bad ? kn_fail(err, KN_EIO, "%s/captions.jsonl: write failed", dir) : KN_OK;
+}
+
 kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err) {
     double t0 = kn_now();
     clip *c = NULL;
@@ -283,6 +313,16 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     int have_T = 0, K = o->keyframes, S = c[0].size;
     uint8_t *grid[8] = {0};
     kn_sprite_set set;
+    FILE *list = NULL;
+    char list_path[4200], list_tmp[4300];
+    if (o->clips_out) {
+        /* the list is written under a temporary name and renamed when every clip is in place */
+        snprintf(list_path, sizeof list_path, "%s/captions.jsonl", o->clips_out);
+        snprintf(list_tmp, sizeof list_tmp, "%s.tmp", list_path);
+        if ((st = kn_mkdirs(o->clips_out, err))) goto out;
+        if (!access(list_path, F_OK)) { st = kn_fail(err, KN_EINVAL, "%s exists: give a new or empty folder", list_path); goto out; }
+        if (!(list = fopen(list_tmp, "w"))) { st = kn_fail(err, KN_EIO, "%s: cannot write", list_tmp); goto out; }
+    }
     if ((st = kn_pipeline_open(o->model_dir, o->threads, &p, err))) goto out;
     if ((st = kn_sprites_load(NULL, NULL, &set, err))) goto out;
     st = kn_eval_templates_build(&set, S, &T, err);
@@ -296,6 +336,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
         g.seed = o->seed + (uint64_t)i;
         g.steps = o->steps;
         g.guidance = o->guidance;
+        g.motion_guidance = o->motion_guidance;
         g.keyframes = g.frames = K;
         g.width = g.height = S;
         kn_video kf, vid;
@@ -304,6 +345,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
         if ((st = kn_pipeline_generate(p, &g, &kf, &vid, err))) { kn_wrap(err, "generating \"%s\"", c[i].caption); break; }
         c[i].nframes = K;
         c[i].st = score_frames(&T, &c[i], kf.rgb, &c[i].err);
+        if (list && (st = save_clip(o->clips_out, i, &c[i], &g, kf.rgb, K, S, list, err))) { kn_video_free(&kf); kn_video_free(&vid); break; }
         if (i < 8 && o->grid_path && (grid[i] = malloc((size_t)K * S * S * 3))) memcpy(grid[i], kf.rgb, (size_t)K * S * S * 3);
         kn_video_free(&kf);
         kn_video_free(&vid);
@@ -317,10 +359,15 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     }
     rep->seconds = kn_now() - t0;
 out:
+    if (list) {
+        if (fclose(list) && !st) st = kn_fail(err, KN_EIO, "%s: write failed", list_tmp);
+        if (!st && rename(list_tmp, list_path)) st = kn_fail(err, KN_EIO, "%s: cannot rename into place", list_path);
+        if (st) remove(list_tmp);
+    }
     for (int i = 0; i < 8; i++) free(grid[i]);
     if (have_T) kn_eval_templates_free(&T);
     kn_pipeline_close(p);
-    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); }
+    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); }
     free(c);
     return st;
 }
