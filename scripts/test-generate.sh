@@ -13,6 +13,15 @@ pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "ok - $1"; }
 bad()  { fail=$((fail+1)); echo "not ok - $1"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+# failures: non-zero exit, a message naming the problem, nothing under OUT
+fails_with() {  # fails_with PATTERN OUT -- command...
+  local pat=$1 outp=$2; shift 3
+  local msg; msg=$("$@" 2>&1 >/dev/null); local rc=$?
+  [ $rc -ne 0 ] || { echo "  exit 0"; return 1; }
+  echo "$msg" | grep -qi -- "$pat" || { echo "  message '$msg' lacks '$pat'"; return 1; }
+  [ ! -e "$outp" ] || { echo "  $outp exists"; return 1; }
+  ! ls "$(dirname "$outp")" 2>/dev/null | grep -q 'tmp-' || { echo "  temp file left"; return 1; }
+}
 
 M="$T/model"
 /usr/bin/python3 "$root/tools/make_small_model.py" "$SHARED/testvectors/pipeline_t2v_a" "$M" || { echo "0 passed, 1 failed"; exit 1; }
@@ -64,6 +73,19 @@ check "motion guidance changes a prompt with a motion word" bash -c "[ -s '$T/mu
 "$K" generate "a rocket moving up" "${G[@]}" --motion-guidance 2.5 --keyframes-out "$T/kfm" -o "$T/mu25.y4m"
 check "settings.json records motion_guidance" /usr/bin/python3 -c "import json,sys; assert json.load(open('$T/kfm/settings.json'))['motion_guidance']==2.5"
 check "regenerate --harmonize keeps the recorded motion guidance" "$K" regenerate --from "$T/kfm" --harmonize 0.5 -o "$T/kfmr/"
+# a model's generation_defaults.json sets the guidance it was measured best with; flags override it
+cp -r "$M" "$T/md"; echo '{"guidance": 3, "motion_guidance": 2}' > "$T/md/generation_defaults.json"
+"$K" generate "a rocket moving up" --model "$T/md" "${G[@]:2}" --keyframes-out "$T/kfd" -o "$T/md.y4m" && "$K" generate "a rocket moving up" "${G[@]}" --guidance 3 --motion-guidance 2 -o "$T/mdx.y4m"
+check "generation_defaults.json gives the same frames as the flags" bash -c "[ -s '$T/md.y4m' ] && cmp -s '$T/md.y4m' '$T/mdx.y4m'"
+check "settings.json records the model's defaults as used" /usr/bin/python3 -c "import json; d=json.load(open('$T/kfd/settings.json')); assert d['guidance']==3 and d['motion_guidance']==2, d"
+"$K" generate "a rocket moving up" --model "$T/md" "${G[@]:2}" --guidance 7.5 --motion-guidance 0 -o "$T/mdo.y4m"
+check "flags override generation_defaults.json" cmp -s "$T/mdo.y4m" "$T/mu0.y4m"
+echo '{"guidance": 3, "motion_guidnce": 2}' > "$T/md/generation_defaults.json"
+check "unknown key in generation_defaults.json names it" fails_with "motion_guidnce" "$T/md1.mp4" -- "$K" generate x --model "$T/md" "${G[@]:2}" -o "$T/md1.mp4"
+echo '{"guidance": 300}' > "$T/md/generation_defaults.json"
+check "out-of-range guidance in generation_defaults.json" fails_with "generation_defaults.json" "$T/md2.mp4" -- "$K" generate x --model "$T/md" "${G[@]:2}" -o "$T/md2.mp4"
+echo '{"guidance": ' > "$T/md/generation_defaults.json"
+check "malformed generation_defaults.json names the file" fails_with "generation_defaults.json" "$T/md3.mp4" -- "$K" generate x --model "$T/md" "${G[@]:2}" -o "$T/md3.mp4"
 check "--motion-guidance -1 is a usage error (exit 2)" bash -c "'$K' generate x ${G[*]} --motion-guidance -1 -o '$T/mgbad.mp4' 2>/dev/null; [ \$? -eq 2 ]"
 # --- json
 out=$("$K" generate "a dog" "${G[@]}" -o "$T/j.mp4" --json)
@@ -82,15 +104,7 @@ check "replaced keyframe appears exactly at its frame (6)" same_pixels "$T/re/00
 check "regenerate --harmonize 0.5" "$K" regenerate --from "$T/kf" --harmonize 0.5 -o "$T/reh/"
 check "harmonized: replaced keyframe kept exactly" same_pixels "$T/reh/00006.png" "$T/kf/00002.png"
 check "harmonized: other keyframes changed" bash -c "[ -f '$T/reh/00003.png' ] && ! cmp -s '$T/re/00003.png' '$T/reh/00003.png'"
-# --- failures: non-zero exit, a message naming the problem, nothing under OUT
-fails_with() {  # fails_with PATTERN OUT -- command...
-  local pat=$1 outp=$2; shift 3
-  local msg; msg=$("$@" 2>&1 >/dev/null); local rc=$?
-  [ $rc -ne 0 ] || { echo "  exit 0"; return 1; }
-  echo "$msg" | grep -qi -- "$pat" || { echo "  message '$msg' lacks '$pat'"; return 1; }
-  [ ! -e "$outp" ] || { echo "  $outp exists"; return 1; }
-  ! ls "$(dirname "$outp")" 2>/dev/null | grep -q 'tmp-' || { echo "  temp file left"; return 1; }
-}
+# --- failures (fails_with, above)
 check "missing model folder" fails_with "not found" "$T/e1.mp4" -- "$K" generate "x" --model "$T/nope" -o "$T/e1.mp4"
 cp -r "$M" "$T/trunc"; f="$T/trunc/unet/diffusion_pytorch_model.safetensors"; truncate -s $(( $(stat -c %s "$f") / 2 )) "$f"
 check "truncated safetensors names the file" fails_with "diffusion_pytorch_model.safetensors" "$T/e2.mp4" -- "$K" generate "x" --model "$T/trunc" -o "$T/e2.mp4"

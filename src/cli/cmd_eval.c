@@ -7,7 +7,7 @@
 static void eval_usage(FILE *f) {
     fprintf(f, "usage: kinora eval --data DATASET_DIR --truth [--vae DIR] [--split heldout|train|all] [--clips N] [--threads N]\n"
                "                   [--verbose]\n"
-               "       kinora eval --data DATASET_DIR --model DIR [--split heldout] [--clips 200] [--steps 25] [--guidance 7.5]\n"
+               "       kinora eval --data DATASET_DIR --model DIR [--split heldout] [--clips 200] [--steps 25] [--guidance G]\n"
                "                   [--motion-guidance M]\n"
                "                   [--keyframes 8] [--seed S] [--grid OUT.png] [--clips-out DIR] [--threads N] [--verbose]\n"
                "Scores clips against their captions with no learned judge: object identity (sprite NCC), motion\n"
@@ -16,16 +16,14 @@ static void eval_usage(FILE *f) {
                "and decoded by it, the most a model decoding through it can score; --model generates each caption's keyframes (seed S + clip index, the data set's size)\n"
                "and scores those. --grid writes the first 8 clips' keyframes as a PNG grid (captions in OUT.png.txt).\n"
                "--clips-out DIR keeps the generated keyframes as a data set folder, to score again with --truth --data DIR.\n"
-               "--motion-guidance M: see kinora generate --help.\n");
+               "--guidance and --motion-guidance default to the model's own (see kinora generate --help).\n");
 }
 
 int kn_cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL, *vae = NULL, *clips_out = NULL;
     int truth = 0, verbose = 0;
     long clips = 200, threads = kn_default_threads(), steps = 25, keyframes = 8, seed = 0;
-    kn_generate_params defaults;
-    kn_generate_params_default(&defaults);
-    double guidance = defaults.guidance, motion_guidance = defaults.motion_guidance;
+    double guidance = -1, motion_guidance = -1;   /* < 0: the model's recommended value */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { eval_usage(stdout); return 0; }
@@ -61,7 +59,8 @@ int kn_cmd_eval(int argc, char **argv) {
         kn_eval_gen_opts o = {model, dir, split, (int)clips, (int)steps, (int)keyframes, (int)threads, (float)guidance,
                               (uint64_t)seed, grid, isatty(2), (float)motion_guidance, clips_out};
         if (kn_eval_generated(&o, verbose ? stdout : NULL, &r, &err)) { fprintf(stderr, "kinora eval: %s\n", err.msg); return 1; }
-        printf("model: %s\nsplit: %s\n", model, split ? split : "all");
+        printf("model: %s\nsplit: %s\nguidance: %g, motion guidance: %g, %ld steps\n", model, split ? split : "all",
+               (double)r.guidance, (double)r.motion_guidance, steps);
         kn_eval_print(&r, stdout);
         return 0;
     }

@@ -78,9 +78,11 @@ static const char generate_usage[] =
     "  --negative TEXT       negative prompt (default empty)\n"
     "  --seed N              random seed (default 0)\n"
     "  --steps N             denoising steps (default 20)\n"
-    "  --guidance G          classifier-free guidance scale (default 7.5; <= 1 disables it)\n"
+    "  --guidance G          classifier-free guidance scale (default: the model's generation_defaults.json,\n"
+    "                        else 7.5; <= 1 disables it)\n"
     "  --motion-guidance M   steer away from the prompt with its motion words reversed (left/right, up/down,\n"
-    "                        growing/shrinking) at scale M (default 0: off)\n"
+    "                        growing/shrinking) at scale M (default: the model's generation_defaults.json,\n"
+    "                        else 0: off)\n"
     "  --sampler NAME        ddim, ddpm, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lcm (default: the model's)\n"
     "  --keyframes N         keyframes denoised together (default 8)\n"
     "  --frames N            output frames after interpolation (default 32)\n"
@@ -100,7 +102,7 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params_default(&g);
     const char *out = NULL, *model = NULL, *image = NULL, *end_image = NULL, *kfdir = NULL;
     long threads = kn_default_threads(), l;
-    double d, seconds = -1;
+    double d, seconds = -1, guidance = -1, motion_guidance = -1;   /* < 0: the model's recommended value */
     int json = 0, have_frames = 0;
     char mbuf[PATH_MAX];
     for (int i = 1; i < argc; i++) {
@@ -123,8 +125,8 @@ int kn_cmd_generate(int argc, char **argv) {
             if (*end || end == v || v[0] == '-') { fprintf(stderr, "kinora generate: --seed must be a non-negative integer\n"); return 2; }
             g.seed = s;
         } else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, v, 1, 1000, &l)) return 2; g.steps = (int)l; }
-        else if (!strcmp(a, "--guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; g.guidance = (float)d; }
-        else if (!strcmp(a, "--motion-guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; g.motion_guidance = (float)d; }
+        else if (!strcmp(a, "--guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; guidance = d; }
+        else if (!strcmp(a, "--motion-guidance")) { if (kn_arg_float(a, v, 0, 100, &d)) return 2; motion_guidance = d; }
         else if (!strcmp(a, "--sampler")) g.sampler = v;
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, v, 1, 256, &l)) return 2; g.keyframes = (int)l; }
         else if (!strcmp(a, "--frames")) { if (kn_arg_int(a, v, 1, 100000, &l)) return 2; g.frames = (int)l; have_frames = 1; }
@@ -169,6 +171,9 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_video kf = {0}, video = {0};
     int rc = 1;
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
+    kn_pipeline_defaults(p, &g);
+    if (guidance >= 0) g.guidance = (float)guidance;
+    if (motion_guidance >= 0) g.motion_guidance = (float)motion_guidance;
     if (kn_pipeline_generate(p, &g, &kf, &video, &err)) goto fail;
     if (kfdir && kn_keyframes_save(kfdir, &g, model, &kf, &err)) goto fail;
     if (kn_video_write(out, &video, &err)) goto fail;

@@ -83,6 +83,7 @@ typedef struct kn_eval_report {
     double flicker_mean;
     double chance_obj_single, chance_obj_pair, chance_motion, majority_motion;
     double seconds;
+    float guidance, motion_guidance;           /* generated clips: the settings used */
 } kn_eval_report;
 
 /* Scores the data set's own clips (ground truth) from captions.jsonl: split "train", "heldout" or
@@ -101,11 +102,11 @@ void kn_eval_print(const kn_eval_report *rep, FILE *f);
 typedef struct kn_eval_gen_opts {
     const char *model_dir, *dataset_dir, *split;
     int max_clips, steps, keyframes, threads;
-    float guidance;
+    float guidance;               /* < 0: the model's recommended value (kn_pipeline_defaults) */
     uint64_t seed;
     const char *grid_path;
     int verbose_progress;
-    float motion_guidance;        /* kn_generate_params.motion_guidance */
+    float motion_guidance;        /* kn_generate_params.motion_guidance; < 0 as guidance */
     const char *clips_out;        /* NULL, or a folder that receives the generated keyframes as a data
                                    * set (captions.jsonl + clips/NNNNNN/frames.u8) that
                                    * kn_eval_truth scores again without generating */

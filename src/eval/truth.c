@@ -311,6 +311,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     kn_pipeline *p = NULL;
     kn_eval_templates T;
     int have_T = 0, K = o->keyframes, S = c[0].size;
+    float used_g = 0, used_m = 0;
     uint8_t *grid[8] = {0};
     kn_sprite_set set;
     FILE *list = NULL;
@@ -335,8 +336,11 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
         g.prompt = c[i].caption;
         g.seed = o->seed + (uint64_t)i;
         g.steps = o->steps;
-        g.guidance = o->guidance;
-        g.motion_guidance = o->motion_guidance;
+        kn_pipeline_defaults(p, &g);
+        if (o->guidance >= 0) g.guidance = o->guidance;
+        if (o->motion_guidance >= 0) g.motion_guidance = o->motion_guidance;
+        used_g = g.guidance;
+        used_m = g.motion_guidance;
         g.keyframes = g.frames = K;
         g.width = g.height = S;
         kn_video kf, vid;
@@ -353,6 +357,8 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     }
     if (o->verbose_progress) fprintf(stderr, "\n");
     if (!st) st = tally(c, n, log, rep, err);
+    rep->guidance = used_g;
+    rep->motion_guidance = used_m;
     if (!st && o->grid_path) {
         int rows = n < 8 ? n : 8;
         st = write_grid(o->grid_path, (const uint8_t *const *)grid, c, rows, K, S, err);

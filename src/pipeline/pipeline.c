@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "io/io.h"
 #include "io/media.h"
 
@@ -58,6 +59,45 @@ static kn_status read_unet_downscale(const char *unet_dir, int *out, kn_error *e
     return KN_OK;
 }
 
+/* DIR/generation_defaults.json (optional; Kinora's own models carry one): the guidance settings the
+ * model was measured best with. Other keys are refused, so a misspelt one is not silently ignored. */
+static kn_status read_generation_defaults(kn_pipeline *p, const char *dir, kn_error *err) {
+    kn_generate_params d;
+    kn_generate_params_default(&d);
+    p->guidance = d.guidance;
+    p->motion_guidance = d.motion_guidance;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/generation_defaults.json", dir);
+    if (access(path, F_OK)) return KN_OK;
+    json_t *o;
+    kn_status st = kn_json_load(path, &o, err);
+    if (st) return st;
+    const char *key;
+    json_t *v;
+    double g = p->guidance, m = p->motion_guidance;
+    if (!json_is_object(o)) st = kn_fail(err, KN_EFORMAT, "%s: must be a JSON object", path);
+    else
+        json_object_foreach(o, key, v) {
+            if (strcmp(key, "guidance") && strcmp(key, "motion_guidance")) {
+                st = kn_fail(err, KN_EFORMAT, "%s: unknown key \"%s\" (guidance and motion_guidance are read)", path, key);
+                break;
+            }
+        }
+    if (!st && !(st = kn_cfg_num(o, path, "guidance", g, &g, err)) && !(st = kn_cfg_num(o, path, "motion_guidance", m, &m, err)) &&
+        (!(g >= 0 && g <= 100) || !(m >= 0 && m <= 100)))
+        st = kn_fail(err, KN_EFORMAT, "%s: guidance and motion_guidance must be from 0 to 100", path);
+    json_decref(o);
+    if (st) return st;
+    p->guidance = (float)g;
+    p->motion_guidance = (float)m;
+    return KN_OK;
+}
+
+void kn_pipeline_defaults(const kn_pipeline *p, kn_generate_params *g) {
+    g->guidance = p->guidance;
+    g->motion_guidance = p->motion_guidance;
+}
+
 kn_status kn_pipeline_open(const char *dir, int threads, kn_pipeline **out, kn_error *err) {
     if (!kn_path_is_dir(dir)) return kn_fail(err, KN_EIO, "%s: model folder not found", dir);
     kn_pipeline *p = calloc(1, sizeof *p);
@@ -96,6 +136,7 @@ kn_status kn_pipeline_open(const char *dir, int threads, kn_pipeline **out, kn_e
                      kn_unet_in_channels(p->unet), kn_vae_latent_channels(p->vae));
         goto fail;
     }
+    if ((st = read_generation_defaults(p, dir, err))) goto fail;
     if ((st = kn_pool_create(threads, &p->pool, err))) goto fail;
     p->ctx.pool = p->pool;
     p->ctx.isa = kn_cpu_detect();

@@ -19,6 +19,7 @@ struct kn_pipeline {
     kn_ctx ctx;
     int unet_downscale;       /* 2^(down blocks - 1): latent sides must be multiples of it */
     int L, D;                 /* text length (tokenizer max length) and embedding width */
+    float guidance, motion_guidance;   /* the model's recommended settings (generation_defaults.json) */
     /* prompt embedding cache: small ring of recently encoded texts */
     struct { char *text; float *emb; } cache[16];
     int cache_next;

@@ -90,9 +90,7 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
     if (!check_fields(req, fe)) return NULL;
     const char *prompt, *neg, *sampler, *size, *model;
     long steps, keyframes, frames, w = 64, h = 64;
-    double guidance, motion_guidance, fps, seconds, strength;
-    kn_generate_params defaults;
-    kn_generate_params_default(&defaults);
+    double guidance, motion_guidance, fps, seconds, strength;   /* guidance < 0: absent, the model's default */
     if (!get_str(req, "prompt", &prompt, fe)) return NULL;
     if (!prompt || !*prompt) return bad(fe, 422, "prompt", "prompt is required%s", "", 0);
     if ((long)strlen(prompt) > lim->max_prompt)
@@ -101,8 +99,8 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
     if (neg && (long)strlen(neg) > lim->max_prompt)
         return bad(fe, 413, "negative_prompt", "negative_prompt is longer than %s%ld characters", "", lim->max_prompt);
     if (!get_int(req, "steps", 1, lim->max_steps, 20 < lim->max_steps ? 20 : lim->max_steps, &steps, fe) ||
-        !get_num(req, "guidance", 0, 50, 7.5, &guidance, fe) ||
-        !get_num(req, "motion_guidance", 0, 50, defaults.motion_guidance, &motion_guidance, fe) ||
+        !get_num(req, "guidance", 0, 50, -1, &guidance, fe) ||
+        !get_num(req, "motion_guidance", 0, 50, -1, &motion_guidance, fe) ||
         !get_int(req, "keyframes", 1, lim->max_keyframes, 8 < lim->max_keyframes ? 8 : lim->max_keyframes, &keyframes, fe) ||
         !get_num(req, "fps", 0.5, 120, 16, &fps, fe) || !get_num(req, "seconds", 0.05, 3600, 0, &seconds, fe) ||
         !get_num(req, "image_strength", 0, 1, 0.9, &strength, fe) ||
@@ -139,12 +137,14 @@ json_t *kn_job_params(const json_t *req, const kn_serve_limits *lim, const char 
         if (kn_random_hex(hex, 6, NULL)) return bad(fe, 500, "seed", "no randomness for a seed%s", "", 0);
         seed = (json_int_t)strtoll(hex, NULL, 16);
     }
-    json_t *p = json_pack("{sssssIsisfsssisisfsisiss}", "prompt", prompt, "negative_prompt", neg ? neg : "",
-                          "seed", seed, "steps", (int)steps, "guidance", guidance, "sampler", sampler ? sampler : "",
+    json_t *p = json_pack("{sssssIsisssisisfsisiss}", "prompt", prompt, "negative_prompt", neg ? neg : "",
+                          "seed", seed, "steps", (int)steps, "sampler", sampler ? sampler : "",
                           "keyframes", (int)keyframes, "frames", (int)frames, "fps", fps, "width", (int)w,
                           "height", (int)h, "model", model ? model : (model_id ? model_id : ""));
     if (p) json_object_set_new(p, "image_strength", json_real(strength));
-    if (p) json_object_set_new(p, "motion_guidance", json_real(motion_guidance));
+    /* absent guidance settings stay absent: the worker applies the model's own (generation_defaults.json) */
+    if (p && guidance >= 0) json_object_set_new(p, "guidance", json_real(guidance));
+    if (p && motion_guidance >= 0) json_object_set_new(p, "motion_guidance", json_real(motion_guidance));
     if (!p) return bad(fe, 500, "body", "out of memory%s", "", 0);
     return p;
 }

@@ -149,8 +149,7 @@ static void params_from_json(const json_t *p, kn_generate_params *g) {
     g->negative_prompt = json_string_value(json_object_get(p, "negative_prompt"));
     g->seed = (uint64_t)json_integer_value(json_object_get(p, "seed"));
     g->steps = (int)json_integer_value(json_object_get(p, "steps"));
-    g->guidance = (float)json_number_value(json_object_get(p, "guidance"));
-    g->motion_guidance = (float)json_number_value(json_object_get(p, "motion_guidance"));   /* absent in older jobs: 0 */
+    /* guidance and motion_guidance: see model_defaults */
     const char *s = json_string_value(json_object_get(p, "sampler"));
     g->sampler = s && *s ? s : NULL;
     g->keyframes = (int)json_integer_value(json_object_get(p, "keyframes"));
@@ -180,6 +179,14 @@ static kn_status open_pipeline(kn_server *srv, worker_state *ws, kn_error *err) 
     return kn_pipeline_open(srv->model_dir, srv->cfg.threads, &ws->pipe, err);
 }
 
+/* Guidance settings: the request's, else the model's recommended ones (generation_defaults.json). */
+static void model_defaults(const kn_pipeline *pipe, const json_t *p, kn_generate_params *g) {
+    const json_t *gv = json_object_get(p, "guidance"), *mv = json_object_get(p, "motion_guidance");
+    kn_pipeline_defaults(pipe, g);
+    if (gv) g->guidance = (float)json_number_value(gv);
+    if (mv) g->motion_guidance = (float)json_number_value(mv);
+}
+
 static kn_status run_generate(kn_server *srv, worker_state *ws, job *j, progress_ctx *pc, kn_video *kf, kn_video *video, kn_error *err) {
     kn_generate_params g;
     params_from_json(j->params, &g);
@@ -191,6 +198,7 @@ static kn_status run_generate(kn_server *srv, worker_state *ws, job *j, progress
     if (j->has_image) st = load_image(srv, j->id, g.width, g.height, &img, err);
     if (!st) { g.image = j->has_image ? &img : NULL; on_progress(pc, KN_STAGE_LOAD, 0, 1); }
     if (!st) st = open_pipeline(srv, ws, err);
+    if (!st) model_defaults(ws->pipe, j->params, &g);
     if (!st) st = kn_pipeline_generate(ws->pipe, &g, kf, video, err);
     if (img.rgb) kn_image_free(&img);
     return st;
@@ -224,6 +232,7 @@ static kn_status run_rebuild(kn_server *srv, worker_state *ws, job *j, progress_
     if (st) return st;
     const char *method = "crossfade";
     if (!open_pipeline(srv, ws, NULL)) {   /* without a model, the documented cross-fade rebuild */
+        model_defaults(ws->pipe, j->params, &g);
         int *fixed = calloc((size_t)kf->nframes, sizeof *fixed);
         if (!fixed) return kn_fail(err, KN_ENOMEM, "out of memory");
         for (int k = 0; k < kf->nframes; k++) fixed[k] = 1;

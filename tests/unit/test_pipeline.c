@@ -81,6 +81,12 @@ TEST(motion_guidance_formula) {
     kn_error err = {0};
     kn_pipeline *p;
     if (kn_pipeline_open(dir, 2, &p, &err)) { fprintf(stderr, "  %s\n", err.msg); REQUIRE(0); }
+    /* no generation_defaults.json in the case folder: the library's defaults */
+    kn_generate_params gd, lib;
+    kn_generate_params_default(&lib);
+    memset(&gd, 0, sizeof gd);
+    kn_pipeline_defaults(p, &gd);
+    CHECK(gd.guidance == lib.guidance && gd.motion_guidance == lib.motion_guidance && gd.guidance == 7.5f);
     size_t Ld = (size_t)p->L * p->D, n = 0;
     float *c = kn_malloc(Ld * 4), *u = kn_malloc(Ld * 4), *r = kn_malloc(Ld * 4);
     REQUIRE(c && u && r);

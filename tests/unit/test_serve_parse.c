@@ -73,6 +73,13 @@ TEST(params_defaults) {
     CHECK(json_integer_value(json_object_get(p, "width")) == 64 && json_integer_value(json_object_get(p, "height")) == 32);
     CHECK(json_integer_value(json_object_get(p, "steps")) == 20);
     CHECK(!strcmp(json_string_value(json_object_get(p, "model")), "m"));
+    /* absent guidance settings stay absent: the worker takes the model's generation_defaults.json */
+    CHECK(!json_object_get(p, "guidance") && !json_object_get(p, "motion_guidance"));
+    json_decref(p);
+    p = params("{\"prompt\": \"cat\", \"guidance\": 3, \"motion_guidance\": 0}", &fe);
+    REQUIRE(p);
+    CHECK(json_number_value(json_object_get(p, "guidance")) == 3 && json_is_number(json_object_get(p, "motion_guidance")) &&
+          json_number_value(json_object_get(p, "motion_guidance")) == 0);
     json_decref(p);
 }
 
@@ -84,7 +91,8 @@ TEST(params_limits_name_the_field) {
         {"{\"prompt\": \"a\", \"size\": \"256x256\"}", "size", 422}, {"{\"prompt\": \"a\", \"size\": \"64\"}", "size", 422},
         {"{\"prompt\": \"a\", \"sampler\": \"x\"}", "sampler", 422}, {"{\"prompt\": \"a\", \"model\": \"n\"}", "model", 422},
         {"{\"prompt\": \"a\", \"typo\": 1}", "typo", 422}, {"{\"prompt\": 3}", "prompt", 422},
-        {"{\"prompt\": \"a\", \"guidance\": \"high\"}", "guidance", 422}};
+        {"{\"prompt\": \"a\", \"guidance\": \"high\"}", "guidance", 422},
+        {"{\"prompt\": \"a\", \"motion_guidance\": -1}", "motion_guidance", 422}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kn_field_error fe;
         json_t *p = params(cases[i].req, &fe);
