@@ -33,9 +33,8 @@ typedef struct kn_eval_tmpl {
     float *val;               /* npix*3 centred colour values */
     float *raw;               /* npix*3 colour values as drawn */
     float norm;               /* L2 norm of val */
-    int nring;                /* background ring: pixels outside the silhouette, at most `margin` px
-                               * from it (the box grown by margin on each side) */
-    int margin;
+    int nring;                /* background ring: pixels outside the silhouette, at most 15% of the
+                               * side (1 px at least) from it */
     int *ring_dx, *ring_dy;   /* their offsets from the template's top-left corner */
 } kn_eval_tmpl;
 

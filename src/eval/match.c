@@ -24,9 +24,9 @@ int kn_eval_expected_class(int m) {
  * `margin` pixels (Chebyshev distance) of an opaque one (alpha >= 0.75). A template that fits the
  * object sees background there; one smaller than the object, placed inside it, sees the object. */
 static kn_status build_ring(const float *px, int side, kn_eval_tmpl *t) {
-    int m = (int)lroundf(side * 0.15f), S = side + 2 * m;
-    if (m < 1) m = 1, S = side + 2;
-    t->margin = m;
+    int m = (int)lroundf(side * 0.15f);
+    if (m < 1) m = 1;
+    int S = side + 2 * m;
     t->nring = 0;
     t->ring_dx = malloc((size_t)S * S * sizeof *t->ring_dx);
     t->ring_dy = malloc((size_t)S * S * sizeof *t->ring_dy);

@@ -311,7 +311,6 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     kn_pipeline *p = NULL;
     kn_eval_templates T;
     int have_T = 0, K = o->keyframes, S = c[0].size;
-    float used_g = 0, used_m = 0;
     uint8_t *grid[8] = {0};
     kn_sprite_set set;
     FILE *list = NULL;
@@ -330,17 +329,17 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     kn_sprites_free(&set);
     if (st) goto out;
     have_T = 1;
+    /* the guidance settings, the same for every clip: the caller's, else the model's */
+    kn_generate_params base;
+    kn_generate_params_default(&base);
+    kn_pipeline_defaults(p, &base);
+    if (o->guidance >= 0) base.guidance = o->guidance;
+    if (o->motion_guidance >= 0) base.motion_guidance = o->motion_guidance;
     for (int i = 0; i < n && !st; i++) {
-        kn_generate_params g;
-        kn_generate_params_default(&g);
+        kn_generate_params g = base;
         g.prompt = c[i].caption;
         g.seed = o->seed + (uint64_t)i;
         g.steps = o->steps;
-        kn_pipeline_defaults(p, &g);
-        if (o->guidance >= 0) g.guidance = o->guidance;
-        if (o->motion_guidance >= 0) g.motion_guidance = o->motion_guidance;
-        used_g = g.guidance;
-        used_m = g.motion_guidance;
         g.keyframes = g.frames = K;
         g.width = g.height = S;
         kn_video kf, vid;
@@ -357,8 +356,8 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     }
     if (o->verbose_progress) fprintf(stderr, "\n");
     if (!st) st = tally(c, n, log, rep, err);
-    rep->guidance = used_g;
-    rep->motion_guidance = used_m;
+    rep->guidance = base.guidance;
+    rep->motion_guidance = base.motion_guidance;
     if (!st && o->grid_path) {
         int rows = n < 8 ? n : 8;
         st = write_grid(o->grid_path, (const uint8_t *const *)grid, c, rows, K, S, err);
