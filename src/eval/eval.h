@@ -1,17 +1,19 @@
 /* src/eval: scoring generated clips against their prompts without a learned judge.
  * Contract:
  *  - Object identity: each object's emoji sprite, rendered with the data set's own sprite code at
- *    eight scales, is matched against the frame over its opaque pixels; the score is the normalised
- *    cross-correlation (one mean over all colour channels, so colour counts) less 1.5 x the mean
- *    absolute colour difference. An object's score is its best over positions (a stride-2 grid,
- *    then refined), scales and three frames (first, middle, last); for a two-object caption the
- *    second pick ignores hits on top of the first object.
- *  - Motion: the prompted object is tracked frame to frame by the same score plus a silhouette term
- *    (KN_EVAL_RING_WEIGHT x how far the ring of pixels just outside the template's silhouette is from
- *    the colour inside it), so a template smaller than the object, sitting inside it, does not win
- *    (global search in the first frame, then a window around the previous position, at every
- *    scale: a growing object must be able to leave a template that still fits inside it); the
- *    track is
+ *    eight scales and its colours blurred by one 3x3 binomial pass inside its opaque pixels (a
+ *    decoded or generated object has lost the sprite's finest detail, and sharp templates then lost
+ *    to plain look-alikes), is matched against the frame over its opaque pixels; the score is the
+ *    normalised cross-correlation (one mean over all colour channels, so colour counts) less 1.5 x
+ *    the mean absolute colour difference, plus a silhouette term (KN_EVAL_RING_WEIGHT x how far the
+ *    ring of pixels just outside the template's silhouette is from the colour inside it), so that
+ *    neither a plain template on a background of its colour nor a small one inside a larger object
+ *    wins. An object's score is its best over positions (a stride-2 grid, then refined), scales and
+ *    three frames (first, middle, last); for a two-object caption the second pick ignores hits on
+ *    top of the first object.
+ *  - Motion: the prompted object is tracked frame to frame by the same score (global search in the
+ *    first frame, then a window around the previous position, at every scale: a growing object must
+ *    be able to leave a template that still fits inside it); the track is
  *    classified into one of KN_MC_COUNT classes (8 directions, bounce, grow, shrink, still) and
  *    compared with the class the prompt's motion implies (falling counts as down, spinning as still).
  *  - Flicker: mean absolute difference of consecutive frames in 8-bit units (no motion compensation).
@@ -24,6 +26,7 @@
 
 enum { KN_EVAL_NSCALES = 8 };
 #define KN_EVAL_RING_WEIGHT 0.5f
+#define KN_EVAL_TEMPLATE_BLUR 1   /* binomial passes over a template's colours */
 
 typedef struct kn_eval_tmpl {
     int side;                 /* template side in frame pixels */
