@@ -3,6 +3,26 @@
 #include "eval/eval.h"
 #include <unistd.h>
 
+/* The sprite artwork comes from Debian packages; without it the sprite tests are skipped. */
+static int artwork_missing(void) {
+    if (!access("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", R_OK) &&
+        !access("/usr/share/unicode/emoji/emoji-test.txt", R_OK)) return 0;
+    printf("  skipped: artwork not installed\n");
+    return 1;
+}
+
+/* The sprites, the scorers' templates for frames of side S and room for N frames; 0 on failure. */
+static int load_templates(int S, int N, kn_sprite_set *set, kn_eval_templates *T, uint8_t **frames) {
+    kn_error err = {0};
+    if (kn_sprites_load(NULL, NULL, set, &err) != KN_OK) return 0;
+    if (kn_eval_templates_build(set, S, T, &err) == KN_OK) {
+        if ((*frames = malloc((size_t)N * S * S * 3))) return 1;
+        kn_eval_templates_free(T);
+    }
+    kn_sprites_free(set);
+    return 0;
+}
+
 TEST(classify_tracks) {
     enum { N = 16, S = 64 };
     float xs[N], ys[N], ss[N];
@@ -45,8 +65,7 @@ TEST(flicker) {
 }
 
 TEST(scorers_on_true_clips) {
-    if (access("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", R_OK) ||
-        access("/usr/share/unicode/emoji/emoji-test.txt", R_OK)) { printf("  skipped: artwork not installed\n"); return; }
+    if (artwork_missing()) return;
     char dir[] = "/tmp/kn_test_eval_XXXXXX";
     REQUIRE(mkdtemp(dir));
     kn_dataset_opts o = {.out_dir = dir, .clips = 16, .size = 48, .frames = 10, .seed = 3, .threads = 2};
@@ -132,16 +151,13 @@ static int render_sizes(const kn_sprite *sp, int n, int S, float side0, float si
  * smaller than the blob, sitting inside it, scored best in every frame (size x1.00): generated
  * clips that visibly shrank were read as still. */
 TEST(tracker_follows_blurred_size_change) {
-    if (access("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", R_OK) ||
-        access("/usr/share/unicode/emoji/emoji-test.txt", R_OK)) { printf("  skipped: artwork not installed\n"); return; }
+    if (artwork_missing()) return;
     enum { N = 8, S = 64 };
     kn_error err = {0};
     kn_sprite_set set;
-    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
     kn_eval_templates T;
-    REQUIRE(kn_eval_templates_build(&set, S, &T, &err) == KN_OK);
-    uint8_t *fr = malloc((size_t)N * S * S * 3);
-    REQUIRE(fr);
+    uint8_t *fr;
+    REQUIRE(load_templates(S, N, &set, &T, &fr));
     const char *names[] = {"balloon", "red apple", "blue heart", "soccer ball"};
     float base = (float)kn_ds_sprite_side(S);
     for (int k = 0; k < 4; k++)
@@ -173,17 +189,14 @@ TEST(tracker_follows_blurred_size_change) {
  * templates and no silhouette term plain templates (the balloon, the star, the blue heart) matched
  * the background or sat inside the object: 54 of these 120 were wrong. */
 TEST(identity_survives_blur_and_plain_backgrounds) {
-    if (access("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", R_OK) ||
-        access("/usr/share/unicode/emoji/emoji-test.txt", R_OK)) { printf("  skipped: artwork not installed\n"); return; }
+    if (artwork_missing()) return;
     enum { N = 3, S = 64 };
     static const float bgs[5][3] = {{0.25f, 0.42f, 0.85f}, {0.95f, 0.85f, 0.3f}, {0.85f, 0.2f, 0.2f}, {0.3f, 0.65f, 0.3f}, {1, 1, 1}};
     kn_error err = {0};
     kn_sprite_set set;
-    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
     kn_eval_templates T;
-    REQUIRE(kn_eval_templates_build(&set, S, &T, &err) == KN_OK);
-    uint8_t *fr = malloc((size_t)N * S * S * 3);
-    REQUIRE(fr);
+    uint8_t *fr;
+    REQUIRE(load_templates(S, N, &set, &T, &fr));
     float base = (float)kn_ds_sprite_side(S);
     int wrong = 0, total = 0;
     static kn_eval_hit hits[KN_EVAL_NPICK][KN_DS_NOBJECTS];
