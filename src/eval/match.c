@@ -202,14 +202,12 @@ typedef struct { float score; int px, py, s; } hit;
 
 /* Best match over scales [s0, s1] and top-left positions within [x0,x1]x[y0,y1] (clipped so the
  * template stays inside), stepping `stride` and then refining around the best. */
-static float score_at(const kn_eval_tmpl *t, const float *img, int h, int px, int py, int ring) {
-    float v = ncc_at(t, img, h, px, py);
-    return ring ? v + KN_EVAL_RING_WEIGHT * ring_contrast(t, img, h, px, py) : v;
+static float score_at(const kn_eval_tmpl *t, const float *img, int h, int px, int py) {
+    return ncc_at(t, img, h, px, py) + KN_EVAL_RING_WEIGHT * ring_contrast(t, img, h, px, py);
 }
 
-/* ring: add the silhouette term (identity and tracking both do). */
 static hit search(const kn_eval_templates *T, int obj, const float *img, int s0, int s1, int cx0, int cy0, int cx1,
-                  int cy1, int stride, int ring) {
+                  int cy1, int stride) {
     int h = T->size;
     hit best = {-2, 0, 0, s0};
     for (int s = s0; s <= s1; s++) {
@@ -223,7 +221,7 @@ static hit search(const kn_eval_templates *T, int obj, const float *img, int s0,
         hit b = {-2, 0, 0, s};
         for (int y = ya; y <= yb; y += stride)
             for (int x = xa; x <= xb; x += stride) {
-                float v = score_at(t, img, h, x, y, ring);
+                float v = score_at(t, img, h, x, y);
                 if (v > b.score) { b.score = v; b.px = x; b.py = y; }
             }
         if (b.score < -1) continue;
@@ -232,7 +230,7 @@ static hit search(const kn_eval_templates *T, int obj, const float *img, int s0,
             for (int y = b.py - stride + 1; y <= b.py + stride - 1; y++)
                 for (int x = b.px - stride + 1; x <= b.px + stride - 1; x++) {
                     if (x < 0 || y < 0 || x > lim || y > lim) continue;
-                    float v = score_at(t, img, h, x, y, ring);
+                    float v = score_at(t, img, h, x, y);
                     if (v > r.score) { r.score = v; r.px = x; r.py = y; }
                 }
             b = r;
@@ -253,7 +251,7 @@ kn_status kn_eval_object_hits(const kn_eval_templates *T, const uint8_t *frames,
         for (int o = 0; o < KN_DS_NOBJECTS; o++) {
             hit best = {-2, 0, 0, 0};
             for (int sc = 0; sc < KN_EVAL_NSCALES; sc++) {
-                hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2, 1);
+                hit b = search(T, o, img, sc, sc, 0, 0, h, h, 2);
                 if (b.score > best.score) best = b;
             }
             float side = (float)T->t[o][best.s].side;
@@ -299,10 +297,10 @@ kn_status kn_eval_track(const kn_eval_templates *T, int obj, const uint8_t *fram
     for (int f = 0; f < nframes; f++) {
         kn_eval_frame_f32(frames + (size_t)f * T->size * T->size * 3, T->size, img);
         hit b;
-        if (f == 0) b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, 0, 0, h, h, 2, 1);
+        if (f == 0) b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, 0, 0, h, h, 2);
         else {
             int half = T->t[obj][prev.s].side / 2, cx = prev.px + half, cy = prev.py + half;
-            b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, cx - win, cy - win, cx + win, cy + win, 1, 1);
+            b = search(T, obj, img, 0, KN_EVAL_NSCALES - 1, cx - win, cy - win, cx + win, cy + win, 1);
         }
         const kn_eval_tmpl *t = &T->t[obj][b.s];
         xs[f] = b.px + t->side * 0.5f;
