@@ -164,8 +164,16 @@ E=(eval --model "$T/s2" --data "$T/data" --split train --clips 3 --steps 2 --key
 check "eval of a model reports object and motion accuracy" grep -q "^object accuracy: .*chance" "$T/ev1"
 check "eval motion line" grep -q "^motion accuracy: .* of 3 objects\|^motion accuracy: .* of [0-9]* objects" "$T/ev1"
 check "eval grid and captions written" test -s "$T/grid.png" -a -s "$T/grid.png.txt"
-"$K" "${E[@]}" > "$T/ev2" 2>/dev/null
+"$K" "${E[@]}" --clips-out "$T/evall" > "$T/ev2" 2>/dev/null
 check "eval is deterministic" diff <(grep accuracy "$T/ev1") <(grep accuracy "$T/ev2")
+# --skip: a validation slice repeats the same clips (same caption, same seed) as a run from the start
+"$K" eval --model "$T/s2" --data "$T/data" --split train --skip 1 --clips 2 --steps 2 --keyframes 4 --threads 2 \
+  --clips-out "$T/evskip" > /dev/null 2>&1
+check "eval --skip 1 generates the split's second clip as the full run did" \
+  cmp "$T/evall/clips/000001/frames.u8" "$T/evskip/clips/000000/frames.u8"
+check "eval --skip 1 keeps the split's second caption" \
+  diff <(sed -n 2p "$T/evall/captions.jsonl" | grep -o '"caption": *"[^"]*"') \
+       <(sed -n 1p "$T/evskip/captions.jsonl" | grep -o '"caption": *"[^"]*"')
 fails_with "eval with a missing model" "not found" "$K" eval --model "$T/none" --data "$T/data" --clips 1
 fails_with "eval needs one of --truth and --model" "exactly one" "$K" eval --model "$T/s2" --truth --data "$T/data"
 

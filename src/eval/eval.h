@@ -98,7 +98,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
 void kn_eval_print(const kn_eval_report *rep, FILE *f);
 
 /* Generates the keyframes of the data set's captions with a model and scores them as above: clip i
- * uses seed + i, the data set's frame size and `keyframes` frames (no interpolation: the keyframes are
+ * of the split uses seed + i, the data set's frame size and `keyframes` frames (no interpolation: the keyframes are
  * what the model made). With grid_path, the first 8 clips' keyframes go to a PNG grid and their
  * captions to grid_path.txt. */
 typedef struct kn_eval_gen_opts {
@@ -112,6 +112,9 @@ typedef struct kn_eval_gen_opts {
     const char *clips_out;        /* NULL, or a folder that receives the generated keyframes as a data
                                    * set (captions.jsonl + clips/NNNNNN/frames.u8) that
                                    * kn_eval_truth scores again without generating */
+    int skip_clips;               /* the split's first skip_clips clips are passed over; clip i of the
+                                   * split still uses seed + i, so a skipped run repeats a longer one's
+                                   * clips exactly (a validation slice disjoint from the reported one) */
 } kn_eval_gen_opts;
 kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err);
 

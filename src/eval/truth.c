@@ -129,7 +129,10 @@ static void task(void *arg, int i) {
     J->c[i].st = eval_clip(J, &J->c[i], &J->c[i].err);
 }
 
-static kn_status read_list(const char *dir, const char *split, int max_clips, clip **out, int *count, kn_error *err) {
+/* Reads the split's clips from captions.jsonl: the first `skip` of them are passed over, then at most
+ * max_clips (<= 0: all) are kept. */
+static kn_status read_list(const char *dir, const char *split, int skip, int max_clips, clip **out, int *count,
+                           kn_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/captions.jsonl", dir);
     FILE *f = fopen(path, "r");
@@ -148,6 +151,11 @@ static kn_status read_list(const char *dir, const char *split, int max_clips, cl
         }
         int keep = 0;
         st = parse_line(path, lineno, line, split, &c[n], &keep, err);
+        if (!st && keep && skip > 0) {   /* in the split but before the first wanted clip */
+            skip--;
+            free(c[n].frames_path); free(c[n].caption); free(c[n].split);
+            keep = 0;
+        }
         if (!st && keep) n++;
     }
     free(line);
@@ -204,7 +212,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     clip *c = NULL;
     int n = 0;
     kn_vae *vae = NULL;
-    kn_status st = read_list(dataset_dir, split, max_clips, &c, &n, err);
+    kn_status st = read_list(dataset_dir, split, 0, max_clips, &c, &n, err);
     if (st) return st;
     if (vae_dir && (st = kn_vae_open(vae_dir, &vae, err))) goto out;
     for (int i = 1; i < n; i++)
@@ -306,7 +314,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     double t0 = kn_now();
     clip *c = NULL;
     int n = 0;
-    kn_status st = read_list(o->dataset_dir, o->split, o->max_clips, &c, &n, err);
+    kn_status st = read_list(o->dataset_dir, o->split, o->skip_clips, o->max_clips, &c, &n, err);
     if (st) return st;
     kn_pipeline *p = NULL;
     kn_eval_templates T;
@@ -338,7 +346,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     for (int i = 0; i < n && !st; i++) {
         kn_generate_params g = base;
         g.prompt = c[i].caption;
-        g.seed = o->seed + (uint64_t)i;
+        g.seed = o->seed + (uint64_t)o->skip_clips + (uint64_t)i;   /* the clip's index in the split */
         g.steps = o->steps;
         g.keyframes = g.frames = K;
         g.width = g.height = S;
