@@ -174,6 +174,11 @@ check "eval --skip 1 generates the split's second clip as the full run did" \
 check "eval --skip 1 keeps the split's second caption" \
   diff <(sed -n 2p "$T/evall/captions.jsonl" | grep -o '"caption": *"[^"]*"') \
        <(sed -n 1p "$T/evskip/captions.jsonl" | grep -o '"caption": *"[^"]*"')
+"$K" "${E[@]}" --sampler euler --clips-out "$T/eveuler" > "$T/ev3" 2>/dev/null
+check "eval --sampler euler reports its sampler" grep -q "sampler: euler" "$T/ev3"
+check "  ... and samples with it (other keyframes than the model's DDIM)" \
+  bash -c "! cmp -s '$T/evall/clips/000000/frames.u8' '$T/eveuler/clips/000000/frames.u8'"
+fails_with "eval with an unknown sampler names it" 'unknown sampler "warp9"' "$K" "${E[@]}" --sampler warp9
 fails_with "eval with a missing model" "not found" "$K" eval --model "$T/none" --data "$T/data" --clips 1
 fails_with "eval needs one of --truth and --model" "exactly one" "$K" eval --model "$T/s2" --truth --data "$T/data"
 

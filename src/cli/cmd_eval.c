@@ -8,7 +8,7 @@ static void eval_usage(FILE *f) {
     fprintf(f, "usage: kinora eval --data DATASET_DIR --truth [--vae DIR] [--split heldout|train|all] [--clips N] [--threads N]\n"
                "                   [--verbose]\n"
                "       kinora eval --data DATASET_DIR --model DIR [--split heldout] [--skip 0] [--clips 200] [--steps 25] [--guidance G]\n"
-               "                   [--motion-guidance M]\n"
+               "                   [--motion-guidance M] [--sampler NAME]\n"
                "                   [--keyframes 8] [--seed S] [--grid OUT.png] [--clips-out DIR] [--threads N] [--verbose]\n"
                "Scores clips against their captions with no learned judge: object identity (sprite NCC), motion\n"
                "class (template tracking) and flicker. --truth scores the data set's own clips (a self-test of the\n"
@@ -16,13 +16,14 @@ static void eval_usage(FILE *f) {
                "and decoded by it, the most a model decoding through it can score; --model generates each caption's keyframes (seed S + clip index, the data set's size)\n"
                "and scores those. --grid writes the first 8 clips' keyframes as a PNG grid (captions in OUT.png.txt).\n"
                "--clips-out DIR keeps the generated keyframes as a data set folder, to score again with --truth --data DIR.\n"
-               "--guidance and --motion-guidance default to the model's own (see kinora generate --help).\n"
+               "--guidance and --motion-guidance default to the model's own, --sampler to its scheduler (see kinora\n"
+               "generate --help).\n"
                "--skip N passes over the split's first N clips (seeds still count from the split's first clip), so\n"
                "settings can be chosen on clips 200.. and reported on clips 0..199 without overlap.\n");
 }
 
 int kn_cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *split = "heldout", *model = NULL, *grid = NULL, *vae = NULL, *clips_out = NULL;
+    const char *dir = NULL, *split = "heldout", *model = NULL, *sampler = NULL, *grid = NULL, *vae = NULL, *clips_out = NULL;
     int truth = 0, verbose = 0;
     long clips = 200, skip = 0, threads = kn_default_threads(), steps = 25, keyframes = 8, seed = 0;
     double guidance = -1, motion_guidance = -1;   /* < 0: the model's recommended value */
@@ -35,6 +36,7 @@ int kn_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--model") && val) { model = val; i++; }
         else if (!strcmp(a, "--vae") && val) { vae = val; i++; }
         else if (!strcmp(a, "--grid") && val) { grid = val; i++; }
+        else if (!strcmp(a, "--sampler") && val) { sampler = val; i++; }
         else if (!strcmp(a, "--clips-out") && val) { clips_out = val; i++; }
         else if (!strcmp(a, "--steps")) { if (kn_arg_int(a, val, 1, 1000, &steps)) return 2; i++; }
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, val, 2, 64, &keyframes)) return 2; i++; }
@@ -60,10 +62,10 @@ int kn_cmd_eval(int argc, char **argv) {
     kn_error err = {0};
     if (model) {
         kn_eval_gen_opts o = {model, dir, split, (int)clips, (int)steps, (int)keyframes, (int)threads, (float)guidance,
-                              (uint64_t)seed, grid, isatty(2), (float)motion_guidance, clips_out, (int)skip};
+                              (uint64_t)seed, grid, isatty(2), (float)motion_guidance, clips_out, (int)skip, sampler};
         if (kn_eval_generated(&o, verbose ? stdout : NULL, &r, &err)) { fprintf(stderr, "kinora eval: %s\n", err.msg); return 1; }
-        printf("model: %s\nsplit: %s\nguidance: %g, motion guidance: %g, %ld steps\n", model, split ? split : "all",
-               (double)r.guidance, (double)r.motion_guidance, steps);
+        printf("model: %s\nsplit: %s\nguidance: %g, motion guidance: %g, %ld steps, sampler: %s\n", model,
+               split ? split : "all", (double)r.guidance, (double)r.motion_guidance, steps, sampler ? sampler : "the model's");
         kn_eval_print(&r, stdout);
         return 0;
     }

@@ -115,6 +115,7 @@ typedef struct kn_eval_gen_opts {
     int skip_clips;               /* the split's first skip_clips clips are passed over; clip i of the
                                    * split still uses seed + i, so a skipped run repeats a longer one's
                                    * clips exactly (a validation slice disjoint from the reported one) */
+    const char *sampler;          /* kn_generate_params.sampler: NULL = the model's scheduler */
 } kn_eval_gen_opts;
 kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report *rep, kn_error *err);
 

@@ -343,6 +343,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     kn_pipeline_defaults(p, &base);
     if (o->guidance >= 0) base.guidance = o->guidance;
     if (o->motion_guidance >= 0) base.motion_guidance = o->motion_guidance;
+    base.sampler = o->sampler;
     for (int i = 0; i < n && !st; i++) {
         kn_generate_params g = base;
         g.prompt = c[i].caption;

@@ -233,6 +233,9 @@ kn_status kn_sched_cfg_parse(const json_t *j, const char *name, const char *over
     int ci = -1;
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
         if (!strcmp(cls, classes[i].cli) || (classes[i].cls && !strcmp(cls, classes[i].cls))) ci = (int)i;
+    if (ci < 0 && override_class)   /* a sampler name from the caller, not the file's class */
+        return kn_fail(err, KN_EUNSUPPORTED, "unknown sampler \"%.64s\" (ddim, ddpm, euler, euler_a, dpmpp_2m, "
+                       "dpmpp_2m_karras, lcm, or a scheduler class such as DDIMScheduler)", cls);
     if (ci < 0)
         return kn_fail(err, KN_EUNSUPPORTED, "%s: unsupported scheduler class \"%.64s\" (supported: DDIMScheduler, "
                        "DDPMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, "
