@@ -80,6 +80,19 @@ check "generation_defaults.json gives the same frames as the flags" bash -c "[ -
 check "settings.json records the model's defaults as used" /usr/bin/python3 -c "import json; d=json.load(open('$T/kfd/settings.json')); assert d['guidance']==3 and d['motion_guidance']==2, d"
 "$K" generate "a rocket moving up" --model "$T/md" "${G[@]:2}" --guidance 7.5 --motion-guidance 0 -o "$T/mdo.y4m"
 check "flags override generation_defaults.json" cmp -s "$T/mdo.y4m" "$T/mu0.y4m"
+# ... and the sampler: the model's recommended one, recorded in settings.json; --sampler outranks it
+echo '{"guidance": 3, "sampler": "euler"}' > "$T/md/generation_defaults.json"
+"$K" generate "a rocket moving up" --model "$T/md" "${G[@]:2}" --keyframes-out "$T/kfs" -o "$T/ms.y4m" &&
+  "$K" generate "a rocket moving up" "${G[@]}" --guidance 3 --sampler euler -o "$T/msx.y4m"
+check "generation_defaults.json's sampler gives the same frames as --sampler" bash -c "[ -s '$T/ms.y4m' ] && cmp -s '$T/ms.y4m' '$T/msx.y4m'"
+"$K" generate "a rocket moving up" "${G[@]}" --guidance 3 -o "$T/msd.y4m"
+check "  ... not the scheduler config's frames" bash -c "[ -s '$T/msd.y4m' ] && ! cmp -s '$T/ms.y4m' '$T/msd.y4m'"
+check "settings.json records the model's sampler" /usr/bin/python3 -c "import json; d=json.load(open('$T/kfs/settings.json')); assert d['sampler']=='euler', d"
+"$K" generate "a rocket moving up" --model "$T/md" "${G[@]:2}" --sampler ddim -o "$T/msd2.y4m" &&
+  "$K" generate "a rocket moving up" "${G[@]}" --guidance 3 --sampler ddim -o "$T/msd3.y4m"
+check "--sampler outranks generation_defaults.json's" bash -c "[ -s '$T/msd2.y4m' ] && cmp -s '$T/msd2.y4m' '$T/msd3.y4m'"
+echo '{"sampler": "warp9"}' > "$T/md/generation_defaults.json"
+check "unknown sampler in generation_defaults.json names it and the file" fails_with "generation_defaults.json.*warp9" "$T/md4.mp4" -- "$K" generate x --model "$T/md" "${G[@]:2}" -o "$T/md4.mp4"
 echo '{"guidance": 3, "motion_guidnce": 2}' > "$T/md/generation_defaults.json"
 check "unknown key in generation_defaults.json names it" fails_with "motion_guidnce" "$T/md1.mp4" -- "$K" generate x --model "$T/md" "${G[@]:2}" -o "$T/md1.mp4"
 echo '{"guidance": 300}' > "$T/md/generation_defaults.json"

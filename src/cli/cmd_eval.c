@@ -65,7 +65,7 @@ int kn_cmd_eval(int argc, char **argv) {
                               (uint64_t)seed, grid, isatty(2), (float)motion_guidance, clips_out, (int)skip, sampler};
         if (kn_eval_generated(&o, verbose ? stdout : NULL, &r, &err)) { fprintf(stderr, "kinora eval: %s\n", err.msg); return 1; }
         printf("model: %s\nsplit: %s\nguidance: %g, motion guidance: %g, %ld steps, sampler: %s\n", model,
-               split ? split : "all", (double)r.guidance, (double)r.motion_guidance, steps, sampler ? sampler : "the model's");
+               split ? split : "all", (double)r.guidance, (double)r.motion_guidance, steps, r.sampler[0] ? r.sampler : "the scheduler config's");
         kn_eval_print(&r, stdout);
         return 0;
     }

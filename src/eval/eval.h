@@ -86,6 +86,7 @@ typedef struct kn_eval_report {
     double chance_obj_single, chance_obj_pair, chance_motion, majority_motion;
     double seconds;
     float guidance, motion_guidance;           /* generated clips: the settings used */
+    char sampler[40];                          /* and the sampler ("" = the model's scheduler config) */
 } kn_eval_report;
 
 /* Scores the data set's own clips (ground truth) from captions.jsonl: split "train", "heldout" or

@@ -298,9 +298,10 @@ static kn_status save_clip(const char *dir, int i, const clip *c, const kn_gener
         json_array_append_new(mots, json_string(kn_ds_motion_name(c->motion[k])));
     }
     snprintf(path, sizeof path, "%s/frames.u8", rel);
-    json_t *j = json_pack("{sssssosos{sIsfsf}sisi}", "frames", path, "caption", c->caption, "objects", objs,
+    json_t *j = json_pack("{sssssosos{sIsfsfsssi}sisi}", "frames", path, "caption", c->caption, "objects", objs,
                           "motions", mots, "generated", "seed", (json_int_t)g->seed, "guidance", (double)g->guidance,
-                          "motion_guidance", (double)g->motion_guidance, "size", S, "num_frames", K);
+                          "motion_guidance", (double)g->motion_guidance, "sampler", g->sampler ? g->sampler : "",
+                          "steps", g->steps, "size", S, "num_frames", K);
     if (j) json_object_set_new(j, "split", json_string(c->split ? c->split : "all"));
     char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -337,13 +338,13 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     kn_sprites_free(&set);
     if (st) goto out;
     have_T = 1;
-    /* the guidance settings, the same for every clip: the caller's, else the model's */
+    /* the guidance settings and sampler, the same for every clip: the caller's, else the model's */
     kn_generate_params base;
     kn_generate_params_default(&base);
     kn_pipeline_defaults(p, &base);
     if (o->guidance >= 0) base.guidance = o->guidance;
     if (o->motion_guidance >= 0) base.motion_guidance = o->motion_guidance;
-    base.sampler = o->sampler;
+    if (o->sampler) base.sampler = o->sampler;
     for (int i = 0; i < n && !st; i++) {
         kn_generate_params g = base;
         g.prompt = c[i].caption;
@@ -367,6 +368,7 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     if (!st) st = tally(c, n, log, rep, err);
     rep->guidance = base.guidance;
     rep->motion_guidance = base.motion_guidance;
+    snprintf(rep->sampler, sizeof rep->sampler, "%s", base.sampler ? base.sampler : "");
     if (!st && o->grid_path) {
         int rows = n < 8 ? n : 8;
         st = write_grid(o->grid_path, (const uint8_t *const *)grid, c, rows, K, S, err);

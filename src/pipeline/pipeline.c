@@ -59,33 +59,46 @@ static kn_status read_unet_downscale(const char *unet_dir, int *out, kn_error *e
     return KN_OK;
 }
 
-/* DIR/generation_defaults.json (optional; Kinora's own models carry one): the guidance settings the
- * model was measured best with. Other keys are refused, so a misspelt one is not silently ignored. */
+/* DIR/generation_defaults.json (optional; Kinora's own models carry one): the guidance settings and
+ * the sampler the model was measured best with. Other keys are refused, so a misspelt one is not
+ * silently ignored; the sampler is checked against the scheduler config here, not at the first
+ * generation. Needs p->sched_path. */
 static kn_status read_generation_defaults(kn_pipeline *p, const char *dir, kn_error *err) {
     kn_generate_params d;
     kn_generate_params_default(&d);
     p->guidance = d.guidance;
     p->motion_guidance = d.motion_guidance;
+    p->sampler[0] = 0;
     char path[1200];
     snprintf(path, sizeof path, "%s/generation_defaults.json", dir);
     if (access(path, F_OK)) return KN_OK;
     json_t *o;
     kn_status st = kn_json_load(path, &o, err);
     if (st) return st;
-    const char *key;
+    const char *key, *sampler = NULL;
     json_t *v;
     double g = p->guidance, m = p->motion_guidance;
     if (!json_is_object(o)) st = kn_fail(err, KN_EFORMAT, "%s: must be a JSON object", path);
     else
         json_object_foreach(o, key, v) {
-            if (strcmp(key, "guidance") && strcmp(key, "motion_guidance")) {
-                st = kn_fail(err, KN_EFORMAT, "%s: unknown key \"%s\" (guidance and motion_guidance are read)", path, key);
+            if (strcmp(key, "guidance") && strcmp(key, "motion_guidance") && strcmp(key, "sampler")) {
+                st = kn_fail(err, KN_EFORMAT, "%s: unknown key \"%s\" (guidance, motion_guidance and sampler are read)",
+                             path, key);
                 break;
             }
         }
     if (!st && !(st = kn_cfg_num(o, path, "guidance", g, &g, err)) && !(st = kn_cfg_num(o, path, "motion_guidance", m, &m, err)) &&
         (!(g >= 0 && g <= 100) || !(m >= 0 && m <= 100)))
         st = kn_fail(err, KN_EFORMAT, "%s: guidance and motion_guidance must be from 0 to 100", path);
+    if (!st && !(st = kn_cfg_str(o, path, "sampler", NULL, &sampler, err)) && sampler) {
+        kn_sched *probe;
+        if (strlen(sampler) >= sizeof p->sampler) st = kn_fail(err, KN_EFORMAT, "%s: \"sampler\" is too long", path);
+        else if ((st = kn_sched_open(p->sched_path, sampler, &probe, err))) kn_wrap(err, "%s", path);
+        else {
+            kn_sched_close(probe);
+            snprintf(p->sampler, sizeof p->sampler, "%s", sampler);
+        }
+    }
     json_decref(o);
     if (st) return st;
     p->guidance = (float)g;
@@ -96,6 +109,7 @@ static kn_status read_generation_defaults(kn_pipeline *p, const char *dir, kn_er
 void kn_pipeline_defaults(const kn_pipeline *p, kn_generate_params *g) {
     g->guidance = p->guidance;
     g->motion_guidance = p->motion_guidance;
+    g->sampler = p->sampler[0] ? p->sampler : NULL;
 }
 
 kn_status kn_pipeline_open(const char *dir, int threads, kn_pipeline **out, kn_error *err) {

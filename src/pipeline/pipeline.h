@@ -20,6 +20,7 @@ struct kn_pipeline {
     int unet_downscale;       /* 2^(down blocks - 1): latent sides must be multiples of it */
     int L, D;                 /* text length (tokenizer max length) and embedding width */
     float guidance, motion_guidance;   /* the model's recommended settings (generation_defaults.json) */
+    char sampler[40];                  /* its recommended sampler there; "" = the scheduler config's */
     /* prompt embedding cache: small ring of recently encoded texts */
     struct { char *text; float *emb; } cache[16];
     int cache_next;
