@@ -295,6 +295,32 @@ else
   skip=$((skip+4)); echo "SKIP 4 running-job recovery checks: the pipeline reports $MODEL_STATUS"
 fi
 
+# ---- the model's generation_defaults.json: a request that names no guidance or sampler gets the
+# model's (the worker keeps the request's where it names them)
+if [ "$MODEL_OK" = true ]; then
+  MD=$tmp/model_with_defaults; cp -r "$MODEL" "$MD"; echo '{"guidance": 3, "sampler": "euler"}' > "$MD/generation_defaults.json"
+  D6=$tmp/data6; A6=$(newkey "$D6" alice)
+  start "$D6" --workers 1 --threads 1 --model "$MD" --drain 0 || bail
+  P='"prompt": "a red ball rolling left", "steps": 2, "keyframes": 2, "frames": 4, "size": "64x64", "seed": 3'
+  req "$A6" POST /v1/videos "${J[@]}" --data "{$P}"; W1=$(jb .id)
+  req "$A6" POST /v1/videos "${J[@]}" --data "{$P, \"sampler\": \"ddim\", \"guidance\": 7.5}"; W2=$(jb .id)
+  wait_state "$A6" "$W1" 120 "succeeded|failed"; s1=$STATE; wait_state "$A6" "$W2" 120 "succeeded|failed"; s2=$STATE
+  req "$A6" GET "/v1/videos/$W1/keyframes/1"; cp "$tmp/body" "$tmp/w1.png"
+  req "$A6" GET "/v1/videos/$W2/keyframes/1"; cp "$tmp/body" "$tmp/w2.png"
+  stop_term
+  for w in "3 euler kw1" "7.5 ddim kw2"; do set -- $w
+    "$BIN" generate "a red ball rolling left" --model "$MODEL" --steps 2 --keyframes 2 --frames 4 --size 64x64 --seed 3 \
+      --guidance "$1" --sampler "$2" --keyframes-out "$tmp/$3" -o "$tmp/$3.mp4" > /dev/null 2>&1
+  done
+  same_png() { /usr/bin/python3 -c 'import sys; from PIL import Image; a, b = (Image.open(p).convert("RGB").tobytes() for p in sys.argv[1:]); sys.exit(a != b)' "$1" "$2"; }
+  check "no guidance or sampler in the request: the model's (guidance 3, euler), as the CLI makes them" \
+    bash -c "[ $s1 = succeeded ] && $(declare -f same_png); same_png '$tmp/w1.png' '$tmp/kw1/00001.png'"
+  check "the request's guidance and sampler outrank the model's" \
+    bash -c "[ $s2 = succeeded ] && $(declare -f same_png); same_png '$tmp/w2.png' '$tmp/kw2/00001.png' && ! same_png '$tmp/w2.png' '$tmp/w1.png'"
+else
+  skip=$((skip+2)); echo "SKIP 2 generation-defaults checks: the pipeline reports $MODEL_STATUS"
+fi
+
 # ---- rate limit
 D4=$tmp/data4; A4=$(newkey "$D4" alice)
 start "$D4" --workers 0 --rate 0.5 --burst 3 || bail
