@@ -83,11 +83,13 @@ void kn_video_free(kn_video *v);
  * motion_adapter/, vae/, scheduler/; model_index.json optional). threads: compute threads. */
 kn_status kn_pipeline_open(const char *model_dir, int threads, kn_pipeline **out, kn_error *err);
 void kn_pipeline_close(kn_pipeline *p);
-/* Sets g's guidance, motion_guidance and sampler to the model's recommended values: those in the
- * folder's generation_defaults.json ({"guidance": G, "motion_guidance": M, "sampler": NAME}, all
- * optional) when it has one, else kn_generate_params_default's (sampler NULL: the folder's scheduler
- * config). g->sampler then points into p, valid while p is open. Call it after
- * kn_generate_params_default, before applying the caller's own choices. */
+/* Sets g's guidance and motion_guidance to the model's recommended values: those in the folder's
+ * generation_defaults.json ({"guidance": G, "motion_guidance": M, "sampler": NAME}, all optional)
+ * when it has one, else kn_generate_params_default's. The sampler is set the same way only where
+ * g->sampler is NULL (a sampler has an "unset" value, the guidance scales have not), and then points
+ * into p, valid while p is open; it stays NULL (the folder's scheduler config) when the file names
+ * none. Call it after kn_generate_params_default (and after setting the caller's sampler, if any),
+ * before applying the caller's own guidance. */
 void kn_pipeline_defaults(const kn_pipeline *p, kn_generate_params *g);
 /* Generates keyframes (kf, caller frees with kn_video_free; may be NULL) and the final video. */
 kn_status kn_pipeline_generate(kn_pipeline *p, const kn_generate_params *params,

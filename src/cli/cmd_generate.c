@@ -171,9 +171,7 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_video kf = {0}, video = {0};
     int rc = 1;
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
-    const char *sampler = g.sampler;   /* --sampler, if given, outranks the model's */
-    kn_pipeline_defaults(p, &g);
-    if (sampler) g.sampler = sampler;
+    kn_pipeline_defaults(p, &g);   /* keeps --sampler, if given */
     if (guidance >= 0) g.guidance = (float)guidance;
     if (motion_guidance >= 0) g.motion_guidance = (float)motion_guidance;
     if (kn_pipeline_generate(p, &g, &kf, &video, &err)) goto fail;

@@ -209,7 +209,6 @@ typedef struct { float score; int px, py, s; } hit;
 
 /* Best match over scales [s0, s1] and top-left positions within [x0,x1]x[y0,y1] (clipped so the
  * template stays inside), stepping `stride` and then refining around the best. */
-
 static hit search(const kn_eval_templates *T, int obj, const float *img, int s0, int s1, int cx0, int cy0, int cx1,
                   int cy1, int stride) {
     int h = T->size;

@@ -21,6 +21,14 @@ typedef struct {
     kn_error err;
 } clip;
 
+static void clip_strings_free(clip *c) { free(c->frames_path); free(c->caption); free(c->split); }
+
+/* Frees n clips read by read_list and their array. */
+static void clips_free(clip *c, int n) {
+    for (int i = 0; i < n; i++) clip_strings_free(&c[i]);
+    free(c);
+}
+
 typedef struct {
     const char *dir;
     const kn_eval_templates *T;
@@ -153,7 +161,7 @@ static kn_status read_list(const char *dir, const char *split, int skip, int max
         st = parse_line(path, lineno, line, split, &c[n], &keep, err);
         if (!st && keep && skip > 0) {   /* in the split but before the first wanted clip */
             skip--;
-            free(c[n].frames_path); free(c[n].caption); free(c[n].split);
+            clip_strings_free(&c[n]);
             keep = 0;
         }
         if (!st && keep) n++;
@@ -161,7 +169,7 @@ static kn_status read_list(const char *dir, const char *split, int skip, int max
     free(line);
     fclose(f);
     if (!st && !n) st = kn_fail(err, KN_EINVAL, "%s: no clips%s%s", path, split ? " in split " : "", split ? split : "");
-    if (st) { for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); } free(c); return st; }
+    if (st) { clips_free(c, n); return st; }
     *out = c;
     *count = n;
     return KN_OK;
@@ -234,8 +242,7 @@ kn_status kn_eval_truth(const char *dataset_dir, const char *split, int max_clip
     rep->seconds = kn_now() - t0;
 out:
     kn_vae_close(vae);
-    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); }
-    free(c);
+    clips_free(c, n);
     return st;
 }
 
@@ -341,10 +348,10 @@ kn_status kn_eval_generated(const kn_eval_gen_opts *o, FILE *log, kn_eval_report
     /* the guidance settings and sampler, the same for every clip: the caller's, else the model's */
     kn_generate_params base;
     kn_generate_params_default(&base);
+    base.sampler = o->sampler;
     kn_pipeline_defaults(p, &base);
     if (o->guidance >= 0) base.guidance = o->guidance;
     if (o->motion_guidance >= 0) base.motion_guidance = o->motion_guidance;
-    if (o->sampler) base.sampler = o->sampler;
     for (int i = 0; i < n && !st; i++) {
         kn_generate_params g = base;
         g.prompt = c[i].caption;
@@ -383,7 +390,6 @@ out:
     for (int i = 0; i < 8; i++) free(grid[i]);
     if (have_T) kn_eval_templates_free(&T);
     kn_pipeline_close(p);
-    for (int i = 0; i < n; i++) { free(c[i].frames_path); free(c[i].caption); free(c[i].split); }
-    free(c);
+    clips_free(c, n);
     return st;
 }

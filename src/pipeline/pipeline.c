@@ -109,7 +109,7 @@ static kn_status read_generation_defaults(kn_pipeline *p, const char *dir, kn_er
 void kn_pipeline_defaults(const kn_pipeline *p, kn_generate_params *g) {
     g->guidance = p->guidance;
     g->motion_guidance = p->motion_guidance;
-    g->sampler = p->sampler[0] ? p->sampler : NULL;
+    if (!g->sampler && p->sampler[0]) g->sampler = p->sampler;
 }
 
 kn_status kn_pipeline_open(const char *dir, int threads, kn_pipeline **out, kn_error *err) {

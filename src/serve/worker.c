@@ -180,12 +180,11 @@ static kn_status open_pipeline(kn_server *srv, worker_state *ws, kn_error *err) 
 }
 
 /* Guidance settings and sampler: the request's, else the model's recommended ones
- * (generation_defaults.json). g->sampler already holds the request's, or NULL. */
+ * (generation_defaults.json). g->sampler already holds the request's, or NULL, which
+ * kn_pipeline_defaults keeps. */
 static void model_defaults(const kn_pipeline *pipe, const json_t *p, kn_generate_params *g) {
     const json_t *gv = json_object_get(p, "guidance"), *mv = json_object_get(p, "motion_guidance");
-    const char *sampler = g->sampler;
     kn_pipeline_defaults(pipe, g);
-    if (sampler) g->sampler = sampler;
     if (gv) g->guidance = (float)json_number_value(gv);
     if (mv) g->motion_guidance = (float)json_number_value(mv);
 }
