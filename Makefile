@@ -20,6 +20,7 @@ CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC = $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC = $(sort $(wildcard fuzz/fuzz_*.c))
+TOOL_SRC = $(sort $(wildcard tools/*.c))
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -27,10 +28,11 @@ SLIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 TESTS    = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANTESTS = $(TEST_SRC:tests/unit/%.c=$(BUILD)/santests/%)
 BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+TOOLS    = $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
 isa_flags = $(if $(findstring _avx512,$(1)),$(AVX512_FLAGS),$(if $(findstring _avx2,$(1)),$(AVX2_FLAGS),))
 
-.PHONY: all check test unit santest fuzz bench install clean
+.PHONY: all check test unit santest tools fuzz bench install clean
 all: $(BUILD)/kinora $(BUILD)/libkinora.a $(BUILD)/libkinora.so
 
 $(BUILD)/obj/%.o: %.c
@@ -67,7 +69,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libkinora.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) $< -o $@ $(BUILD)/libkinora.a $(LIBS)
 
-unit: all $(TESTS)
+# Measurement programs quoted in docs/ (built by `make check` so that they keep compiling).
+$(BUILD)/tools/%: tools/%.c $(BUILD)/libkinora.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) $< -o $@ $(BUILD)/libkinora.a $(LIBS)
+
+tools: $(TOOLS)
+
+unit: all $(TESTS) $(TOOLS)
 	@tests/run_unit.sh $(BUILD)/tests
 
 santest: $(SANTESTS)

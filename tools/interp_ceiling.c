@@ -10,8 +10,7 @@
  *   oracle     the same two flows used as they are (each neighbour warped by its own flow to the true
  *              frame, blended 50/50): no constant-velocity assumption.
  * The oracles cheat (they look at the frame being rebuilt); they bound, they do not compete.
- * Build: cc -O2 -Iinclude -Isrc tools/interp_ceiling.c build/libkinora.a \
- *          $(pkg-config --libs libavformat libavcodec libswscale libavutil libpng libjpeg jansson) -lm -pthread
+ * Build: make tools (build/tools/interp_ceiling)
  * Usage: interp_ceiling VIDEO_OR_PNG_FOLDER [FRAMES]   (FRAMES: first N frames, default 301) */
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,6 @@
 /* Measures what loading a model costs in memory: RssAnon (owned copies: converted vectors, structs)
  * and RssFile (mapped weight pages touched) from /proc/self/status after opening, and after one small
- * forward pass, next to the weight files' size. Build: cc -O2 -Iinclude -Isrc tools/model_mem.c
- * build/libkinora.a $(pkg-config --libs jansson) -lm -pthread
+ * forward pass, next to the weight files' size. Build: make tools (build/tools/model_mem)
  * Usage: model_mem vae DIR | unet DIR [MOTION_DIR] */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,7 @@
  * tokenizer and text encoder and prints, per token position, the relative difference of the two
  * outputs, |a - b| / |a| over the hidden vector (docs/training.md uses it for "left" against "right").
  * Positions after the end token are shown up to the first padding position, then the last one.
- * Build: cc -O2 -Iinclude -Isrc tools/text_encoder_diff.c -o text_encoder_diff build/libkinora.a
- *        $(pkg-config --libs jansson) -lm -pthread
+ * Build: make tools (build/tools/text_encoder_diff)
  * Usage: text_encoder_diff MODEL_DIR "caption one" "caption two" */
 #include <math.h>
 #include <stdio.h>
