@@ -4,9 +4,9 @@
  *   best-t     the best of kn_interp_pair's renders at t = 0.1, 0.2, ..., 0.9, chosen with the true
  *              frame: what knowing the frame's real capture time would give;
  *   sym-oracle flows estimated from the TRUE middle frame to both neighbours (kn_flow_estimate),
- *              averaged into one constant-velocity motion (m - the other side's) / 2, both neighbours
- *              warped by it and blended 50/50: the best a symmetric, constant-velocity motion could do
- *              with this flow estimator;
+ *              averaged into one constant-velocity motion through it (half of the flow to the first
+ *              minus the flow to the second), both neighbours warped by it and blended 50/50: what a
+ *              single symmetric motion gives when it is estimated with the true frame in view;
  *   oracle     the same two flows used as they are (each neighbour warped by its own flow to the true
  *              frame, blended 50/50): no constant-velocity assumption.
  * The oracles cheat (they look at the frame being rebuilt); they bound, they do not compete.
