@@ -3,11 +3,11 @@
  * with the Charbonnier psi, linearised around the current flow; the robust weights are refreshed in
  * fixed-point rounds and the linear system is relaxed by red-black SOR. The brightness residual has
  * its local mean removed so a smooth brightness change between the frames is not read as motion.
- * The smoothness weight falls off across image edges, exp(-EDGE |grad I|), because that is where
- * motion boundaries are: a still post in front of a walking person keeps its own flow instead of
- * being smoothed into the person's (61-frame segments, dB: vtest.avi 100-160 +0.08, Megamind.avi
- * 100-160 +0.08, tree.avi +0.02, box.mp4 +0.005, Megamind.avi 190-250 -0.01; EDGE 30-50 within
- * 0.035 dB of each other, 160 loses on four of the five).
+ * The smoothness weight falls off across image edges, exp(-EDGE |grad I|), because motion boundaries
+ * tend to lie on them: a thin still post in front of a moving texture keeps its own flow instead of
+ * being smoothed into the texture's (test_interp). On real footage, 61-frame segments, in dB:
+ * vtest.avi 100-160 +0.08, Megamind.avi 100-160 +0.08, tree.avi +0.02, box.mp4 +0.005, Megamind.avi
+ * 190-250 -0.01; EDGE 30-50 within 0.035 dB of each other, 160 loses on four of the five.
  * Red cells depend only on black ones and vice versa, so the row-parallel sweeps are deterministic. */
 #include "interp/interp_impl.h"
 #include <math.h>
