@@ -23,13 +23,7 @@ static void warp_rgb(const uint8_t *src, int w, int h, const float *u, const flo
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * w + x;
-            kn_bilinear_at b = kn_bilinear_where(w, h, (float)x + u[i], (float)y + v[i]);
-            for (int c = 0; c < 3; c++) {
-                const uint8_t *s = src + c;
-                float top = s[b.i00 * 3] + b.fx * (float)(s[b.i01 * 3] - s[b.i00 * 3]);
-                float bot = s[b.i10 * 3] + b.fx * (float)(s[b.i11 * 3] - s[b.i10 * 3]);
-                dst[i * 3 + c] = top + b.fy * (bot - top);
-            }
+            kn_bilinear_rgb(src, w, h, (float)x + u[i], (float)y + v[i], dst + i * 3);
         }
 }
 

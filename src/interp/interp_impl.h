@@ -22,6 +22,16 @@ static inline float kn_bilinear_read(const float *im, const kn_bilinear_at *b) {
     float c = im[b->i10] + b->fx * (im[b->i11] - im[b->i10]);
     return a + b->fy * (c - a);
 }
+/* Bilinear sample of an interleaved 8-bit RGB w x h frame at (x, y), clamped the same way, into out. */
+static inline void kn_bilinear_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
+    kn_bilinear_at b = kn_bilinear_where(w, h, x, y);
+    const uint8_t *p00 = im + b.i00 * 3, *p01 = im + b.i01 * 3, *p10 = im + b.i10 * 3, *p11 = im + b.i11 * 3;
+    for (int c = 0; c < 3; c++) {
+        float top = p00[c] + b.fx * (p01[c] - p00[c]);
+        float bot = p10[c] + b.fx * (p11[c] - p10[c]);
+        out[c] = top + b.fy * (bot - top);
+    }
+}
 /* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
 static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
     kn_bilinear_at b = kn_bilinear_where(w, h, x, y);

@@ -167,21 +167,6 @@ static kn_status fill_holes(float **ch, const float *wsum, int w, int h, kn_inte
     return st;
 }
 
-static inline void sample_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
-    if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
-    if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
-    int x0 = (int)x, y0 = (int)y;
-    int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
-    float fx = x - (float)x0, fy = y - (float)y0;
-    const uint8_t *p00 = im + ((size_t)y0 * w + x0) * 3, *p01 = im + ((size_t)y0 * w + x1) * 3;
-    const uint8_t *p10 = im + ((size_t)y1 * w + x0) * 3, *p11 = im + ((size_t)y1 * w + x1) * 3;
-    for (int c = 0; c < 3; c++) {
-        float a = p00[c] + fx * (p01[c] - p00[c]);
-        float b = p10[c] + fx * (p11[c] - p10[c]);
-        out[c] = a + fy * (b - a);
-    }
-}
-
 /* ---- mixing motion hypotheses ---- */
 
 enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NBASE, H_NEAR = NBASE, NNEAR = 8, NHYP = H_NEAR + NNEAR };
@@ -395,7 +380,7 @@ static void sample_once(const uint8_t *im, int w, int h, float x, float y, sampl
             for (int c = 0; c < 3; c++) out[c] = memo[i].rgb[c];
             return;
         }
-    sample_rgb(im, w, h, x, y, out);
+    kn_bilinear_rgb(im, w, h, x, y, out);
     sample_memo *m = &memo[(*nmemo)++];
     m->x = x; m->y = y;
     for (int c = 0; c < 3; c++) m->rgb[c] = out[c];
