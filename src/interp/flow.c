@@ -19,6 +19,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->finest_level = -1;
     o->scene_cut = 1;
     o->cut_threshold = 0.3f;
+    o->accel = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

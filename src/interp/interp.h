@@ -10,6 +10,9 @@
  *   both neighbours are warped backwards and blended by visibility and by distance in time. That
  *   splatted flow, no motion and the two flows read at the pixel are four hypotheses per pixel,
  *   mixed by how well each one's two warped frames agree (so a failed flow falls back softly).
+ * - Whole videos (kn_interp_video) bend each pair's motion by the acceleration its neighbouring pairs
+ *   show, scaled by a gain measured on the video's own frames (0, constant velocity, where
+ *   acceleration explains nothing). A single pair (kn_interp_pair) moves at constant velocity.
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
  *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
  * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.
@@ -31,6 +34,8 @@ typedef struct kn_interp_opts {
     int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
     float cut_threshold;  /* a pair is a cut when fewer than this fraction of textured blocks still
                              correlate after motion compensation (0.3) */
+    int accel;            /* nonzero: whole videos follow the acceleration the neighbouring pairs show,
+                             as far as the video's own frames support it (1; see accel.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

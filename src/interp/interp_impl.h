@@ -58,9 +58,23 @@ void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g);
 /* Flow into u, v (w*h each, from ws; the caller puts them back). */
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
                               int h, kn_interp_ws *ws, float **u, float **v, kn_error *err);
+/* Acceleration of a pair (accel.c): prev is the flow from frame a to the frame before it, next the
+ * flow from b to the frame after it (either may be NULL: that side moves at constant velocity), gain
+ * how far to follow the bend (0 = constant velocity). */
+typedef struct { const kn_flow *prev, *next; float gain; } kn_accel;
+/* Sums over the tracks through one kept frame j (see accel.c): e the constant-velocity miss, d the
+ * quadratic model's correction. */
+typedef struct { double ed, dd, ee; } kn_accel_stats;
+/* fwd[k], bwd[k]: forward and backward flows of the pair (j-3+k, j-2+k), k = 0..5. */
+kn_status kn_accel_centre(const kn_ctx *ctx, const kn_flow *const fwd[6], const kn_flow *const bwd[6],
+                          kn_accel_stats *out, kn_error *err);
+/* The gain the summed stats of n kept frames support (0 when the model explains too little). */
+float kn_accel_gain(const kn_accel_stats *s, int n);
+
+/* bent may be NULL (constant velocity). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
-                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10, float t,
-                              kn_interp_ws *ws, uint8_t *out, kn_error *err);
+                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
+                              const kn_accel *bent, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err);
 kn_status kn_flow_refine(const kn_ctx *ctx, const float *I0, const float *I1, int w, int h, float *u, float *v,
                          int iters, kn_interp_ws *ws, kn_error *err);
 #endif

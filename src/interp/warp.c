@@ -3,7 +3,9 @@
  *    photometric mismatch) and its visibility in the other frame.
  * 2. Both flows are splatted to time t (bilinear footprint). Per target pixel only candidates within
  *    a margin of the best score are kept: the moving foreground wins over the background it covers,
- *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t.
+ *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t. Given
+ *    an acceleration (accel.c), every pixel moves along its bent path instead of the straight one,
+ *    here and in the flows read at the pixel in step 4.
  * 3. Holes are filled push-pull from coarser scales.
  * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
  *    read at the pixel itself; where even the best of those leaves its two sides disagreeing, also
@@ -63,11 +65,36 @@ typedef struct {
     float *acc;          /* A_N floats per pixel */
     float *ch[NCH];      /* out: planar, normalised */
     float *wsum;         /* out */
-    int w, h, reach;     /* reach: rows a candidate can travel (max |v| + 2) */
+    int w, h;
     float t;
+    const kn_flow *outer[2];   /* source 0: flow to the frame before a; source 1: after b (or NULL) */
+    float bend[2];             /* gain (s^2 - s) / 2 of each source, s its distance in time */
+    float *mu[2], *mv[2];      /* each source pixel's displacement to time t */
+    int *row_lo[2], *row_hi[2];  /* per source row: the target rows its pixels reach (floor of y + mv) */
 } splat_job;
 
 #define SPLAT_BAND 32
+
+/* Where every source pixel is at time t (straight, or bent by the acceleration), and the span of
+ * target rows each source row reaches, so a band of the splat visits only the rows that land in it. */
+static void place_task(void *arg, int y) {
+    const splat_job *j = arg;
+    int w = j->w;
+    for (int src = 0; src < 2; src++) {
+        const kn_flow *f = j->f[src], *outer = j->outer[src];
+        float st = src ? 1.f - j->t : j->t, bend = j->bend[src], lo = INFINITY, hi = -INFINITY;
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            float mu = st * f->u[p], mv = st * f->v[p];
+            if (outer) { mu += bend * (f->u[p] + outer->u[p]); mv += bend * (f->v[p] + outer->v[p]); }
+            j->mu[src][p] = mu; j->mv[src][p] = mv;
+            lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows are skipped by the splat's own test */
+        }
+        float lim = 2.f * (float)j->h;   /* clamped before the conversion (an empty row has +-inf) */
+        j->row_lo[src][y] = (int)floorf(fmaxf(-lim, fminf(lim, (float)y + lo)));
+        j->row_hi[src][y] = (int)floorf(fmaxf(-lim, fminf(lim, (float)y + hi))) + 1;
+    }
+}
 
 /* Target rows [y0, y1) of one band: both passes over every source row that can land there, in a
  * fixed order (source 0 then 1, rows and columns ascending), so sums do not depend on threads. */
@@ -80,25 +107,27 @@ static void splat_task(void *arg, int task) {
         for (int i = 0; i < A_N; i++) a[i] = 0;
         a[A_Z] = INFINITY;
     }
-    int sy0 = y0 - j->reach > 0 ? y0 - j->reach : 0, sy1 = y1 + j->reach < h ? y1 + j->reach : h;
     for (int pass = 0; pass < 2; pass++)
         for (int src = 0; src < 2; src++) {
             const kn_flow *f = j->f[src];
             const float *score = j->score[src], *vis = j->vis[src];
+            const int bent = j->outer[src] != NULL;
             float st = src ? 1.f - t : t;
-            for (int y = sy0; y < sy1; y++)
+            for (int y = 0; y < h; y++) {
+                /* a candidate at py touches rows floor(py) and floor(py) + 1 */
+                if (j->row_hi[src][y] < y0 || j->row_lo[src][y] >= y1) continue;
                 for (int x = 0; x < w; x++) {
                     size_t p = (size_t)y * w + x;
-                    float fu = f->u[p], fv = f->v[p];
-                    float px = x + st * fu, py = y + st * fv;
+                    float fu = f->u[p], fv = f->v[p], mu = j->mu[src][p], mv = j->mv[src][p];
+                    float px = x + mu, py = y + mv;
                     if (!(py > (float)y0 - 1.f && py < (float)y1 && px > -1.f && px < (float)w)) continue;
                     int x0 = (int)floorf(px), yy0 = (int)floorf(py);
                     float ax = px - x0, ay = py - yy0, sc = score[p];
                     float c[NCH];
-                    if (!src) { c[T0U] = -t * fu; c[T0V] = -t * fv; c[T1U] = (1 - t) * fu; c[T1V] = (1 - t) * fv;
-                                c[VIS0] = 1.f; c[VIS1] = vis[p]; }
-                    else { c[T1U] = -(1 - t) * fu; c[T1V] = -(1 - t) * fv; c[T0U] = t * fu; c[T0V] = t * fv;
-                           c[VIS1] = 1.f; c[VIS0] = vis[p]; }
+                    /* offsets from there back to this source and on to the other frame */
+                    float bu = bent ? fu - mu : (1 - st) * fu, bv = bent ? fv - mv : (1 - st) * fv;
+                    if (!src) { c[T0U] = -mu; c[T0V] = -mv; c[T1U] = bu; c[T1V] = bv; c[VIS0] = 1.f; c[VIS1] = vis[p]; }
+                    else { c[T1U] = -mu; c[T1V] = -mv; c[T0U] = bu; c[T0V] = bv; c[VIS1] = 1.f; c[VIS0] = vis[p]; }
                     for (int k = 0; k < 4; k++) {
                         int qx = x0 + (k & 1), qy = yy0 + (k >> 1);
                         if (qx < 0 || qy < y0 || qx >= w || qy >= y1) continue;
@@ -112,6 +141,7 @@ static void splat_task(void *arg, int task) {
                         }
                     }
                 }
+            }
         }
     for (size_t q = (size_t)y0 * w; q < (size_t)y1 * w; q++) {
         const float *a = j->acc + q * A_N;
@@ -119,13 +149,6 @@ static void splat_task(void *arg, int task) {
         j->wsum[q] = a[A_W];
         for (int i = 0; i < NCH; i++) j->ch[i][q] = a[i] * inv;
     }
-}
-
-static float max_abs_v(const kn_flow *f) {
-    float m = 0;
-    size_t n = (size_t)f->w * f->h;
-    for (size_t i = 0; i < n; i++) { float a = fabsf(f->v[i]); if (a > m) m = a; }
-    return m;
 }
 
 /* Push-pull hole filling: a hole takes the mean of the valid pixels of the next coarser level. */
@@ -211,6 +234,8 @@ typedef struct {
     uint8_t *out;
     int w, h, cw, chh;
     float t;
+    const kn_flow *outer[2];     /* as in splat_job: the flows read at the pixel bend the same way */
+    float bend[2];
 } mix_job;
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
@@ -231,11 +256,15 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
     case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
     case H_FWD: {
         float fu = j->f01->u[p], fv = j->f01->v[p];
-        T[0] = -t * fu; T[1] = -t * fv; T[2] = (1 - t) * fu; T[3] = (1 - t) * fv;
+        float mu = t * fu, mv = t * fv;
+        if (j->outer[0]) { mu += j->bend[0] * (fu + j->outer[0]->u[p]); mv += j->bend[0] * (fv + j->outer[0]->v[p]); }
+        T[0] = -mu; T[1] = -mv; T[2] = fu - mu; T[3] = fv - mv;
         break; }
     default: {
         float gu = j->f10->u[p], gv = j->f10->v[p];
-        T[0] = t * gu; T[1] = t * gv; T[2] = -(1 - t) * gu; T[3] = -(1 - t) * gv;
+        float mu = (1 - t) * gu, mv = (1 - t) * gv;
+        if (j->outer[1]) { mu += j->bend[1] * (gu + j->outer[1]->u[p]); mv += j->bend[1] * (gv + j->outer[1]->v[p]); }
+        T[0] = gu - mu; T[1] = gv - mv; T[2] = -mu; T[3] = -mv;
         break; }
     }
 }
@@ -426,13 +455,15 @@ static void mix_task(void *arg, int task) {
 
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
-                                const kn_flow *f10, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                                const kn_flow *f10, float t, const kn_flow *const outer[2], const float bend[2],
+                                kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t};
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}};
+    for (int s = 0; s < 2; s++) { j.outer[s] = outer[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
     /* the base hypotheses' window means decide where the nearby ones are tried */
@@ -453,16 +484,17 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
 }
 
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
-                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10, float t,
-                              kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
+                              const kn_accel *bent, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     size_t n = (size_t)w * h;
     if (!(t > 0)) { memcpy(out, a, n * 3); return KN_OK; }
     if (!(t < 1)) { memcpy(out, b, n * 3); return KN_OK; }
-    enum { S0, V0, S1, V1, WS, NEXTRA };
+    enum { S0, V0, S1, V1, WS, MU0, MV0, MU1, MV1, NEXTRA };
     float *mem = kn_ws_get(ws, n * (NCH + NEXTRA) * sizeof *mem);
     float *acc = kn_ws_get(ws, n * A_N * sizeof *acc);
-    if (!mem || !acc) {
-        kn_ws_put(ws, mem); kn_ws_put(ws, acc);
+    int *rows = kn_ws_get(ws, (size_t)h * 4 * sizeof *rows);
+    if (!mem || !acc || !rows) {
+        kn_ws_put(ws, mem); kn_ws_put(ws, acc); kn_ws_put(ws, rows);
         return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     }
     float *x[NEXTRA];
@@ -471,15 +503,24 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     cons_job c0 = {f01, f10, ya, yb, x[S0], x[V0], w, h}, c1 = {f10, f01, yb, ya, x[S1], x[V1], w, h};
     kn_interp_run(ctx, nb, cons_task, &c0);
     kn_interp_run(ctx, nb, cons_task, &c1);
-    float mv = fmaxf(max_abs_v(f01), max_abs_v(f10));
-    splat_job sj = {{f01, f10}, {x[S0], x[S1]}, {x[V0], x[V1]}, acc, {0}, x[WS], w, h,
-                    mv < (float)h ? (int)ceilf(mv) + 2 : h, t};
+    splat_job sj = {{f01, f10}, {x[S0], x[S1]}, {x[V0], x[V1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL}, {0, 0},
+                    {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {rows, rows + h}, {rows + 2 * h, rows + 3 * h}};
+    if (bent && bent->gain > 0) {
+        const kn_flow *outer[2] = {bent->prev, bent->next};
+        for (int s = 0; s < 2; s++) {
+            float st = s ? 1 - t : t;
+            if (!outer[s]) continue;
+            sj.outer[s] = outer[s];
+            sj.bend[s] = bent->gain * (st * st - st) / 2;
+        }
+    }
     for (int i = 0; i < NCH; i++) sj.ch[i] = mem + n * i;
+    kn_interp_run(ctx, h, place_task, &sj);
     kn_interp_run(ctx, (h + SPLAT_BAND - 1) / SPLAT_BAND, splat_task, &sj);
-    kn_ws_put(ws, acc);
+    kn_ws_put(ws, acc); kn_ws_put(ws, rows);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
-    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, ws, out, err);
+    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.outer, sj.bend, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
 }
@@ -496,7 +537,7 @@ kn_status kn_interp_render(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b
     else {
         kn_interp_luma_into(a, w, h, ya);
         kn_interp_luma_into(b, w, h, yb);
-        st = kn_interp_render_ws(ctx, a, b, ya, yb, w, h, f01, f10, t, &ws, out, err);
+        st = kn_interp_render_ws(ctx, a, b, ya, yb, w, h, f01, f10, NULL, t, &ws, out, err);
     }
     kn_ws_free(&ws);
     return st;

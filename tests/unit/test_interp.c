@@ -1,8 +1,9 @@
 /* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
- * invariance, scene cuts, brightness change, a still post over moving texture, and the whole-video
- * factor/fps semantics. */
+ * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
+ * factor/fps semantics, and accelerating motion with its calibrated gain. */
 #include "test.h"
 #include "interp/interp.h"
+#include "interp/interp_impl.h"
 #include "io/media.h"
 
 /* Smooth texture (sum of sines) sampled at (x - dx, y - dy): exact sub-pixel shifts. */
@@ -324,6 +325,64 @@ TEST(still_post_keeps_its_own_flow) {
     free(a); free(b);
 }
 
+/* A texture accelerating at 2c px per frame^2 (position c (k - 11)^2 along (1, 0.5) at frame k, every
+ * other frame kept): constant velocity puts every dropped frame c px off its path, the quadratic
+ * model puts it on it. */
+TEST(accelerating_video_follows_the_bend) {
+    int w = 128, h = 96, nk = 23, nkept = 12, margin = 16;
+    double c = 0.15;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    for (int k = 0; k < nk; k++) texture(full + fb * k, w, h, c * (k - 11) * (k - 11), 0.5 * c * (k - 11) * (k - 11), 0, 2);
+    kn_video in = {w, h, nkept, 12.f, malloc(fb * nkept), 0, NULL}, bent = {0}, straight = {0}, bent3 = {0};
+    for (int m = 0; m < nkept; m++) memcpy(in.rgb + fb * m, full + fb * (2 * m), fb);
+    kn_error err = {0};
+    kn_interp_opts on, off;
+    kn_interp_opts_default(&on);
+    kn_interp_opts_default(&off);
+    off.accel = 0;
+    kn_pool *p3;
+    REQUIRE(kn_pool_create(3, &p3, &err) == KN_OK);
+    kn_ctx c3 = {p3, KN_ISA_SCALAR, NULL};
+    REQUIRE(kn_interp_video(NULL, &on, &in, 2, 0, &bent, &err) == KN_OK);
+    REQUIRE(kn_interp_video(&c3, &on, &in, 2, 0, &bent3, &err) == KN_OK);
+    REQUIRE(kn_interp_video(NULL, &off, &in, 2, 0, &straight, &err) == KN_OK);
+    REQUIRE(bent.nframes == nk && straight.nframes == nk);
+    CHECK(!memcmp(bent.rgb, bent3.rgb, fb * nk));   /* the gain too is independent of the thread count */
+    for (int i = 0; i < nkept - 1; i++) {
+        const uint8_t *truth = full + fb * (2 * i + 1);
+        double pb = interior_psnr(bent.rgb + fb * (2 * i + 1), truth, w, h, margin);
+        double ps = interior_psnr(straight.rgb + fb * (2 * i + 1), truth, w, h, margin);
+        printf("  frame %2d: %.2f dB bent, %.2f dB at constant velocity\n", 2 * i + 1, pb, ps);
+        /* pairs 0-3 have no measured kept frame behind them (the first is frame 3, measured with
+         * frames 0-6): constant velocity, exactly as without */
+        if (i < 4) CHECKF(!memcmp(bent.rgb + fb * (2 * i + 1), straight.rgb + fb * (2 * i + 1), fb), "frame %d", 2 * i + 1);
+        else CHECKF(pb > ps + 4, "frame %d: %.2f vs %.2f dB", 2 * i + 1, pb, ps);
+    }
+    kn_video_free(&bent); kn_video_free(&bent3); kn_video_free(&straight); kn_video_free(&in);
+    kn_pool_destroy(p3);
+    free(full);
+}
+
+/* The gain is the least-squares one only where the model explains enough of the miss. */
+TEST(acceleration_gain_needs_the_model_to_explain_the_miss) {
+    kn_accel_stats exact = {-4, 4, 4};        /* e = -d everywhere: gain 1, R^2 1 */
+    kn_accel_stats steep = {-8, 4, 16};       /* e = -2d: gain 2, clamped */
+    kn_accel_stats unrelated = {0, 4, 4};     /* e and d uncorrelated */
+    kn_accel_stats weak = {-1, 4, 100};       /* R^2 = 1/400 */
+    kn_accel_stats against = {4, 4, 4};       /* e = d: the model points the wrong way */
+    CHECK_NEAR(kn_accel_gain(&exact, 1), 1.0, 1e-6);
+    CHECK_NEAR(kn_accel_gain(&steep, 1), 1.5, 1e-6);
+    CHECK(kn_accel_gain(&unrelated, 1) == 0);
+    CHECK(kn_accel_gain(&weak, 1) == 0);
+    CHECK(kn_accel_gain(&against, 1) == 0);
+    kn_accel_stats none = {0, 0, 0};
+    CHECK(kn_accel_gain(&none, 1) == 0);
+    CHECK(kn_accel_gain(NULL, 0) == 0);
+    kn_accel_stats mix[2] = {{-4, 4, 4}, {0, 0, 4}};   /* sums: R^2 = 16 / 32 */
+    CHECK_NEAR(kn_accel_gain(mix, 2), 1.0, 1e-6);
+}
+
 TEST_MAIN_BEGIN
     RUN(flow_recovers_translation);
     RUN(middle_frame_matches_true_shift);
@@ -337,4 +396,6 @@ TEST_MAIN_BEGIN
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
     RUN(still_post_keeps_its_own_flow);
+    RUN(accelerating_video_follows_the_bend);
+    RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
 TEST_MAIN_END
