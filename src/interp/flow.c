@@ -20,6 +20,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->scene_cut = 1;
     o->cut_threshold = 0.3f;
     o->accel = 1;
+    o->time_hedge = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

@@ -128,6 +128,7 @@ typedef struct {
     int cut[RING];
     int done;                       /* pairs 0 .. done-1 are estimated */
     kn_accel_stats *stats;          /* per kept frame, zero where not measured */
+    float *motion;                  /* per pair: kn_pair_motion of its forward flow */
 } pair_stream;
 
 static void stream_free(pair_stream *s) {
@@ -137,6 +138,7 @@ static void stream_free(pair_stream *s) {
         kn_ws_put(s->ws, s->bwd[i].u); kn_ws_put(s->ws, s->bwd[i].v);
     }
     free(s->stats);
+    free(s->motion);
 }
 
 static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
@@ -164,6 +166,7 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     if (!st) st = kn_flow_estimate_ws(s->ctx, s->o, g1, g0, w, h, s->ws, &b->u, &b->v, err);
     if (st) return st;
     s->cut[sl] = s->o->scene_cut && kn_interp_is_cut(s->o, g0, g1, f, b);
+    s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
     int j = k - 2;
     if (j < 3) return KN_OK;
@@ -176,7 +179,8 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     return kn_accel_centre(s->ctx, fw, bw, &s->stats[j], err);
 }
 
-/* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support. */
+/* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support,
+ * and hedged in time where the capture looks uneven (accel.c). */
 static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, uint8_t **outs, kn_error *err) {
     int n = s->in->nframes, w = s->in->width, h = s->in->height;
     int need = i + 2 < n - 1 ? i + 2 : n - 1;   /* pairs 0 .. i+1 (the last pair is n-2) */
@@ -187,10 +191,15 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     int prev = (i + RING - 1) % RING, next = (i + 1) % RING;
     kn_accel bent = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
                      i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL,
-                     kn_accel_gain(s->stats + from, i - from)};
-    return render_times(s->ctx, kn_video_frame(s->in, i), kn_video_frame(s->in, i + 1), s->luma[sl],
-                        s->luma[(i + 1) % RING], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl], &bent, ts, nt,
-                        outs, s->ws, err);
+                     kn_accel_gain(s->stats + from, i - from), 0};
+    const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
+    for (int q = 0; !st && q < nt; q++) {
+        bent.hedge = s->o->time_hedge && !s->cut[sl] && ts[q] > 0 && ts[q] < 1
+                         ? kn_time_hedge(s->stats + from, i - from, s->motion, i, n - 1, ts[q]) : 0;
+        st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
+                          &bent, ts + q, 1, outs + q, s->ws, err);
+    }
+    return st;
 }
 
 /* Output frame k of the fps mode sits between input frames *i and *i+1 at *t (t == 0: frame i). */
@@ -235,11 +244,11 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     kn_interp_ws ws = {0};
     /* acceleration needs every pair in order: not worth it when frames are mostly dropped, and kept
      * frames are measured only from the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL};
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL};
     int bend = o->accel && n >= 7 && (factor >= 2 || out_fps > in_fps);
     if (bend && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
-    if (!st && bend && !(ps.stats = calloc((size_t)n, sizeof *ps.stats)))
+    if (!st && bend && (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion))))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
     long long k = 0;
     while (!st && k < nout) {

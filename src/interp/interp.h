@@ -12,7 +12,10 @@
  *   mixed by how well each one's two warped frames agree (so a failed flow falls back softly).
  * - Whole videos (kn_interp_video) bend each pair's motion by the acceleration its neighbouring pairs
  *   show, scaled by a gain measured on the video's own frames (0, constant velocity, where
- *   acceleration explains nothing). A single pair (kn_interp_pair) moves at constant velocity.
+ *   acceleration explains nothing). Where acceleration explains nothing and a pair moves markedly
+ *   more than the recent ones (likely one capture tick longer, its frames' times unknown), each
+ *   frame is the mean of the frames just before and after its time. A single pair (kn_interp_pair)
+ *   moves at constant velocity and is not hedged.
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
  *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
  * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.
@@ -36,6 +39,10 @@ typedef struct kn_interp_opts {
                              correlate after motion compensation (0.3) */
     int accel;            /* nonzero: whole videos follow the acceleration the neighbouring pairs show,
                              as far as the video's own frames support it (1; see accel.c) */
+    int time_hedge;       /* nonzero (and accel): where the video's frames look unevenly captured, a
+                             pair that moves more than its neighbours (likely one capture tick
+                             longer) renders each frame as the mean of the frames just before and
+                             after its time (1; see accel.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

@@ -60,8 +60,9 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const 
                               int h, kn_interp_ws *ws, float **u, float **v, kn_error *err);
 /* Acceleration of a pair (accel.c): prev is the flow from frame a to the frame before it, next the
  * flow from b to the frame after it (either may be NULL: that side moves at constant velocity), gain
- * how far to follow the bend (0 = constant velocity). */
-typedef struct { const kn_flow *prev, *next; float gain; } kn_accel;
+ * how far to follow the bend (0 = constant velocity), hedge the half-width of the time hedge (the
+ * frame at t is the mean of those at t -+ hedge; 0 = none). */
+typedef struct { const kn_flow *prev, *next; float gain, hedge; } kn_accel;
 /* Sums over the tracks through one kept frame j (see accel.c): e the constant-velocity miss, d the
  * quadratic model's correction. */
 typedef struct { double ed, dd, ee; } kn_accel_stats;
@@ -70,6 +71,12 @@ kn_status kn_accel_centre(const kn_ctx *ctx, const kn_flow *const fwd[6], const 
                           kn_accel_stats *out, kn_error *err);
 /* The gain the summed stats of n kept frames support (0 when the model explains too little). */
 float kn_accel_gain(const kn_accel_stats *s, int n);
+/* Mean |f| over the pixels that move more than 1 px (0 when none does). */
+float kn_pair_motion(const kn_flow *f);
+/* Uneven capture (accel.c): the half-width d of the time hedge for a frame at t of pair `pair`
+ * (render at t - d and t + d and average), 0 for none. s: the stats of the kept frames before the
+ * pair; motion: kn_pair_motion of pairs 0 .. npairs-1 (read up to pair + 1). */
+float kn_time_hedge(const kn_accel_stats *s, int nstats, const float *motion, int pair, int npairs, float t);
 
 /* bent may be NULL (constant velocity). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,

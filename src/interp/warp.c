@@ -236,6 +236,7 @@ typedef struct {
     float t;
     const kn_flow *outer[2];     /* as in splat_job: the flows read at the pixel bend the same way */
     float bend[2];
+    float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
 } mix_job;
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
@@ -415,6 +416,28 @@ static void sample_once(const uint8_t *im, int w, int h, float x, float y, sampl
     for (int c = 0; c < 3; c++) m->rgb[c] = out[c];
 }
 
+/* Adds hypothesis (T, V)'s blend of both neighbours at time t + dt, with weight `share`, to acc. At
+ * dt != 0 the same path passes the pixel from dt * its motion further back. The base hypotheses often
+ * point at the same places and share samples through the memos; the nearby ones (tried only where
+ * the base ones fail) seldom do, and sample directly (ma, mb NULL), which saves the memo search. */
+static void add_blend(const mix_job *j, int x, int y, const float T[4], const float V[2], float dt, float share,
+                      sample_memo *ma, int *na, sample_memo *mb, int *nb, float acc[3]) {
+    float ax = x + T[0], ay = y + T[1], bx = x + T[2], by = y + T[3], c0[3], c1[3];
+    if (dt != 0) {
+        float mu = T[2] - T[0], mv = T[3] - T[1];
+        ax -= dt * mu; ay -= dt * mv; bx -= dt * mu; by -= dt * mv;
+    }
+    if (ma) {
+        sample_once(j->a, j->w, j->h, ax, ay, ma, na, c0);
+        sample_once(j->b, j->w, j->h, bx, by, mb, nb, c1);
+    } else {
+        kn_bilinear_rgb(j->a, j->w, j->h, ax, ay, c0);
+        kn_bilinear_rgb(j->b, j->w, j->h, bx, by, c1);
+    }
+    float tt = j->t + dt, w0 = (1 - tt) * (V[0] + VIS_FLOOR), w1 = tt * (V[1] + VIS_FLOOR), inv = share / (w0 + w1);
+    for (int c = 0; c < 3; c++) acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv;
+}
+
 static void mix_task(void *arg, int task) {
     const mix_job *j = arg;
     int w = j->w, h = j->h, y1 = (task + 1) * BAND < h ? (task + 1) * BAND : h;
@@ -432,18 +455,21 @@ static void mix_task(void *arg, int task) {
                 cmin = fminf(cmin, cost[k]);
             }
             float scale = 1.f / (COST_SOFT + cmin), acc[3] = {0, 0, 0}, wsum = 0;
-            sample_memo ma[NHYP], mb[NHYP];
+            sample_memo ma[2 * NBASE], mb[2 * NBASE];
             int na = 0, nb = 0;
             for (int k = 0; k < nk; k++) {
                 float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(cost[k] - cmin) * scale);
                 if (wk < MIN_SHARE) continue;
                 /* both neighbours warped backwards, blended by visibility and distance in time */
-                float T[4], V[2], c0[3], c1[3];
+                float T[4], V[2];
                 hypothesis(j, k, p, T, V);
-                sample_once(j->a, w, h, x + T[0], y + T[1], ma, &na, c0);
-                sample_once(j->b, w, h, x + T[2], y + T[3], mb, &nb, c1);
-                float w0 = (1 - j->t) * (V[0] + VIS_FLOOR), w1 = j->t * (V[1] + VIS_FLOOR), inv = wk / (w0 + w1);
-                for (int c = 0; c < 3; c++) acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv;
+                sample_memo *ka = k < NBASE ? ma : NULL, *kb = k < NBASE ? mb : NULL;
+                if (j->hedge > 0) {   /* the mean of the renders at t -+ hedge, along this path */
+                    add_blend(j, x, y, T, V, -j->hedge, 0.5f * wk, ka, &na, kb, &nb, acc);
+                    add_blend(j, x, y, T, V, j->hedge, 0.5f * wk, ka, &na, kb, &nb, acc);
+                } else {
+                    add_blend(j, x, y, T, V, 0, wk, ka, &na, kb, &nb, acc);
+                }
                 wsum += wk;
             }
             for (int c = 0; c < 3; c++) {   /* wsum > 0: the best hypothesis has weight >= ALT_PRIOR */
@@ -456,13 +482,13 @@ static void mix_task(void *arg, int task) {
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
                                 const kn_flow *f10, float t, const kn_flow *const outer[2], const float bend[2],
-                                kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                                float hedge, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}};
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge};
     for (int s = 0; s < 2; s++) { j.outer[s] = outer[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
@@ -520,7 +546,8 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     kn_ws_put(ws, acc); kn_ws_put(ws, rows);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
-    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.outer, sj.bend, ws, out, err);
+    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.outer, sj.bend,
+                                      bent ? bent->hedge : 0, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
 }

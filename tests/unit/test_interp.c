@@ -365,22 +365,85 @@ TEST(accelerating_video_follows_the_bend) {
 }
 
 /* The gain is the least-squares one only where the model explains enough of the miss. */
+static float gain_of(kn_accel_stats one, int copies) {
+    kn_accel_stats s[8];
+    for (int i = 0; i < copies; i++) s[i] = one;
+    return kn_accel_gain(s, copies);
+}
+
 TEST(acceleration_gain_needs_the_model_to_explain_the_miss) {
     kn_accel_stats exact = {-4, 4, 4};        /* e = -d everywhere: gain 1, R^2 1 */
     kn_accel_stats steep = {-8, 4, 16};       /* e = -2d: gain 2, clamped */
     kn_accel_stats unrelated = {0, 4, 4};     /* e and d uncorrelated */
     kn_accel_stats weak = {-1, 4, 100};       /* R^2 = 1/400 */
     kn_accel_stats against = {4, 4, 4};       /* e = d: the model points the wrong way */
-    CHECK_NEAR(kn_accel_gain(&exact, 1), 1.0, 1e-6);
-    CHECK_NEAR(kn_accel_gain(&steep, 1), 1.5, 1e-6);
-    CHECK(kn_accel_gain(&unrelated, 1) == 0);
-    CHECK(kn_accel_gain(&weak, 1) == 0);
-    CHECK(kn_accel_gain(&against, 1) == 0);
-    kn_accel_stats none = {0, 0, 0};
-    CHECK(kn_accel_gain(&none, 1) == 0);
+    CHECK_NEAR(gain_of(exact, 4), 1.0, 1e-6);
+    CHECK_NEAR(gain_of(steep, 4), 1.5, 1e-6);
+    CHECK(gain_of(unrelated, 4) == 0);
+    CHECK(gain_of(weak, 4) == 0);
+    CHECK(gain_of(against, 4) == 0);
+    CHECK(gain_of((kn_accel_stats){0, 0, 0}, 8) == 0);
     CHECK(kn_accel_gain(NULL, 0) == 0);
-    kn_accel_stats mix[2] = {{-4, 4, 4}, {0, 0, 4}};   /* sums: R^2 = 16 / 32 */
-    CHECK_NEAR(kn_accel_gain(mix, 2), 1.0, 1e-6);
+    /* sums: R^2 = 256 / (16 * 128) = 0.125, three quarters up the ramp from 0.05 to 0.15 */
+    kn_accel_stats mix[5] = {{-4, 4, 4}, {0, 0, 4}, {-4, 4, 4}, {-4, 4, 4}, {-4, 4, 112}};
+    CHECK_NEAR(kn_accel_gain(mix, 5), 0.75, 1e-6);
+}
+
+/* Blocks of 7 px with hashed grey levels, shifted by (dx, dy) and box-filtered over 4x4 subsamples:
+ * sharp edges (where a wrong time costs most) that still track. */
+static void blocks(uint8_t *rgb, int w, int h, double dx, double dy) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double acc = 0;
+            for (int sy = 0; sy < 4; sy++)
+                for (int sx = 0; sx < 4; sx++) {
+                    long bx = (long)floor((x + (sx + 0.5) / 4 - dx) / 7), by = (long)floor((y + (sy + 0.5) / 4 - dy) / 7);
+                    unsigned long hsh = (unsigned long)(bx * 73856093L) ^ (unsigned long)(by * 19349663L);
+                    acc += 40 + (double)((hsh * 2654435761UL >> 7) % 176);
+                }
+            for (int c = 0; c < 3; c++) rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)(acc / 16 + 0.5);
+        }
+}
+
+/* Frames captured 1 or 2 ticks apart (the pattern below), blocks moving (1.5, 0.75) px per tick: every other
+ * frame kept, so an interval of 3 ticks holds its dropped frame at 1/3 or 2/3, one of 2 or 4 ticks
+ * at 1/2. Speed changes between pairs follow no acceleration, so pairs that move more than the
+ * recent ones get the time hedge (the mean of the renders at 1/3 and 2/3); the others render as
+ * without it, byte for byte. */
+TEST(uneven_capture_hedges_the_longer_pairs) {
+    static const int gap[36] = {1, 1, 1, 1, 2, 1, 1, 2, 2, 2, 1, 1, 2, 1, 1, 1, 2, 1,
+                                1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1};
+    int w = 112, h = 80, nk = 37, nkept = 19, margin = 20;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    double tick = 0;
+    for (int k = 0; k < nk; k++) {
+        blocks(full + fb * k, w, h, 1.5 * tick, 0.75 * tick);
+        if (k < 36) tick += gap[k];
+    }
+    kn_video in = {w, h, nkept, 12.f, malloc(fb * nkept), 0, NULL}, hedged = {0}, plain = {0};
+    for (int m = 0; m < nkept; m++) memcpy(in.rgb + fb * m, full + fb * (2 * m), fb);
+    kn_error err = {0};
+    kn_interp_opts on, off;
+    kn_interp_opts_default(&on);
+    kn_interp_opts_default(&off);
+    off.time_hedge = 0;
+    REQUIRE(kn_interp_video(NULL, &on, &in, 2, 0, &hedged, &err) == KN_OK);
+    REQUIRE(kn_interp_video(NULL, &off, &in, 2, 0, &plain, &err) == KN_OK);
+    int long_pairs[] = {8, 12, 17}, same_pairs[] = {9, 10, 13, 14, 15, 16};
+    for (int q = 0; q < 3; q++) {
+        int f = 2 * long_pairs[q] + 1;
+        double ph = interior_psnr(hedged.rgb + fb * f, full + fb * f, w, h, margin);
+        double pp = interior_psnr(plain.rgb + fb * f, full + fb * f, w, h, margin);
+        printf("  3-tick pair %d (frame at 2/3): %.2f dB hedged, %.2f dB at the midpoint\n", long_pairs[q], ph, pp);
+        CHECKF(ph > pp + 0.5, "pair %d: %.2f vs %.2f dB", long_pairs[q], ph, pp);
+    }
+    for (int q = 0; q < 6; q++) {
+        int f = 2 * same_pairs[q] + 1;
+        CHECKF(!memcmp(hedged.rgb + fb * f, plain.rgb + fb * f, fb), "pair %d", same_pairs[q]);
+    }
+    kn_video_free(&hedged); kn_video_free(&plain); kn_video_free(&in);
+    free(full);
 }
 
 TEST_MAIN_BEGIN
@@ -398,4 +461,5 @@ TEST_MAIN_BEGIN
     RUN(still_post_keeps_its_own_flow);
     RUN(accelerating_video_follows_the_bend);
     RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
+    RUN(uneven_capture_hedges_the_longer_pairs);
 TEST_MAIN_END
