@@ -389,6 +389,34 @@ TEST(acceleration_gain_needs_the_model_to_explain_the_miss) {
     CHECK_NEAR(kn_accel_gain(mix, 5), 0.75, 1e-6);
 }
 
+/* Whole videos long enough for the acceleration path (7 frames and more): the factor and fps
+ * semantics hold, and a scene cut still repeats the nearer frame. */
+TEST(long_video_semantics_and_cut) {
+    int w = 48, h = 32, n = 10;
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 0, NULL}, o = {0};
+    /* two shots: frames 0-4 one texture drifting right, 5-9 another drifting down */
+    for (int i = 0; i < n; i++)
+        texture(in.rgb + fb * i, w, h, i < 5 ? 0.9 * i : 0, i < 5 ? 0 : 0.8 * (i - 5), i < 5 ? 0 : 40, i < 5 ? 3 : 9);
+    kn_error err = {0};
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 2, 0, &o, &err) == KN_OK);
+    REQUIRE(o.nframes == 19);
+    for (int i = 0; i < n; i++) CHECKF(!memcmp(o.rgb + fb * 2 * i, in.rgb + fb * i, fb), "input %d", i);
+    CHECK(!memcmp(o.rgb + fb * 9, in.rgb + fb * 4, fb));   /* across the cut: the first shot */
+    for (int k = 1; k < 19; k += 2)
+        if (k != 9) {   /* inside a shot: something between, not a copy */
+            CHECKF(memcmp(o.rgb + fb * k, in.rgb + fb * (k / 2), fb) != 0, "frame %d", k);
+            CHECKF(memcmp(o.rgb + fb * k, in.rgb + fb * (k / 2 + 1), fb) != 0, "frame %d", k);
+        }
+    kn_video_free(&o);
+    /* 10 fps -> 25 fps: frames at k/25 s up to 0.9 s; k = 0, 5, ..., 20 coincide with inputs 0, 2, ... 8 */
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 0, 25, &o, &err) == KN_OK);
+    CHECK(o.nframes == 23);
+    for (int k = 0; k <= 20; k += 5) CHECKF(!memcmp(o.rgb + fb * k, in.rgb + fb * (k / 5 * 2), fb), "frame %d", k);
+    kn_video_free(&o);
+    free(in.rgb);
+}
+
 /* Blocks of 7 px with hashed grey levels, shifted by (dx, dy) and box-filtered over 4x4 subsamples:
  * sharp edges (where a wrong time costs most) that still track. */
 static void blocks(uint8_t *rgb, int w, int h, double dx, double dy) {
@@ -462,4 +490,5 @@ TEST_MAIN_BEGIN
     RUN(accelerating_video_follows_the_bend);
     RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
     RUN(uneven_capture_hedges_the_longer_pairs);
+    RUN(long_video_semantics_and_cut);
 TEST_MAIN_END
