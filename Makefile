@@ -31,13 +31,16 @@ BENCHES  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TOOLS    = $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
 isa_flags = $(if $(findstring _avx512,$(1)),$(AVX512_FLAGS),$(if $(findstring _avx2,$(1)),$(AVX2_FLAGS),))
+# The interpolation engine's per-pixel loops are baseline C; -O3 vectorises more of them (cup.mp4,
+# 1 thread: 19.6 s against 21.8 s of CPU, byte-identical frames). Only when OPT is the default.
+interp_opt = $(if $(and $(findstring src/interp/,$(1)),$(filter -O2,$(OPT))),-O3,)
 
 .PHONY: all check test unit santest tools fuzz bench install clean
 all: $(BUILD)/kinora $(BUILD)/libkinora.a $(BUILD)/libkinora.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(call isa_flags,$<) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_BASE) $(call interp_opt,$<) $(call isa_flags,$<) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)

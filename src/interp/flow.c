@@ -130,14 +130,29 @@ static int patch_origin(int i, int stride, int ps, int size) {
 /* Mean-normalised residual SSD of the patch at (ox,oy) displaced by (u,v); r gets the residuals. */
 static float patch_residual(const search_job *j, int ox, int oy, float u, float v, const float *tn, float *r,
                             float *offset) {
-    int ps = j->ps, n = ps * ps;
-    float mean = 0;
-    for (int y = 0; y < ps; y++)
-        for (int x = 0; x < ps; x++) {
-            float s = kn_bilinear(j->I1, j->w, j->h, ox + x + u, oy + y + v);
-            r[y * ps + x] = s;
-            mean += s;
+    int ps = j->ps, n = ps * ps, w = j->w;
+    float mean = 0, fx = (float)ox + u, fy = (float)oy + v;
+    if (fx >= 0 && fy >= 0 && fx < (float)(w - ps - 1) && fy < (float)(j->h - ps - 1)) {
+        /* inside the frame (the usual case): one set of bilinear weights for the whole patch */
+        int x0 = (int)fx, y0 = (int)fy;
+        float ax = fx - (float)x0, ay = fy - (float)y0;
+        for (int y = 0; y < ps; y++) {
+            const float *r0 = j->I1 + (size_t)(y0 + y) * w + x0, *r1 = r0 + w;
+            for (int x = 0; x < ps; x++) {
+                float top = r0[x] + ax * (r0[x + 1] - r0[x]), bot = r1[x] + ax * (r1[x + 1] - r1[x]);
+                float s = top + ay * (bot - top);
+                r[y * ps + x] = s;
+                mean += s;
+            }
         }
+    } else {
+        for (int y = 0; y < ps; y++)
+            for (int x = 0; x < ps; x++) {
+                float s = kn_bilinear(j->I1, w, j->h, ox + x + u, oy + y + v);
+                r[y * ps + x] = s;
+                mean += s;
+            }
+    }
     mean /= n;
     float ssd = 0;
     for (int k = 0; k < n; k++) {

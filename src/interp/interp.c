@@ -6,46 +6,82 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Fraction of pixels whose forward and backward flows disagree (same tolerance as the visibility). */
-static double inconsistent_fraction(const kn_flow *f, const kn_flow *g) {
-    int w = f->w, h = f->h;
-    size_t bad = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t p = (size_t)y * w + x;
-            float fu = f->u[p], fv = f->v[p];
-            float gu = kn_bilinear(g->u, w, h, x + fu, y + fv), gv = kn_bilinear(g->v, w, h, x + fu, y + fv);
-            float e = (fu + gu) * (fu + gu) + (fv + gv) * (fv + gv);
-            bad += e > 1.f + 0.05f * (fu * fu + fv * fv + gu * gu + gv * gv);
-        }
-    return (double)bad / ((double)w * h);
+/* The scene-cut test's two measures, split by rows (of pixels, then of blocks) over ctx->pool; the
+ * per-row counts are summed in row order. */
+typedef struct {
+    const float *g0, *g1;
+    const kn_flow *f, *g;
+    int bs;
+    int *bad, *textured, *good;   /* per pixel row; per block row, twice */
+} cut_job;
+
+/* Pixels of row y whose forward and backward flows disagree (same tolerance as the visibility). */
+static void inconsistent_task(void *arg, int y) {
+    const cut_job *j = arg;
+    const kn_flow *f = j->f, *g = j->g;
+    int w = f->w, h = f->h, bad = 0;
+    for (int x = 0; x < w; x++) {
+        size_t p = (size_t)y * w + x;
+        float fu = f->u[p], fv = f->v[p];
+        float gu = kn_bilinear(g->u, w, h, x + fu, y + fv), gv = kn_bilinear(g->v, w, h, x + fu, y + fv);
+        float e = (fu + gu) * (fu + gu) + (fv + gv) * (fv + gv);
+        bad += e > 1.f + 0.05f * (fu * fu + fv * fv + gu * gu + gv * gv);
+    }
+    j->bad[y] = bad;
+}
+
+/* Textured blocks of block row r, and how many of them still correlate (ZNCC > 0.5) with g1 warped
+ * by f. */
+static void zncc_task(void *arg, int r) {
+    const cut_job *j = arg;
+    const kn_flow *f = j->f;
+    int w = f->w, h = f->h, bs = j->bs, by = r * bs, textured = 0, good = 0;
+    for (int bx = 0; bx + bs <= w; bx += bs) {
+        double s0 = 0, s1 = 0, s00 = 0, s11 = 0, s01 = 0;
+        for (int y = by; y < by + bs; y++)
+            for (int x = bx; x < bx + bs; x++) {
+                size_t p = (size_t)y * w + x;
+                double a = j->g0[p], b = kn_bilinear(j->g1, w, h, x + f->u[p], y + f->v[p]);
+                s0 += a; s1 += b; s00 += a * a; s11 += b * b; s01 += a * b;
+            }
+        double n = (double)bs * bs;
+        double v0 = s00 / n - (s0 / n) * (s0 / n), v1 = s11 / n - (s1 / n) * (s1 / n);
+        if (v0 < 4 || v1 < 4) continue;   /* flat blocks say nothing */
+        textured++;
+        double zncc = (s01 / n - (s0 / n) * (s1 / n)) / sqrt(v0 * v1);
+        good += zncc > 0.5;
+    }
+    j->textured[r] = textured;
+    j->good[r] = good;
+}
+
+/* kn_interp_is_cut on ctx->pool; -1 when out of memory. */
+static int is_cut(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f,
+                  const kn_flow *g) {
+    int w = f->w, h = f->h, bs = (w < h ? w : h) >= 64 ? 16 : 8, nrows = h / bs;
+    int *counts = malloc(sizeof *counts * ((size_t)h + 2 * (size_t)nrows + 2));
+    if (!counts) return -1;
+    cut_job j = {g0, g1, f, g, bs, counts, counts + h, counts + h + nrows + 1};
+    int cut = 0;
+    if (g) {   /* unrelated frames: the two flows cannot agree (a flow can fit smooth content, both cannot) */
+        kn_interp_run(ctx, h, inconsistent_task, &j);
+        size_t bad = 0;
+        for (int y = 0; y < h; y++) bad += (size_t)counts[y];
+        cut = (double)bad / ((double)w * h) > 0.6;
+    }
+    if (!cut) {
+        kn_interp_run(ctx, nrows, zncc_task, &j);
+        int textured = 0, good = 0;
+        for (int r = 0; r < nrows; r++) { textured += j.textured[r]; good += j.good[r]; }
+        cut = textured >= 4 && (double)good < o->cut_threshold * textured;
+    }
+    free(counts);
+    return cut;
 }
 
 int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f,
                      const kn_flow *g) {
-    int w = f->w, h = f->h;
-    /* unrelated frames: the two flows cannot agree (a flow can fit smooth content, both cannot) */
-    if (g && inconsistent_fraction(f, g) > 0.6) return 1;
-    int bs = (w < h ? w : h) >= 64 ? 16 : 8;
-    int textured = 0, good = 0;
-    for (int by = 0; by + bs <= h; by += bs)
-        for (int bx = 0; bx + bs <= w; bx += bs) {
-            double s0 = 0, s1 = 0, s00 = 0, s11 = 0, s01 = 0;
-            for (int y = by; y < by + bs; y++)
-                for (int x = bx; x < bx + bs; x++) {
-                    size_t p = (size_t)y * w + x;
-                    double a = g0[p], b = kn_bilinear(g1, w, h, x + f->u[p], y + f->v[p]);
-                    s0 += a; s1 += b; s00 += a * a; s11 += b * b; s01 += a * b;
-                }
-            double n = (double)bs * bs;
-            double v0 = s00 / n - (s0 / n) * (s0 / n), v1 = s11 / n - (s1 / n) * (s1 / n);
-            if (v0 < 4 || v1 < 4) continue;   /* flat blocks say nothing */
-            textured++;
-            double zncc = (s01 / n - (s0 / n) * (s1 / n)) / sqrt(v0 * v1);
-            good += zncc > 0.5;
-        }
-    if (textured < 4) return 0;
-    return (double)good < o->cut_threshold * textured;
+    return is_cut(NULL, o, g0, g1, f, g) > 0;
 }
 
 /* Frames at ts between a and b from their flows (cut: the pair is a scene cut). */
@@ -90,7 +126,8 @@ static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
     }
     if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, ws, &f10.u, &f10.v, err);
     int cut = 0;
-    if (!st && o->scene_cut) cut = kn_interp_is_cut(o, g0, g1, &f01, &f10);
+    if (!st && o->scene_cut && (cut = is_cut(ctx, o, g0, g1, &f01, &f10)) < 0)
+        st = kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     if (!st) st = render_times(ctx, a, b, g0, g1, w, h, &f01, &f10, cut, NULL, ts, nt, outs, ws, err);
     kn_ws_put(ws, g0); kn_ws_put(ws, g1);
     kn_ws_put(ws, f01.u); kn_ws_put(ws, f01.v); kn_ws_put(ws, f10.u); kn_ws_put(ws, f10.v);
@@ -165,7 +202,8 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     if (!st) st = kn_flow_estimate_ws(s->ctx, s->o, g0, g1, w, h, s->ws, &f->u, &f->v, err);
     if (!st) st = kn_flow_estimate_ws(s->ctx, s->o, g1, g0, w, h, s->ws, &b->u, &b->v, err);
     if (st) return st;
-    s->cut[sl] = s->o->scene_cut && kn_interp_is_cut(s->o, g0, g1, f, b);
+    s->cut[sl] = s->o->scene_cut ? is_cut(s->ctx, s->o, g0, g1, f, b) : 0;
+    if (s->cut[sl] < 0) return kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
     int j = k - 2;
