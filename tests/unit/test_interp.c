@@ -325,6 +325,15 @@ TEST(still_post_keeps_its_own_flow) {
     free(a); free(b);
 }
 
+/* Every other frame of `full` (frames 0, 2, ..., 2 (nkept - 1)) as a 12 fps video, as eval-interp
+ * keeps them. */
+static kn_video kept_frames(const uint8_t *full, int w, int h, int nkept) {
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, nkept, 12.f, malloc(fb * nkept), 0, NULL};
+    for (int m = 0; m < nkept; m++) memcpy(in.rgb + fb * m, full + fb * (2 * m), fb);
+    return in;
+}
+
 /* A texture accelerating at 2c px per frame^2 (position c (k - 11)^2 along (1, 0.5) at frame k, every
  * other frame kept): constant velocity puts every dropped frame c px off its path, the quadratic
  * model puts it on it. */
@@ -334,8 +343,7 @@ TEST(accelerating_video_follows_the_bend) {
     size_t fb = (size_t)w * h * 3;
     uint8_t *full = malloc(fb * nk);
     for (int k = 0; k < nk; k++) texture(full + fb * k, w, h, c * (k - 11) * (k - 11), 0.5 * c * (k - 11) * (k - 11), 0, 2);
-    kn_video in = {w, h, nkept, 12.f, malloc(fb * nkept), 0, NULL}, bent = {0}, straight = {0}, bent3 = {0};
-    for (int m = 0; m < nkept; m++) memcpy(in.rgb + fb * m, full + fb * (2 * m), fb);
+    kn_video in = kept_frames(full, w, h, nkept), bent = {0}, straight = {0}, bent3 = {0};
     kn_error err = {0};
     kn_interp_opts on, off;
     kn_interp_opts_default(&on);
@@ -449,8 +457,7 @@ TEST(uneven_capture_hedges_the_longer_pairs) {
         blocks(full + fb * k, w, h, 1.5 * tick, 0.75 * tick);
         if (k < 36) tick += gap[k];
     }
-    kn_video in = {w, h, nkept, 12.f, malloc(fb * nkept), 0, NULL}, hedged = {0}, plain = {0};
-    for (int m = 0; m < nkept; m++) memcpy(in.rgb + fb * m, full + fb * (2 * m), fb);
+    kn_video in = kept_frames(full, w, h, nkept), hedged = {0}, plain = {0};
     kn_error err = {0};
     kn_interp_opts on, off;
     kn_interp_opts_default(&on);
