@@ -1,5 +1,6 @@
-/* Pair and whole-video interpolation on top of flow.c (estimation) and warp.c (rendering), and the
- * scene-cut test. */
+/* Pair and whole-video interpolation on top of flow.c (estimation), warp.c (rendering) and accel.c
+ * (acceleration and the time hedge, for whole videos of 7 frames and more, whose pairs are taken in
+ * order with the flows of six of them held), and the scene-cut test. */
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
 #include "io/media.h"
