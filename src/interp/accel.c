@@ -144,15 +144,16 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-float kn_time_hedge(const kn_accel_stats *s, int nstats, const float *motion, int pair, int npairs, float t) {
+int kn_pair_uneven(const kn_accel_stats *s, int nstats, float gain, const float *motion, int pair, int npairs) {
     double ed, dd, ee;
-    if (window_sums(s, nstats, &ed, &dd, &ee) < MIN_MEASURED || kn_accel_gain(s, nstats) > 0) return 0;
+    if (gain > 0 || window_sums(s, nstats, &ed, &dd, &ee) < MIN_MEASURED) return 0;
     float m[5];
     int nm = 0;
     for (int q = pair - 3; q <= pair + 1; q++)
         if (q >= 0 && q < npairs) m[nm++] = motion[q];
     qsort(m, (size_t)nm, sizeof *m, cmp_float);
     float median = nm % 2 ? m[nm / 2] : 0.5f * (m[nm / 2 - 1] + m[nm / 2]);
-    if (!(median > 0) || !(motion[pair] > LONG_PAIR * median)) return 0;
-    return (2.f / 3.f) * t * (1 - t);
+    return median > 0 && motion[pair] > LONG_PAIR * median;
 }
+
+float kn_time_hedge(float t) { return (2.f / 3.f) * t * (1 - t); }

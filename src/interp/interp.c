@@ -232,9 +232,10 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
                      i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL,
                      kn_accel_gain(s->stats + from, i - from), 0};
     const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
+    int uneven = s->o->time_hedge && !s->cut[sl] &&
+                 kn_pair_uneven(s->stats + from, i - from, bent.gain, s->motion, i, n - 1);
     for (int q = 0; !st && q < nt; q++) {
-        bent.hedge = s->o->time_hedge && !s->cut[sl] && ts[q] > 0 && ts[q] < 1
-                         ? kn_time_hedge(s->stats + from, i - from, s->motion, i, n - 1, ts[q]) : 0;
+        bent.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
                           &bent, ts + q, 1, outs + q, s->ws, err);
     }

@@ -73,10 +73,12 @@ kn_status kn_accel_centre(const kn_ctx *ctx, const kn_flow *const fwd[6], const 
 float kn_accel_gain(const kn_accel_stats *s, int n);
 /* Mean |f| over the pixels that move more than 1 px (0 when none does). */
 float kn_pair_motion(const kn_flow *f);
-/* Uneven capture (accel.c): the half-width d of the time hedge for a frame at t of pair `pair`
- * (render at t - d and t + d and average), 0 for none. s: the stats of the kept frames before the
- * pair; motion: kn_pair_motion of pairs 0 .. npairs-1 (read up to pair + 1). */
-float kn_time_hedge(const kn_accel_stats *s, int nstats, const float *motion, int pair, int npairs, float t);
+/* Uneven capture (accel.c): 1 when pair `pair` likely spans one more capture tick than its
+ * neighbours. s: the stats of the kept frames before it; gain: kn_accel_gain of those; motion:
+ * kn_pair_motion of pairs 0 .. npairs-1 (read up to pair + 1). */
+int kn_pair_uneven(const kn_accel_stats *s, int nstats, float gain, const float *motion, int pair, int npairs);
+/* The half-width of the time hedge for a frame at t of such a pair (render at t -+ it, average). */
+float kn_time_hedge(float t);
 
 /* bent may be NULL (constant velocity). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,

@@ -75,6 +75,14 @@ typedef struct {
 
 #define SPLAT_BAND 32
 
+/* Where source pixel p of flow f is at time st from its own frame: st f(p), bent (when outer, the
+ * flow from that frame away from the other, is given) by bend (f(p) + outer(p)) as accel.c says. */
+static inline void path_at(const kn_flow *f, const kn_flow *outer, float st, float bend, size_t p, float *mu,
+                           float *mv) {
+    *mu = st * f->u[p]; *mv = st * f->v[p];
+    if (outer) { *mu += bend * (f->u[p] + outer->u[p]); *mv += bend * (f->v[p] + outer->v[p]); }
+}
+
 /* Where every source pixel is at time t (straight, or bent by the acceleration), and the span of
  * target rows each source row reaches, so a band of the splat visits only the rows that land in it. */
 static void place_task(void *arg, int y) {
@@ -85,8 +93,8 @@ static void place_task(void *arg, int y) {
         float st = src ? 1.f - j->t : j->t, bend = j->bend[src], lo = INFINITY, hi = -INFINITY;
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
-            float mu = st * f->u[p], mv = st * f->v[p];
-            if (outer) { mu += bend * (f->u[p] + outer->u[p]); mv += bend * (f->v[p] + outer->v[p]); }
+            float mu, mv;
+            path_at(f, outer, st, bend, p, &mu, &mv);
             j->mu[src][p] = mu; j->mv[src][p] = mv;
             lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows are skipped by the splat's own test */
         }
@@ -256,15 +264,13 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
         break;
     case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
     case H_FWD: {
-        float fu = j->f01->u[p], fv = j->f01->v[p];
-        float mu = t * fu, mv = t * fv;
-        if (j->outer[0]) { mu += j->bend[0] * (fu + j->outer[0]->u[p]); mv += j->bend[0] * (fv + j->outer[0]->v[p]); }
+        float fu = j->f01->u[p], fv = j->f01->v[p], mu, mv;
+        path_at(j->f01, j->outer[0], t, j->bend[0], p, &mu, &mv);
         T[0] = -mu; T[1] = -mv; T[2] = fu - mu; T[3] = fv - mv;
         break; }
     default: {
-        float gu = j->f10->u[p], gv = j->f10->v[p];
-        float mu = (1 - t) * gu, mv = (1 - t) * gv;
-        if (j->outer[1]) { mu += j->bend[1] * (gu + j->outer[1]->u[p]); mv += j->bend[1] * (gv + j->outer[1]->v[p]); }
+        float gu = j->f10->u[p], gv = j->f10->v[p], mu, mv;
+        path_at(j->f10, j->outer[1], 1 - t, j->bend[1], p, &mu, &mv);
         T[0] = gu - mu; T[1] = gv - mv; T[2] = -mu; T[3] = -mv;
         break; }
     }
