@@ -71,7 +71,7 @@ class Params:
         if self.gen is None:
             t = self.sd[name]
             assert list(t.shape) == list(shape), (name, list(t.shape), shape)
-            return t.float()
+            return t.to(torch.get_default_dtype())   # f32 (f16/bf16 weights upcast); f64 for train_grad_ref.py
         if name not in self.sd:
             g = self.gen
             if kind == "gamma":
@@ -247,8 +247,9 @@ def per_block(v, n):
 
 def timestep_embedding(t, dim, flip, shift):
     half = dim // 2
-    ex = -math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - shift)
-    e = t[:, None].float() * torch.exp(ex)[None, :]
+    # f32 as diffusers computes it (the default dtype; f64 where train_grad_ref.py asks for it)
+    ex = -math.log(10000) * torch.arange(half, dtype=torch.get_default_dtype()) / (half - shift)
+    e = t[:, None].to(ex.dtype) * torch.exp(ex)[None, :]
     e = torch.cat([torch.sin(e), torch.cos(e)], dim=-1)
     if flip:
         e = torch.cat([e[:, half:], e[:, :half]], dim=-1)
