@@ -228,9 +228,23 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     if (st) return st;
     int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING;
     int prev = (i + RING - 1) % RING, next = (i + 1) % RING;
-    kn_accel bent = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
-                     i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL,
-                     kn_accel_gain(s->stats + from, i - from), 0};
+    kn_accel bent = {{NULL, NULL}, kn_accel_gain(s->stats + from, i - from), 0};
+    /* a's pixels go on to the frame before a (pair i-1 backwards), b's to the frame after b */
+    const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
+    const kn_flow *out[2] = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
+                             i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL};
+    kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
+    for (int side = 0; side < 2 && bent.gain > 0 && !s->cut[sl]; side++) {
+        if (!out[side]) continue;
+        field[side].u = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
+        field[side].v = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
+        if (!field[side].u || !field[side].v) {
+            st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
+            break;
+        }
+        kn_accel_field(s->ctx, own[side], out[side], &field[side]);
+        bent.acc[side] = &field[side];
+    }
     const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
     int uneven = s->o->time_hedge && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, bent.gain, s->motion, i, n - 1);
@@ -239,6 +253,7 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
                           &bent, ts + q, 1, outs + q, s->ws, err);
     }
+    for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
     return st;
 }
 

@@ -58,11 +58,16 @@ void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g);
 /* Flow into u, v (w*h each, from ws; the caller puts them back). */
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
                               int h, kn_interp_ws *ws, float **u, float **v, kn_error *err);
-/* Acceleration of a pair (accel.c): prev is the flow from frame a to the frame before it, next the
- * flow from b to the frame after it (either may be NULL: that side moves at constant velocity), gain
- * how far to follow the bend (0 = constant velocity), hedge the half-width of the time hedge (the
- * frame at t is the mean of those at t -+ hedge; 0 = none). */
-typedef struct { const kn_flow *prev, *next; float gain, hedge; } kn_accel;
+/* Acceleration of a pair (accel.c): acc[0] the acceleration field of frame a's pixels, acc[1] that of
+ * frame b's (kn_accel_field; either may be NULL: that side moves at constant velocity), gain how far
+ * to follow the bend (0 = constant velocity), hedge the half-width of the time hedge (the frame at t
+ * is the mean of those at t -+ hedge; 0 = none). */
+typedef struct { const kn_flow *acc[2]; float gain, hedge; } kn_accel;
+/* Acceleration field of one side of a pair: f the pair's flow from that side's frame, out the flow
+ * from that frame away from the other (to the frame before a, or after b). acc = f + out where out
+ * lands inside the frame, 0 elsewhere (there the pixel moves at constant velocity). acc->u, acc->v
+ * are the caller's (w*h each). */
+void kn_accel_field(const kn_ctx *ctx, const kn_flow *f, const kn_flow *out, kn_flow *acc);
 /* Sums over the tracks through one kept frame j (see accel.c): e the constant-velocity miss, d the
  * quadratic model's correction. */
 typedef struct { double ed, dd, ee; } kn_accel_stats;

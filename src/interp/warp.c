@@ -67,7 +67,7 @@ typedef struct {
     float *wsum;         /* out */
     int w, h;
     float t;
-    const kn_flow *outer[2];   /* source 0: flow to the frame before a; source 1: after b (or NULL) */
+    const kn_flow *accel[2];   /* acceleration field of each source (kn_accel_field), or NULL */
     float bend[2];             /* gain (s^2 - s) / 2 of each source, s its distance in time */
     float *mu[2], *mv[2];      /* each source pixel's displacement to time t */
     int *row_lo[2], *row_hi[2];  /* per source row: the target rows its pixels reach (floor of y + mv) */
@@ -75,12 +75,12 @@ typedef struct {
 
 #define SPLAT_BAND 32
 
-/* Where source pixel p of flow f is at time st from its own frame: st f(p), bent (when outer, the
- * flow from that frame away from the other, is given) by bend (f(p) + outer(p)) as accel.c says. */
-static inline void path_at(const kn_flow *f, const kn_flow *outer, float st, float bend, size_t p, float *mu,
+/* Where source pixel p of flow f is at time st from its own frame: st f(p), bent (when acc, the
+ * source's acceleration field, is given) by bend acc(p) as accel.c says. */
+static inline void path_at(const kn_flow *f, const kn_flow *acc, float st, float bend, size_t p, float *mu,
                            float *mv) {
     *mu = st * f->u[p]; *mv = st * f->v[p];
-    if (outer) { *mu += bend * (f->u[p] + outer->u[p]); *mv += bend * (f->v[p] + outer->v[p]); }
+    if (acc) { *mu += bend * acc->u[p]; *mv += bend * acc->v[p]; }
 }
 
 /* Where every source pixel is at time t (straight, or bent by the acceleration), and the span of
@@ -89,12 +89,12 @@ static void place_task(void *arg, int y) {
     const splat_job *j = arg;
     int w = j->w;
     for (int src = 0; src < 2; src++) {
-        const kn_flow *f = j->f[src], *outer = j->outer[src];
+        const kn_flow *f = j->f[src], *acc = j->accel[src];
         float st = src ? 1.f - j->t : j->t, bend = j->bend[src], lo = INFINITY, hi = -INFINITY;
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
             float mu, mv;
-            path_at(f, outer, st, bend, p, &mu, &mv);
+            path_at(f, acc, st, bend, p, &mu, &mv);
             j->mu[src][p] = mu; j->mv[src][p] = mv;
             lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows are skipped by the splat's own test */
         }
@@ -119,7 +119,7 @@ static void splat_task(void *arg, int task) {
         for (int src = 0; src < 2; src++) {
             const kn_flow *f = j->f[src];
             const float *score = j->score[src], *vis = j->vis[src];
-            const int bent = j->outer[src] != NULL;
+            const int bent = j->accel[src] != NULL;
             float st = src ? 1.f - t : t;
             for (int y = 0; y < h; y++) {
                 /* a candidate at py touches rows floor(py) and floor(py) + 1 */
@@ -242,7 +242,7 @@ typedef struct {
     uint8_t *out;
     int w, h, cw, chh;
     float t;
-    const kn_flow *outer[2];     /* as in splat_job: the flows read at the pixel bend the same way */
+    const kn_flow *accel[2];     /* as in splat_job: the flows read at the pixel bend the same way */
     float bend[2];
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
 } mix_job;
@@ -265,12 +265,12 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
     case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
     case H_FWD: {
         float fu = j->f01->u[p], fv = j->f01->v[p], mu, mv;
-        path_at(j->f01, j->outer[0], t, j->bend[0], p, &mu, &mv);
+        path_at(j->f01, j->accel[0], t, j->bend[0], p, &mu, &mv);
         T[0] = -mu; T[1] = -mv; T[2] = fu - mu; T[3] = fv - mv;
         break; }
     default: {
         float gu = j->f10->u[p], gv = j->f10->v[p], mu, mv;
-        path_at(j->f10, j->outer[1], 1 - t, j->bend[1], p, &mu, &mv);
+        path_at(j->f10, j->accel[1], 1 - t, j->bend[1], p, &mu, &mv);
         T[0] = gu - mu; T[1] = gv - mv; T[2] = -mu; T[3] = -mv;
         break; }
     }
@@ -487,7 +487,7 @@ static void mix_task(void *arg, int task) {
 
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
-                                const kn_flow *f10, float t, const kn_flow *const outer[2], const float bend[2],
+                                const kn_flow *f10, float t, const kn_flow *const accel[2], const float bend[2],
                                 float hedge, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
@@ -495,7 +495,7 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
     mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge};
-    for (int s = 0; s < 2; s++) { j.outer[s] = outer[s]; j.bend[s] = bend[s]; }
+    for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
     /* the base hypotheses' window means decide where the nearby ones are tried */
@@ -538,11 +538,10 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     splat_job sj = {{f01, f10}, {x[S0], x[S1]}, {x[V0], x[V1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL}, {0, 0},
                     {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {rows, rows + h}, {rows + 2 * h, rows + 3 * h}};
     if (bent && bent->gain > 0) {
-        const kn_flow *outer[2] = {bent->prev, bent->next};
         for (int s = 0; s < 2; s++) {
             float st = s ? 1 - t : t;
-            if (!outer[s]) continue;
-            sj.outer[s] = outer[s];
+            if (!bent->acc[s]) continue;
+            sj.accel[s] = bent->acc[s];
             sj.bend[s] = bent->gain * (st * st - st) / 2;
         }
     }
@@ -552,7 +551,7 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     kn_ws_put(ws, acc); kn_ws_put(ws, rows);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
-    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.outer, sj.bend,
+    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
                                       bent ? bent->hedge : 0, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
