@@ -21,6 +21,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->cut_threshold = 0.3f;
     o->accel = 1;
     o->time_hedge = 1;
+    o->cubic = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

@@ -88,7 +88,7 @@ int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, 
 /* Frames at ts between a and b from their flows (cut: the pair is a scene cut). */
 static kn_status render_times(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *g0,
                               const float *g1, int w, int h, const kn_flow *f01, const kn_flow *f10, int cut,
-                              const kn_accel *bent, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws,
+                              const kn_pair_hints *hints, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws,
                               kn_error *err) {
     size_t fb = (size_t)w * h * 3;
     kn_status st = KN_OK;
@@ -96,7 +96,7 @@ static kn_status render_times(const kn_ctx *ctx, const uint8_t *a, const uint8_t
         /* the new shot starts at b's time, so a frame at the midpoint (a tie) still shows a's shot,
          * as ffmpeg's minterpolate does */
         if (cut) memcpy(outs[i], ts[i] <= 0.5f ? a : b, fb);
-        else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, f01, f10, bent, ts[i], ws, outs[i], err);
+        else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, f01, f10, hints, ts[i], ws, outs[i], err);
     }
     return st;
 }
@@ -166,6 +166,7 @@ typedef struct {
     int cut[RING];
     int done;                       /* pairs 0 .. done-1 are estimated */
     kn_accel_stats *stats;          /* per kept frame, zero where not measured */
+    kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
     float *motion;                  /* per pair: kn_pair_motion of its forward flow */
 } pair_stream;
 
@@ -177,6 +178,7 @@ static void stream_free(pair_stream *s) {
     }
     free(s->stats);
     free(s->motion);
+    free(s->kernel);
 }
 
 static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
@@ -207,8 +209,13 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     if (s->cut[sl] < 0) return kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
+    int pk = (k + RING - 1) % RING;   /* frame k rebuilt from k-1 and k+1 (kernel.c) */
+    if (k >= 1 && !s->cut[pk] && !s->cut[sl] &&
+        (st = kn_kernel_measure(s->ctx, kn_video_frame(s->in, k - 1), kn_video_frame(s->in, k),
+                                kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
+        return st;
     int j = k - 2;
-    if (j < 3) return KN_OK;
+    if (!s->o->accel || j < 3) return KN_OK;
     const kn_flow *fw[6], *bw[6];
     for (int q = 0; q < 6; q++) {
         int p = (j - 3 + q) % RING;
@@ -228,13 +235,16 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     if (st) return st;
     int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING;
     int prev = (i + RING - 1) % RING, next = (i + 1) % RING;
-    kn_accel bent = {{NULL, NULL}, kn_accel_gain(s->stats + from, i - from), 0};
+    /* the kernel from the kept frames measured so far, up to b (i + 1) */
+    int kfrom = i + 2 - GAIN_WINDOW > 0 ? i + 2 - GAIN_WINDOW : 0;
+    kn_pair_hints hints = {{NULL, NULL}, s->o->accel ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
+                           s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom)};
     /* a's pixels go on to the frame before a (pair i-1 backwards), b's to the frame after b */
     const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
     const kn_flow *out[2] = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
                              i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
-    for (int side = 0; side < 2 && bent.gain > 0 && !s->cut[sl]; side++) {
+    for (int side = 0; side < 2 && hints.gain > 0 && !s->cut[sl]; side++) {
         if (!out[side]) continue;
         field[side].u = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
         field[side].v = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
@@ -243,15 +253,15 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
             break;
         }
         kn_accel_field(s->ctx, own[side], out[side], &field[side]);
-        bent.acc[side] = &field[side];
+        hints.acc[side] = &field[side];
     }
     const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
-    int uneven = s->o->time_hedge && !s->cut[sl] &&
-                 kn_pair_uneven(s->stats + from, i - from, bent.gain, s->motion, i, n - 1);
+    int uneven = s->o->accel && s->o->time_hedge && !s->cut[sl] &&
+                 kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
     for (int q = 0; !st && q < nt; q++) {
-        bent.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
+        hints.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
-                          &bent, ts + q, 1, outs + q, s->ws, err);
+                          &hints, ts + q, 1, outs + q, s->ws, err);
     }
     for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
     return st;
@@ -297,13 +307,15 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
     kn_status st = KN_OK;
     kn_interp_ws ws = {0};
-    /* acceleration needs every pair in order: not worth it when frames are mostly dropped, and kept
-     * frames are measured only from the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL};
-    int bend = o->accel && n >= 7 && (factor >= 2 || out_fps > in_fps);
-    if (bend && (w > 16384 || h > 16384))
+    /* acceleration and the kernel choice take the pairs in order (they read the neighbouring pairs'
+     * flows): not worth it when frames are mostly dropped, and kept frames are measured only from
+     * the seventh on */
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL};
+    int in_order = (o->accel || o->cubic) && n >= 7 && (factor >= 2 || out_fps > in_fps);
+    if (in_order && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
-    if (!st && bend && (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion))))
+    if (!st && in_order && (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
+                        !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
     long long k = 0;
     while (!st && k < nout) {
@@ -322,7 +334,7 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
             if (i2 != i || t2 == 0) break;
             t = t2;
         }
-        if (bend) st = stream_render(&ps, i, ts, nt, outs, err);
+        if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
         else st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
         if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
     }

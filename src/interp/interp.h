@@ -14,8 +14,10 @@
  *   show, scaled by a gain measured on the video's own frames (0, constant velocity, where
  *   acceleration explains nothing). Where acceleration explains nothing and a pair moves markedly
  *   more than the recent ones (likely one capture tick longer, its frames' times unknown), each
- *   frame is the mean of the frames just before and after its time. A single pair (kn_interp_pair)
- *   moves at constant velocity and is not hedged.
+ *   frame is the mean of the frames just before and after its time. Where bicubic samples rebuild
+ *   the video's recent kept frames from their neighbours better than bilinear ones (sharp rather
+ *   than noisy footage), the frames are sampled bicubically. A single pair (kn_interp_pair) moves at
+ *   constant velocity, is not hedged and is sampled bilinearly.
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
  *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
  * - t <= 0 gives frame a exactly, t >= 1 frame b exactly.
@@ -43,6 +45,9 @@ typedef struct kn_interp_opts {
                              pair that moves more than its neighbours (likely one capture tick
                              longer) renders each frame as the mean of the frames just before and
                              after its time (1; see accel.c) */
+    int cubic;            /* nonzero (whole videos, as accel): sample the frames bicubically where the
+                             video's own kept frames are rebuilt better that way than bilinearly
+                             (1; see kernel.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

@@ -32,6 +32,40 @@ static inline void kn_bilinear_rgb(const uint8_t *im, int w, int h, float x, flo
         out[c] = top + b.fy * (bot - top);
     }
 }
+/* Bicubic sample (Keys' kernel, a = -0.5) of an interleaved 8-bit RGB w x h frame at (x, y), the
+ * coordinates clamped as above and the 4x4 taps clamped to the frame. At a fractional position a
+ * bilinear read averages neighbouring pixels and so blurs detail (and noise); this one keeps detail. */
+static inline void kn_bicubic_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
+    if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
+    if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
+    int x0 = (int)x, y0 = (int)y;
+    float fx = x - (float)x0, fy = y - (float)y0, wx[4], wy[4];
+    wx[0] = ((-0.5f * fx + 1.f) * fx - 0.5f) * fx; wx[1] = (1.5f * fx - 2.5f) * fx * fx + 1.f;
+    wx[2] = ((-1.5f * fx + 2.f) * fx + 0.5f) * fx; wx[3] = (0.5f * fx - 0.5f) * fx * fx;
+    wy[0] = ((-0.5f * fy + 1.f) * fy - 0.5f) * fy; wy[1] = (1.5f * fy - 2.5f) * fy * fy + 1.f;
+    wy[2] = ((-1.5f * fy + 2.f) * fy + 0.5f) * fy; wy[3] = (0.5f * fy - 0.5f) * fy * fy;
+    size_t col[4], row[4];
+    if (x0 >= 1 && y0 >= 1 && x0 + 2 < w && y0 + 2 < h) {   /* inside: no clamping */
+        for (int i = 0; i < 4; i++) {
+            col[i] = (size_t)(x0 + i - 1) * 3;
+            row[i] = (size_t)(y0 + i - 1) * (size_t)w * 3;
+        }
+    } else {
+        for (int i = 0; i < 4; i++) {
+            col[i] = (size_t)kn_clampi(x0 + i - 1, 0, w - 1) * 3;
+            row[i] = (size_t)kn_clampi(y0 + i - 1, 0, h - 1) * (size_t)w * 3;
+        }
+    }
+    float r0 = 0, g0 = 0, b0 = 0;
+    for (int j = 0; j < 4; j++) {
+        const uint8_t *r = im + row[j], *p0 = r + col[0], *p1 = r + col[1], *p2 = r + col[2], *p3 = r + col[3];
+        float hr = wx[0] * p0[0] + wx[1] * p1[0] + wx[2] * p2[0] + wx[3] * p3[0];
+        float hg = wx[0] * p0[1] + wx[1] * p1[1] + wx[2] * p2[1] + wx[3] * p3[1];
+        float hb = wx[0] * p0[2] + wx[1] * p1[2] + wx[2] * p2[2] + wx[3] * p3[2];
+        r0 += wy[j] * hr; g0 += wy[j] * hg; b0 += wy[j] * hb;
+    }
+    out[0] = r0; out[1] = g0; out[2] = b0;
+}
 /* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
 static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
     kn_bilinear_at b = kn_bilinear_where(w, h, x, y);
@@ -58,11 +92,12 @@ void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g);
 /* Flow into u, v (w*h each, from ws; the caller puts them back). */
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
                               int h, kn_interp_ws *ws, float **u, float **v, kn_error *err);
-/* Acceleration of a pair (accel.c): acc[0] the acceleration field of frame a's pixels, acc[1] that of
- * frame b's (kn_accel_field; either may be NULL: that side moves at constant velocity), gain how far
- * to follow the bend (0 = constant velocity), hedge the half-width of the time hedge (the frame at t
- * is the mean of those at t -+ hedge; 0 = none). */
-typedef struct { const kn_flow *acc[2]; float gain, hedge; } kn_accel;
+/* What a whole video tells the renderer about one pair (interp.c). acc[0]: the acceleration field of
+ * frame a's pixels, acc[1] that of frame b's (kn_accel_field; either may be NULL: that side moves at
+ * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedge: the half-width
+ * of the time hedge (the frame at t is the mean of those at t -+ hedge; 0 = none); cubic: sample the
+ * frames bicubically instead of bilinearly (kernel.c). */
+typedef struct { const kn_flow *acc[2]; float gain, hedge; int cubic; } kn_pair_hints;
 /* Acceleration field of one side of a pair: f the pair's flow from that side's frame, out the flow
  * from that frame away from the other (to the frame before a, or after b). acc = f + out where out
  * lands inside the frame, 0 elsewhere (there the pixel moves at constant velocity). acc->u, acc->v
@@ -85,10 +120,20 @@ int kn_pair_uneven(const kn_accel_stats *s, int nstats, float gain, const float 
 /* The half-width of the time hedge for a frame at t of such a pair (render at t -+ it, average). */
 float kn_time_hedge(float t);
 
-/* bent may be NULL (constant velocity). */
+/* Resampling kernel (kernel.c). Sums over one kept frame rebuilt from its two neighbours: squared
+ * error with bilinear (lin) and with bicubic (cub) samples. */
+typedef struct { double lin, cub; } kn_kernel_stats;
+/* Kept frame mid rebuilt from prev and next, each warped by the flow from mid to it (read at the
+ * pixel) and averaged, on every second pixel of every second row. */
+kn_status kn_kernel_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_t *mid, const uint8_t *next, int w,
+                            int h, const kn_flow *to_prev, const kn_flow *to_next, kn_kernel_stats *out, kn_error *err);
+/* 1 when the summed stats of n kept frames favour bicubic samples (0 when none was measured). */
+int kn_kernel_cubic(const kn_kernel_stats *s, int n);
+
+/* hints may be NULL (constant velocity, bilinear samples). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                               const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
-                              const kn_accel *bent, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err);
+                              const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err);
 kn_status kn_flow_refine(const kn_ctx *ctx, const float *I0, const float *I1, int w, int h, float *u, float *v,
                          int iters, kn_interp_ws *ws, kn_error *err);
 #endif

@@ -10,7 +10,8 @@
  * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
  *    read at the pixel itself; where even the best of those leaves its two sides disagreeing, also
  *    the splatted flows of eight pixels 12-16 px away. For each, both neighbours are warped
- *    backwards and blended by visibility and distance in time; the hypotheses are then mixed by
+ *    backwards (bilinear samples, or bicubic where kernel.c chose them) and blended by visibility
+ *    and distance in time; the hypotheses are then mixed by
  *    how well their two warped lumas agree over a window (bilateral cost). Where the flow is right
  *    the splatted hypothesis dominates; where it fails (fast non-rigid motion, flat regions), the
  *    output hedges toward the hypotheses whose two sides agree, which is what a squared-error-optimal
@@ -245,6 +246,7 @@ typedef struct {
     const kn_flow *accel[2];     /* as in splat_job: the flows read at the pixel bend the same way */
     float bend[2];
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
+    int cubic;                   /* nonzero: bicubic samples of the frames (kernel.c), else bilinear */
 } mix_job;
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
@@ -409,14 +411,19 @@ static void box_cols_task(void *arg, int task) {
  * coincide, and sampling each once is most of the saving. */
 typedef struct { float x, y, rgb[3]; } sample_memo;
 
-static void sample_once(const uint8_t *im, int w, int h, float x, float y, sample_memo *memo, int *nmemo,
+static void sample_rgb(const mix_job *j, const uint8_t *im, float x, float y, float out[3]) {
+    if (j->cubic) kn_bicubic_rgb(im, j->w, j->h, x, y, out);
+    else kn_bilinear_rgb(im, j->w, j->h, x, y, out);
+}
+
+static void sample_once(const mix_job *j, const uint8_t *im, float x, float y, sample_memo *memo, int *nmemo,
                         float out[3]) {
     for (int i = 0; i < *nmemo; i++)
         if (fabsf(memo[i].x - x) < SAME_PX && fabsf(memo[i].y - y) < SAME_PX) {
             for (int c = 0; c < 3; c++) out[c] = memo[i].rgb[c];
             return;
         }
-    kn_bilinear_rgb(im, w, h, x, y, out);
+    sample_rgb(j, im, x, y, out);
     sample_memo *m = &memo[(*nmemo)++];
     m->x = x; m->y = y;
     for (int c = 0; c < 3; c++) m->rgb[c] = out[c];
@@ -434,11 +441,11 @@ static void add_blend(const mix_job *j, int x, int y, const float T[4], const fl
         ax -= dt * mu; ay -= dt * mv; bx -= dt * mu; by -= dt * mv;
     }
     if (ma) {
-        sample_once(j->a, j->w, j->h, ax, ay, ma, na, c0);
-        sample_once(j->b, j->w, j->h, bx, by, mb, nb, c1);
+        sample_once(j, j->a, ax, ay, ma, na, c0);
+        sample_once(j, j->b, bx, by, mb, nb, c1);
     } else {
-        kn_bilinear_rgb(j->a, j->w, j->h, ax, ay, c0);
-        kn_bilinear_rgb(j->b, j->w, j->h, bx, by, c1);
+        sample_rgb(j, j->a, ax, ay, c0);
+        sample_rgb(j, j->b, bx, by, c1);
     }
     float tt = j->t + dt, w0 = (1 - tt) * (V[0] + VIS_FLOOR), w1 = tt * (V[1] + VIS_FLOOR), inv = share / (w0 + w1);
     for (int c = 0; c < 3; c++) acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv;
@@ -488,13 +495,13 @@ static void mix_task(void *arg, int task) {
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
                                 const kn_flow *f10, float t, const kn_flow *const accel[2], const float bend[2],
-                                float hedge, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                                float hedge, int cubic, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge};
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge, cubic};
     for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
@@ -517,7 +524,7 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
 
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                               const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
-                              const kn_accel *bent, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                              const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     size_t n = (size_t)w * h;
     if (!(t > 0)) { memcpy(out, a, n * 3); return KN_OK; }
     if (!(t < 1)) { memcpy(out, b, n * 3); return KN_OK; }
@@ -537,12 +544,12 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     kn_interp_run(ctx, nb, cons_task, &c1);
     splat_job sj = {{f01, f10}, {x[S0], x[S1]}, {x[V0], x[V1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL}, {0, 0},
                     {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {rows, rows + h}, {rows + 2 * h, rows + 3 * h}};
-    if (bent && bent->gain > 0) {
+    if (hints && hints->gain > 0) {
         for (int s = 0; s < 2; s++) {
             float st = s ? 1 - t : t;
-            if (!bent->acc[s]) continue;
-            sj.accel[s] = bent->acc[s];
-            sj.bend[s] = bent->gain * (st * st - st) / 2;
+            if (!hints->acc[s]) continue;
+            sj.accel[s] = hints->acc[s];
+            sj.bend[s] = hints->gain * (st * st - st) / 2;
         }
     }
     for (int i = 0; i < NCH; i++) sj.ch[i] = mem + n * i;
@@ -552,7 +559,7 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
     if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
-                                      bent ? bent->hedge : 0, ws, out, err);
+                                      hints ? hints->hedge : 0, hints && hints->cubic, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
 }
