@@ -225,6 +225,28 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     return kn_accel_centre(s->ctx, fw, bw, &s->stats[j], err);
 }
 
+/* The acceleration fields of pair i's two sides (kn_accel_field) into field[] (from the buffer cache;
+ * the caller puts them back), acc[side] pointing at those computed. a's pixels go on to the frame
+ * before a (pair i-1 backwards), b's to the frame after b; a side next to a cut or the video's end
+ * keeps constant velocity. */
+static kn_status accel_fields(pair_stream *s, int i, kn_flow field[2], const kn_flow *acc[2], kn_error *err) {
+    int n = s->in->nframes, w = s->in->width, h = s->in->height;
+    int sl = i % RING, prev = (i + RING - 1) % RING, next = (i + 1) % RING;
+    const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
+    const kn_flow *out[2] = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
+                             i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL};
+    for (int side = 0; side < 2; side++) {
+        if (!out[side]) continue;
+        field[side].u = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
+        field[side].v = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
+        if (!field[side].u || !field[side].v)
+            return kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
+        kn_accel_field(s->ctx, own[side], out[side], &field[side]);
+        acc[side] = &field[side];
+    }
+    return KN_OK;
+}
+
 /* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support,
  * and hedged in time where the capture looks uneven (accel.c). */
 static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, uint8_t **outs, kn_error *err) {
@@ -233,28 +255,13 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     kn_status st = KN_OK;
     while (!st && s->done < need) st = stream_advance(s, err);
     if (st) return st;
-    int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING;
-    int prev = (i + RING - 1) % RING, next = (i + 1) % RING;
+    int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING, next = (i + 1) % RING;
     /* the kernel from the kept frames measured so far, up to b (i + 1) */
     int kfrom = i + 2 - GAIN_WINDOW > 0 ? i + 2 - GAIN_WINDOW : 0;
     kn_pair_hints hints = {{NULL, NULL}, s->o->accel ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
                            s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom)};
-    /* a's pixels go on to the frame before a (pair i-1 backwards), b's to the frame after b */
-    const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
-    const kn_flow *out[2] = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
-                             i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
-    for (int side = 0; side < 2 && hints.gain > 0 && !s->cut[sl]; side++) {
-        if (!out[side]) continue;
-        field[side].u = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
-        field[side].v = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
-        if (!field[side].u || !field[side].v) {
-            st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
-            break;
-        }
-        kn_accel_field(s->ctx, own[side], out[side], &field[side]);
-        hints.acc[side] = &field[side];
-    }
+    if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, field, hints.acc, err);
     const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
     int uneven = s->o->accel && s->o->time_hedge && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
@@ -314,8 +321,9 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     int in_order = (o->accel || o->cubic) && n >= 7 && (factor >= 2 || out_fps > in_fps);
     if (in_order && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
-    if (!st && in_order && (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
-                        !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
+    if (!st && in_order &&
+        (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
+         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
     long long k = 0;
     while (!st && k < nout) {

@@ -11,8 +11,8 @@
  *    read at the pixel itself; where even the best of those leaves its two sides disagreeing, also
  *    the splatted flows of eight pixels 12-16 px away. For each, both neighbours are warped
  *    backwards (bilinear samples, or bicubic where kernel.c chose them) and blended by visibility
- *    and distance in time; the hypotheses are then mixed by
- *    how well their two warped lumas agree over a window (bilateral cost). Where the flow is right
+ *    and distance in time; the hypotheses are then mixed by how well their two warped lumas agree
+ *    over a window (bilateral cost). Where the flow is right
  *    the splatted hypothesis dominates; where it fails (fast non-rigid motion, flat regions), the
  *    output hedges toward the hypotheses whose two sides agree, which is what a squared-error-optimal
  *    guess does.
