@@ -1,6 +1,7 @@
 /* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
  * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
- * factor/fps semantics, and accelerating motion with its calibrated gain. */
+ * factor/fps semantics, accelerating motion with its calibrated gain and its border gate, the time
+ * hedge, and the resampling kernel chosen per video. */
 #include "test.h"
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
