@@ -35,7 +35,7 @@ typedef struct kn_interp_opts {
     int var_iters;        /* variational refinement rounds per level, 0 = none (4) */
     int min_level_size;   /* the coarsest pyramid level keeps its smaller side >= this (16) */
     int finest_level;     /* flow is estimated down to this level (0 = full resolution) and
-                             upsampled from there; -1 = auto: 1 when the smaller side >= 200, else 0 */
+                             upsampled from there; -1 = auto: 1 when the smaller side >= 100, else 0 */
     int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
     float cut_threshold;  /* a pair is a cut when fewer than this fraction of textured blocks still
                              correlate after motion compensation (0.3) */
