@@ -210,7 +210,7 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
     int pk = (k + RING - 1) % RING;   /* frame k rebuilt from k-1 and k+1 (kernel.c) */
-    if (k >= 1 && !s->cut[pk] && !s->cut[sl] &&
+    if (s->o->cubic && k >= 1 && !s->cut[pk] && !s->cut[sl] &&
         (st = kn_kernel_measure(s->ctx, kn_video_frame(s->in, k - 1), kn_video_frame(s->in, k),
                                 kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
         return st;

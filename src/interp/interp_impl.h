@@ -5,12 +5,16 @@
 
 static inline int kn_clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* (x, y) clamped to the w x h frame, NaN -> 0: how every sampler here treats positions outside it. */
+static inline void kn_clamp_to_frame(int w, int h, float *x, float *y) {
+    if (!(*x > 0)) *x = 0; else if (*x > (float)(w - 1)) *x = (float)(w - 1);
+    if (!(*y > 0)) *y = 0; else if (*y > (float)(h - 1)) *y = (float)(h - 1);
+}
 /* Where a bilinear sample of a w x h plane at (x, y) reads, with the coordinates clamped to the frame
  * (NaN -> 0): found once, it can be read from several planes of that size. */
 typedef struct { size_t i00, i01, i10, i11; float fx, fy; } kn_bilinear_at;
 static inline kn_bilinear_at kn_bilinear_where(int w, int h, float x, float y) {
-    if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
-    if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
+    kn_clamp_to_frame(w, h, &x, &y);
     int x0 = (int)x, y0 = (int)y;
     int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
     kn_bilinear_at b = {(size_t)y0 * w + x0, (size_t)y0 * w + x1, (size_t)y1 * w + x0, (size_t)y1 * w + x1,
@@ -35,15 +39,17 @@ static inline void kn_bilinear_rgb(const uint8_t *im, int w, int h, float x, flo
 /* Bicubic sample (Keys' kernel, a = -0.5) of an interleaved 8-bit RGB w x h frame at (x, y), the
  * coordinates clamped as above and the 4x4 taps clamped to the frame. At a fractional position a
  * bilinear read averages neighbouring pixels and so blurs detail (and noise); this one keeps detail. */
+/* Keys' weights (a = -0.5) of the taps at -1, 0, 1, 2 for a fractional position f in [0, 1). */
+static inline void kn_keys_weights(float f, float wt[4]) {
+    wt[0] = ((-0.5f * f + 1.f) * f - 0.5f) * f; wt[1] = (1.5f * f - 2.5f) * f * f + 1.f;
+    wt[2] = ((-1.5f * f + 2.f) * f + 0.5f) * f; wt[3] = (0.5f * f - 0.5f) * f * f;
+}
 static inline void kn_bicubic_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
-    if (!(x > 0)) x = 0; else if (x > (float)(w - 1)) x = (float)(w - 1);
-    if (!(y > 0)) y = 0; else if (y > (float)(h - 1)) y = (float)(h - 1);
+    kn_clamp_to_frame(w, h, &x, &y);
     int x0 = (int)x, y0 = (int)y;
-    float fx = x - (float)x0, fy = y - (float)y0, wx[4], wy[4];
-    wx[0] = ((-0.5f * fx + 1.f) * fx - 0.5f) * fx; wx[1] = (1.5f * fx - 2.5f) * fx * fx + 1.f;
-    wx[2] = ((-1.5f * fx + 2.f) * fx + 0.5f) * fx; wx[3] = (0.5f * fx - 0.5f) * fx * fx;
-    wy[0] = ((-0.5f * fy + 1.f) * fy - 0.5f) * fy; wy[1] = (1.5f * fy - 2.5f) * fy * fy + 1.f;
-    wy[2] = ((-1.5f * fy + 2.f) * fy + 0.5f) * fy; wy[3] = (0.5f * fy - 0.5f) * fy * fy;
+    float wx[4], wy[4];
+    kn_keys_weights(x - (float)x0, wx);
+    kn_keys_weights(y - (float)y0, wy);
     size_t col[4], row[4];
     if (x0 >= 1 && y0 >= 1 && x0 + 2 < w && y0 + 2 < h) {   /* inside: no clamping */
         for (int i = 0; i < 4; i++) {
