@@ -275,13 +275,86 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
 }
 
 /* Output frame k of the fps mode sits between input frames *i and *i+1 at *t (t == 0: frame i). */
-static void fps_source(int k, double in_fps, double out_fps, int n, int *i, double *t) {
+static void fps_source(long long k, double in_fps, double out_fps, int n, int *i, double *t) {
     double s = (double)k * in_fps / out_fps;
     double r = floor(s + 1e-9);
     *i = (int)r;
     *t = s - r;
     if (*t < 1e-9) *t = 0;
     if (*i >= n - 1) { *i = n - 1; *t = 0; }
+}
+
+/* Where the output frames come from: one of a factor, an fps pair, or input frames placed at output
+ * positions. */
+typedef struct {
+    int factor;               /* output k is between k / factor and the next, at (k % factor) / factor */
+    double in_fps, out_fps;   /* output k is at time k / out_fps */
+    const int *pos;           /* input i is output pos[i]; the frames between at equal steps */
+    int n;                    /* input frames */
+} frame_map;
+
+/* Output frame k sits between input frames *i and *i+1 at *t (t == 0: frame i itself). */
+static void map_frame(const frame_map *m, long long k, int *i, double *t) {
+    if (m->factor) { *i = (int)(k / m->factor); *t = (double)(k % m->factor) / m->factor; return; }
+    if (!m->pos) { fps_source(k, m->in_fps, m->out_fps, m->n, i, t); return; }
+    int lo = 0, hi = m->n - 1;   /* the last input placed at or before k */
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (m->pos[mid] <= k) lo = mid;
+        else hi = mid - 1;
+    }
+    *i = lo;
+    *t = lo == m->n - 1 ? 0 : (double)(k - m->pos[lo]) / (double)(m->pos[lo + 1] - m->pos[lo]);
+}
+
+/* Fills the nout frames of rgb from in through the map: input frames copied, the frames between each
+ * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
+ * than go in, so acceleration and the kernel choice are worth taking the pairs in order. */
+static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const frame_map *m,
+                             long long nout, int max_between, int adds, uint8_t *rgb, kn_interp_progress progress,
+                             void *user, kn_error *err) {
+    int n = in->nframes, w = in->width, h = in->height;
+    size_t fb = (size_t)w * h * 3;
+    float *ts = malloc(sizeof *ts * (size_t)max_between);
+    uint8_t **outs = malloc(sizeof *outs * (size_t)max_between);
+    kn_status st = KN_OK;
+    if (!ts || !outs) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
+    kn_interp_ws ws = {0};
+    /* acceleration and the kernel choice take the pairs in order (they read the neighbouring pairs'
+     * flows): not worth it when frames are mostly dropped, and kept frames are measured only from
+     * the seventh on */
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL};
+    int in_order = (o->accel || o->cubic) && n >= 7 && adds;
+    if (!st && in_order && (w > 16384 || h > 16384))
+        st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
+    if (!st && in_order &&
+        (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
+         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
+        st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
+    long long k = 0;
+    while (!st && k < nout) {
+        int i; double t;
+        map_frame(m, k, &i, &t);
+        if (t == 0) { memcpy(rgb + (size_t)k * fb, kn_video_frame(in, i), fb); k++; continue; }
+        if (progress && progress(user, i, n - 1)) { st = kn_fail(err, KN_ECANCELLED, "cancelled"); break; }
+        /* every output frame strictly between i and i+1, one flow estimate for all */
+        int nt = 0;
+        for (;;) {
+            ts[nt] = (float)t; outs[nt] = rgb + (size_t)k * fb; nt++; k++;
+            if (k >= nout || nt == max_between) break;
+            int i2; double t2;
+            map_frame(m, k, &i2, &t2);
+            if (i2 != i || t2 == 0) break;
+            t = t2;
+        }
+        if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
+        else st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
+        if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
+    }
+    stream_free(&ps);
+    kn_ws_free(&ws);
+    free(ts); free(outs);
+    return st;
 }
 
 kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
@@ -304,51 +377,13 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     if (nout > 1000000 || (double)nout * fb > 64e9)
         return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", nout, w, h);
     out->rgb = kn_malloc((size_t)nout * fb);
-    float *ts = malloc(sizeof *ts * (size_t)(factor ? factor : (int)ceil(out_fps / in_fps) + 2));
-    uint8_t **outs = malloc(sizeof *outs * (size_t)(factor ? factor : (int)ceil(out_fps / in_fps) + 2));
-    if (!out->rgb || !ts || !outs) {
-        free(ts); free(outs); kn_free(out->rgb); out->rgb = NULL;
-        return kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
-    }
+    if (!out->rgb) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
     out->width = w; out->height = h; out->nframes = (int)nout;
     out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
-    kn_status st = KN_OK;
-    kn_interp_ws ws = {0};
-    /* acceleration and the kernel choice take the pairs in order (they read the neighbouring pairs'
-     * flows): not worth it when frames are mostly dropped, and kept frames are measured only from
-     * the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL};
-    int in_order = (o->accel || o->cubic) && n >= 7 && (factor >= 2 || out_fps > in_fps);
-    if (in_order && (w > 16384 || h > 16384))
-        st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
-    if (!st && in_order &&
-        (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
-         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
-        st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
-    long long k = 0;
-    while (!st && k < nout) {
-        int i; double t;
-        if (factor) { i = (int)(k / factor); t = (double)(k % factor) / factor; }
-        else fps_source((int)k, in_fps, out_fps, n, &i, &t);
-        if (t == 0) { memcpy(out->rgb + (size_t)k * fb, kn_video_frame(in, i), fb); k++; continue; }
-        /* every output frame strictly between i and i+1, one flow estimate for all */
-        int nt = 0;
-        for (;;) {
-            ts[nt] = (float)t; outs[nt] = out->rgb + (size_t)k * fb; nt++; k++;
-            if (k >= nout) break;
-            int i2; double t2;
-            if (factor) { i2 = (int)(k / factor); t2 = (double)(k % factor) / factor; }
-            else fps_source((int)k, in_fps, out_fps, n, &i2, &t2);
-            if (i2 != i || t2 == 0) break;
-            t = t2;
-        }
-        if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
-        else st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
-        if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
-    }
-    stream_free(&ps);
-    kn_ws_free(&ws);
-    free(ts); free(outs);
+    frame_map m = {factor, in_fps, out_fps, NULL, n};
+    int max_between = factor ? factor : (int)ceil(out_fps / in_fps) + 2;
+    kn_status st = fill_frames(ctx, o, in, &m, nout, max_between, factor >= 2 || out_fps > in_fps, out->rgb, NULL,
+                               NULL, err);
     if (!st && in->nkeyframes > 0 && in->keyframe_index) {
         out->keyframe_index = malloc(sizeof(int) * (size_t)in->nkeyframes);
         if (!out->keyframe_index) st = kn_fail(err, KN_ENOMEM, "interp: out of memory");
@@ -365,4 +400,28 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     }
     if (st) kn_video_free(out);
     return st;
+}
+
+kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const int *pos,
+                         kn_video *out, kn_interp_progress progress, void *user, kn_error *err) {
+    kn_interp_opts def;
+    if (!o) { kn_interp_opts_default(&def); o = &def; }
+    if (!in || in->nframes < 1 || !in->rgb || !pos) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+    int n = in->nframes;
+    if (!out || !out->rgb || out->width != in->width || out->height != in->height)
+        return kn_fail(err, KN_EINVAL, "interp: the output video is not allocated at the input's size %dx%d",
+                       in->width, in->height);
+    if (pos[0] != 0) return kn_fail(err, KN_EINVAL, "interp: the first input frame is placed at %d, not 0", pos[0]);
+    int max_gap = 1;
+    for (int i = 1; i < n; i++) {
+        if (pos[i] <= pos[i - 1])
+            return kn_fail(err, KN_EINVAL, "interp: input frame %d is placed at %d, not after %d", i, pos[i], pos[i - 1]);
+        if (pos[i] - pos[i - 1] > max_gap) max_gap = pos[i] - pos[i - 1];
+    }
+    if (pos[n - 1] != out->nframes - 1)
+        return kn_fail(err, KN_EINVAL, "interp: the last input frame is placed at %d but the output has %d frames",
+                       pos[n - 1], out->nframes);
+    frame_map m = {0, 0, 0, pos, n};
+    return fill_frames(ctx, o, in, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, out->rgb,
+                       progress, user, err);
 }

@@ -10,9 +10,9 @@
  *   both neighbours are warped backwards and blended by visibility and by distance in time. That
  *   splatted flow, no motion and the two flows read at the pixel are four hypotheses per pixel,
  *   mixed by how well each one's two warped frames agree (so a failed flow falls back softly).
- * - Whole videos (kn_interp_video) bend each pair's motion by the acceleration its neighbouring pairs
- *   show, scaled by a gain measured on the video's own frames (0, constant velocity, where
- *   acceleration explains nothing). Where acceleration explains nothing and a pair moves markedly
+ * - Whole videos (kn_interp_video, kn_interp_fill) bend each pair's motion by the acceleration its
+ *   neighbouring pairs show, scaled by a gain measured on the video's own frames (0, constant
+ *   velocity, where acceleration explains nothing). Where acceleration explains nothing and a pair moves markedly
  *   more than the recent ones (likely one capture tick longer, its frames' times unknown), each
  *   frame is the mean of the frames just before and after its time. Where bicubic samples rebuild
  *   the video's recent kept frames from their neighbours better than bilinear ones (sharp rather
@@ -90,6 +90,18 @@ kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
  * without such a frame are dropped from the list). out is allocated here; free with kn_video_free. */
 kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                           double out_fps, kn_video *out, kn_error *err);
+
+/* Called before each pair is rendered with (its first frame, pairs in all); nonzero cancels. */
+typedef int (*kn_interp_progress)(void *user, int pair, int npairs);
+
+/* Whole video with its frames placed at given output frames (keyframes spread over a clip): input
+ * frame i becomes output frame pos[i] exactly (pos[0] == 0, strictly increasing, the last one
+ * out->nframes - 1) and the frames strictly between pos[i] and pos[i+1] are rendered at equal steps
+ * of time, by the same engine as kn_interp_video (acceleration, time hedge and kernel choice
+ * included). out is allocated by the caller at in's size; only its frames are written. progress
+ * may be NULL; when it returns nonzero the fill stops with KN_ECANCELLED. */
+kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const int *pos,
+                         kn_video *out, kn_interp_progress progress, void *user, kn_error *err);
 
 /* ---- quality metrics (eval-interp) ---- */
 /* PSNR over all RGB samples, 8-bit peak; identical frames give +INFINITY. */

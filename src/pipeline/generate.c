@@ -47,32 +47,25 @@ static int keyframe_pos(int k, int K, int N) {
     return K < 2 ? 0 : (int)(((long long)k * (N - 1) * 2 + (K - 1)) / (2 * (K - 1)));
 }
 
+/* The caller's cancel flag and progress report, before each pair of keyframes is filled. */
+static int fill_progress(void *user, int pair, int npairs) {
+    const kn_generate_params *prm = user;
+    if (prm->cancel && *prm->cancel) return 1;
+    return prm->progress && prm->progress(prm->progress_user, KN_STAGE_INTERPOLATE, pair, npairs);
+}
+
 kn_status pl_fill_frames(kn_pipeline *p, const kn_video *kf, kn_video *out, const kn_generate_params *prm,
                          kn_error *err) {
-    int K = kf->nframes, N = out->nframes, W = kf->width, H = kf->height;
-    size_t fb = (size_t)W * H * 3;
+    int K = kf->nframes, N = out->nframes;
     out->nkeyframes = K;
     out->keyframe_index = calloc((size_t)K, sizeof(int));
     if (!out->keyframe_index) return kn_fail(err, KN_ENOMEM, "out of memory");
-    for (int k = 0; k < K; k++) {
-        out->keyframe_index[k] = keyframe_pos(k, K, N);
-        memcpy(kn_video_frame(out, out->keyframe_index[k]), kn_video_frame(kf, k), fb);
-    }
-    kn_interp_opts io;
-    kn_interp_opts_default(&io);
-    for (int k = 0; k + 1 < K; k++) {
-        if (prm && (prm->cancel && *prm->cancel)) return kn_fail(err, KN_ECANCELLED, "cancelled");
-        if (prm && prm->progress && prm->progress(prm->progress_user, KN_STAGE_INTERPOLATE, k, K - 1))
-            return kn_fail(err, KN_ECANCELLED, "cancelled");
-        int a = out->keyframe_index[k], b = out->keyframe_index[k + 1], nt = b - a - 1;
-        if (nt <= 0) continue;
-        float ts[KN_MAX_FRAMES];
-        uint8_t *outs[KN_MAX_FRAMES];
-        for (int j = 0; j < nt; j++) { ts[j] = (float)(j + 1) / (float)(b - a); outs[j] = kn_video_frame(out, a + 1 + j); }
-        kn_status st = kn_interp_pair(&p->ctx, &io, kn_video_frame(kf, k), kn_video_frame(kf, k + 1), W, H, ts, nt, outs, err);
-        if (st) return kn_wrap(err, "interpolating keyframes %d and %d", k, k + 1);
-    }
-    return KN_OK;
+    for (int k = 0; k < K; k++) out->keyframe_index[k] = keyframe_pos(k, K, N);
+    /* the whole-video engine: the keyframes' own motion, over several pairs, bends the frames between */
+    kn_status st = kn_interp_fill(&p->ctx, NULL, kf, out->keyframe_index, out, prm ? fill_progress : NULL,
+                                  (void *)prm, err);
+    if (st && st != KN_ECANCELLED) return kn_wrap(err, "interpolating keyframes");
+    return st;
 }
 
 static kn_status image_latent(kn_pipeline *p, const kn_image *im, int W, int H, float *lat, kn_error *err) {

@@ -1,7 +1,7 @@
 /* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
  * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
- * factor/fps semantics, accelerating motion with its calibrated gain and its border gate, the time
- * hedge, and the resampling kernel chosen per video. */
+ * factor/fps semantics, frames placed at given output positions, accelerating motion with its
+ * calibrated gain and its border gate, the time hedge, and the resampling kernel chosen per video. */
 #include "test.h"
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
@@ -384,6 +384,75 @@ TEST(accelerating_video_follows_the_bend) {
     free(full);
 }
 
+static int count_pairs(void *user, int pair, int npairs) {
+    int *calls = user;
+    (void)npairs;
+    calls[0]++;
+    return calls[1] >= 0 && pair >= calls[1];   /* calls[1]: the pair to cancel at (-1: never) */
+}
+
+/* kn_interp_fill, as generation uses it (keyframes at uneven output frames): the same engine as
+ * kn_interp_video, so on the grid of a factor it is byte-identical to it, and between unevenly placed
+ * keyframes it follows the acceleration too; bad placements are refused; progress can cancel. */
+TEST(fill_places_frames_and_follows_the_bend) {
+    int w = 128, h = 96, nk = 23, nkept = 12, margin = 16;
+    double c = 0.15;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    for (int k = 0; k < nk; k++) texture(full + fb * k, w, h, c * (k - 11) * (k - 11), 0.5 * c * (k - 11) * (k - 11), 0, 2);
+    kn_video in = kept_frames(full, w, h, nkept), grid = {0}, o = {0};
+    kn_error err = {0};
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 2, 0, &grid, &err) == KN_OK);
+    int pos[12], calls[2] = {0, -1};
+    for (int i = 0; i < nkept; i++) pos[i] = 2 * i;
+    REQUIRE(kn_video_alloc(&o, w, h, nk, 24.f, &err) == KN_OK);
+    REQUIRE(kn_interp_fill(NULL, NULL, &in, pos, &o, count_pairs, calls, &err) == KN_OK);
+    CHECK(!memcmp(o.rgb, grid.rgb, fb * nk));
+    CHECK(calls[0] == nkept - 1);
+    kn_video_free(&o);
+    /* gaps of 2 to 4 frames; frame k between pos[i] and pos[i+1] is at source time 2i + 2 (k - pos[i]) / gap */
+    int gaps[11] = {3, 2, 4, 3, 2, 3, 4, 3, 2, 4, 3};
+    for (int i = 1; i < nkept; i++) pos[i] = pos[i - 1] + gaps[i - 1];
+    int nout = pos[nkept - 1] + 1;
+    kn_interp_opts off;
+    kn_interp_opts_default(&off);
+    off.accel = 0;
+    kn_video straight = {0};
+    REQUIRE(kn_video_alloc(&o, w, h, nout, 24.f, &err) == KN_OK);
+    REQUIRE(kn_video_alloc(&straight, w, h, nout, 24.f, &err) == KN_OK);
+    REQUIRE(kn_interp_fill(NULL, NULL, &in, pos, &o, NULL, NULL, &err) == KN_OK);
+    REQUIRE(kn_interp_fill(NULL, &off, &in, pos, &straight, NULL, NULL, &err) == KN_OK);
+    uint8_t *truth = malloc(fb);
+    for (int i = 0; i < nkept; i++) CHECKF(!memcmp(o.rgb + fb * pos[i], in.rgb + fb * i, fb), "keyframe %d", i);
+    for (int i = 4; i < nkept - 1; i++)   /* pairs 0-3 have no measured kept frame behind them */
+        for (int k = pos[i] + 1; k < pos[i + 1]; k++) {
+            double s = 2 * i + 2.0 * (k - pos[i]) / gaps[i];
+            texture(truth, w, h, c * (s - 11) * (s - 11), 0.5 * c * (s - 11) * (s - 11), 0, 2);
+            double pb = interior_psnr(o.rgb + fb * k, truth, w, h, margin);
+            double ps = interior_psnr(straight.rgb + fb * k, truth, w, h, margin);
+            printf("  placed frame %2d: %.2f dB bent, %.2f dB at constant velocity\n", k, pb, ps);
+            CHECKF(pb > ps + 3, "frame %d (pair %d): %.2f vs %.2f dB", k, i, pb, ps);
+        }
+    calls[0] = 0; calls[1] = 5;
+    CHECK(kn_interp_fill(NULL, NULL, &in, pos, &o, count_pairs, calls, &err) == KN_ECANCELLED);
+    CHECK(calls[0] == 6);
+    /* placements that do not fit the output */
+    pos[0] = 1;
+    CHECK(kn_interp_fill(NULL, NULL, &in, pos, &o, NULL, NULL, &err) == KN_EINVAL);
+    pos[0] = 0; pos[5] = pos[4];
+    CHECK(kn_interp_fill(NULL, NULL, &in, pos, &o, NULL, NULL, &err) == KN_EINVAL);
+    CHECK(strstr(err.msg, "input frame 5") != NULL);
+    pos[5] = pos[4] + 2; pos[nkept - 1]++;
+    CHECK(kn_interp_fill(NULL, NULL, &in, pos, &o, NULL, NULL, &err) == KN_EINVAL);
+    pos[nkept - 1]--;
+    o.width--;
+    CHECK(kn_interp_fill(NULL, NULL, &in, pos, &o, NULL, NULL, &err) == KN_EINVAL);
+    o.width++;
+    free(truth);
+    kn_video_free(&o); kn_video_free(&straight); kn_video_free(&grid); kn_video_free(&in);
+    free(full);
+}
+
 /* The gain is the least-squares one only where the model explains enough of the miss. */
 static float gain_of(kn_accel_stats one, int copies) {
     kn_accel_stats s[8];
@@ -597,6 +666,7 @@ TEST_MAIN_BEGIN
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
     RUN(still_post_keeps_its_own_flow);
     RUN(accelerating_video_follows_the_bend);
+    RUN(fill_places_frames_and_follows_the_bend);
     RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
     RUN(acceleration_field_ignores_flows_that_leave_the_frame);
     RUN(resampling_kernel_follows_the_footage);
