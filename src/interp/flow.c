@@ -16,6 +16,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->iters = 10;
     o->var_iters = 4;
     o->min_level_size = 16;
+    o->propagate = 1;
     o->finest_level = -1;
     o->scene_cut = 1;
     o->cut_threshold = 0.3f;
@@ -121,6 +122,7 @@ typedef struct {
     const float *I0, *I1, *gx, *gy, *fu, *fv;
     int w, h, ps, stride, nx, ny, iters;
     float *pu, *pv, *pd;   /* per patch: flow and brightness offset mean(I1 patch) - mean(I0 patch) */
+    const float *cu, *cv, *cd;   /* propagation: the first pass's pu, pv, pd */
 } search_job;
 
 static int patch_origin(int i, int stride, int ps, int size) {
@@ -164,56 +166,111 @@ static float patch_residual(const search_job *j, int ox, int oy, float u, float 
     return ssd;
 }
 
+/* A patch of I0, mean-removed, with its mean-removed gradients and their regularised Gauss-Newton
+ * matrix (the inverse search's fixed part). */
+typedef struct {
+    float tn[64 * 64], tx[64 * 64], ty[64 * 64], r[64 * 64];
+    float mt;
+    double hxx, hxy, hyy, det;
+} patch_tmpl;
+
+static void patch_template(const search_job *j, int ox, int oy, patch_tmpl *t) {
+    int ps = j->ps, n = ps * ps;
+    float mt = 0, mx = 0, my = 0;
+    for (int y = 0; y < ps; y++)
+        for (int x = 0; x < ps; x++) {
+            size_t p = (size_t)(oy + y) * j->w + ox + x;
+            t->tn[y * ps + x] = j->I0[p];
+            t->tx[y * ps + x] = j->gx[p];
+            t->ty[y * ps + x] = j->gy[p];
+            mt += j->I0[p]; mx += j->gx[p]; my += j->gy[p];
+        }
+    mt /= n; mx /= n; my /= n;
+    double hxx = 0, hxy = 0, hyy = 0;
+    for (int k = 0; k < n; k++) {
+        t->tn[k] -= mt; t->tx[k] -= mx; t->ty[k] -= my;
+        hxx += t->tx[k] * t->tx[k]; hxy += t->tx[k] * t->ty[k]; hyy += t->ty[k] * t->ty[k];
+    }
+    /* Regularise so flat patches stay at their initial flow instead of blowing up. */
+    hxx += 1e-2 * n; hyy += 1e-2 * n;
+    t->mt = mt;
+    t->hxx = hxx; t->hxy = hxy; t->hyy = hyy;
+    t->det = hxx * hyy - hxy * hxy;
+}
+
+/* Inverse search of patch q (origin ox, oy) from (u0, v0); writes pu, pv, pd[q]. */
+static void patch_search(const search_job *j, patch_tmpl *t, int ox, int oy, float u0, float v0, size_t q) {
+    int ps = j->ps, n = ps * ps;
+    float u = u0, v = v0, best_u = u0, best_v = v0, best = INFINITY, off, best_off = 0, ssd0 = INFINITY;
+    for (int it = 0; it <= j->iters; it++) {
+        float ssd = patch_residual(j, ox, oy, u, v, t->tn, t->r, &off);
+        if (it == 0) ssd0 = ssd;
+        if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
+        if (it == j->iters) break;
+        double bx = 0, by = 0;
+        for (int k = 0; k < n; k++) { bx += t->tx[k] * t->r[k]; by += t->ty[k] * t->r[k]; }
+        float du = (float)((t->hyy * bx - t->hxy * by) / t->det), dv = (float)((t->hxx * by - t->hxy * bx) / t->det);
+        u -= du; v -= dv;
+        if (du * du + dv * dv < 1e-4f) {
+            ssd = patch_residual(j, ox, oy, u, v, t->tn, t->r, &off);
+            if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
+            break;
+        }
+    }
+    /* A patch that wandered more than its own size found something else: keep the prior. */
+    if (!(best <= ssd0) || fabsf(best_u - u0) > ps || fabsf(best_v - v0) > ps) {
+        best_u = u0; best_v = v0;
+        patch_residual(j, ox, oy, u0, v0, t->tn, t->r, &best_off);
+    }
+    j->pu[q] = best_u; j->pv[q] = best_v; j->pd[q] = best_off - t->mt;
+}
+
 static void search_task(void *arg, int row) {
     const search_job *j = arg;
-    int ps = j->ps, n = ps * ps;
-    float tn[64 * 64], tx[64 * 64], ty[64 * 64], r[64 * 64];
-    int oy = patch_origin(row, j->stride, ps, j->h);
+    patch_tmpl t;
+    int ps = j->ps, oy = patch_origin(row, j->stride, ps, j->h);
     for (int col = 0; col < j->nx; col++) {
         int ox = patch_origin(col, j->stride, ps, j->w);
-        float mt = 0, mx = 0, my = 0;
-        for (int y = 0; y < ps; y++)
-            for (int x = 0; x < ps; x++) {
-                size_t p = (size_t)(oy + y) * j->w + ox + x;
-                tn[y * ps + x] = j->I0[p];
-                tx[y * ps + x] = j->gx[p];
-                ty[y * ps + x] = j->gy[p];
-                mt += j->I0[p]; mx += j->gx[p]; my += j->gy[p];
-            }
-        mt /= n; mx /= n; my /= n;
-        double hxx = 0, hxy = 0, hyy = 0;
-        for (int k = 0; k < n; k++) {
-            tn[k] -= mt; tx[k] -= mx; ty[k] -= my;
-            hxx += tx[k] * tx[k]; hxy += tx[k] * ty[k]; hyy += ty[k] * ty[k];
-        }
-        /* Regularise so flat patches stay at their initial flow instead of blowing up. */
-        hxx += 1e-2 * n; hyy += 1e-2 * n;
-        double det = hxx * hyy - hxy * hxy;
+        patch_template(j, ox, oy, &t);
         size_t c = (size_t)(oy + ps / 2) * j->w + ox + ps / 2;
-        float u0 = j->fu[c], v0 = j->fv[c], u = u0, v = v0;
-        float best_u = u0, best_v = v0, best = INFINITY, off, best_off = 0, ssd0 = INFINITY;
-        for (int it = 0; it <= j->iters; it++) {
-            float ssd = patch_residual(j, ox, oy, u, v, tn, r, &off);
-            if (it == 0) ssd0 = ssd;
-            if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
-            if (it == j->iters) break;
-            double bx = 0, by = 0;
-            for (int k = 0; k < n; k++) { bx += tx[k] * r[k]; by += ty[k] * r[k]; }
-            float du = (float)((hyy * bx - hxy * by) / det), dv = (float)((hxx * by - hxy * bx) / det);
-            u -= du; v -= dv;
-            if (du * du + dv * dv < 1e-4f) {
-                ssd = patch_residual(j, ox, oy, u, v, tn, r, &off);
-                if (ssd < best) { best = ssd; best_u = u; best_v = v; best_off = off; }
-                break;
-            }
-        }
-        /* A patch that wandered more than its own size found something else: keep the prior. */
-        if (!(best <= ssd0) || fabsf(best_u - u0) > ps || fabsf(best_v - v0) > ps) {
-            best_u = u0; best_v = v0;
-            patch_residual(j, ox, oy, u0, v0, tn, r, &best_off);
-        }
+        patch_search(j, &t, ox, oy, j->fu[c], j->fv[c], (size_t)row * j->nx + col);
+    }
+}
+
+/* Spatial propagation. A patch whose search ended in a wrong minimum (its coarse flow was the
+ * background's while it holds a small object, or a periodic background matched at the wrong
+ * period) often has a neighbour that found the right motion. Each patch tries the results of its
+ * four neighbouring patches; where one explains the patch clearly better than its own, the search
+ * restarts from it. Only the first pass's results are read (cu, cv, cd), so the thread count does
+ * not matter. On 61-frame segments of 19 clips (every other frame rebuilt) it moved the mean PSNR
+ * by -0.03 to +3.18 dB (Effet_force_magnetique.ogv +3.18, g1.avi +0.51, balle-jbart.mp4 +0.10;
+ * homer.avi and vtest.avi downscaled to 160-192 px -0.03 and -0.02), the default model's sprite
+ * clips (8 keyframes) by +0.50 dB, for 3-4% more interpolation time. Searching from neighbours two patches away lost the +3.18; a
+ * second pass added up to 0.07 dB on real clips for another 3%. */
+#define PROP_GAIN 0.8f   /* a neighbour's flow must leave at most this share of the patch's own SSD */
+static void propagate_task(void *arg, int row) {
+    const search_job *j = arg;
+    patch_tmpl t;
+    int ps = j->ps, oy = patch_origin(row, j->stride, ps, j->h);
+    static const int dr[4] = {-1, 1, 0, 0}, dc[4] = {0, 0, -1, 1};
+    for (int col = 0; col < j->nx; col++) {
+        int ox = patch_origin(col, j->stride, ps, j->w);
         size_t q = (size_t)row * j->nx + col;
-        j->pu[q] = best_u; j->pv[q] = best_v; j->pd[q] = best_off - mt;
+        patch_template(j, ox, oy, &t);
+        float off, own = patch_residual(j, ox, oy, j->cu[q], j->cv[q], t.tn, t.r, &off), best = own * PROP_GAIN;
+        float bu = j->cu[q], bv = j->cv[q];
+        int moved = 0;
+        for (int d = 0; d < 4; d++) {
+            int r2 = row + dr[d], c2 = col + dc[d];
+            if (r2 < 0 || r2 >= j->ny || c2 < 0 || c2 >= j->nx) continue;
+            size_t q2 = (size_t)r2 * j->nx + c2;
+            float cu = j->cu[q2], cv = j->cv[q2];
+            if (fabsf(cu - j->cu[q]) + fabsf(cv - j->cv[q]) < 0.5f) continue;
+            float ssd = patch_residual(j, ox, oy, cu, cv, t.tn, t.r, &off);
+            if (ssd < best) { best = ssd; bu = cu; bv = cv; moved = 1; }
+        }
+        if (moved) patch_search(j, &t, ox, oy, bu, bv, q);
+        else { j->pu[q] = j->cu[q]; j->pv[q] = j->cv[q]; j->pd[q] = j->cd[q]; }
     }
 }
 
@@ -303,8 +360,18 @@ static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const fl
         goto done;
     }
     gradients(I0, w, h, gx, gy);
-    search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd};
+    search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd,
+                     NULL, NULL, NULL};
     kn_interp_run(ctx, ny, search_task, &sj);
+    if (o->propagate) {   /* the first pass's results become the candidates of the second */
+        size_t np = (size_t)nx * ny;
+        float *c = kn_ws_get(ws, np * 3 * sizeof *c);
+        if (!c) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory estimating flow at %dx%d", w, h); goto done; }
+        memcpy(c, pu, np * sizeof *c); memcpy(c + np, pv, np * sizeof *c); memcpy(c + 2 * np, pd, np * sizeof *c);
+        sj.cu = c; sj.cv = c + np; sj.cd = c + 2 * np;
+        kn_interp_run(ctx, ny, propagate_task, &sj);
+        kn_ws_put(ws, c);
+    }
     dense_job dj = {&sj, u, v, gx};   /* the gradients are no longer needed: reuse as weights */
     kn_interp_run(ctx, nbands(h), dense_task, &dj);
     if (o->var_iters > 0) st = kn_flow_refine(ctx, I0, I1, w, h, u, v, o->var_iters, ws, err);

@@ -34,6 +34,8 @@ typedef struct kn_interp_opts {
     int iters;            /* inverse-search iterations per patch (10) */
     int var_iters;        /* variational refinement rounds per level, 0 = none (4) */
     int min_level_size;   /* the coarsest pyramid level keeps its smaller side >= this (16) */
+    int propagate;        /* nonzero: each patch also tries its four neighbours' results and searches
+                             again from one that explains it clearly better (1; see flow.c) */
     int finest_level;     /* flow is estimated down to this level (0 = full resolution) and
                              upsampled from there; -1 = auto: 1 when the smaller side >= 100, else 0 */
     int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
