@@ -241,17 +241,25 @@ static void search_task(void *arg, int row) {
  * background's while it holds a small object, or a periodic background matched at the wrong
  * period) often has a neighbour that found the right motion. Each patch tries the results of its
  * four neighbouring patches; where one explains the patch clearly better than its own, the search
- * restarts from it. Only the first pass's results are read (cu, cv, cd), so the thread count does
- * not matter. On 61-frame segments of 19 clips (every other frame rebuilt) it moved the mean PSNR
- * by -0.03 to +3.18 dB (Effet_force_magnetique.ogv +3.18, g1.avi +0.51, balle-jbart.mp4 +0.10;
- * homer.avi and vtest.avi downscaled to 160-192 px -0.03 and -0.02), the default model's sprite
- * clips (8 keyframes) by +0.50 dB, for 3-4% more interpolation time. Searching from neighbours two patches away lost the +3.18; a
- * second pass added up to 0.07 dB on real clips for another 3%. */
+ * restarts from it. A textured patch also tries zero motion and takes it where it explains the
+ * patch as well: a repeating texture (the dataset's checkerboards) matches itself shifted by a
+ * period exactly, and the coarse flow of a sprite moving over it pulls its patches to that shift,
+ * which puts the texture half a period off in the frames between (test_interp). Only the first
+ * pass's results are read (cu, cv, cd), so the thread count does not matter.
+ * On 61-frame segments of 19 clips (every other frame rebuilt) propagation moved the mean PSNR by
+ * -0.03 to +3.18 dB (Effet_force_magnetique.ogv +3.18, g1.avi +0.51, balle-jbart.mp4 +0.10;
+ * homer.avi and vtest.avi downscaled to 160-192 px -0.03 and -0.02) and the zero candidate by
+ * -0.035 to +0.08 more; on the default model's sprite clips (8 keyframes placed as generate places
+ * them) +0.50 and +0.70 more. Together 3-4% more interpolation time. Neighbours two patches away
+ * lost the +3.18; a second pass added up to 0.07 dB for another 3%; propagating only at the finest
+ * one or two levels lost most of it; zero motion for untextured patches too cost motion.mov 0.19 dB
+ * (a small coin, flat around, was left behind). */
 #define PROP_GAIN 0.8f   /* a neighbour's flow must leave at most this share of the patch's own SSD */
+#define ZERO_TEXTURE 25.0 /* mean squared gradient (luma levels/px) above which zero motion is tried */
 static void propagate_task(void *arg, int row) {
     const search_job *j = arg;
     patch_tmpl t;
-    int ps = j->ps, oy = patch_origin(row, j->stride, ps, j->h);
+    int ps = j->ps, n = ps * ps, oy = patch_origin(row, j->stride, ps, j->h);
     static const int dr[4] = {-1, 1, 0, 0}, dc[4] = {0, 0, -1, 1};
     for (int col = 0; col < j->nx; col++) {
         int ox = patch_origin(col, j->stride, ps, j->w);
@@ -268,6 +276,13 @@ static void propagate_task(void *arg, int row) {
             if (fabsf(cu - j->cu[q]) + fabsf(cv - j->cv[q]) < 0.5f) continue;
             float ssd = patch_residual(j, ox, oy, cu, cv, t.tn, t.r, &off);
             if (ssd < best) { best = ssd; bu = cu; bv = cv; moved = 1; }
+        }
+        /* a textured patch that matches as well without motion is still: its flow was a period of
+         * a repeating texture (exact at both frames, half a period off in the frames between) */
+        if ((j->cu[q] != 0 || j->cv[q] != 0) && t.hxx + t.hyy > ZERO_TEXTURE * n &&
+            patch_residual(j, ox, oy, 0, 0, t.tn, t.r, &off) <= (moved ? best : own)) {
+            bu = bv = 0;
+            moved = 1;
         }
         if (moved) patch_search(j, &t, ox, oy, bu, bv, q);
         else { j->pu[q] = j->cu[q]; j->pv[q] = j->cv[q]; j->pd[q] = j->cd[q]; }
@@ -342,7 +357,7 @@ static int level_count(const kn_interp_opts *o, int w, int h) {
 }
 
 static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const float *I0, const float *I1, int w,
-                            int h, float *u, float *v, kn_interp_ws *ws, kn_error *err) {
+                            int h, float *u, float *v, int prop, kn_interp_ws *ws, kn_error *err) {
     size_t n = (size_t)w * h;
     int ps = o->patch;
     if (ps > w) ps = w;
@@ -363,7 +378,7 @@ static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const fl
     search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd,
                      NULL, NULL, NULL};
     kn_interp_run(ctx, ny, search_task, &sj);
-    if (o->propagate) {   /* the first pass's results become the candidates of the second */
+    if (prop) {   /* the first pass's results become the candidates of the second */
         size_t np = (size_t)nx * ny;
         float *c = kn_ws_get(ws, np * 3 * sizeof *c);
         if (!c) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory estimating flow at %dx%d", w, h); goto done; }
@@ -415,7 +430,7 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, con
     memset(v, 0, cn * sizeof *v);
     for (int l = L - 1; l >= 0; l--) {
         if (l >= finest) {
-            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, ws, err);
+            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, opts->propagate, ws, err);
             if (st) goto done;
         }
         if (l == 0) break;

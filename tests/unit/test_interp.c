@@ -437,6 +437,51 @@ TEST(sprite_over_a_checkerboard_keeps_its_flow) {
     free(clip); free(out);
 }
 
+/* A still checkerboard (8 px squares) under a sprite that moves 10 px up between two frames (the
+ * dataset's seed 7, clip 7, frames 22 and 24): shifted by one period (16 px) the checkerboard matches
+ * itself exactly, and the sprite's motion pulls the coarse flow toward that shift. The background
+ * must keep zero motion, or the frame between shows it half a period off (squares inverted). */
+TEST(still_checkerboard_keeps_zero_motion) {
+    int S = 64, F = 33, fa = 22, fb = 24;
+    kn_sprite_set set;
+    kn_error err = {0};
+    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
+    kn_clip_spec c = kn_ds_clip_spec(7, 7);
+    REQUIRE(c.nobj == 1 && c.bg == KN_BG_CHECKERED);
+    size_t frame = (size_t)S * S * 3;
+    uint8_t *clip = malloc(frame * F), *out = malloc(frame);
+    REQUIRE(kn_ds_render(&set, &c, S, F, clip, &err) == KN_OK);
+    float ax, ay, bx, by, scale, angle;
+    kn_ds_object_pose(&c, 0, fa, F, S, &ax, &ay, &scale, &angle);
+    kn_ds_object_pose(&c, 0, fb, F, S, &bx, &by, &scale, &angle);
+    float *g0, *g1;
+    kn_flow f;
+    REQUIRE(kn_interp_luma(clip + frame * fa, S, S, &g0, &err) == KN_OK);
+    REQUIRE(kn_interp_luma(clip + frame * fb, S, S, &g1, &err) == KN_OK);
+    REQUIRE(kn_flow_estimate(NULL, NULL, g0, g1, S, S, &f, &err) == KN_OK);
+    double sum = 0, worst = 0;   /* background: 20 px or more from the sprite in both frames */
+    int n = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            if (hypot(x - ax, y - ay) < 20 || hypot(x - bx, y - by) < 20) continue;
+            size_t p = (size_t)y * S + x;
+            double m = hypot(f.u[p], f.v[p]);
+            sum += m;
+            if (m > worst) worst = m;
+            n++;
+        }
+    float t = 0.5f;
+    REQUIRE(kn_interp_pair(NULL, NULL, clip + frame * fa, clip + frame * fb, S, S, &t, 1, &out, &err) == KN_OK);
+    double psnr = kn_psnr_rgb(out, clip + frame * (fa + 1), S, S);
+    printf("  sprite moving (%.1f, %.1f): background flow mean %.2f px, largest %.2f px (%d px); frame %d %.2f dB\n",
+           bx - ax, by - ay, sum / n, worst, n, fa + 1, psnr);
+    CHECKF(n > 1000 && sum / n < 0.1, "background flow %.2f px over %d px", sum / n, n);
+    CHECKF(worst < 1, "background flow up to %.2f px", worst);
+    kn_flow_free(&f); kn_free(g0); kn_free(g1);
+    kn_sprites_free(&set);
+    free(clip); free(out);
+}
+
 static int count_pairs(void *user, int pair, int npairs) {
     int *calls = user;
     (void)npairs;
@@ -720,6 +765,7 @@ TEST_MAIN_BEGIN
     RUN(still_post_keeps_its_own_flow);
     RUN(accelerating_video_follows_the_bend);
     RUN(sprite_over_a_checkerboard_keeps_its_flow);
+    RUN(still_checkerboard_keeps_zero_motion);
     RUN(fill_places_frames_and_follows_the_bend);
     RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
     RUN(acceleration_field_ignores_flows_that_leave_the_frame);
