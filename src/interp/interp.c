@@ -406,7 +406,8 @@ kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_vi
                          kn_video *out, kn_interp_progress progress, void *user, kn_error *err) {
     kn_interp_opts def;
     if (!o) { kn_interp_opts_default(&def); o = &def; }
-    if (!in || in->nframes < 1 || !in->rgb || !pos) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+    if (!in || in->nframes < 1 || !in->rgb || !pos)
+        return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
     int n = in->nframes;
     if (!out || !out->rgb || out->width != in->width || out->height != in->height)
         return kn_fail(err, KN_EINVAL, "interp: the output video is not allocated at the input's size %dx%d",
@@ -415,7 +416,8 @@ kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_vi
     int max_gap = 1;
     for (int i = 1; i < n; i++) {
         if (pos[i] <= pos[i - 1])
-            return kn_fail(err, KN_EINVAL, "interp: input frame %d is placed at %d, not after %d", i, pos[i], pos[i - 1]);
+            return kn_fail(err, KN_EINVAL, "interp: input frame %d is placed at %d, not after %d", i, pos[i],
+                           pos[i - 1]);
         if (pos[i] - pos[i - 1] > max_gap) max_gap = pos[i] - pos[i - 1];
     }
     if (pos[n - 1] != out->nframes - 1)

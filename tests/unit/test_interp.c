@@ -385,24 +385,41 @@ TEST(accelerating_video_follows_the_bend) {
     free(full);
 }
 
+/* Clip INDEX of `kinora dataset --seed SEED` at 64x64 over 33 frames (a single sprite over a
+ * checkerboard), drawn into *rgb (malloc'd), with its sprite's centre at frames fa and fb in ctr
+ * (ax, ay, bx, by). KN_OK or the loader's error. */
+static kn_status sprite_clip(uint64_t seed, uint64_t index, int fa, int fb, uint8_t **rgb, float ctr[4],
+                             kn_error *err) {
+    kn_sprite_set set;
+    kn_status st = kn_sprites_load(NULL, NULL, &set, err);
+    if (st) return st;
+    kn_clip_spec c = kn_ds_clip_spec(seed, index);
+    if (c.nobj != 1 || c.bg != KN_BG_CHECKERED)
+        st = kn_fail(err, KN_EINVAL, "clip %d: not one sprite over a checkerboard", (int)index);
+    *rgb = st ? NULL : malloc((size_t)64 * 64 * 3 * 33);
+    if (!st && !*rgb) st = kn_fail(err, KN_ENOMEM, "out of memory");
+    if (!st) st = kn_ds_render(&set, &c, 64, 33, *rgb, err);
+    float scale, angle;
+    kn_ds_object_pose(&c, 0, fa, 33, 64, &ctr[0], &ctr[1], &scale, &angle);
+    kn_ds_object_pose(&c, 0, fb, 33, 64, &ctr[2], &ctr[3], &scale, &angle);
+    kn_sprites_free(&set);
+    return st;
+}
+
 /* A sprite clip of the default model's training set (`kinora dataset --seed 11`, clip 3: a soccer
  * ball moving diagonally over an 8 px checkerboard, 64x64), frames 8 and 12 as keyframes four
  * frames apart: with the neighbouring patches' results tried (o.propagate), the ball's flow is its
  * own; from the coarse flow alone, the patches over its left half settle on wrong minima (flows
  * pointing the other way) and the ball tears in the frame between. */
 TEST(sprite_over_a_checkerboard_keeps_its_flow) {
-    int S = 64, F = 33, fa = 8, fb = 12, fm = 10;
-    kn_sprite_set set;
+    int S = 64, fa = 8, fb = 12, fm = 10;
     kn_error err = {0};
-    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
-    kn_clip_spec c = kn_ds_clip_spec(11, 3);
-    REQUIRE(c.nobj == 1 && c.bg == KN_BG_CHECKERED);
+    uint8_t *clip;
+    float ctr[4];
+    REQUIRE(sprite_clip(11, 3, fa, fb, &clip, ctr, &err) == KN_OK);
+    float ax = ctr[0], ay = ctr[1], bx = ctr[2], by = ctr[3];
     size_t frame = (size_t)S * S * 3;
-    uint8_t *clip = malloc(frame * F), *out = malloc(frame);
-    REQUIRE(kn_ds_render(&set, &c, S, F, clip, &err) == KN_OK);
-    float ax, ay, bx, by, scale, angle;
-    kn_ds_object_pose(&c, 0, fa, F, S, &ax, &ay, &scale, &angle);
-    kn_ds_object_pose(&c, 0, fb, F, S, &bx, &by, &scale, &angle);
+    uint8_t *out = malloc(frame);
     double epe[2], psnr[2];
     for (int prop = 0; prop < 2; prop++) {
         kn_interp_opts o;
@@ -433,7 +450,6 @@ TEST(sprite_over_a_checkerboard_keeps_its_flow) {
     CHECKF(epe[1] < 0.5, "%.2f px", epe[1]);
     CHECKF(epe[0] > 1, "without propagation: %.2f px (the case no longer tests it)", epe[0]);
     CHECKF(psnr[1] > psnr[0] + 2, "%.2f vs %.2f dB", psnr[1], psnr[0]);
-    kn_sprites_free(&set);
     free(clip); free(out);
 }
 
@@ -442,18 +458,14 @@ TEST(sprite_over_a_checkerboard_keeps_its_flow) {
  * itself exactly, and the sprite's motion pulls the coarse flow toward that shift. The background
  * must keep zero motion, or the frame between shows it half a period off (squares inverted). */
 TEST(still_checkerboard_keeps_zero_motion) {
-    int S = 64, F = 33, fa = 22, fb = 24;
-    kn_sprite_set set;
+    int S = 64, fa = 22, fb = 24;
     kn_error err = {0};
-    REQUIRE(kn_sprites_load(NULL, NULL, &set, &err) == KN_OK);
-    kn_clip_spec c = kn_ds_clip_spec(7, 7);
-    REQUIRE(c.nobj == 1 && c.bg == KN_BG_CHECKERED);
+    uint8_t *clip;
+    float ctr[4];
+    REQUIRE(sprite_clip(7, 7, fa, fb, &clip, ctr, &err) == KN_OK);
+    float ax = ctr[0], ay = ctr[1], bx = ctr[2], by = ctr[3];
     size_t frame = (size_t)S * S * 3;
-    uint8_t *clip = malloc(frame * F), *out = malloc(frame);
-    REQUIRE(kn_ds_render(&set, &c, S, F, clip, &err) == KN_OK);
-    float ax, ay, bx, by, scale, angle;
-    kn_ds_object_pose(&c, 0, fa, F, S, &ax, &ay, &scale, &angle);
-    kn_ds_object_pose(&c, 0, fb, F, S, &bx, &by, &scale, &angle);
+    uint8_t *out = malloc(frame);
     float *g0, *g1;
     kn_flow f;
     REQUIRE(kn_interp_luma(clip + frame * fa, S, S, &g0, &err) == KN_OK);
@@ -478,7 +490,6 @@ TEST(still_checkerboard_keeps_zero_motion) {
     CHECKF(n > 1000 && sum / n < 0.1, "background flow %.2f px over %d px", sum / n, n);
     CHECKF(worst < 1, "background flow up to %.2f px", worst);
     kn_flow_free(&f); kn_free(g0); kn_free(g1);
-    kn_sprites_free(&set);
     free(clip); free(out);
 }
 
