@@ -69,8 +69,7 @@ kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *o, const flo
                            int w, int h, kn_flow *out, kn_error *err);
 
 /* Scene-cut test on estimated flows: 1 when the forward and backward flows f01, f10 disagree on most
- * pixels that are textured or that f01 does not match (flat, matching pixels say nothing), or when
- * g1 warped by f01 no longer correlates with g0 (f10 may be NULL: that test only). */
+ * pixels, or when g1 warped by f01 no longer correlates with g0 (f10 may be NULL: that test only). */
 int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f01,
                      const kn_flow *f10);
 
