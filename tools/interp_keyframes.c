@@ -14,10 +14,7 @@
 #include <string.h>
 #include "interp/interp.h"
 #include "io/media.h"
-
-static int keyframe_pos(int k, int K, int N) {   /* as src/pipeline/generate.c places them */
-    return K < 2 ? 0 : (int)(((long long)k * (N - 1) * 2 + (K - 1)) / (2 * (K - 1)));
-}
+#include "pipeline/pipeline.h"
 
 static int read_clip(const char *dir, int c, uint8_t *all, size_t bytes) {
     char path[4096];
@@ -60,7 +57,7 @@ int main(int argc, char **argv) {
     int *pos = malloc(sizeof *pos * K);
     kn_video in = {S, S, K, 8.f, malloc(fb * K), 0, NULL};
     if (!all || !pos || !in.rgb) { fprintf(stderr, "interp_keyframes: out of memory\n"); return 1; }
-    for (int k = 0; k < K; k++) pos[k] = keyframe_pos(k, K, N);
+    for (int k = 0; k < K; k++) pos[k] = pl_keyframe_pos(k, K, N);
     double total[2] = {0, 0};
     int better = 0, worse = 0;
     for (int c = 0; c < clips; c++) {

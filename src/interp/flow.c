@@ -357,7 +357,7 @@ static int level_count(const kn_interp_opts *o, int w, int h) {
 }
 
 static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const float *I0, const float *I1, int w,
-                            int h, float *u, float *v, int prop, kn_interp_ws *ws, kn_error *err) {
+                            int h, float *u, float *v, kn_interp_ws *ws, kn_error *err) {
     size_t n = (size_t)w * h;
     int ps = o->patch;
     if (ps > w) ps = w;
@@ -378,7 +378,7 @@ static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const fl
     search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd,
                      NULL, NULL, NULL};
     kn_interp_run(ctx, ny, search_task, &sj);
-    if (prop) {   /* the first pass's results become the candidates of the second */
+    if (o->propagate) {   /* the first pass's results become the candidates of the second */
         size_t np = (size_t)nx * ny;
         float *c = kn_ws_get(ws, np * 3 * sizeof *c);
         if (!c) { st = kn_fail(err, KN_ENOMEM, "interp: out of memory estimating flow at %dx%d", w, h); goto done; }
@@ -430,7 +430,7 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, con
     memset(v, 0, cn * sizeof *v);
     for (int l = L - 1; l >= 0; l--) {
         if (l >= finest) {
-            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, opts->propagate, ws, err);
+            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, ws, err);
             if (st) goto done;
         }
         if (l == 0) break;

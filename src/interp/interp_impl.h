@@ -36,14 +36,14 @@ static inline void kn_bilinear_rgb(const uint8_t *im, int w, int h, float x, flo
         out[c] = top + b.fy * (bot - top);
     }
 }
-/* Bicubic sample (Keys' kernel, a = -0.5) of an interleaved 8-bit RGB w x h frame at (x, y), the
- * coordinates clamped as above and the 4x4 taps clamped to the frame. At a fractional position a
- * bilinear read averages neighbouring pixels and so blurs detail (and noise); this one keeps detail. */
 /* Keys' weights (a = -0.5) of the taps at -1, 0, 1, 2 for a fractional position f in [0, 1). */
 static inline void kn_keys_weights(float f, float wt[4]) {
     wt[0] = ((-0.5f * f + 1.f) * f - 0.5f) * f; wt[1] = (1.5f * f - 2.5f) * f * f + 1.f;
     wt[2] = ((-1.5f * f + 2.f) * f + 0.5f) * f; wt[3] = (0.5f * f - 0.5f) * f * f;
 }
+/* Bicubic sample (Keys' kernel, a = -0.5) of an interleaved 8-bit RGB w x h frame at (x, y), the
+ * coordinates clamped as above and the 4x4 taps clamped to the frame. At a fractional position a
+ * bilinear read averages neighbouring pixels and so blurs detail (and noise); this one keeps detail. */
 static inline void kn_bicubic_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
     kn_clamp_to_frame(w, h, &x, &y);
     int x0 = (int)x, y0 = (int)y;

@@ -42,8 +42,7 @@ static kn_status check_params(kn_pipeline *p, const kn_generate_params *g, kn_er
     return KN_OK;
 }
 
-/* Output frame of keyframe k when K keyframes are spread over N frames. */
-static int keyframe_pos(int k, int K, int N) {
+int pl_keyframe_pos(int k, int K, int N) {
     return K < 2 ? 0 : (int)(((long long)k * (N - 1) * 2 + (K - 1)) / (2 * (K - 1)));
 }
 
@@ -60,7 +59,7 @@ kn_status pl_fill_frames(kn_pipeline *p, const kn_video *kf, kn_video *out, cons
     out->nkeyframes = K;
     out->keyframe_index = calloc((size_t)K, sizeof(int));
     if (!out->keyframe_index) return kn_fail(err, KN_ENOMEM, "out of memory");
-    for (int k = 0; k < K; k++) out->keyframe_index[k] = keyframe_pos(k, K, N);
+    for (int k = 0; k < K; k++) out->keyframe_index[k] = pl_keyframe_pos(k, K, N);
     /* the whole-video engine: the keyframes' own motion, over several pairs, bends the frames between */
     kn_status st = kn_interp_fill(&p->ctx, NULL, kf, out->keyframe_index, out, prm ? fill_progress : NULL,
                                   (void *)prm, err);

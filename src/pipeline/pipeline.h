@@ -60,6 +60,8 @@ kn_status pl_decode(kn_pipeline *p, const float *latents, int K, int h, int w, k
 kn_status pl_decode_f32(kn_pipeline *p, const float *latents, int K, int h, int w, float *frames, kn_error *err);
 /* image (8-bit RGB, already the output size) -> clean latent [C, h, w] times scaling_factor. */
 kn_status pl_encode_image(kn_pipeline *p, const uint8_t *rgb, int W, int H, float *latent, kn_error *err);
+/* Output frame of keyframe k when K keyframes are spread over N frames (k (N-1) / (K-1), rounded). */
+int pl_keyframe_pos(int k, int K, int N);
 /* Stage 2: fills out (frames, fps set by caller) from the keyframes. */
 kn_status pl_fill_frames(kn_pipeline *p, const kn_video *kf, kn_video *out, const kn_generate_params *prm,
                          kn_error *err);
