@@ -23,6 +23,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->accel = 1;
     o->time_hedge = 1;
     o->cubic = 1;
+    o->pool_still = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

@@ -167,6 +167,7 @@ typedef struct {
     int done;                       /* pairs 0 .. done-1 are estimated */
     kn_accel_stats *stats;          /* per kept frame, zero where not measured */
     kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
+    kn_still_stats *still;          /* per kept frame (still.c), zero where not measured */
     float *motion;                  /* per pair: kn_pair_motion of its forward flow */
 } pair_stream;
 
@@ -179,6 +180,7 @@ static void stream_free(pair_stream *s) {
     free(s->stats);
     free(s->motion);
     free(s->kernel);
+    free(s->still);
 }
 
 static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
@@ -189,6 +191,18 @@ static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
     if (!*g) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
     kn_interp_luma_into(kn_video_frame(s->in, f), w, h, *g);
     return KN_OK;
+}
+
+/* Kept frame m's still parts (still.c), from frames m-2 .. m+2 and pairs m-1 and m, unless a cut lies
+ * among them. */
+static kn_status still_measure(pair_stream *s, int m, kn_error *err) {
+    const uint8_t *f[5];
+    for (int q = 0; q < 5; q++) {
+        if (q < 4 && s->cut[(m - 2 + q) % RING]) return KN_OK;
+        f[q] = kn_video_frame(s->in, m - 2 + q);
+    }
+    return kn_still_measure(s->ctx, f, s->in->width, s->in->height, &s->bwd[(m - 1) % RING], &s->fwd[m % RING],
+                            &s->still[m], err);
 }
 
 /* Estimates the next pair (its flows replace those of the pair RING before it), then measures the
@@ -214,6 +228,7 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
         (st = kn_kernel_measure(s->ctx, kn_video_frame(s->in, k - 1), kn_video_frame(s->in, k),
                                 kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
         return st;
+    if (s->o->pool_still && k >= 3 && (st = still_measure(s, k - 1, err))) return st;
     int j = k - 2;
     if (!s->o->accel || j < 3) return KN_OK;
     const kn_flow *fw[6], *bw[6];
@@ -265,10 +280,20 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
     int uneven = s->o->accel && s->o->time_hedge && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
+    /* still parts: the frames before a and after b too, as the kept frames measured so far (up to a)
+     * support */
+    float pool = -1;
+    int sfrom = i + 1 - GAIN_WINDOW > 0 ? i + 1 - GAIN_WINDOW : 0;
+    if (s->o->pool_still && i >= 1 && i + 2 <= n - 1 && !s->cut[(i + RING - 1) % RING] && !s->cut[sl] &&
+        !s->cut[next])
+        pool = kn_still_weight(s->still + sfrom, i + 1 - sfrom);
+    const uint8_t *around[4] = {pool >= 0 ? kn_video_frame(s->in, i - 1) : NULL, a, b,
+                                pool >= 0 ? kn_video_frame(s->in, i + 2) : NULL};
     for (int q = 0; !st && q < nt; q++) {
         hints.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
                           &hints, ts + q, 1, outs + q, s->ws, err);
+        if (!st && pool >= 0) kn_still_pool(s->ctx, around, w, h, ts[q], pool, outs[q]);
     }
     for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
     return st;
@@ -309,7 +334,8 @@ static void map_frame(const frame_map *m, long long k, int *i, double *t) {
 
 /* Fills the nout frames of rgb from in through the map: input frames copied, the frames between each
  * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
- * than go in, so acceleration and the kernel choice are worth taking the pairs in order. */
+ * than go in, so acceleration, the kernel choice and the still parts' pooling are worth taking the
+ * pairs in order. */
 static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const frame_map *m,
                              long long nout, int max_between, int adds, uint8_t *rgb, kn_interp_progress progress,
                              void *user, kn_error *err) {
@@ -320,16 +346,16 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
     kn_status st = KN_OK;
     if (!ts || !outs) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
     kn_interp_ws ws = {0};
-    /* acceleration and the kernel choice take the pairs in order (they read the neighbouring pairs'
-     * flows): not worth it when frames are mostly dropped, and kept frames are measured only from
-     * the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL};
-    int in_order = (o->accel || o->cubic) && n >= 7 && adds;
+    /* acceleration, the kernel choice and the pooling take the pairs in order (they read the
+     * neighbouring pairs and frames): not worth it when frames are mostly dropped, and kept frames
+     * are measured only from the seventh on */
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL};
+    int in_order = (o->accel || o->cubic || o->pool_still) && n >= 7 && adds;
     if (!st && in_order && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
     if (!st && in_order &&
         (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
-         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel))))
+         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel)) || !(ps.still = calloc((size_t)n, sizeof *ps.still))))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
     long long k = 0;
     while (!st && k < nout) {

@@ -16,7 +16,9 @@
  *   more than the recent ones (likely one capture tick longer, its frames' times unknown), each
  *   frame is the mean of the frames just before and after its time. Where bicubic samples rebuild
  *   the video's recent kept frames from their neighbours better than bilinear ones (sharp rather
- *   than noisy footage), the frames are sampled bicubically. A single pair (kn_interp_pair) moves at
+ *   than noisy footage), the frames are sampled bicubically. Where a mean over four frames rebuilds
+ *   the still parts of those kept frames better than a mean over two (independent noise), the still
+ *   pixels also take the frames before and after the pair. A single pair (kn_interp_pair) moves at
  *   constant velocity, is not hedged and is sampled bilinearly.
  * - Scene cuts (the frames do not match even after motion compensation) are detected and the nearer
  *   frame is repeated instead of morphing (at the midpoint the first: the new shot starts at b).
@@ -50,6 +52,9 @@ typedef struct kn_interp_opts {
     int cubic;            /* nonzero (whole videos, as accel): sample the frames bicubically where the
                              video's own kept frames are rebuilt better that way than bilinearly
                              (1; see kernel.c) */
+    int pool_still;       /* nonzero (whole videos, as accel): where the video's own kept frames show
+                             noise that more frames average away, still pixels also take the frames
+                             before and after the pair (1; see still.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

@@ -136,6 +136,22 @@ kn_status kn_kernel_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_
 /* 1 when the summed stats of n kept frames favour bicubic samples (0 when none was measured). */
 int kn_kernel_cubic(const kn_kernel_stats *s, int n);
 
+/* Still parts (still.c). Sums over the still pixels of one kept frame m: d = m less the mean of
+ * m-1 and m+1, o = the mean of m-2 and m+2 less that mean (xy = sum d*o, xx = sum o*o, dd = sum
+ * d*d), and the squared error of m rebuilt from m-1 and m+1 warped by the flows from m, with
+ * bilinear (lin) and bicubic (cub) samples. */
+typedef struct { double xy, xx, dd, lin, cub; } kn_still_stats;
+/* f: RGB frames m-2 .. m+2; to_prev, to_next: the flows from m to m-1 and to m+1. */
+kn_status kn_still_measure(const kn_ctx *ctx, const uint8_t *const f[5], int w, int h, const kn_flow *to_prev,
+                           const kn_flow *to_next, kn_still_stats *out, kn_error *err);
+/* The weight in [0, 0.5] of the frames beyond the pair that the summed stats of n kept frames
+ * support, or -1: leave the render alone. */
+float kn_still_weight(const kn_still_stats *s, int n);
+/* Replaces the still pixels of out (the frame at t between a and b) by the mean at t of a and b and,
+ * with weight lambda, of the frames before a and after b. f: RGB frames a-1, a, b, b+1. */
+void kn_still_pool(const kn_ctx *ctx, const uint8_t *const f[4], int w, int h, float t, float lambda,
+                   uint8_t *out);
+
 /* hints may be NULL (constant velocity, bilinear samples). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                               const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,

@@ -1,7 +1,8 @@
 /* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
  * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
  * factor/fps semantics, frames placed at given output positions, accelerating motion with its
- * calibrated gain and its border gate, the time hedge, and the resampling kernel chosen per video. */
+ * calibrated gain and its border gate, the time hedge, the resampling kernel chosen per video, and
+ * the pooling of still parts. */
 #include "test.h"
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
@@ -677,6 +678,76 @@ TEST(resampling_kernel_follows_the_footage) {
     free(full);
 }
 
+/* A still texture with noise of +-5 levels drawn from `seed` (the same noise in every frame when
+ * seed is 0, as a codec that copies still blocks) and a bright 10x10 square at x = 2k: frame k. */
+static void noisy_still(uint8_t *rgb, int w, int h, int k, unsigned seed) {
+    texture(rgb, w, h, 0, 0, 0, 2);
+    uint32_t r = (seed ? seed : 99u) * 2654435761u + 1;
+    for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+        r = r * 1664525u + 1013904223u;
+        int v = rgb[i] + (int)((r >> 8) % 11) - 5;
+        rgb[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    for (int y = 20; y < 30; y++)
+        for (int x = 2 * k; x < 2 * k + 10 && x < w; x++) memset(rgb + ((size_t)y * w + x) * 3, 250, 3);
+}
+
+/* Still parts pool four frames where the kept frames show independent noise: the dropped frames come
+ * closer to the truth than the two-frame render; the moving square is rendered as without pooling.
+ * Noise that every frame shares (copied blocks) leaves the output byte for byte as without it. */
+TEST(still_parts_pool_independent_noise) {
+    int w = 64, h = 48, nk = 21, nkept = 11;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    REQUIRE(full != NULL);
+    kn_interp_opts on, off;
+    kn_interp_opts_default(&on);
+    kn_interp_opts_default(&off);
+    off.pool_still = 0;
+    kn_error err = {0};
+    kn_pool *p3;
+    REQUIRE(kn_pool_create(3, &p3, &err) == KN_OK);
+    kn_ctx c3 = {p3, KN_ISA_SCALAR, NULL};
+    for (int shared = 0; shared < 2; shared++) {
+        for (int k = 0; k < nk; k++) noisy_still(full + fb * k, w, h, k, shared ? 0 : (unsigned)k + 1);
+        kn_video in = kept_frames(full, w, h, nkept), a = {0}, b = {0}, a3 = {0};
+        REQUIRE(kn_interp_video(NULL, &on, &in, 2, 0, &a, &err) == KN_OK);
+        REQUIRE(kn_interp_video(NULL, &off, &in, 2, 0, &b, &err) == KN_OK);
+        REQUIRE(kn_interp_video(&c3, &on, &in, 2, 0, &a3, &err) == KN_OK);
+        CHECK(!memcmp(a.rgb, a3.rgb, fb * nk));   /* the same for any thread count */
+        if (shared) {
+            CHECK(!memcmp(a.rgb, b.rgb, fb * nk));
+        } else {
+            /* pairs 1 .. nkept-3 have frames on both sides; the square's box is left to the render */
+            double pa = 0, pb = 0;
+            int square_changed = 0;
+            for (int i = 1; i <= nkept - 3; i++) {
+                int k = 2 * i + 1;
+                pa += interior_psnr(a.rgb + fb * k, full + fb * k, w, h, 2) / (nkept - 3);
+                pb += interior_psnr(b.rgb + fb * k, full + fb * k, w, h, 2) / (nkept - 3);
+                for (int y = 20; y < 30; y++)
+                    square_changed += memcmp(a.rgb + fb * k + ((size_t)y * w + 2 * k) * 3,
+                                             b.rgb + fb * k + ((size_t)y * w + 2 * k) * 3, 30) != 0;
+            }
+            printf("  independent noise: %.2f dB pooled, %.2f dB without\n", pa, pb);
+            CHECKF(pa > pb + 0.15, "%.2f vs %.2f dB", pa, pb);   /* measured: +0.22 */
+            CHECKF(square_changed == 0, "%d rows of the square", square_changed);
+        }
+        kn_video_free(&a); kn_video_free(&b); kn_video_free(&a3); kn_video_free(&in);
+    }
+    /* the weight: independent noise of unit variance sums to xy 0.5, xx 1, dd 1.5 per sample; the
+     * warps miss by lin and cub */
+    kn_still_stats s[4] = {{0.5, 1, 1.5, 2, 3}, {-0.5, 1, 1.5, 2, 3}, {0.5, 1, 1.5, 1.3, 3}, {2, 1, 5, 9, 9}};
+    CHECK(fabsf(kn_still_weight(s, 1) - 0.25f) < 1e-6f);   /* pooled: 1.3125, below the warp's 2 */
+    CHECK(kn_still_weight(s + 1, 1) == 0);     /* the frames beyond only add error: the pair's mean */
+    CHECK(kn_still_weight(s + 2, 1) == -1);    /* the warp (1.3) beats the pooled mean */
+    CHECK(kn_still_weight(s + 3, 1) == 0.5f);  /* capped: the pair keeps half the weight */
+    CHECK(kn_still_weight(s, 2) == 0);         /* summed: xy 0, the pair's mean (1.5 twice) beats 4 */
+    CHECK(kn_still_weight(NULL, 0) == -1);     /* nothing measured */
+    kn_pool_destroy(p3);
+    free(full);
+}
+
 /* Whole videos long enough for the acceleration path (7 frames and more): the factor and fps
  * semantics hold, and a scene cut still repeats the nearer frame. */
 TEST(long_video_semantics_and_cut) {
@@ -781,6 +852,7 @@ TEST_MAIN_BEGIN
     RUN(acceleration_gain_needs_the_model_to_explain_the_miss);
     RUN(acceleration_field_ignores_flows_that_leave_the_frame);
     RUN(resampling_kernel_follows_the_footage);
+    RUN(still_parts_pool_independent_noise);
     RUN(uneven_capture_hedges_the_longer_pairs);
     RUN(long_video_semantics_and_cut);
 TEST_MAIN_END
