@@ -5,7 +5,8 @@
  *    a margin of the best score are kept: the moving foreground wins over the background it covers,
  *    whose flow is inconsistent there. This gives F_t->0, F_t->1 and visibilities at time t. Given
  *    an acceleration (accel.c), every pixel moves along its bent path instead of the straight one,
- *    here and in the flows read at the pixel in step 4.
+ *    here and in the flows read at the pixel in step 4 (a pixel that hardly moves between the two
+ *    frames only at a turn that both frames' fields show: path_at).
  * 3. Holes are filled push-pull from coarser scales.
  * 4. Motion hypotheses at each pixel: the splatted flow, no motion, and the forward and backward flows
  *    read at the pixel itself; where even the best of those leaves its two sides disagreeing, also
@@ -76,12 +77,40 @@ typedef struct {
 
 #define SPLAT_BAND 32
 
+/* A pixel that moves less than STILL_PX between the two frames is bent only where the other frame's
+ * acceleration field shows the same second difference, within a relative mismatch of about
+ * 1 / TURN_SHARPNESS (path_at). */
+#define STILL_PX 0.25f
+#define TURN_SHARPNESS 16.f
+
 /* Where source pixel p of flow f is at time st from its own frame: st f(p), bent (when acc, the
- * source's acceleration field, is given) by bend acc(p) as accel.c says. */
-static inline void path_at(const kn_flow *f, const kn_flow *acc, float st, float bend, size_t p, float *mu,
-                           float *mv) {
-    *mu = st * f->u[p]; *mv = st * f->v[p];
-    if (acc) { *mu += bend * acc->u[p]; *mv += bend * acc->v[p]; }
+ * source's acceleration field, is given) by bend acc(p) as accel.c says. A pixel that hardly moves
+ * between the frames keeps the bend only where `other`, the other frame's field read where the
+ * pixel lands there, shows the same second difference: at a turn (the top of a throw) both frames
+ * do. At a stop only the frame next to the motion does, and where frames repeat (a webcam inset
+ * captured at half the rate, a blinking element) the two fields point opposite ways or differ, and
+ * bending would move a picture that both frames show in the same place. Without a field on the
+ * other side (a cut, the video's end) nothing confirms a turn. The bend fades in with the pixel's
+ * own motion up to STILL_PX. */
+static inline void path_at(const kn_flow *f, const kn_flow *acc, const kn_flow *other, float st, float bend,
+                           size_t p, float *mu, float *mv) {
+    float fu = f->u[p], fv = f->v[p];
+    *mu = st * fu; *mv = st * fv;
+    if (!acc) return;
+    float au = acc->u[p], av = acc->v[p], m2 = fu * fu + fv * fv;
+    if (m2 < STILL_PX * STILL_PX) {
+        float turn = 0;
+        if (other) {
+            int w = f->w;
+            float x = (float)(p % (size_t)w) + fu, y = (float)(p / (size_t)w) + fv;
+            float ou = kn_bilinear(other->u, w, f->h, x, y), ov = kn_bilinear(other->v, w, f->h, x, y);
+            float d = (au - ou) * (au - ou) + (av - ov) * (av - ov), s = au * au + av * av + ou * ou + ov * ov;
+            turn = s > 0 ? expf(-TURN_SHARPNESS * d / s) : 1.f;
+        }
+        float k = turn + (1.f - turn) * m2 / (STILL_PX * STILL_PX);
+        au *= k; av *= k;
+    }
+    *mu += bend * au; *mv += bend * av;
 }
 
 /* Where every source pixel is at time t (straight, or bent by the acceleration), and the span of
@@ -90,12 +119,12 @@ static void place_task(void *arg, int y) {
     const splat_job *j = arg;
     int w = j->w;
     for (int src = 0; src < 2; src++) {
-        const kn_flow *f = j->f[src], *acc = j->accel[src];
+        const kn_flow *f = j->f[src], *acc = j->accel[src], *other = j->accel[1 - src];
         float st = src ? 1.f - j->t : j->t, bend = j->bend[src], lo = INFINITY, hi = -INFINITY;
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
             float mu, mv;
-            path_at(f, acc, st, bend, p, &mu, &mv);
+            path_at(f, acc, other, st, bend, p, &mu, &mv);
             j->mu[src][p] = mu; j->mv[src][p] = mv;
             lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows are skipped by the splat's own test */
         }
@@ -267,12 +296,12 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
     case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
     case H_FWD: {
         float fu = j->f01->u[p], fv = j->f01->v[p], mu, mv;
-        path_at(j->f01, j->accel[0], t, j->bend[0], p, &mu, &mv);
+        path_at(j->f01, j->accel[0], j->accel[1], t, j->bend[0], p, &mu, &mv);
         T[0] = -mu; T[1] = -mv; T[2] = fu - mu; T[3] = fv - mv;
         break; }
     default: {
         float gu = j->f10->u[p], gv = j->f10->v[p], mu, mv;
-        path_at(j->f10, j->accel[1], 1 - t, j->bend[1], p, &mu, &mv);
+        path_at(j->f10, j->accel[1], j->accel[0], 1 - t, j->bend[1], p, &mu, &mv);
         T[0] = gu - mu; T[1] = gv - mv; T[2] = -mu; T[3] = -mv;
         break; }
     }

@@ -1,8 +1,8 @@
 /* Frame interpolation: flow on synthetic moving textures, rendering, edge times, odd sizes, thread
  * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
  * factor/fps semantics, frames placed at given output positions, accelerating motion with its
- * calibrated gain and its border gate, the time hedge, the resampling kernel chosen per video, and
- * the pooling of still parts. */
+ * calibrated gain and its border gate (and no bend for a still pair after a stop), the time hedge,
+ * the resampling kernel chosen per video, and the pooling of still parts. */
 #include "test.h"
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
@@ -383,6 +383,34 @@ TEST(accelerating_video_follows_the_bend) {
     }
     kn_video_free(&bent); kn_video_free(&bent3); kn_video_free(&straight); kn_video_free(&in);
     kn_pool_destroy(p3);
+    free(full);
+}
+
+/* A texture decelerating to a stop at frame 16 (position c (k - 16)^2 before, still after): the
+ * acceleration the video shows before the stop does not bend the still pairs after it (their own
+ * flow is zero: bending them would move a picture that is the same in both frames). */
+TEST(still_pair_after_a_stop_is_not_bent) {
+    int w = 96, h = 72, nk = 25, nkept = 13;
+    double c = 0.3;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    REQUIRE(full != NULL);
+    for (int k = 0; k < nk; k++) {
+        double d = k < 16 ? c * (k - 16) * (k - 16) : 0;
+        texture(full + fb * k, w, h, d, 0.5 * d, 0, 2);
+    }
+    kn_video in = kept_frames(full, w, h, nkept), out = {0};
+    kn_error err = {0};
+    kn_interp_opts o;
+    kn_interp_opts_default(&o);
+    o.cubic = o.pool_still = 0;   /* the bend alone */
+    REQUIRE(kn_interp_video(NULL, &o, &in, 2, 0, &out, &err) == KN_OK);
+    for (int k = 17; k < nk; k += 2) {
+        double p = interior_psnr(out.rgb + fb * k, full + fb * k, w, h, 0);
+        printf("  frame %d (still pair): %.2f dB\n", k, p);
+        CHECKF(p >= 60, "frame %d: %.2f dB", k, p);
+    }
+    kn_video_free(&out); kn_video_free(&in);
     free(full);
 }
 
@@ -846,6 +874,7 @@ TEST_MAIN_BEGIN
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
     RUN(still_post_keeps_its_own_flow);
     RUN(accelerating_video_follows_the_bend);
+    RUN(still_pair_after_a_stop_is_not_bent);
     RUN(sprite_over_a_checkerboard_keeps_its_flow);
     RUN(still_checkerboard_keeps_zero_motion);
     RUN(fill_places_frames_and_follows_the_bend);
