@@ -72,6 +72,21 @@ static inline void kn_bicubic_rgb(const uint8_t *im, int w, int h, float x, floa
     }
     out[0] = r0; out[1] = g0; out[2] = b0;
 }
+/* Pixel (x, y) of a kept frame rebuilt from its neighbours prev and next, each warped by the flow
+ * from the frame to it (read at the pixel) and averaged, with bilinear (lin) and with bicubic (cub)
+ * samples: how kernel.c and still.c measure the warp on the kept frames. */
+static inline void kn_rebuild_rgb(const uint8_t *prev, const uint8_t *next, int w, int h, const kn_flow *to_prev,
+                                  const kn_flow *to_next, int x, int y, float lin[3], float cub[3]) {
+    size_t p = (size_t)y * w + x;
+    float px = (float)x + to_prev->u[p], py = (float)y + to_prev->v[p];
+    float nx = (float)x + to_next->u[p], ny = (float)y + to_next->v[p];
+    float l0[3], l1[3], c0[3], c1[3];
+    kn_bilinear_rgb(prev, w, h, px, py, l0);
+    kn_bilinear_rgb(next, w, h, nx, ny, l1);
+    kn_bicubic_rgb(prev, w, h, px, py, c0);
+    kn_bicubic_rgb(next, w, h, nx, ny, c1);
+    for (int c = 0; c < 3; c++) { lin[c] = 0.5f * (l0[c] + l1[c]); cub[c] = 0.5f * (c0[c] + c1[c]); }
+}
 /* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
 static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
     kn_bilinear_at b = kn_bilinear_where(w, h, x, y);

@@ -30,15 +30,10 @@ static void measure_task(void *arg, int r) {
     double lin = 0, cub = 0;
     for (int x = 0; x < w; x += STEP) {
         size_t p = (size_t)y * w + x;
-        float px = (float)x + j->to_prev->u[p], py = (float)y + j->to_prev->v[p];
-        float nx = (float)x + j->to_next->u[p], ny = (float)y + j->to_next->v[p];
-        float l0[3], l1[3], c0[3], c1[3];
-        kn_bilinear_rgb(j->prev, w, h, px, py, l0);
-        kn_bilinear_rgb(j->next, w, h, nx, ny, l1);
-        kn_bicubic_rgb(j->prev, w, h, px, py, c0);
-        kn_bicubic_rgb(j->next, w, h, nx, ny, c1);
+        float l[3], cb[3];
+        kn_rebuild_rgb(j->prev, j->next, w, h, j->to_prev, j->to_next, x, y, l, cb);
         for (int c = 0; c < 3; c++) {
-            float t = j->mid[p * 3 + c], el = 0.5f * (l0[c] + l1[c]) - t, ec = 0.5f * (c0[c] + c1[c]) - t;
+            float t = j->mid[p * 3 + c], el = l[c] - t, ec = cb[c] - t;
             lin += el * el;
             cub += ec * ec;
         }
