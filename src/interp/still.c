@@ -20,7 +20,7 @@
  *   larger than the one that fitted the dropped frames on 11 of them.
  * - A pooled pair's still pixels (the same test on the four frames around the pair) are replaced by
  *   that weighted mean, at the frame's time; elsewhere the motion-compensated render stays. The four
- *   frames agree within RANGE there, so the change is bounded by RANGE levels.
+ *   frames agree within RANGE there, and the pooled value lies within their range.
  *
  * Measured (2026-12-06, see docs/interpolation.md): balle1-vp9.avi, a ball in a still, noisy
  * classroom, +0.18 dB; of 17 other camera clips, only movie-hello.mp4 (+0.01) and tree.avi (+0.00)
