@@ -47,12 +47,14 @@ static double interior_psnr(const uint8_t *a, const uint8_t *b, int w, int h, in
     return se == 0 ? 99 : 10 * log10(255.0 * 255.0 * n / se);
 }
 
-static kn_status flow_of(const uint8_t *a, const uint8_t *b, int w, int h, kn_flow *f, kn_error *err) {
+/* Flow from RGB frame a to b with options o (NULL: defaults). */
+static kn_status flow_of(const kn_interp_opts *o, const uint8_t *a, const uint8_t *b, int w, int h, kn_flow *f,
+                         kn_error *err) {
     float *g0, *g1;
     kn_status st = kn_interp_luma(a, w, h, &g0, err);
     if (st) return st;
     st = kn_interp_luma(b, w, h, &g1, err);
-    if (!st) st = kn_flow_estimate(NULL, NULL, g0, g1, w, h, f, err);
+    if (!st) st = kn_flow_estimate(NULL, o, g0, g1, w, h, f, err);
     kn_free(g0);
     kn_free(g1);
     return st;
@@ -65,7 +67,7 @@ TEST(flow_recovers_translation) {
     texture(b, w, h, 3.0, -2.0, 0, 1);
     kn_error err = {0};
     kn_flow f = {0};
-    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
     CHECK_NEAR(interior_mean(f.u, w, h, 8), 3.0, 0.1);
     CHECK_NEAR(interior_mean(f.v, w, h, 8), -2.0, 0.1);
     kn_flow_free(&f);
@@ -163,8 +165,8 @@ TEST(scene_cut_repeats_the_nearer_frame) {
     /* and a moving shot is not a cut */
     texture(b, w, h, 5, -3, 0, 6);
     kn_flow f = {0}, g = {0};
-    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
-    REQUIRE(flow_of(b, a, w, h, &g, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
     float *g0, *g1;
     REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
     REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
@@ -185,7 +187,7 @@ TEST(brightness_change_does_not_bias_flow) {
     texture(b, w, h, -2.5, 1.5, 30, 7);   /* brighter by 30 levels */
     kn_error err = {0};
     kn_flow f = {0};
-    REQUIRE(flow_of(a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
     CHECK_NEAR(interior_mean(f.u, w, h, 8), -2.5, 0.15);
     CHECK_NEAR(interior_mean(f.v, w, h, 8), 1.5, 0.15);
     kn_flow_free(&f);
@@ -454,11 +456,8 @@ TEST(sprite_over_a_checkerboard_keeps_its_flow) {
         kn_interp_opts o;
         kn_interp_opts_default(&o);
         o.propagate = prop;
-        float *g0, *g1;
         kn_flow f;
-        REQUIRE(kn_interp_luma(clip + frame * fa, S, S, &g0, &err) == KN_OK);
-        REQUIRE(kn_interp_luma(clip + frame * fb, S, S, &g1, &err) == KN_OK);
-        REQUIRE(kn_flow_estimate(NULL, &o, g0, g1, S, S, &f, &err) == KN_OK);
+        REQUIRE(flow_of(&o, clip + frame * fa, clip + frame * fb, S, S, &f, &err) == KN_OK);
         double sum = 0;   /* mean flow error within 4 px of the ball's centre */
         int n = 0;
         for (int y = 0; y < S; y++)
@@ -472,7 +471,7 @@ TEST(sprite_over_a_checkerboard_keeps_its_flow) {
         float t = (float)(fm - fa) / (float)(fb - fa);
         REQUIRE(kn_interp_pair(NULL, &o, clip + frame * fa, clip + frame * fb, S, S, &t, 1, &out, &err) == KN_OK);
         psnr[prop] = kn_psnr_rgb(out, clip + frame * fm, S, S);
-        kn_flow_free(&f); kn_free(g0); kn_free(g1);
+        kn_flow_free(&f);
     }
     printf("  ball moving (%.1f, %.1f): mean flow error %.2f px propagated, %.2f px without; frame %d %.2f vs %.2f dB\n",
            bx - ax, by - ay, epe[1], epe[0], fm, psnr[1], psnr[0]);
@@ -495,11 +494,8 @@ TEST(still_checkerboard_keeps_zero_motion) {
     float ax = ctr[0], ay = ctr[1], bx = ctr[2], by = ctr[3];
     size_t frame = (size_t)S * S * 3;
     uint8_t *out = malloc(frame);
-    float *g0, *g1;
     kn_flow f;
-    REQUIRE(kn_interp_luma(clip + frame * fa, S, S, &g0, &err) == KN_OK);
-    REQUIRE(kn_interp_luma(clip + frame * fb, S, S, &g1, &err) == KN_OK);
-    REQUIRE(kn_flow_estimate(NULL, NULL, g0, g1, S, S, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, clip + frame * fa, clip + frame * fb, S, S, &f, &err) == KN_OK);
     double sum = 0, worst = 0;   /* background: 20 px or more from the sprite in both frames */
     int n = 0;
     for (int y = 0; y < S; y++)
@@ -518,7 +514,7 @@ TEST(still_checkerboard_keeps_zero_motion) {
            bx - ax, by - ay, sum / n, worst, n, fa + 1, psnr);
     CHECKF(n > 1000 && sum / n < 0.1, "background flow %.2f px over %d px", sum / n, n);
     CHECKF(worst < 1, "background flow up to %.2f px", worst);
-    kn_flow_free(&f); kn_free(g0); kn_free(g1);
+    kn_flow_free(&f);
     free(clip); free(out);
 }
 
