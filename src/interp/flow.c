@@ -24,6 +24,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->time_hedge = 1;
     o->cubic = 1;
     o->pool_still = 1;
+    o->blend_jumps = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

@@ -169,6 +169,8 @@ typedef struct {
     kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
     kn_still_stats *still;          /* per kept frame (still.c), zero where not measured */
     float *motion;                  /* per pair: kn_pair_motion of its forward flow */
+    int8_t *jump;                   /* frame f's jump map (jump.c) in slot f % RING, all 0 where not
+                                       measured */
 } pair_stream;
 
 static void stream_free(pair_stream *s) {
@@ -181,6 +183,7 @@ static void stream_free(pair_stream *s) {
     free(s->motion);
     free(s->kernel);
     free(s->still);
+    free(s->jump);
 }
 
 static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
@@ -203,6 +206,19 @@ static kn_status still_measure(pair_stream *s, int m, kn_error *err) {
     }
     return kn_still_measure(s->ctx, f, s->in->width, s->in->height, &s->bwd[(m - 1) % RING], &s->fwd[m % RING],
                             &s->still[m], err);
+}
+
+/* Frame m's jump map (jump.c) from frames m-1 .. m+1, or zeros when a cut lies between them. */
+static kn_status jump_measure(pair_stream *s, int m, kn_error *err) {
+    int w = s->in->width, h = s->in->height;
+    size_t nt = kn_jump_tiles(w, h);
+    int8_t *tiles = s->jump + (size_t)(m % RING) * nt;
+    if (s->cut[(m - 1) % RING] || s->cut[m % RING]) {
+        memset(tiles, 0, nt);
+        return KN_OK;
+    }
+    return kn_jump_measure(s->ctx, kn_video_frame(s->in, m - 1), kn_video_frame(s->in, m),
+                           kn_video_frame(s->in, m + 1), w, h, tiles, err);
 }
 
 /* Estimates the next pair (its flows replace those of the pair RING before it), then measures the
@@ -229,6 +245,7 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
                                 kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
         return st;
     if (s->o->pool_still && k >= 3 && (st = still_measure(s, k - 1, err))) return st;
+    if (s->o->blend_jumps && k >= 1 && (st = jump_measure(s, k, err))) return st;
     int j = k - 2;
     if (!s->o->accel || j < 3) return KN_OK;
     const kn_flow *fw[6], *bw[6];
@@ -289,10 +306,15 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
         pool = kn_still_weight(s->still + sfrom, i + 1 - sfrom);
     const uint8_t *around[4] = {pool >= 0 ? kn_video_frame(s->in, i - 1) : NULL, a, b,
                                 pool >= 0 ? kn_video_frame(s->in, i + 2) : NULL};
+    /* jumps: the maps of a and b, each measured against its own neighbours (frame n-1 has none) */
+    size_t ntiles = kn_jump_tiles(w, h);
+    const int8_t *jump_a = s->o->blend_jumps && i + 2 <= n - 1 && !s->cut[sl] ? s->jump + sl * ntiles : NULL;
+    const int8_t *jump_b = jump_a ? s->jump + next * ntiles : NULL;
     for (int q = 0; !st && q < nt; q++) {
         hints.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
                           &hints, ts + q, 1, outs + q, s->ws, err);
+        if (!st && jump_a) kn_jump_blend(s->ctx, a, b, w, h, jump_a, jump_b, ts[q], outs[q]);
         if (!st && pool >= 0) kn_still_pool(s->ctx, around, w, h, ts[q], pool, outs[q]);
     }
     for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
@@ -334,8 +356,8 @@ static void map_frame(const frame_map *m, long long k, int *i, double *t) {
 
 /* Fills the nout frames of rgb from in through the map: input frames copied, the frames between each
  * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
- * than go in, so acceleration, the kernel choice and the still parts' pooling are worth taking the
- * pairs in order. */
+ * than go in, so acceleration, the kernel choice, the still parts' pooling and the jumps are worth
+ * taking the pairs in order. */
 static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const frame_map *m,
                              long long nout, int max_between, int adds, uint8_t *rgb, kn_interp_progress progress,
                              void *user, kn_error *err) {
@@ -346,16 +368,17 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
     kn_status st = KN_OK;
     if (!ts || !outs) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
     kn_interp_ws ws = {0};
-    /* acceleration, the kernel choice and the pooling take the pairs in order (they read the
-     * neighbouring pairs and frames): not worth it when frames are mostly dropped, and kept frames
-     * are measured only from the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL};
-    int in_order = (o->accel || o->cubic || o->pool_still) && n >= 7 && adds;
+    /* acceleration, the kernel choice, the pooling and the jumps take the pairs in order (they read
+     * the neighbouring pairs and frames): not worth it when frames are mostly dropped, and kept
+     * frames are measured only from the seventh on */
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL, NULL};
+    int in_order = (o->accel || o->cubic || o->pool_still || o->blend_jumps) && n >= 7 && adds;
     if (!st && in_order && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
     if (!st && in_order &&
         (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
-         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel)) || !(ps.still = calloc((size_t)n, sizeof *ps.still))))
+         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel)) || !(ps.still = calloc((size_t)n, sizeof *ps.still)) ||
+         !(ps.jump = calloc(RING * kn_jump_tiles(w, h), 1))))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
     long long k = 0;
     while (!st && k < nout) {

@@ -55,6 +55,9 @@ typedef struct kn_interp_opts {
     int pool_still;       /* nonzero (whole videos, as accel): where the video's own kept frames show
                              noise that more frames average away, still pixels also take the frames
                              before and after the pair (1; see still.c) */
+    int blend_jumps;      /* nonzero (whole videos, as accel): tiles whose content changes in one step
+                             between the pair's frames and stands still before and after (typing, a
+                             cursor, a slide) are blended instead of moved (1; see jump.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

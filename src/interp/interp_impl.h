@@ -167,6 +167,26 @@ float kn_still_weight(const kn_still_stats *s, int n);
 void kn_still_pool(const kn_ctx *ctx, const uint8_t *const f[4], int w, int h, float t, float lambda,
                    uint8_t *out);
 
+/* Jumps (jump.c): tiles whose content changes in one frame step and stands still either side. A
+ * frame m's map holds one value per KN_JUMP_TILE square tile, row by row: what the tile shows
+ * from m-1 to m+1. */
+#define KN_JUMP_TILE 32
+enum {
+    KN_JUMP_NONE = 0,    /* hardly changes */
+    KN_JUMP_MOVED = 1,   /* changes otherwise (motion) */
+    KN_JUMP_AFTER = 2,   /* m matches m-1 across the change: it jumps between m and m+1 */
+    KN_JUMP_BEFORE = 3   /* m matches m+1: it jumped between m-1 and m */
+};
+static inline size_t kn_jump_tiles(int w, int h) {
+    return (size_t)((w + KN_JUMP_TILE - 1) / KN_JUMP_TILE) * (size_t)((h + KN_JUMP_TILE - 1) / KN_JUMP_TILE);
+}
+kn_status kn_jump_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_t *mid, const uint8_t *next, int w,
+                          int h, int8_t *tiles, kn_error *err);
+/* Replaces the tiles of out (the frame at t between a and b) that jump between a and b (KN_JUMP_AFTER
+ * in a's map at_a, KN_JUMP_BEFORE in b's at_b) by the blend of a and b at t. */
+void kn_jump_blend(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, int w, int h, const int8_t *at_a,
+                   const int8_t *at_b, float t, uint8_t *out);
+
 /* hints may be NULL (constant velocity, bilinear samples). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                               const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,

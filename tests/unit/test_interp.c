@@ -778,6 +778,70 @@ TEST(still_parts_pool_independent_noise) {
     free(full);
 }
 
+/* A terminal being typed in, frame k: a dark screen, a prompt, one glyph (a bar) per character typed
+ * so far (typed at frames 5, 10, 15 and 20, each 9 px to the right of the last) and a white cursor
+ * block after them; far below, a bright 10x10 square moving right by 2 px a frame. */
+static void typing(uint8_t *rgb, int w, int h, int k) {
+    memset(rgb, 20, (size_t)w * h * 3);
+    int typed = k / 5;
+    for (int y = 10; y < 22; y++)
+        for (int x = 4; x < 4 + 9 * (2 + typed) + 8 && x < w; x++) {
+            int cell = (x - 4) / 9, col = (x - 4) % 9;
+            int on = cell < 2 ? (col < 7 && (y + col) % 3 == 0)                /* the prompt */
+                     : cell < 2 + typed ? (col >= 3 && col < 5)               /* a typed bar */
+                     : col < 8;                                              /* the cursor */
+            if (on) memset(rgb + ((size_t)y * w + x) * 3, 235, 3);
+        }
+    for (int y = 100; y < 110; y++)
+        for (int x = 2 * k; x < 2 * k + 10 && x < w; x++) memset(rgb + ((size_t)y * w + x) * 3, 250, 3);
+}
+
+/* Content that changes in one step between two frames and stands still before and after (a typed
+ * character, the cursor jumping one cell) is rendered as the blend of the pair, which misses the
+ * dropped frame (either end) by less than the render's cursor halfway between the cells; the moving
+ * square is rendered as without the rule. */
+TEST(jumps_are_blended) {
+    int w = 96, h = 128, nk = 25, nkept = 13;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    REQUIRE(full != NULL);
+    for (int k = 0; k < nk; k++) typing(full + fb * k, w, h, k);
+    kn_interp_opts off;
+    kn_interp_opts_default(&off);
+    off.blend_jumps = 0;
+    kn_video in = kept_frames(full, w, h, nkept), a = {0}, b = {0};
+    int same = on_and_off(&off, &in, &a, &b);
+    REQUIRE(same >= 0);
+    CHECK(same == 1);   /* the same for any thread count */
+    /* the typed line (rows 0 .. 31) of every dropped frame of a pair with a keystroke, pairs 1 ..
+     * nkept-3 (a has a frame before it, b one after): where the pair changes, the blend */
+    double se_on = 0, se_off = 0;
+    int blended = 0, events = 0, square_changed = 0;
+    for (int i = 1; i <= nkept - 3; i++) {
+        int k = 2 * i + 1;
+        const uint8_t *fa = full + fb * (k - 1), *fb1 = full + fb * (k + 1), *t = full + fb * k;
+        if (!memcmp(fa, fb1, fb / 4)) continue;   /* no keystroke in this pair */
+        events++;
+        int is_blend = 1;
+        for (size_t q = 0; q < (size_t)w * 32 * 3; q++) {
+            double dn = (double)a.rgb[fb * k + q] - t[q], df = (double)b.rgb[fb * k + q] - t[q];
+            se_on += dn * dn; se_off += df * df;
+            if (fa[q] != fb1[q]) is_blend &= a.rgb[fb * k + q] == (fa[q] + fb1[q] + 1) / 2;
+        }
+        blended += is_blend;
+        for (int y = 100; y < 110; y++)
+            square_changed += memcmp(a.rgb + fb * k + (size_t)y * w * 3, b.rgb + fb * k + (size_t)y * w * 3,
+                                     (size_t)w * 3) != 0;
+    }
+    printf("  %d keystrokes: squared error of the typed line %.0f blended, %.0f rendered\n", events, se_on, se_off);
+    CHECK(events == 4);
+    CHECKF(blended == events, "%d of %d", blended, events);
+    CHECKF(se_on < 0.8 * se_off, "%.0f vs %.0f", se_on, se_off);
+    CHECKF(square_changed == 0, "%d rows of the square", square_changed);
+    kn_video_free(&a); kn_video_free(&b); kn_video_free(&in);
+    free(full);
+}
+
 /* Whole videos long enough for the acceleration path (7 frames and more): the factor and fps
  * semantics hold, and a scene cut still repeats the nearer frame. */
 TEST(long_video_semantics_and_cut) {
@@ -884,6 +948,7 @@ TEST_MAIN_BEGIN
     RUN(acceleration_field_ignores_flows_that_leave_the_frame);
     RUN(resampling_kernel_follows_the_footage);
     RUN(still_parts_pool_independent_noise);
+    RUN(jumps_are_blended);
     RUN(uneven_capture_hedges_the_longer_pairs);
     RUN(long_video_semantics_and_cut);
 TEST_MAIN_END
