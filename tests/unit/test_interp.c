@@ -128,6 +128,14 @@ TEST(odd_and_tiny_sizes) {
         kn_error err = {0};
         CHECKF(kn_interp_pair(NULL, NULL, a, b, w, h, &t, 1, &o, &err) == KN_OK, "%dx%d: %s", w, h, err.msg);
         free(a); free(b); free(o);
+        /* a whole video (the path that measures the kept frames: acceleration, kernel, still parts,
+         * jumps), 8 frames: drifting, then one step to another texture that stays */
+        kn_video in = {w, h, 8, 8.f, malloc(fb * 8), 0, NULL}, out = {0};
+        REQUIRE(in.rgb != NULL);
+        for (int i = 0; i < 8; i++) texture(in.rgb + fb * i, w, h, i < 4 ? 0.7 * i : 0, 0, i < 4 ? 0 : 60, i < 4 ? 4 : 7);
+        CHECKF(kn_interp_video(NULL, NULL, &in, 2, 0, &out, &err) == KN_OK, "%dx%d video: %s", w, h, err.msg);
+        if (out.rgb) CHECK(out.nframes == 15 && !memcmp(out.rgb + fb * 14, in.rgb + fb * 7, fb));
+        kn_video_free(&out); kn_video_free(&in);
     }
 }
 
