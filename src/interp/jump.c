@@ -8,7 +8,7 @@
  * and b at the frame's time misses least (a quarter of the change squared at the midpoint), and it
  * missed half as much as the render on movie-hello.mp4's typing frames.
  *
- * The frames themselves show where this holds. Each kept frame m is compared, tile by tile, with
+ * The frames themselves show where this holds. Each frame m is compared, tile by tile, with
  * its neighbours m-1 and m+1: among the pixels that change from m-1 to m+1 by more than CHANGE
  * levels, m matches one end (within MATCH levels on every channel). A tile is a jump at m when at
  * least SHARE of those pixels match the same end, and hardly any pixel near it shows content that
