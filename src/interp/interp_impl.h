@@ -26,9 +26,64 @@ static inline float kn_bilinear_read(const float *im, const kn_bilinear_at *b) {
     float c = im[b->i10] + b->fx * (im[b->i11] - im[b->i10]);
     return a + b->fy * (c - a);
 }
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* The RGB pixel whose first byte is byte `shift` of the 8 bytes v8, as floats in lanes 0-2 (lane 3
+ * holds the next byte and is not used). */
+static inline __m128 kn_rgb_lanes(__m128i v8, int shift) {
+    __m128i z = _mm_setzero_si128(), v;
+    switch (shift) {   /* the byte shift must be a constant */
+    case 0: v = v8; break;
+    case 2: v = _mm_srli_si128(v8, 2); break;
+    case 3: v = _mm_srli_si128(v8, 3); break;
+    default: v = _mm_srli_si128(v8, 5); break;
+    }
+    return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(v, z), z));
+}
+/* kn_bicubic_rgb's sum for taps inside the frame, the three channels in one vector: the same
+ * products added in the same order as the scalar loop, so the result is bit for bit the same
+ * (baseline x86-64 has no fused multiply-add to change the rounding). Each row's 12 bytes are read
+ * as bytes 0-7 and 4-11, never past the fourth tap. */
+static inline void kn_bicubic_rows_sse2(const uint8_t *im, const size_t row[4], size_t col0, const float wx[4],
+                                        const float wy[4], float out[3]) {
+    __m128 acc = _mm_setzero_ps();
+    __m128 w0 = _mm_set1_ps(wx[0]), w1 = _mm_set1_ps(wx[1]), w2 = _mm_set1_ps(wx[2]), w3 = _mm_set1_ps(wx[3]);
+    for (int j = 0; j < 4; j++) {
+        const uint8_t *r = im + row[j] + col0;
+        __m128i lo = _mm_loadl_epi64((const __m128i *)r), hi = _mm_loadl_epi64((const __m128i *)(r + 4));
+        __m128 h = _mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_mul_ps(w0, kn_rgb_lanes(lo, 0)),
+                                                    _mm_mul_ps(w1, kn_rgb_lanes(lo, 3))),
+                                         _mm_mul_ps(w2, kn_rgb_lanes(hi, 2))),
+                              _mm_mul_ps(w3, kn_rgb_lanes(hi, 5)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wy[j]), h));
+    }
+    float v[4];
+    _mm_storeu_ps(v, acc);
+    out[0] = v[0]; out[1] = v[1]; out[2] = v[2];
+}
+/* kn_bilinear_rgb for a pixel whose right neighbour and the pixel after it lie in the same row (so
+ * 8 bytes from each row's first tap can be read), the channels in one vector, bit for bit as the
+ * scalar code: the differences of small integers are exact either way. */
+static inline void kn_bilinear_sse2(const uint8_t *top, const uint8_t *bottom, float fx, float fy, float out[3]) {
+    __m128i t8 = _mm_loadl_epi64((const __m128i *)top), b8 = _mm_loadl_epi64((const __m128i *)bottom);
+    __m128 vx = _mm_set1_ps(fx), t0 = kn_rgb_lanes(t8, 0), b0 = kn_rgb_lanes(b8, 0);
+    __m128 t = _mm_add_ps(t0, _mm_mul_ps(vx, _mm_sub_ps(kn_rgb_lanes(t8, 3), t0)));
+    __m128 bt = _mm_add_ps(b0, _mm_mul_ps(vx, _mm_sub_ps(kn_rgb_lanes(b8, 3), b0)));
+    __m128 r = _mm_add_ps(t, _mm_mul_ps(_mm_set1_ps(fy), _mm_sub_ps(bt, t)));
+    float v[4];
+    _mm_storeu_ps(v, r);
+    out[0] = v[0]; out[1] = v[1]; out[2] = v[2];
+}
+#endif
 /* Bilinear sample of an interleaved 8-bit RGB w x h frame at (x, y), clamped the same way, into out. */
 static inline void kn_bilinear_rgb(const uint8_t *im, int w, int h, float x, float y, float out[3]) {
     kn_bilinear_at b = kn_bilinear_where(w, h, x, y);
+#if defined(__SSE2__)
+    if (b.i01 == b.i00 + 1 && b.i11 == b.i10 + 1 && (b.i01 + 1) % (size_t)w != 0) {
+        kn_bilinear_sse2(im + b.i00 * 3, im + b.i10 * 3, b.fx, b.fy, out);
+        return;
+    }
+#endif
     const uint8_t *p00 = im + b.i00 * 3, *p01 = im + b.i01 * 3, *p10 = im + b.i10 * 3, *p11 = im + b.i11 * 3;
     for (int c = 0; c < 3; c++) {
         float top = p00[c] + b.fx * (p01[c] - p00[c]);
@@ -62,6 +117,12 @@ static inline void kn_bicubic_rgb(const uint8_t *im, int w, int h, float x, floa
             row[i] = (size_t)kn_clampi(y0 + i - 1, 0, h - 1) * (size_t)w * 3;
         }
     }
+#if defined(__SSE2__)
+    if (col[3] == col[0] + 9) {   /* inside: each row's four taps are 12 consecutive bytes */
+        kn_bicubic_rows_sse2(im, row, col[0], wx, wy, out);
+        return;
+    }
+#endif
     float r0 = 0, g0 = 0, b0 = 0;
     for (int j = 0; j < 4; j++) {
         const uint8_t *r = im + row[j], *p0 = r + col[0], *p1 = r + col[1], *p2 = r + col[2], *p3 = r + col[3];

@@ -116,6 +116,51 @@ TEST(edge_times_copy_the_frames) {
     free(a); free(b); free(o0); free(o1);
 }
 
+/* The RGB samplers (vector code inside the frame on x86-64) give bit for bit what their scalar
+ * definitions give, inside the frame, at its borders and outside it: Keys' bicubic (taps clamped
+ * to the frame) and bilinear. */
+TEST(samplers_match_their_definition) {
+    int w = 13, h = 9;
+    uint8_t im[13 * 9 * 3];
+    uint32_t r = 12345;
+    for (size_t i = 0; i < sizeof im; i++) { r = r * 1664525u + 1013904223u; im[i] = (uint8_t)(r >> 24); }
+    int wrong_cubic = 0, wrong_linear = 0;
+    for (int k = 0; k < 4000; k++) {
+        r = r * 1664525u + 1013904223u;
+        float x = (float)((r >> 8) % 1600) / 100.f - 1.5f;   /* -1.5 .. 14.5 */
+        r = r * 1664525u + 1013904223u;
+        float y = (float)((r >> 8) % 1200) / 100.f - 1.5f;   /* -1.5 .. 10.5 */
+        float got[3], cx = x, cy = y;
+        kn_clamp_to_frame(w, h, &cx, &cy);
+        int x0 = (int)cx, y0 = (int)cy;
+        float wx[4], wy[4];
+        kn_keys_weights(cx - (float)x0, wx);
+        kn_keys_weights(cy - (float)y0, wy);
+        float want[3] = {0, 0, 0};
+        for (int c = 0; c < 3; c++)
+            for (int j = 0; j < 4; j++) {
+                const uint8_t *row = im + (size_t)kn_clampi(y0 + j - 1, 0, h - 1) * w * 3;
+                float hsum = wx[0] * row[kn_clampi(x0 - 1, 0, w - 1) * 3 + c] + wx[1] * row[kn_clampi(x0, 0, w - 1) * 3 + c] +
+                             wx[2] * row[kn_clampi(x0 + 1, 0, w - 1) * 3 + c] + wx[3] * row[kn_clampi(x0 + 2, 0, w - 1) * 3 + c];
+                want[c] += wy[j] * hsum;
+            }
+        kn_bicubic_rgb(im, w, h, x, y, got);
+        wrong_cubic += memcmp(got, want, sizeof got) != 0;
+        int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
+        float fx = cx - (float)x0, fy = cy - (float)y0;
+        for (int c = 0; c < 3; c++) {
+            const uint8_t *t = im + (size_t)y0 * w * 3, *b = im + (size_t)y1 * w * 3;
+            float top = t[x0 * 3 + c] + fx * (t[x1 * 3 + c] - t[x0 * 3 + c]);
+            float bot = b[x0 * 3 + c] + fx * (b[x1 * 3 + c] - b[x0 * 3 + c]);
+            want[c] = top + fy * (bot - top);
+        }
+        kn_bilinear_rgb(im, w, h, x, y, got);
+        wrong_linear += memcmp(got, want, sizeof got) != 0;
+    }
+    CHECKF(wrong_cubic == 0, "%d of 4000 bicubic samples", wrong_cubic);
+    CHECKF(wrong_linear == 0, "%d of 4000 bilinear samples", wrong_linear);
+}
+
 TEST(odd_and_tiny_sizes) {
     int sizes[][2] = {{33, 17}, {17, 33}, {1, 1}, {5, 3}, {2, 9}};
     for (int s = 0; s < 5; s++) {
@@ -944,6 +989,7 @@ TEST_MAIN_BEGIN
     RUN(flow_recovers_translation);
     RUN(middle_frame_matches_true_shift);
     RUN(edge_times_copy_the_frames);
+    RUN(samplers_match_their_definition);
     RUN(odd_and_tiny_sizes);
     RUN(thread_count_does_not_change_output);
     RUN(scene_cut_repeats_the_nearer_frame);
