@@ -238,9 +238,9 @@ enum {
     KN_JUMP_AFTER = 2,   /* m matches m-1 across the change: it jumps between m and m+1 */
     KN_JUMP_BEFORE = 3   /* m matches m+1: it jumped between m-1 and m */
 };
-static inline size_t kn_jump_tiles(int w, int h) {
-    return (size_t)((w + KN_JUMP_TILE - 1) / KN_JUMP_TILE) * (size_t)((h + KN_JUMP_TILE - 1) / KN_JUMP_TILE);
-}
+/* Tiles across n pixels (the last one may be cut short), and in a w x h map. */
+static inline int kn_jump_span(int n) { return (n + KN_JUMP_TILE - 1) / KN_JUMP_TILE; }
+static inline size_t kn_jump_tiles(int w, int h) { return (size_t)kn_jump_span(w) * (size_t)kn_jump_span(h); }
 kn_status kn_jump_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_t *mid, const uint8_t *next, int w,
                           int h, int8_t *tiles, kn_error *err);
 /* Replaces the tiles of out (the frame at t between a and b) that jump between a and b (KN_JUMP_AFTER

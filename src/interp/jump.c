@@ -51,7 +51,6 @@ typedef struct {
     int w, h;
     int bw, bh;           /* blocks per row and column */
     int *counts;          /* NCOUNTS per block, row by row */
-    int8_t *tiles;        /* the map (kn_jump_tiles) */
 } measure_job;
 
 static void count_task(void *arg, int by) {
@@ -99,9 +98,9 @@ kn_status kn_jump_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_t 
     int bw = (w + BLOCK - 1) / BLOCK, bh = (h + BLOCK - 1) / BLOCK;
     int *counts = malloc(sizeof *counts * NCOUNTS * (size_t)bw * bh);
     if (!counts) return kn_fail(err, KN_ENOMEM, "interp: out of memory looking for jumps in %dx%d frames", w, h);
-    measure_job j = {prev, mid, next, w, h, bw, bh, counts, tiles};
+    measure_job j = {prev, mid, next, w, h, bw, bh, counts};
     kn_interp_run(ctx, bh, count_task, &j);
-    int tw = (w + KN_JUMP_TILE - 1) / KN_JUMP_TILE, th = (h + KN_JUMP_TILE - 1) / KN_JUMP_TILE;
+    int tw = kn_jump_span(w), th = kn_jump_span(h);
     for (int ty = 0; ty < th; ty++)
         for (int tx = 0; tx < tw; tx++) tiles[(size_t)ty * tw + tx] = tile_kind(&j, tx, ty);
     free(counts);
@@ -118,7 +117,7 @@ typedef struct {
 
 static void blend_task(void *arg, int y) {
     const blend_job *j = arg;
-    int tw = (j->w + KN_JUMP_TILE - 1) / KN_JUMP_TILE;
+    int tw = kn_jump_span(j->w);
     size_t trow = (size_t)(y / KN_JUMP_TILE) * tw;
     for (int tx = 0; tx < tw; tx++) {
         if (j->at_a[trow + tx] != KN_JUMP_AFTER || j->at_b[trow + tx] != KN_JUMP_BEFORE) continue;
