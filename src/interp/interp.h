@@ -76,8 +76,9 @@ kn_status kn_interp_luma(const uint8_t *rgb, int w, int h, float **out, kn_error
 kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1,
                            int w, int h, kn_flow *out, kn_error *err);
 
-/* Scene-cut test on estimated flows: 1 when the forward and backward flows f01, f10 disagree on most
- * pixels, or when g1 warped by f01 no longer correlates with g0 (f10 may be NULL: that test only). */
+/* Scene-cut test on estimated flows: 1 when at least a fifth of the pixels changed in place, and
+ * either the forward and backward flows f01, f10 disagree on most pixels or g1 warped by f01 no
+ * longer correlates with g0 (f10 may be NULL: that test only). */
 int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f01,
                      const kn_flow *f10);
 

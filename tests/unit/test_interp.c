@@ -232,6 +232,53 @@ TEST(scene_cut_repeats_the_nearer_frame) {
     free(a); free(b);
 }
 
+/* A cut replaces most of the picture. A small object that jumps far over a still, faintly noisy
+ * background is not one, although the flows wander over the background (every flow fits it) and
+ * disagree there on most pixels: the pair is interpolated, not repeated (a repeat without the
+ * in-place test). A shot that changes most of the picture within a still border stays a cut. */
+TEST(cut_needs_most_of_the_picture_to_change) {
+    int w = 96, h = 64;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *a = malloc(fb), *b = malloc(fb), *tex = malloc(fb), *mid = malloc(fb);
+    uint32_t seed = 12345;
+    for (size_t i = 0; i < fb; i += 3) {
+        seed = seed * 1664525u + 1013904223u;
+        a[i] = a[i + 1] = a[i + 2] = (uint8_t)(8 + (seed >> 30));   /* 8..11 */
+    }
+    memcpy(b, a, fb);
+    texture(tex, w, h, 0, 0, 0, 4);
+    for (int y = 0; y < 12; y++)   /* a 12x12 sprite at (8, 20) in a, at (60, 30) in b */
+        for (int x = 0; x < 12; x++) {
+            memcpy(a + ((size_t)(20 + y) * w + 8 + x) * 3, tex + ((size_t)y * w + x) * 3, 3);
+            memcpy(b + ((size_t)(30 + y) * w + 60 + x) * 3, tex + ((size_t)y * w + x) * 3, 3);
+        }
+    kn_error err = {0};
+    kn_flow f = {0}, g = {0};
+    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
+    float *g0, *g1;
+    REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
+    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
+    kn_interp_opts opts;
+    kn_interp_opts_default(&opts);
+    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, &g));
+    float t = 0.5f;
+    uint8_t *outs[1] = {mid};
+    REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, &t, 1, outs, &err) == KN_OK);
+    CHECK(memcmp(mid, a, fb) != 0);
+    /* a new picture inside a still 8-pixel border: most of it changes, and it is a cut */
+    texture(tex, w, h, 0, 0, 0, 9);
+    for (int y = 8; y < h - 8; y++) memcpy(b + ((size_t)y * w + 8) * 3, tex + ((size_t)y * w + 8) * 3, (size_t)(w - 16) * 3);
+    kn_flow_free(&f); kn_flow_free(&g);
+    kn_free(g1);
+    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
+    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
+    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
+    CHECK(kn_interp_is_cut(&opts, g0, g1, &f, &g));
+    kn_free(g0); kn_free(g1); kn_flow_free(&f); kn_flow_free(&g);
+    free(a); free(b); free(tex); free(mid);
+}
+
 TEST(brightness_change_does_not_bias_flow) {
     int w = 96, h = 64;
     size_t fb = (size_t)w * h * 3;
@@ -993,6 +1040,7 @@ TEST_MAIN_BEGIN
     RUN(odd_and_tiny_sizes);
     RUN(thread_count_does_not_change_output);
     RUN(scene_cut_repeats_the_nearer_frame);
+    RUN(cut_needs_most_of_the_picture_to_change);
     RUN(brightness_change_does_not_bias_flow);
     RUN(video_factor_and_fps_semantics);
     RUN(metrics);
