@@ -242,7 +242,10 @@ kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int hei
         return kn_fail(err, mp->oom ? KN_ENOMEM : KN_EINTERNAL, "%s: PNG encoding failed: %s", path, ec.msg);
     }
     png_set_write_fn(png, &m, mem_write_fn, mem_flush_fn);
-    png_set_compression_level(png, 6);
+    /* zlib level 3, not the default 6: frames are written by the dozen (a PNG folder of 61 768x576
+     * frames took 6.5 s at 6, as long as interpolating them), and 3 encodes them 1.8-3.1x faster for
+     * files 5-11% larger (vtest.avi, box.mp4, movie-hello.mp4 frames) */
+    png_set_compression_level(png, 3);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
