@@ -1,5 +1,34 @@
 /* Flash-attention block body (see vec_impl.h), instantiated once per query-tile width: AQ queries
- * (NQV vectors) per block. Included by vec_impl.h with AQ, NQV, AK, AKU and ATTN_FN defined. */
+ * (NQV vectors) per block. Included by vec_impl.h with AQ, NQV, AK, AKU, ATTN_FN and ATTN_SCORES
+ * defined (the wide instantiation's ATTN_SCORES also serves the backward pass). */
+
+/* Scores of one key tile against the packed, transposed query tile: St[j][i] = kr_j . Qt[:, i]. */
+static inline void ATTN_SCORES(const float *kbase, size_t ldk, int n, int dh, const float *Qt, float *St) {
+    for (int j = 0; j < n; j += AKU) {
+        V acc[AKU][NQV];
+        const float *kr[AKU];
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++) {
+            kr[u] = kbase + (size_t)(j + u < n ? j + u : j) * ldk;
+#pragma GCC unroll 8
+            for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VSET(0.f);
+        }
+        for (int d = 0; d < dh; d++) {
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                V kb = VSET(kr[u][d]);
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Qt + d * AQ + qv * VW), acc[u][qv]);
+            }
+        }
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++)
+            if (j + u < n)
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
+    }
+}
+
 static void ATTN_FN(const kn_attn_block *a) {
     float Qt[KN_ATTN_MAXDH * AQ] __attribute__((aligned(64)));
     float Ot[KN_ATTN_MAXDH * AQ] __attribute__((aligned(64)));
@@ -14,29 +43,7 @@ static void ATTN_FN(const kn_attn_block *a) {
     int kend = a->causal ? (a->q0 + nq < a->Lk ? a->q0 + nq : a->Lk) : a->Lk;
     for (int t0 = 0; t0 < kend; t0 += AK) {
         int n = kend - t0 < AK ? kend - t0 : AK;
-        for (int j = 0; j < n; j += AKU) {
-            V acc[AKU][NQV];
-            const float *kr[AKU];
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++) {
-                kr[u] = a->k + (size_t)(j + u < n ? t0 + j + u : t0 + j) * a->ldk;
-#pragma GCC unroll 8
-                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VSET(0.f);
-            }
-            for (int d = 0; d < dh; d++) {
-#pragma GCC unroll 2
-                for (int u = 0; u < AKU; u++) {
-                    V kb = VSET(kr[u][d]);
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Qt + d * AQ + qv * VW), acc[u][qv]);
-                }
-            }
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++)
-                if (j + u < n)
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
-        }
+        ATTN_SCORES(a->k + (size_t)t0 * a->ldk, a->ldk, n, dh, Qt, St);
         int diag = a->causal && t0 + n - 1 > a->q0;
         if (diag)
             for (int j = 0; j < n; j++)

@@ -147,45 +147,21 @@ static void vec_mul(const float *a, const float *b, size_t n, float *y) {
 #define AQ 16
 #define NQV (16 / VW)
 #define ATTN_FN vec_attn_block_narrow
+#define ATTN_SCORES attn_scores_narrow
 #include "core/vec_attn_impl.h"
 #undef AQ
 #undef NQV
 #undef ATTN_FN
+#undef ATTN_SCORES
 #define AQ KN_ATTN_BQ
 #define NQV (AQ / VW)
 #define ATTN_FN vec_attn_block_wide
+#define ATTN_SCORES attn_scores
 #include "core/vec_attn_impl.h"
 
 static void vec_attn_block(const kn_attn_block *a) {
     if (a->nq <= 16 && !a->m_out) vec_attn_block_narrow(a);
     else vec_attn_block_wide(a);
-}
-
-/* Scores of one key tile against the packed, transposed query tile: St[j][i] = kr_j . Qt[:, i]. */
-static inline void attn_scores(const float *kbase, size_t ldk, int n, int dh, const float *Qt, float *St) {
-    for (int j = 0; j < n; j += AKU) {
-        V acc[AKU][NQV];
-        const float *kr[AKU];
-#pragma GCC unroll 2
-        for (int u = 0; u < AKU; u++) {
-            kr[u] = kbase + (size_t)(j + u < n ? j + u : j) * ldk;
-#pragma GCC unroll 8
-            for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VSET(0.f);
-        }
-        for (int d = 0; d < dh; d++) {
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++) {
-                V kb = VSET(kr[u][d]);
-#pragma GCC unroll 8
-                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Qt + d * AQ + qv * VW), acc[u][qv]);
-            }
-        }
-#pragma GCC unroll 2
-        for (int u = 0; u < AKU; u++)
-            if (j + u < n)
-#pragma GCC unroll 8
-                for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
-    }
 }
 
 /* Backward of one query tile, recomputing the forward (for the softmax statistics and D = dout . out):
