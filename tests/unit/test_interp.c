@@ -60,6 +60,23 @@ static kn_status flow_of(const kn_interp_opts *o, const uint8_t *a, const uint8_
     return st;
 }
 
+/* kn_interp_is_cut on frames a, b with default options and their estimated flows (the backward
+ * one only when both is set); -1 when a step fails. */
+static int is_cut_of(const uint8_t *a, const uint8_t *b, int w, int h, int both) {
+    kn_error err = {0};
+    kn_flow f = {0}, g = {0};
+    float *g0 = NULL, *g1 = NULL;
+    int cut = -1;
+    if (!flow_of(NULL, a, b, w, h, &f, &err) && (!both || !flow_of(NULL, b, a, w, h, &g, &err)) &&
+        !kn_interp_luma(a, w, h, &g0, &err) && !kn_interp_luma(b, w, h, &g1, &err)) {
+        kn_interp_opts opts;
+        kn_interp_opts_default(&opts);
+        cut = kn_interp_is_cut(&opts, g0, g1, &f, both ? &g : NULL);
+    }
+    kn_free(g0); kn_free(g1); kn_flow_free(&f); kn_flow_free(&g);
+    return cut;
+}
+
 TEST(flow_recovers_translation) {
     int w = 96, h = 64;
     uint8_t *a = malloc((size_t)w * h * 3), *b = malloc((size_t)w * h * 3);
@@ -217,17 +234,8 @@ TEST(scene_cut_repeats_the_nearer_frame) {
     CHECK(!memcmp(o[2], b, fb));
     /* and a moving shot is not a cut */
     texture(b, w, h, 5, -3, 0, 6);
-    kn_flow f = {0}, g = {0};
-    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
-    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
-    float *g0, *g1;
-    REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
-    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
-    kn_interp_opts opts;
-    kn_interp_opts_default(&opts);
-    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, &g));
-    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, NULL));
-    kn_free(g0); kn_free(g1); kn_flow_free(&f); kn_flow_free(&g);
+    CHECK(is_cut_of(a, b, w, h, 1) == 0);
+    CHECK(is_cut_of(a, b, w, h, 0) == 0);
     for (int i = 0; i < 3; i++) free(o[i]);
     free(a); free(b);
 }
@@ -252,16 +260,8 @@ TEST(cut_needs_most_of_the_picture_to_change) {
             memcpy(a + ((size_t)(20 + y) * w + 8 + x) * 3, tex + ((size_t)y * w + x) * 3, 3);
             memcpy(b + ((size_t)(30 + y) * w + 60 + x) * 3, tex + ((size_t)y * w + x) * 3, 3);
         }
+    CHECK(is_cut_of(a, b, w, h, 1) == 0);
     kn_error err = {0};
-    kn_flow f = {0}, g = {0};
-    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
-    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
-    float *g0, *g1;
-    REQUIRE(kn_interp_luma(a, w, h, &g0, &err) == KN_OK);
-    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
-    kn_interp_opts opts;
-    kn_interp_opts_default(&opts);
-    CHECK(!kn_interp_is_cut(&opts, g0, g1, &f, &g));
     float t = 0.5f;
     uint8_t *outs[1] = {mid};
     REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, &t, 1, outs, &err) == KN_OK);
@@ -269,13 +269,7 @@ TEST(cut_needs_most_of_the_picture_to_change) {
     /* a new picture inside a still 8-pixel border: most of it changes, and it is a cut */
     texture(tex, w, h, 0, 0, 0, 9);
     for (int y = 8; y < h - 8; y++) memcpy(b + ((size_t)y * w + 8) * 3, tex + ((size_t)y * w + 8) * 3, (size_t)(w - 16) * 3);
-    kn_flow_free(&f); kn_flow_free(&g);
-    kn_free(g1);
-    REQUIRE(flow_of(NULL, a, b, w, h, &f, &err) == KN_OK);
-    REQUIRE(flow_of(NULL, b, a, w, h, &g, &err) == KN_OK);
-    REQUIRE(kn_interp_luma(b, w, h, &g1, &err) == KN_OK);
-    CHECK(kn_interp_is_cut(&opts, g0, g1, &f, &g));
-    kn_free(g0); kn_free(g1); kn_flow_free(&f); kn_flow_free(&g);
+    CHECK(is_cut_of(a, b, w, h, 1) == 1);
     free(a); free(b); free(tex); free(mid);
 }
 
