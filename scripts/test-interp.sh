@@ -60,6 +60,8 @@ check "mp4 --fps 6 (fewer frames) into a folder" "$K" interpolate "$T/in.mp4" -o
 check "  ... 6 frames" test "$(count_png "$T/fps")" -eq 6
 check "mp4 in, y4m out, --factor 1 copies" "$K" interpolate "$T/in.mp4" -o "$T/copy.y4m" --factor 1
 check "  ... 8 frames at 8 fps" expect_video "$T/copy.y4m" 8 8/1
+check "folder in, mp4 out with --input-fps 8 --factor 2" "$K" interpolate "$T/frames" -o "$T/fromdir.mp4" --factor 2 --input-fps 8 --threads 2
+check "  ... 15 frames at 16 fps" expect_video "$T/fromdir.mp4" 15 16/1
 
 # --- errors
 check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2
@@ -69,7 +71,14 @@ check "--fps -1 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --fp
 check "both --factor and --fps exit 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 2 --fps 30
 check "neither --factor nor --fps exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4"
 check "no -o exits 2" exits 2 "$K" interpolate "$T/in.mp4" --factor 2
-check "failed runs leave no output" test ! -e "$T/x.mp4"
+check "folder in, mp4 out without --input-fps exits 1" exits 1 "$K" interpolate "$T/frames" -o "$T/x.mp4" --factor 2
+check "  ... and says to give --input-fps" grep -q -- "--input-fps" "$T/err.log"
+check "folder in with --fps but no --input-fps exits 1" exits 1 "$K" interpolate "$T/frames" -o "$T/x/" --fps 12
+check "--input-fps 0 exits 2" exits 2 "$K" interpolate "$T/frames" -o "$T/x.mp4" --factor 2 --input-fps 0
+check "more memory than --max-memory exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 1000 --max-memory 0.01
+check "  ... naming the memory needed" grep -q "needs about .* GB of memory" "$T/err.log"
+check "--max-memory abc exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 2 --max-memory abc
+check "failed runs leave no output" bash -c "test ! -e '$T/x.mp4' && test ! -e '$T/x'"
 
 # --- eval-interp
 check "eval-interp runs" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --threads 2 > '$T/eval.txt' 2>'$T/eval.err'"

@@ -21,5 +21,7 @@ int kn_cmd_eval(int argc, char **argv);
 int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out);
 int kn_arg_float(const char *opt, const char *val, double lo, double hi, double *out);
 int kn_default_threads(void);
+/* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
+double kn_available_memory(void);
 
 #endif

@@ -435,6 +435,13 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
     return st;
 }
 
+long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fps) {
+    if (n < 1 || (factor > 0) == (out_fps > 0) || factor < 0) return 0;
+    if (factor) return (long long)(n - 1) * factor + 1;
+    if (!(in_fps > 0)) return 0;
+    return (long long)floor((double)(n - 1) * out_fps / in_fps + 1e-9) + 1;
+}
+
 kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                           double out_fps, kn_video *out, kn_error *err) {
     kn_interp_opts def;
@@ -448,9 +455,7 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
         return kn_fail(err, KN_EINVAL, "interp: --fps needs the input's frame rate, which is unknown");
     int n = in->nframes, w = in->width, h = in->height;
     double in_fps = in->fps;
-    long long nout;
-    if (factor) nout = (long long)(n - 1) * factor + 1;
-    else nout = (long long)floor((double)(n - 1) * out_fps / in_fps + 1e-9) + 1;
+    long long nout = kn_interp_video_frames(n, in_fps, factor, out_fps);
     size_t fb = (size_t)w * h * 3;
     if (nout > 1000000 || (double)nout * fb > 64e9)
         return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", nout, w, h);

@@ -102,6 +102,10 @@ kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
 kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                           double out_fps, kn_video *out, kn_error *err);
 
+/* The number of frames kn_interp_video makes from n input frames at in_fps (factor or out_fps as
+ * there); 0 when the arguments are invalid. */
+long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fps);
+
 /* Called before each pair is rendered with (its first frame, pairs in all); nonzero cancels. */
 typedef int (*kn_interp_progress)(void *user, int pair, int npairs);
 
