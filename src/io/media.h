@@ -29,6 +29,18 @@ static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
 }
 
+/* A video written one frame at a time, so the frames need not all be in memory (the GIF writer keeps
+ * them until finish: its palette covers every frame). Same formats and guarantees as kn_video_write,
+ * which is open, add each frame, finish: the file appears under its name only when finish succeeds;
+ * finish and abort free the writer, and after a failed add the caller aborts. fps is ignored for a
+ * PNG folder. */
+typedef struct kn_video_writer kn_video_writer;
+kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
+                               kn_error *err);
+kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err);
+kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
+void kn_video_writer_abort(kn_video_writer *vw);
+
 /* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise). The
  * library never calls this itself, since the level is global: programs call it once at start. */
 void kn_media_quiet(void);

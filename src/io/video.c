@@ -261,7 +261,7 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
     }
 }
 
-static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, const kn_video *v, int w, int h,
+static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int w, int h,
                            kn_error *err) {
     const char *fmt = kind == VK_MP4 ? "mp4" : kind == VK_WEBM ? "webm" : "gif";
     const char *cname = kind == VK_MP4 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : "gif";
@@ -275,7 +275,7 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
     e->pkt = av_packet_alloc();
     if (!e->cc || !e->st || !e->frame || !e->pkt) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     AVCodecContext *cc = e->cc;
-    AVRational fr = fps_rational(v->fps);
+    AVRational fr = fps_rational(fps);
     cc->width = w;
     cc->height = h;
     cc->sample_aspect_ratio = (AVRational){1, 1};
@@ -340,72 +340,6 @@ static void enc_free(enc *e) {
     av_packet_free(&e->pkt);
 }
 
-static kn_status write_ffmpeg(vkind kind, const char *path, const char *tmp, const kn_video *v, kn_error *err) {
-    enc e = {0};
-    int w = v->width, h = v->height;
-    if (kind == VK_MP4) { w += w & 1; h += h & 1; }
-    palette *pal = NULL;
-    kn_status st = KN_OK;
-    if (kind == VK_GIF) {
-        pal = malloc(sizeof *pal);
-        if (!pal) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
-        st = make_palette(v, pal, err);
-        if (st) { free(pal); return kn_wrap(err, "%s", path); }
-    }
-    /* "file:" keeps FFmpeg from reading a protocol name into a path that contains ':'. */
-    char url[4300];
-    snprintf(url, sizeof url, "file:%s", tmp);
-    st = enc_setup(&e, kind, path, url, v, w, h, err);
-    int64_t *pts = malloc(sizeof(int64_t) * ((size_t)v->nframes + 1));
-    if (!pts && !st) st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
-    for (int i = 0; pts && i <= v->nframes; i++) {
-        /* GIF delays are whole centiseconds, accumulated so the average rate is right; players show
-         * delays under 2 cs as 10 cs, so never go below 2. */
-        pts[i] = kind == VK_GIF ? llround(i * 100.0 / v->fps) : i;
-        if (kind == VK_GIF && i > 0 && pts[i] < pts[i - 1] + 2) pts[i] = pts[i - 1] + 2;
-    }
-    for (int i = 0; !st && i < v->nframes; i++) {
-        int r = av_frame_make_writable(e.frame);
-        if (r < 0) { st = av_fail(err, path, "frame buffer", r); break; }
-        const uint8_t *rgb = kn_video_frame(v, i);
-        AVFrame *f = e.frame;
-        if (kind == VK_GIF) {
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) {
-                    const uint8_t *p = rgb + ((size_t)y * w + x) * 3;
-                    f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
-                }
-            memcpy(f->data[1], pal->argb, sizeof pal->argb);
-        } else {
-            rgb_to_yuv420(rgb, v->width, v->height, w, h, &BT709_TV, f->data[0], f->linesize[0], f->data[1],
-                          f->linesize[1], f->data[2], f->linesize[2]);
-        }
-        f->pts = pts[i];
-        e.dur = pts[i + 1] - pts[i];
-        r = avcodec_send_frame(e.cc, f);
-        if (r < 0) { st = av_fail(err, path, "encoding failed", r); break; }
-        st = drain(&e, path, err);
-    }
-    if (!st) {
-        int r = avcodec_send_frame(e.cc, NULL);
-        if (r < 0) st = av_fail(err, path, "encoding failed", r);
-        else st = drain(&e, path, err);
-    }
-    if (!st) {
-        int r = av_write_trailer(e.oc);
-        if (r < 0) st = av_fail(err, path, "cannot finish the file", r);
-    }
-    if (!st) {
-        int r = avio_closep(&e.oc->pb);
-        e.opened = 0;
-        if (r < 0) st = av_fail(err, path, "write failed", r);
-    }
-    enc_free(&e);
-    free(pal);
-    free(pts);
-    return st;
-}
-
 /* ---- Y4M ---- */
 
 static kn_status write_all(int fd, const void *buf, size_t n, const char *path, kn_error *err) {
@@ -420,26 +354,6 @@ static kn_status write_all(int fd, const void *buf, size_t n, const char *path, 
         n -= (size_t)w;
     }
     return KN_OK;
-}
-
-static kn_status write_y4m(int fd, const char *path, const kn_video *v, kn_error *err) {
-    AVRational fr = fps_rational(v->fps);
-    char hdr[256];
-    int n = snprintf(hdr, sizeof hdr, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL\n",
-                     v->width, v->height, fr.num, fr.den);
-    kn_status st = write_all(fd, hdr, (size_t)n, path, err);
-    int w = v->width, h = v->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
-    size_t fsz = 6 + (size_t)w * h + 2 * (size_t)cw * ch;
-    uint8_t *buf = malloc(fsz);
-    if (!st && !buf) st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
-    for (int i = 0; !st && i < v->nframes; i++) {
-        memcpy(buf, "FRAME\n", 6);
-        uint8_t *Y = buf + 6, *U = Y + (size_t)w * h, *V = U + (size_t)cw * ch;
-        rgb_to_yuv420(kn_video_frame(v, i), w, h, w, h, &BT601_PC_CENTRED, Y, w, U, cw, V, cw);
-        st = write_all(fd, buf, fsz, path, err);
-    }
-    free(buf);
-    return st;
 }
 
 /* ---- folder of PNG frames ---- */
@@ -479,11 +393,124 @@ static int fsync_path(const char *p) {
     return r;
 }
 
-static kn_status write_png_dir(const char *path, const kn_video *v, kn_error *err) {
-    char base[4096];
-    if (snprintf(base, sizeof base, "%s", path) >= (int)sizeof base) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
+void kn_media_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+
+/* ---- the writer: frames added one at a time ---- */
+
+struct kn_video_writer {
+    vkind kind;
+    char path[4096];          /* the final name */
+    char tmp[4200];           /* the temporary file or folder */
+    int fd;                   /* the temporary file, -1 for a folder */
+    int w, h;                 /* frame size */
+    float fps;
+    long long n;              /* frames added */
+    enc e;                    /* mp4, webm, gif */
+    int ew, eh;               /* encoded size: mp4 pads odd sizes to even */
+    uint8_t *buf;             /* y4m: one frame */
+    size_t fsz;
+    kn_video gif;             /* gif: every frame, kept until the end (the palette covers them all) */
+    size_t gif_cap;
+};
+
+/* GIF delays are whole centiseconds, accumulated so the average rate is right; players show delays
+ * under 2 cs as 10 cs, so never go below 2. */
+static int64_t gif_pts(long long i, int64_t prev, float fps) {
+    int64_t p = llround((double)i * 100.0 / fps);
+    return i > 0 && p < prev + 2 ? prev + 2 : p;
+}
+
+/* Converts one RGB frame and sends it to the encoder at pts, lasting dur. */
+static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const palette *pal, int64_t pts,
+                              int64_t dur, kn_error *err) {
+    enc *e = &vw->e;
+    int r = av_frame_make_writable(e->frame);
+    if (r < 0) return av_fail(err, vw->path, "frame buffer", r);
+    AVFrame *f = e->frame;
+    if (pal) {
+        for (int y = 0; y < vw->eh; y++)
+            for (int x = 0; x < vw->ew; x++) {
+                const uint8_t *p = rgb + ((size_t)y * vw->w + x) * 3;
+                f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
+            }
+        memcpy(f->data[1], pal->argb, sizeof pal->argb);
+    } else {
+        rgb_to_yuv420(rgb, vw->w, vw->h, vw->ew, vw->eh, &BT709_TV, f->data[0], f->linesize[0], f->data[1],
+                      f->linesize[1], f->data[2], f->linesize[2]);
+    }
+    f->pts = pts;
+    e->dur = dur;
+    r = avcodec_send_frame(e->cc, f);
+    if (r < 0) return av_fail(err, vw->path, "encoding failed", r);
+    return drain(e, vw->path, err);
+}
+
+/* Flushes the encoder and finishes the container. */
+static kn_status encode_finish(kn_video_writer *vw, kn_error *err) {
+    int r = avcodec_send_frame(vw->e.cc, NULL);
+    if (r < 0) return av_fail(err, vw->path, "encoding failed", r);
+    kn_status st = drain(&vw->e, vw->path, err);
+    if (st) return st;
+    r = av_write_trailer(vw->e.oc);
+    if (r < 0) return av_fail(err, vw->path, "cannot finish the file", r);
+    r = avio_closep(&vw->e.oc->pb);
+    vw->e.opened = 0;
+    if (r < 0) return av_fail(err, vw->path, "write failed", r);
+    return KN_OK;
+}
+
+/* "file:" keeps FFmpeg from reading a protocol name into a path that contains ':'. */
+static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
+    char url[4300];
+    snprintf(url, sizeof url, "file:%s", vw->tmp);
+    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->ew, vw->eh, err);
+}
+
+/* The GIF, from the frames kept: palette, then every frame with its delay. */
+static kn_status gif_encode(kn_video_writer *vw, kn_error *err) {
+    palette *pal = malloc(sizeof *pal);
+    if (!pal) return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
+    kn_status st = make_palette(&vw->gif, pal, err);
+    if (st) kn_wrap(err, "%s", vw->path);
+    if (!st) st = encode_open(vw, err);
+    int64_t pts = 0;
+    for (long long i = 0; !st && i < vw->n; i++) {
+        pts = gif_pts(i, pts, vw->fps);
+        st = encode_frame(vw, kn_video_frame(&vw->gif, (int)i), pal, pts, gif_pts(i + 1, pts, vw->fps) - pts, err);
+    }
+    if (!st) st = encode_finish(vw, err);
+    free(pal);
+    return st;
+}
+
+static kn_status gif_keep(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+    size_t fb = (size_t)vw->w * vw->h * 3;
+    if ((size_t)vw->n == vw->gif_cap) {
+        size_t cap = vw->gif_cap ? vw->gif_cap * 2 : 16;
+        if (cap > KN_VIDEO_MAX_BYTES / fb) cap = KN_VIDEO_MAX_BYTES / fb;
+        if (cap <= (size_t)vw->n)
+            return kn_fail(err, KN_EINVAL, "%s: more than %zu bytes of frames for one GIF", vw->path, KN_VIDEO_MAX_BYTES);
+        uint8_t *np = realloc(vw->gif.rgb, cap * fb);
+        if (!np) return kn_fail(err, KN_ENOMEM, "%s: out of memory after %lld frames", vw->path, vw->n);
+        vw->gif.rgb = np;
+        vw->gif_cap = cap;
+    }
+    memcpy(vw->gif.rgb + (size_t)vw->n * fb, rgb, fb);
+    vw->gif.nframes = (int)vw->n + 1;
+    return KN_OK;
+}
+
+/* The folder's name without trailing slashes: what the temporary folder is renamed onto. */
+static void folder_name(const char *path, char *base, size_t cap) {
+    snprintf(base, cap, "%s", path);
     size_t n = strlen(base);
     while (n > 1 && base[n - 1] == '/') base[--n] = 0;
+}
+
+static kn_status dir_open(kn_video_writer *vw, kn_error *err) {
+    char base[4096];
+    const char *path = vw->path;
+    folder_name(path, base, sizeof base);
     struct stat sb;
     if (stat(base, &sb) == 0) {
         if (!S_ISDIR(sb.st_mode)) return kn_fail(err, KN_EIO, "%s: exists and is not a folder", path);
@@ -491,43 +518,63 @@ static kn_status write_png_dir(const char *path, const kn_video *v, kn_error *er
         if (ne < 0) return kn_fail(err, KN_EIO, "%s: cannot read the folder: %s", path, strerror(errno));
         if (ne) return kn_fail(err, KN_EIO, "%s: the folder is not empty; refusing to write frames into it", path);
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", base);
-    if (!mkdtemp(tmp)) return kn_fail(err, KN_EIO, "%s: cannot create a temporary folder next to it: %s", path, strerror(errno));
-    chmod(tmp, 0755);
-    kn_status st = KN_OK;
-    for (int i = 0; !st && i < v->nframes; i++) {
-        char fp[4300];
-        snprintf(fp, sizeof fp, "%s/%05d.png", tmp, i);
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        st = kn_png_encode(fp, kn_video_frame(v, i), v->width, v->height, &buf, &len, err);
-        if (!st) st = kn_write_file_atomic(fp, buf, len, err);
-        free(buf);
+    snprintf(vw->tmp, sizeof vw->tmp, "%s.tmp-XXXXXX", base);
+    if (!mkdtemp(vw->tmp)) {
+        vw->tmp[0] = 0;
+        return kn_fail(err, KN_EIO, "%s: cannot create a temporary folder next to it: %s", path, strerror(errno));
     }
-    if (!st && fsync_path(tmp) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", path, strerror(errno));
-    if (!st && rename(tmp, base) != 0) st = kn_fail(err, KN_EIO, "%s: cannot rename the finished folder into place: %s", path, strerror(errno));
-    if (st) {
-        remove_tree_flat(tmp);
-        return kn_wrap(err, "writing PNG frames to %s", path);
-    }
+    chmod(vw->tmp, 0755);
     return KN_OK;
 }
 
-void kn_media_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
-
-/* ---- entry point ---- */
-
-static kn_status check_video(const char *path, const kn_video *v, int need_fps, kn_error *err) {
-    if (!v || !v->rgb || v->nframes < 1) return kn_fail(err, KN_EINVAL, "%s: the video has no frames", path);
-    if (v->width < 1 || v->height < 1 || v->width > KN_IMAGE_MAX_SIDE || v->height > KN_IMAGE_MAX_SIDE)
-        return kn_fail(err, KN_EINVAL, "%s: frame size %dx%d outside 1..%d", path, v->width, v->height, KN_IMAGE_MAX_SIDE);
-    if (need_fps && !(v->fps > 0 && v->fps <= 1000))
-        return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)v->fps);
-    return KN_OK;
+static kn_status dir_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+    if (vw->n > 99999) return kn_fail(err, KN_EINVAL, "%s: more than 100000 frames for a PNG folder", vw->path);
+    char fp[4300];
+    snprintf(fp, sizeof fp, "%s/%05lld.png", vw->tmp, vw->n);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    kn_status st = kn_png_encode(fp, rgb, vw->w, vw->h, &buf, &len, err);
+    if (!st) st = kn_write_file_atomic(fp, buf, len, err);
+    free(buf);
+    return st ? kn_wrap(err, "writing PNG frames to %s", vw->path) : KN_OK;
 }
 
-kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
+static kn_status y4m_open(kn_video_writer *vw, kn_error *err) {
+    AVRational fr = fps_rational(vw->fps);
+    char hdr[256];
+    int n = snprintf(hdr, sizeof hdr, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL\n",
+                     vw->w, vw->h, fr.num, fr.den);
+    int cw = (vw->w + 1) / 2, ch = (vw->h + 1) / 2;
+    vw->fsz = 6 + (size_t)vw->w * vw->h + 2 * (size_t)cw * ch;
+    vw->buf = malloc(vw->fsz);
+    if (!vw->buf) return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
+    return write_all(vw->fd, hdr, (size_t)n, vw->path, err);
+}
+
+static kn_status y4m_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+    int w = vw->w, h = vw->h, cw = (w + 1) / 2, ch = (h + 1) / 2;
+    memcpy(vw->buf, "FRAME\n", 6);
+    uint8_t *Y = vw->buf + 6, *U = Y + (size_t)w * h, *V = U + (size_t)cw * ch;
+    rgb_to_yuv420(rgb, w, h, w, h, &BT601_PC_CENTRED, Y, w, U, cw, V, cw);
+    return write_all(vw->fd, vw->buf, vw->fsz, vw->path, err);
+}
+
+void kn_video_writer_abort(kn_video_writer *vw) {
+    if (!vw) return;
+    enc_free(&vw->e);
+    if (vw->fd >= 0) close(vw->fd);
+    if (vw->tmp[0]) {
+        if (vw->kind == VK_DIR) remove_tree_flat(vw->tmp);
+        else unlink(vw->tmp);
+    }
+    free(vw->buf);
+    free(vw->gif.rgb);
+    free(vw);
+}
+
+kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
+                               kn_error *err) {
+    *out = NULL;
     if (!path || !*path) return kn_fail(err, KN_EINVAL, "video write: empty path");
     vkind kind = kind_of(path);
     if (kind == VK_UNKNOWN) {
@@ -538,18 +585,78 @@ kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
         return kn_fail(err, KN_EINVAL, "%s: unknown video extension '%s' (use .mp4, .webm, .gif, .y4m, or a folder "
                        "ending in '/')", path, dot);
     }
-    kn_status st = check_video(path, v, kind != VK_DIR, err);
-    if (st) return st;
-    if (kind == VK_DIR) return write_png_dir(path, v, err);
-    char tmp[4200];
-    int fd = kn_tmp_open(path, tmp, sizeof tmp);
-    if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-    if (kind == VK_Y4M) st = write_y4m(fd, path, v, err);
-    else st = write_ffmpeg(kind, path, tmp, v, err);
-    /* FFmpeg wrote through its own handle; our descriptor still refers to the same file. */
-    if (!st && fsync(fd) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && !st) st = kn_fail(err, KN_EIO, "%s: close failed: %s", path, strerror(errno));
-    if (!st && rename(tmp, path) != 0) st = kn_fail(err, KN_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (st) unlink(tmp);
+    if (strlen(path) >= 4096) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
+    if (width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE || height > KN_IMAGE_MAX_SIDE)
+        return kn_fail(err, KN_EINVAL, "%s: frame size %dx%d outside 1..%d", path, width, height, KN_IMAGE_MAX_SIDE);
+    if (kind != VK_DIR && !(fps > 0 && fps <= 1000))
+        return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)fps);
+    kn_video_writer *vw = calloc(1, sizeof *vw);
+    if (!vw) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    vw->kind = kind;
+    vw->fd = -1;
+    vw->w = vw->ew = width;
+    vw->h = vw->eh = height;
+    vw->fps = fps;
+    vw->gif.width = width; vw->gif.height = height; vw->gif.fps = fps;
+    if (kind == VK_MP4) { vw->ew += width & 1; vw->eh += height & 1; }
+    snprintf(vw->path, sizeof vw->path, "%s", path);
+    kn_status st = KN_OK;
+    if (kind == VK_DIR) st = dir_open(vw, err);
+    else {
+        vw->fd = kn_tmp_open(path, vw->tmp, sizeof vw->tmp);
+        if (vw->fd < 0) {
+            vw->tmp[0] = 0;
+            st = kn_fail(err, KN_EIO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+        } else if (kind == VK_Y4M) st = y4m_open(vw, err);
+        else if (kind != VK_GIF) st = encode_open(vw, err);
+    }
+    if (st) { kn_video_writer_abort(vw); return st; }
+    *out = vw;
+    return KN_OK;
+}
+
+kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+    kn_status st;
+    switch (vw->kind) {
+    case VK_DIR: st = dir_add(vw, rgb, err); break;
+    case VK_Y4M: st = y4m_add(vw, rgb, err); break;
+    case VK_GIF: st = gif_keep(vw, rgb, err); break;
+    default: st = encode_frame(vw, rgb, NULL, vw->n, 1, err); break;
+    }
+    if (!st) vw->n++;
     return st;
+}
+
+kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err) {
+    kn_status st = KN_OK;
+    if (vw->n == 0) st = kn_fail(err, KN_EINVAL, "%s: the video has no frames", vw->path);
+    else if (vw->kind == VK_GIF) st = gif_encode(vw, err);
+    else if (vw->kind == VK_MP4 || vw->kind == VK_WEBM) st = encode_finish(vw, err);
+    if (!st && vw->kind == VK_DIR) {
+        if (fsync_path(vw->tmp) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", vw->path, strerror(errno));
+    } else if (!st) {
+        /* FFmpeg wrote through its own handle; our descriptor still refers to the same file. */
+        if (fsync(vw->fd) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", vw->path, strerror(errno));
+        if (close(vw->fd) != 0 && !st) st = kn_fail(err, KN_EIO, "%s: close failed: %s", vw->path, strerror(errno));
+        vw->fd = -1;
+    }
+    char dest[4096];
+    folder_name(vw->path, dest, sizeof dest);   /* a file's name has no trailing '/' */
+    if (!st && rename(vw->tmp, dest) != 0)
+        st = kn_fail(err, KN_EIO, "%s: cannot rename into place: %s", vw->path, strerror(errno));
+    if (!st) vw->tmp[0] = 0;   /* in place: nothing left to remove */
+    kn_video_writer_abort(vw);
+    return st;
+}
+
+/* ---- entry point ---- */
+
+kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
+    if (!v || !v->rgb || v->nframes < 1)
+        return kn_fail(err, KN_EINVAL, "%s: the video has no frames", path ? path : "video write");
+    kn_video_writer *vw;
+    kn_status st = kn_video_writer_open(path, v->width, v->height, v->fps, &vw, err);
+    for (int i = 0; !st && i < v->nframes; i++) st = kn_video_writer_add(vw, kn_video_frame(v, i), err);
+    if (st) { kn_video_writer_abort(vw); return st; }
+    return kn_video_writer_finish(vw, err);
 }
