@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,17 +42,29 @@ static void interpolate_usage(FILE *f) {
  * threads, factor 2. */
 #define WORK_BYTES_PER_PIXEL 900.0
 
-/* 0 when interpolating v into nout frames fits in budget bytes (0: unknown, no check); else prints
- * why not and returns -1. what says where the budget came from. */
-static int check_memory(const char *in, const kn_video *v, long long nout, double budget, const char *what) {
+/* 0 when interpolating v into nout frames, held frames of them at a time, fits in budget bytes (0:
+ * unknown, no check); else prints why not and returns -1. what says where the budget came from. */
+static int check_memory(const char *in, const kn_video *v, long long nout, long long held, double budget,
+                        const char *what) {
     double px = (double)v->width * v->height;
-    double need = ((double)v->nframes + (double)nout) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+    double need = ((double)v->nframes + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
     if (!(budget > 0) || need <= budget) return 0;
     fprintf(stderr, "kinora: %s: interpolating its %d frames of %dx%d into %lld needs about %.2f GB of memory "
-                    "(every input and output frame is held at once), more than the %.2f GB %s; interpolate a "
-                    "shorter part (ffmpeg -ss START -t SECONDS) or make fewer frames\n",
-            in, v->nframes, v->width, v->height, nout, need / 1e9, budget / 1e9, what);
+                    "(the input's frames are all held, and %lld output frames), more than the %.2f GB %s; "
+                    "interpolate a shorter part (ffmpeg -ss START -t SECONDS) or make fewer frames\n",
+            in, v->nframes, v->width, v->height, nout, need / 1e9, held, budget / 1e9, what);
     return -1;
+}
+
+/* Output frames go straight to the writer. */
+static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    (void)k;
+    return kn_video_writer_add(user, rgb, err);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcasecmp(s + n - m, suffix);
 }
 
 int kn_cmd_interpolate(int argc, char **argv) {
@@ -76,7 +89,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (!in || !out) { interpolate_usage(stderr); return 2; }
     if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
     kn_error err = {0};
-    kn_video v = {0}, o = {0};
+    kn_video v = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();   /* before the frames take theirs */
     double t0 = kn_now();
     if (kn_video_read(in, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
@@ -89,24 +102,29 @@ int kn_cmd_interpolate(int argc, char **argv) {
         kn_video_free(&v);
         return 1;
     }
-    if (check_memory(in, &v, kn_interp_video_frames(v.nframes, v.fps, (int)factor, fps), budget,
+    long long nout = kn_interp_video_frames(v.nframes, v.fps, (int)factor, fps);
+    /* a GIF's writer keeps every frame for its palette; the others take them as they come */
+    long long held = ends_with(out, ".gif") ? nout : kn_interp_video_between(v.fps, (int)factor, fps);
+    if (check_memory(in, &v, nout, held, budget,
                      max_memory > 0 ? "that --max-memory allows" : "available on this machine")) {
         kn_video_free(&v);
         return 1;
     }
+    double out_fps = factor > 0 ? v.fps * (double)factor : fps;
     kn_pool *pool = NULL;
     kn_ctx ctx;
     if (make_ctx((int)threads, &pool, &ctx)) { kn_video_free(&v); return 1; }
+    kn_video_writer *vw = NULL;
     double t1 = kn_now();
-    kn_status st = kn_interp_video(&ctx, NULL, &v, (int)factor, fps, &o, &err);
-    double t2 = kn_now();
-    if (!st) st = kn_video_write(out, &o, &err);
+    kn_status st = kn_video_writer_open(out, v.width, v.height, (float)out_fps, &vw, &err);
+    if (!st) st = kn_interp_video_to(&ctx, NULL, &v, (int)factor, fps, to_writer, vw, &err);
+    if (!st) { st = kn_video_writer_finish(vw, &err); vw = NULL; }
+    kn_video_writer_abort(vw);
     if (st) fprintf(stderr, "kinora: %s\n", err.msg);
     else
-        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %d frames at %g fps (read %.2f s, interpolate %.2f s, write %.2f s)\n",
-                in, v.nframes, v.width, v.height, v.fps, out, o.nframes, o.fps, t1 - t0, t2 - t1, kn_now() - t2);
+        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read %.2f s, interpolate and write "
+                        "%.2f s)\n", in, v.nframes, v.width, v.height, v.fps, out, nout, out_fps, t1 - t0, kn_now() - t1);
     kn_video_free(&v);
-    kn_video_free(&o);
     kn_pool_destroy(pool);
     return st ? 1 : 0;
 }

@@ -383,13 +383,22 @@ static void map_frame(const frame_map *m, long long k, int *i, double *t) {
     *t = lo == m->n - 1 ? 0 : (double)(k - m->pos[lo]) / (double)(m->pos[lo + 1] - m->pos[lo]);
 }
 
-/* Fills the nout frames of rgb from in through the map: input frames copied, the frames between each
+/* Where output frames go: frame k is written at slot(k), and done(k) is called once it is complete,
+ * in order of k. A slot stays valid until its frame is done; frames are done at most max_between
+ * slots after they were handed out, so a ring of that many frames will do. */
+typedef struct out_target {
+    uint8_t *(*slot)(void *user, long long k);
+    kn_status (*done)(void *user, long long k, kn_error *err);
+    void *user;
+} out_target;
+
+/* Fills the nout output frames from in through the map: input frames copied, the frames between each
  * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
  * than go in, so acceleration, the kernel choice, the still parts' pooling and the jumps are worth
  * taking the pairs in order. */
 static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const frame_map *m,
-                             long long nout, int max_between, int adds, uint8_t *rgb, kn_interp_progress progress,
-                             void *user, kn_error *err) {
+                             long long nout, int max_between, int adds, const out_target *out,
+                             kn_interp_progress progress, void *user, kn_error *err) {
     int n = in->nframes, w = in->width, h = in->height;
     size_t fb = (size_t)w * h * 3;
     float *ts = malloc(sizeof *ts * (size_t)max_between);
@@ -413,12 +422,18 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
     while (!st && k < nout) {
         int i; double t;
         map_frame(m, k, &i, &t);
-        if (t == 0) { memcpy(rgb + (size_t)k * fb, kn_video_frame(in, i), fb); k++; continue; }
+        if (t == 0) {
+            memcpy(out->slot(out->user, k), kn_video_frame(in, i), fb);
+            st = out->done(out->user, k, err);
+            k++;
+            continue;
+        }
         if (progress && progress(user, i, n - 1)) { st = kn_fail(err, KN_ECANCELLED, "cancelled"); break; }
         /* every output frame strictly between i and i+1, one flow estimate for all */
         int nt = 0;
+        long long k0 = k;
         for (;;) {
-            ts[nt] = (float)t; outs[nt] = rgb + (size_t)k * fb; nt++; k++;
+            ts[nt] = (float)t; outs[nt] = out->slot(out->user, k); nt++; k++;
             if (k >= nout || nt == max_between) break;
             int i2; double t2;
             map_frame(m, k, &i2, &t2);
@@ -428,11 +443,23 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
         if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
         else st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
         if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
+        for (long long q = k0; !st && q < k; q++) st = out->done(out->user, q, err);
     }
     stream_free(&ps);
     kn_ws_free(&ws);
     free(ts); free(outs);
     return st;
+}
+
+/* The target of a whole output video in memory. */
+typedef struct { uint8_t *rgb; size_t fb; } whole_video;
+static uint8_t *whole_slot(void *user, long long k) {
+    whole_video *v = user;
+    return v->rgb + (size_t)k * v->fb;
+}
+static kn_status whole_done(void *user, long long k, kn_error *err) {
+    (void)user; (void)k; (void)err;
+    return KN_OK;
 }
 
 long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fps) {
@@ -442,31 +469,85 @@ long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fp
     return (long long)floor((double)(n - 1) * out_fps / in_fps + 1e-9) + 1;
 }
 
-kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
-                          double out_fps, kn_video *out, kn_error *err) {
-    kn_interp_opts def;
-    if (!o) { kn_interp_opts_default(&def); o = &def; }
-    memset(out, 0, sizeof *out);
+int kn_interp_video_between(double in_fps, int factor, double out_fps) {
+    if (factor > 0) return factor;
+    return in_fps > 0 && out_fps > 0 ? (int)ceil(out_fps / in_fps) + 2 : 0;
+}
+
+/* Checks kn_interp_video's arguments; *nout gets the number of output frames. */
+static kn_status video_args(const kn_video *in, int factor, double out_fps, long long *nout, kn_error *err) {
     if (!in || in->nframes < 1 || !in->rgb) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
     if ((factor > 0) == (out_fps > 0))
         return kn_fail(err, KN_EINVAL, "interp: give exactly one of a factor (>= 1) or an output fps (> 0)");
     if (factor < 0 || factor > 1000) return kn_fail(err, KN_EINVAL, "interp: factor %d is outside 1..1000", factor);
     if (out_fps > 0 && !(in->fps > 0))
         return kn_fail(err, KN_EINVAL, "interp: --fps needs the input's frame rate, which is unknown");
+    *nout = kn_interp_video_frames(in->nframes, in->fps, factor, out_fps);
+    if (*nout > 1000000)
+        return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", *nout, in->width, in->height);
+    return KN_OK;
+}
+
+static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                            double out_fps, long long nout, const out_target *tgt, kn_error *err) {
+    kn_interp_opts def;
+    if (!o) { kn_interp_opts_default(&def); o = &def; }
+    frame_map m = {factor, in->fps, out_fps, NULL, in->nframes};
+    return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in->fps, factor, out_fps),
+                       factor >= 2 || out_fps > in->fps, tgt, NULL, NULL, err);
+}
+
+/* The target of a sink: a ring of as many frames as a pair can have between its ends. */
+typedef struct {
+    uint8_t *ring;
+    size_t fb;
+    int nring;
+    kn_interp_sink sink;
+    void *user;
+} ring_target;
+static uint8_t *ring_slot(void *user, long long k) {
+    ring_target *r = user;
+    return r->ring + (size_t)(k % r->nring) * r->fb;
+}
+static kn_status ring_done(void *user, long long k, kn_error *err) {
+    ring_target *r = user;
+    return r->sink(r->user, k, ring_slot(r, k), err);
+}
+
+kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                             double out_fps, kn_interp_sink sink, void *user, kn_error *err) {
+    long long nout = 0;
+    kn_status st = video_args(in, factor, out_fps, &nout, err);
+    if (st) return st;
+    ring_target r = {NULL, (size_t)in->width * in->height * 3, kn_interp_video_between(in->fps, factor, out_fps),
+                     sink, user};
+    r.ring = kn_malloc((size_t)r.nring * r.fb);
+    if (!r.ring) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames of %dx%d", r.nring, in->width,
+                                in->height);
+    out_target tgt = {ring_slot, ring_done, &r};
+    st = video_fill(ctx, o, in, factor, out_fps, nout, &tgt, err);
+    kn_free(r.ring);
+    return st;
+}
+
+kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                          double out_fps, kn_video *out, kn_error *err) {
+    memset(out, 0, sizeof *out);
+    long long nout = 0;
+    kn_status st = video_args(in, factor, out_fps, &nout, err);
+    if (st) return st;
     int n = in->nframes, w = in->width, h = in->height;
     double in_fps = in->fps;
-    long long nout = kn_interp_video_frames(n, in_fps, factor, out_fps);
     size_t fb = (size_t)w * h * 3;
-    if (nout > 1000000 || (double)nout * fb > 64e9)
+    if ((double)nout * fb > 64e9)
         return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", nout, w, h);
     out->rgb = kn_malloc((size_t)nout * fb);
     if (!out->rgb) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
     out->width = w; out->height = h; out->nframes = (int)nout;
     out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
-    frame_map m = {factor, in_fps, out_fps, NULL, n};
-    int max_between = factor ? factor : (int)ceil(out_fps / in_fps) + 2;
-    kn_status st = fill_frames(ctx, o, in, &m, nout, max_between, factor >= 2 || out_fps > in_fps, out->rgb, NULL,
-                               NULL, err);
+    whole_video wv = {out->rgb, fb};
+    out_target tgt = {whole_slot, whole_done, &wv};
+    st = video_fill(ctx, o, in, factor, out_fps, nout, &tgt, err);
     if (!st && in->nkeyframes > 0 && in->keyframe_index) {
         out->keyframe_index = malloc(sizeof(int) * (size_t)in->nkeyframes);
         if (!out->keyframe_index) st = kn_fail(err, KN_ENOMEM, "interp: out of memory");
@@ -507,6 +588,8 @@ kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_vi
         return kn_fail(err, KN_EINVAL, "interp: the last input frame is placed at %d but the output has %d frames",
                        pos[n - 1], out->nframes);
     frame_map m = {0, 0, 0, pos, n};
-    return fill_frames(ctx, o, in, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, out->rgb,
+    whole_video wv = {out->rgb, (size_t)in->width * in->height * 3};
+    out_target tgt = {whole_slot, whole_done, &wv};
+    return fill_frames(ctx, o, in, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, &tgt,
                        progress, user, err);
 }

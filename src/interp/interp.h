@@ -106,6 +106,16 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
  * there); 0 when the arguments are invalid. */
 long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fps);
 
+/* kn_interp_video with each output frame handed to sink in order (k = 0, 1, ...; rgb valid during the
+ * call only) instead of kept, so the output takes memory for kn_interp_video_between frames, not all
+ * of them. The frames are byte for byte kn_interp_video's. A sink that fails stops the run with its
+ * status. */
+typedef kn_status (*kn_interp_sink)(void *user, long long k, const uint8_t *rgb, kn_error *err);
+kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+                             double out_fps, kn_interp_sink sink, void *user, kn_error *err);
+/* The most output frames between two input frames (factor, or out_fps / in_fps rounded up, plus 2). */
+int kn_interp_video_between(double in_fps, int factor, double out_fps);
+
 /* Called before each pair is rendered with (its first frame, pairs in all); nonzero cancels. */
 typedef int (*kn_interp_progress)(void *user, int pair, int npairs);
 

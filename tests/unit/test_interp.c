@@ -320,6 +320,48 @@ TEST(video_factor_and_fps_semantics) {
     free(in.rgb);
 }
 
+/* A sink that collects frames (checking they come in order), and fails at frame fail_at. */
+typedef struct { uint8_t *rgb; size_t fb; long long next, fail_at; } collect_sink;
+static kn_status collect(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    collect_sink *c = user;
+    if (k != c->next) return kn_fail(err, KN_EINTERNAL, "frame %lld came as %lld", c->next, k);
+    if (k == c->fail_at) return kn_fail(err, KN_EIO, "disk full at frame %lld", k);
+    memcpy(c->rgb + (size_t)k * c->fb, rgb, c->fb);
+    c->next++;
+    return KN_OK;
+}
+
+/* kn_interp_video_to hands over, in order, the very frames kn_interp_video keeps (the whole-video
+ * path, 12 frames, factor and fps modes), and a sink's failure stops it with the sink's status. */
+TEST(video_to_sink_matches_video) {
+    int w = 48, h = 32, n = 12;
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 0, NULL}, o = {0};
+    for (int i = 0; i < n; i++) texture(in.rgb + fb * i, w, h, 0.9 * i + 0.08 * i * i, 0.4 * i, 0, 3);
+    kn_error err = {0};
+    int factors[2] = {3, 0};
+    double fpss[2] = {0, 25};
+    for (int q = 0; q < 2; q++) {
+        REQUIRE(kn_interp_video(NULL, NULL, &in, factors[q], fpss[q], &o, &err) == KN_OK);
+        collect_sink c = {calloc((size_t)o.nframes, fb), fb, 0, -1};
+        REQUIRE(c.rgb != NULL);
+        CHECK(kn_interp_video_to(NULL, NULL, &in, factors[q], fpss[q], collect, &c, &err) == KN_OK);
+        CHECK(c.next == o.nframes);
+        CHECK(!memcmp(c.rgb, o.rgb, fb * (size_t)o.nframes));
+        c.next = 0;
+        c.fail_at = 5;
+        CHECK(kn_interp_video_to(NULL, NULL, &in, factors[q], fpss[q], collect, &c, &err) == KN_EIO);
+        CHECK(c.next == 5 && strstr(err.msg, "disk full at frame 5"));
+        free(c.rgb);
+        kn_video_free(&o);
+    }
+    CHECK(kn_interp_video_between(10, 3, 0) == 3);
+    CHECK(kn_interp_video_between(10, 0, 25) == 5);
+    CHECK(kn_interp_video_frames(n, 10, 3, 0) == 34);
+    CHECK(kn_interp_video_frames(n, 10, 0, 25) == 28);
+    free(in.rgb);
+}
+
 TEST(metrics) {
     int w = 32, h = 24;
     size_t fb = (size_t)w * h * 3;
@@ -1037,6 +1079,7 @@ TEST_MAIN_BEGIN
     RUN(cut_needs_most_of_the_picture_to_change);
     RUN(brightness_change_does_not_bias_flow);
     RUN(video_factor_and_fps_semantics);
+    RUN(video_to_sink_matches_video);
     RUN(metrics);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);

@@ -586,6 +586,46 @@ TEST(video_write_fails_midway) {
     kn_video_free(&v);
 }
 
+/* The writer one frame at a time: nothing appears under the name before finish; abort and a finish
+ * without frames leave nothing behind; a folder gets its frames in order. */
+TEST(video_writer_frame_by_frame) {
+    kn_video v;
+    kn_error err;
+    synth_video(&v, 40, 30, 3, 12.f, 0);
+    const char *names[] = {"w.mp4", "w.webm", "w.gif", "w.y4m", "wframes/"};
+    for (int k = 0; k < 5; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_video_writer *vw;
+        REQUIRE(kn_video_writer_open(p, 40, 30, 12.f, &vw, &err) == KN_OK);
+        for (int i = 0; i < 3; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
+        CHECKF(!file_exists(p), "%s exists before finish", p);
+        kn_video_writer_abort(vw);
+        CHECKF(!file_exists(p), "%s left by abort", p);
+        REQUIRE(kn_video_writer_open(p, 40, 30, 12.f, &vw, &err) == KN_OK);
+        CHECK(kn_video_writer_finish(vw, &err) == KN_EINVAL && strstr(err.msg, "no frames"));
+        CHECKF(!file_exists(p), "%s left by an empty finish", p);
+    }
+    char p[512], f[600];
+    path_in(p, sizeof p, "wframes/");
+    kn_video_writer *vw;
+    REQUIRE(kn_video_writer_open(p, 40, 30, 0.f, &vw, &err) == KN_OK);   /* a folder needs no fps */
+    for (int i = 0; i < 3; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
+    REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+    for (int i = 0; i < 3; i++) {
+        snprintf(f, sizeof f, "%s%05d.png", p, i);
+        kn_image img;
+        REQUIRE(kn_image_read(f, &img, &err) == KN_OK);
+        CHECK(!memcmp(img.rgb, kn_video_frame(&v, i), (size_t)40 * 30 * 3));
+        kn_image_free(&img);
+    }
+    CHECK(kn_video_writer_open(p, 40, 30, 12.f, &vw, &err) == KN_EIO);   /* no longer empty */
+    path_in(p, sizeof p, "w.mp4");
+    CHECK(kn_video_writer_open(p, 40, 30, 0.f, &vw, &err) == KN_EINVAL && strstr(err.msg, "fps"));
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_video_free(&v);
+}
+
 TEST_MAIN_BEGIN
     snprintf(g_dir, sizeof g_dir, "/tmp/kn_media_XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -607,6 +647,7 @@ TEST_MAIN_BEGIN
     RUN(video_fractional_fps);
     RUN(video_read_box_mp4);
     RUN(video_write_fails_midway);
+    RUN(video_writer_frame_by_frame);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);
