@@ -1,6 +1,6 @@
 /* Flash-attention block body (see vec_impl.h), instantiated once per query-tile width: AQ queries
- * (NQV vectors) per block. Included by vec_impl.h with AQ, NQV, AK, AKU, ATTN_FN and ATTN_SCORES
- * defined (the wide instantiation's ATTN_SCORES also serves the backward pass). */
+ * (NQV vectors) per block. Included by vec_impl.h with AQ, NQV, AK, AKU, ATTN_FN, ATTN_SCORES and
+ * ATTN_ACCUM defined (the wide instantiation's helpers also serve the backward pass). */
 
 /* Scores of one key tile against the packed, transposed query tile: St[j][i] = kr_j . Qt[:, i]. */
 static inline void ATTN_SCORES(const float *kbase, size_t ldk, int n, int dh, const float *Qt, float *St) {
@@ -26,6 +26,38 @@ static inline void ATTN_SCORES(const float *kbase, size_t ldk, int n, int dh, co
             if (j + u < n)
 #pragma GCC unroll 8
                 for (int qv = 0; qv < NQV; qv++) VSTORE(St + (j + u) * AQ + qv * VW, acc[u][qv]);
+    }
+}
+
+/* Out^T[c][i] = Out^T[c][i] (times corr[i] when corr is given) + sum_j x_j[c] P^T[j][i], over the n
+ * rows x_j of base (stride ld): a key or value tile times the transposed probabilities. */
+static inline void ATTN_ACCUM(const float *base, size_t ld, int n, int dh, const float *Pt, const float *corr,
+                              float *Out) {
+    for (int c = 0; c < dh; c += AKU) {
+        V acc[AKU][NQV];
+        int cc[AKU];
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++) {
+            cc[u] = c + u < dh ? c + u : c;
+#pragma GCC unroll 8
+            for (int qv = 0; qv < NQV; qv++)
+                acc[u][qv] = corr ? VMUL(VLOAD(Out + cc[u] * AQ + qv * VW), VLOAD(corr + qv * VW))
+                                  : VLOAD(Out + cc[u] * AQ + qv * VW);
+        }
+        for (int j = 0; j < n; j++) {
+            const float *xr = base + (size_t)j * ld;
+#pragma GCC unroll 2
+            for (int u = 0; u < AKU; u++) {
+                V xb = VSET(xr[cc[u]]);
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(xb, VLOAD(Pt + j * AQ + qv * VW), acc[u][qv]);
+            }
+        }
+#pragma GCC unroll 2
+        for (int u = 0; u < AKU; u++)
+            if (c + u < dh)
+#pragma GCC unroll 8
+                for (int qv = 0; qv < NQV; qv++) VSTORE(Out + (c + u) * AQ + qv * VW, acc[u][qv]);
     }
 }
 
@@ -65,31 +97,7 @@ static void ATTN_FN(const kn_attn_block *a) {
             for (int j = 0; j < n; j++) sum = VADD(sum, VLOAD(St + j * AQ + qv * VW));
             VSTORE(l + qv * VW, VFMA(VLOAD(l + qv * VW), VLOAD(corr + qv * VW), sum));
         }
-        for (int c = 0; c < dh; c += AKU) {
-            V acc[AKU][NQV];
-            int cc[AKU];
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++) {
-                cc[u] = c + u < dh ? c + u : c;
-#pragma GCC unroll 8
-                for (int qv = 0; qv < NQV; qv++)
-                    acc[u][qv] = VMUL(VLOAD(Ot + cc[u] * AQ + qv * VW), VLOAD(corr + qv * VW));
-            }
-            for (int j = 0; j < n; j++) {
-                const float *vr = a->v + (size_t)(t0 + j) * a->ldv;
-#pragma GCC unroll 2
-                for (int u = 0; u < AKU; u++) {
-                    V vb = VSET(vr[cc[u]]);
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(vb, VLOAD(St + j * AQ + qv * VW), acc[u][qv]);
-                }
-            }
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++)
-                if (c + u < dh)
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) VSTORE(Ot + (c + u) * AQ + qv * VW, acc[u][qv]);
-        }
+        ATTN_ACCUM(a->v + (size_t)t0 * a->ldv, a->ldv, n, dh, St, corr, Ot);
     }
     if (a->m_out) memcpy(a->m_out, m, sizeof m);
     if (a->l_out) memcpy(a->l_out, l, sizeof l);

@@ -148,15 +148,18 @@ static void vec_mul(const float *a, const float *b, size_t n, float *y) {
 #define NQV (16 / VW)
 #define ATTN_FN vec_attn_block_narrow
 #define ATTN_SCORES attn_scores_narrow
+#define ATTN_ACCUM attn_accum_narrow
 #include "core/vec_attn_impl.h"
 #undef AQ
 #undef NQV
 #undef ATTN_FN
 #undef ATTN_SCORES
+#undef ATTN_ACCUM
 #define AQ KN_ATTN_BQ
 #define NQV (AQ / VW)
 #define ATTN_FN vec_attn_block_wide
 #define ATTN_SCORES attn_scores
+#define ATTN_ACCUM attn_accum
 #include "core/vec_attn_impl.h"
 
 static void vec_attn_block(const kn_attn_block *a) {
@@ -212,30 +215,7 @@ static void vec_attn_block_bwd(const kn_attn_block *a) {
                 for (int i = 0; i < AQ; i++)
                     if (t0 + j > a->q0 + i) St[j * AQ + i] = Pt[j * AQ + i] = 0.f;
         /* dQ^T[c][i] += sum_j k_j[c] dS^T[j][i] */
-        for (int c = 0; c < dh; c += AKU) {
-            V acc[AKU][NQV];
-            int cc[AKU];
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++) {
-                cc[u] = c + u < dh ? c + u : c;
-#pragma GCC unroll 8
-                for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VLOAD(dQt + cc[u] * AQ + qv * VW);
-            }
-            for (int j = 0; j < n; j++) {
-                const float *kr = a->k + (size_t)(t0 + j) * a->ldk;
-#pragma GCC unroll 2
-                for (int u = 0; u < AKU; u++) {
-                    V kb = VSET(kr[cc[u]]);
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) acc[u][qv] = VFMA(kb, VLOAD(Pt + j * AQ + qv * VW), acc[u][qv]);
-                }
-            }
-#pragma GCC unroll 2
-            for (int u = 0; u < AKU; u++)
-                if (c + u < dh)
-#pragma GCC unroll 8
-                    for (int qv = 0; qv < NQV; qv++) VSTORE(dQt + (c + u) * AQ + qv * VW, acc[u][qv]);
-        }
+        attn_accum(a->k + (size_t)t0 * a->ldk, a->ldk, n, dh, Pt, NULL, dQt);
         /* dK_j += sum_i dS_ij (scale q_i); dV_j += sum_i P_ij dout_i, four dh-vectors at a time */
         for (int j = 0; j < n; j++) {
             float *dkr = a->dk ? a->dk + (size_t)(t0 + j) * a->lddk : NULL;
