@@ -2,7 +2,9 @@
  * (NAME.tmp-XXXXXX, a temporary folder for PNG frames) and renamed at the end, so a failure leaves
  * nothing under the final name. Output depends only on the frames: encoders run single-threaded with
  * FFmpeg's bit-exact flags (no version strings, no random container UIDs), and the RGB -> YUV and
- * palette conversions are our own integer/double code, not swscale's CPU-dependent SIMD paths.
+ * palette conversions are our own integer/double code, not swscale's CPU-dependent SIMD paths. One
+ * exception (docs/formats.md): libx264's macroblock tree reads unwritten memory at some small frame
+ * sizes (64x64 among them), so such an MP4 can differ between runs.
  *   .mp4   H.264 (libx264, crf 18, preset medium, high profile), yuv420p BT.709 limited range,
  *          +faststart; odd widths/heights are padded to even by repeating the last column/row.
  *   .webm  VP9 (libvpx-vp9, crf 30, constant quality), yuv420p BT.709 limited range, any size.
