@@ -33,8 +33,9 @@ static void interpolate_usage(FILE *f) {
                "  --fps F     frames at times k/F between the first and last input frame\n"
                "  --threads N compute threads (default: all cores)\n"
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT)\n"
-               "  --max-memory GB  refuse, before interpolating, a video whose frames (input and output are\n"
-               "            held in memory) and working buffers need more (default: the memory available)\n");
+               "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (the whole input,\n"
+               "            the output frames of one pair; all of them for a GIF) and working buffers need more\n"
+               "            (default: the memory available)\n");
 }
 
 /* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
