@@ -6,14 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli/cli.h"
 #include "core/core.h"
 #include "interp/interp.h"
-#include "io/io.h"
 #include "io/media.h"
 
 static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
@@ -63,11 +61,6 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
     return kn_video_writer_add(user, rgb, err);
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcasecmp(s + n - m, suffix);
-}
-
 int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     long factor = 0, threads = kn_default_threads();
@@ -95,9 +88,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     double t0 = kn_now();
     if (kn_video_read(in, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
     if (input_fps > 0) v.fps = (float)input_fps;
-    size_t olen = strlen(out);
-    int out_is_folder = (olen && out[olen - 1] == '/') || kn_path_is_dir(out);
-    if (!(v.fps > 0) && (fps > 0 || !out_is_folder)) {   /* fail now, not after interpolating */
+    if (!(v.fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
         fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
                 fps > 0 ? "use --fps" : "write a video");
         kn_video_free(&v);
@@ -105,7 +96,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     }
     long long nout = kn_interp_video_frames(v.nframes, v.fps, (int)factor, fps);
     /* a GIF's writer keeps every frame for its palette; the others take them as they come */
-    long long held = ends_with(out, ".gif") ? nout : kn_interp_video_between(v.fps, (int)factor, fps);
+    long long held = kn_video_writer_keeps_frames(out) ? nout : kn_interp_video_between(v.fps, (int)factor, fps);
     if (check_memory(in, &v, nout, held, budget,
                      max_memory > 0 ? "that --max-memory allows" : "available on this machine")) {
         kn_video_free(&v);

@@ -29,6 +29,15 @@ static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
 }
 
+/* Frames appended one at a time to v (the readers, the GIF writer): the buffer grows by doubling up
+ * to KN_VIDEO_MAX_BYTES; the first frame sets the size and later ones must match it. *dst gets where
+ * the new frame goes; path names the file in errors. */
+typedef struct kn_frame_store {
+    kn_video *v;
+    size_t cap;    /* frames the buffer can hold */
+} kn_frame_store;
+kn_status kn_frame_store_push(kn_frame_store *fs, const char *path, int w, int h, uint8_t **dst, kn_error *err);
+
 /* A video written one frame at a time, so the frames need not all be in memory (the GIF writer keeps
  * them until finish: its palette covers every frame). Same formats and guarantees as kn_video_write,
  * which is open, add each frame, finish: the file appears under its name only when finish succeeds;
@@ -40,6 +49,10 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err);
 kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
 void kn_video_writer_abort(kn_video_writer *vw);
+/* How the writer reads path: a PNG folder (needs no fps), and one that keeps every frame until
+ * finish (a GIF). */
+int kn_video_path_is_folder(const char *path);
+int kn_video_writer_keeps_frames(const char *path);
 
 /* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise). The
  * library never calls this itself, since the level is global: programs call it once at start. */

@@ -412,7 +412,7 @@ struct kn_video_writer {
     uint8_t *buf;             /* y4m: one frame */
     size_t fsz;
     kn_video gif;             /* gif: every frame, kept until the end (the palette covers them all) */
-    size_t gif_cap;
+    kn_frame_store gif_store; /* appends to gif */
 };
 
 /* GIF delays are whole centiseconds, accumulated so the average rate is right; players show delays
@@ -486,20 +486,10 @@ static kn_status gif_encode(kn_video_writer *vw, kn_error *err) {
 }
 
 static kn_status gif_keep(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
-    size_t fb = (size_t)vw->w * vw->h * 3;
-    if ((size_t)vw->n == vw->gif_cap) {
-        size_t cap = vw->gif_cap ? vw->gif_cap * 2 : 16;
-        if (cap > KN_VIDEO_MAX_BYTES / fb) cap = KN_VIDEO_MAX_BYTES / fb;
-        if (cap <= (size_t)vw->n)
-            return kn_fail(err, KN_EINVAL, "%s: more than %zu bytes of frames for one GIF", vw->path, KN_VIDEO_MAX_BYTES);
-        uint8_t *np = realloc(vw->gif.rgb, cap * fb);
-        if (!np) return kn_fail(err, KN_ENOMEM, "%s: out of memory after %lld frames", vw->path, vw->n);
-        vw->gif.rgb = np;
-        vw->gif_cap = cap;
-    }
-    memcpy(vw->gif.rgb + (size_t)vw->n * fb, rgb, fb);
-    vw->gif.nframes = (int)vw->n + 1;
-    return KN_OK;
+    uint8_t *dst;
+    kn_status st = kn_frame_store_push(&vw->gif_store, vw->path, vw->w, vw->h, &dst, err);
+    if (!st) memcpy(dst, rgb, (size_t)vw->w * vw->h * 3);
+    return st;
 }
 
 /* The folder's name without trailing slashes: what the temporary folder is renamed onto. */
@@ -561,6 +551,9 @@ static kn_status y4m_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err)
     return write_all(vw->fd, vw->buf, vw->fsz, vw->path, err);
 }
 
+int kn_video_path_is_folder(const char *path) { return kind_of(path) == VK_DIR; }
+int kn_video_writer_keeps_frames(const char *path) { return kind_of(path) == VK_GIF; }
+
 void kn_video_writer_abort(kn_video_writer *vw) {
     if (!vw) return;
     enc_free(&vw->e);
@@ -599,7 +592,8 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
     vw->w = vw->ew = width;
     vw->h = vw->eh = height;
     vw->fps = fps;
-    vw->gif.width = width; vw->gif.height = height; vw->gif.fps = fps;
+    vw->gif.fps = fps;
+    vw->gif_store.v = &vw->gif;
     if (kind == VK_MP4) { vw->ew += width & 1; vw->eh += height & 1; }
     snprintf(vw->path, sizeof vw->path, "%s", path);
     kn_status st = KN_OK;

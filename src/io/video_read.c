@@ -14,13 +14,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
-/* Growing frame store; frames are appended one at a time. */
-typedef struct frames {
-    kn_video *v;
-    size_t cap;    /* frames the buffer can hold */
-} frames;
-
-static kn_status frames_push(frames *fs, const char *path, int w, int h, uint8_t **dst, kn_error *err) {
+kn_status kn_frame_store_push(kn_frame_store *fs, const char *path, int w, int h, uint8_t **dst, kn_error *err) {
     kn_video *v = fs->v;
     if (v->nframes == 0) {
         if (w < 1 || h < 1 || w > KN_IMAGE_MAX_SIDE || h > KN_IMAGE_MAX_SIDE)
@@ -32,7 +26,7 @@ static kn_status frames_push(frames *fs, const char *path, int w, int h, uint8_t
     }
     size_t fb = (size_t)w * h * 3;
     if ((size_t)v->nframes + 1 > KN_VIDEO_MAX_BYTES / fb)
-        return kn_fail(err, KN_EFORMAT, "%s: more than %zu bytes of RGB frames; read it in ranges", path,
+        return kn_fail(err, KN_EFORMAT, "%s: more than %zu bytes of RGB frames; read or write it in parts", path,
                        KN_VIDEO_MAX_BYTES);
     if ((size_t)v->nframes == fs->cap) {
         size_t cap = fs->cap ? fs->cap * 2 : 16;
@@ -47,7 +41,7 @@ static kn_status frames_push(frames *fs, const char *path, int w, int h, uint8_t
     return KN_OK;
 }
 
-static kn_status frames_finish(frames *fs, const char *path, int first, kn_error *err) {
+static kn_status frames_finish(kn_frame_store *fs, const char *path, int first, kn_error *err) {
     if (fs->v->nframes == 0)
         return kn_fail(err, KN_EFORMAT, "%s: no frames%s", path, first > 0 ? " in the requested range" : "");
     kn_video *v = fs->v;
@@ -59,7 +53,7 @@ static kn_status frames_finish(frames *fs, const char *path, int first, kn_error
 /* ---- PNG folder ---- */
 
 static kn_status read_png_dir(const char *path, int first, int max, kn_video *v, kn_error *err) {
-    frames fs = {v, 0};
+    kn_frame_store fs = {v, 0};
     kn_status st = KN_OK;
     for (long long i = first; !st && (max <= 0 || i < (long long)first + max) && i <= 99999; i++) {
         char fp[4200];
@@ -72,7 +66,7 @@ static kn_status read_png_dir(const char *path, int first, int max, kn_video *v,
         kn_image img;
         st = kn_image_read(fp, &img, err);
         uint8_t *dst;
-        if (!st) st = frames_push(&fs, fp, img.width, img.height, &dst, err);
+        if (!st) st = kn_frame_store_push(&fs, fp, img.width, img.height, &dst, err);
         if (!st) memcpy(dst, img.rgb, (size_t)img.width * img.height * 3);
         kn_image_free(&img);
     }
@@ -145,10 +139,10 @@ static void dec_close(dec *d) {
     avformat_close_input(&d->ic);
 }
 
-static kn_status convert(dec *d, frames *fs, const char *path, kn_error *err) {
+static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error *err) {
     AVFrame *f = d->frame;
     uint8_t *dst;
-    kn_status st = frames_push(fs, path, f->width, f->height, &dst, err);
+    kn_status st = kn_frame_store_push(fs, path, f->width, f->height, &dst, err);
     if (st) return st;
     d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, f->width, f->height, AV_PIX_FMT_RGB24,
                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, NULL, NULL,
@@ -175,7 +169,7 @@ static kn_status convert(dec *d, frames *fs, const char *path, kn_error *err) {
 }
 
 /* Receives every frame the decoder has ready; *done is set once the range is full. */
-static kn_status receive(dec *d, frames *fs, const char *path, int first, int max, int *done, kn_error *err) {
+static kn_status receive(dec *d, kn_frame_store *fs, const char *path, int first, int max, int *done, kn_error *err) {
     for (;;) {
         int r = avcodec_receive_frame(d->cc, d->frame);
         if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
@@ -204,7 +198,7 @@ static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, 
     d.t_end = INT64_MIN;
     float fps = 0;
     kn_status st = dec_open(&d, path, &fps, err);
-    frames fs = {v, 0};
+    kn_frame_store fs = {v, 0};
     int done = 0, eof = 0;
     while (!st && !done && !eof) {
         int r = av_read_frame(d.ic, d.pkt);
