@@ -3,10 +3,11 @@
  * output frames `generate` places them on (keyframe k of K over N frames at round(k (N-1) / (K-1)),
  * gaps of unequal length), the frames between are filled by kn_interp_fill twice, and each way is
  * scored (mean RGB PSNR over the filled frames, capped at 99 dB, the mean over clips printed):
- *   pairs    o.accel = o.cubic = o.pool_still = o.blend_jumps = 0: each pair alone at constant velocity with
- *            bilinear samples (how generate filled its frames before it used the whole-video engine);
- *   video    the defaults: acceleration, time hedge, kernel choice, still pooling and jumps as in
- *            kn_interp_video.
+ *   pairs    o.accel = o.cubic = o.pool_still = o.blend_jumps = o.flow_candidates = 0: each pair alone at
+ *            constant velocity with bilinear samples (how generate filled its frames before it used
+ *            the whole-video engine);
+ *   video    the defaults: acceleration, time hedge, kernel choice, still pooling, jumps and the
+ *            flow candidates as in kn_interp_video.
  * Build: make tools (build/tools/interp_keyframes)
  * Usage: interp_keyframes DATASET_DIR CLIPS FRAMES SIZE KEYFRAMES
  *        (DATASET_DIR from `kinora dataset DIR --clips CLIPS --frames FRAMES --size SIZE`) */
@@ -68,7 +69,7 @@ int main(int argc, char **argv) {
         for (int way = 0; way < 2; way++) {
             kn_interp_opts o;
             kn_interp_opts_default(&o);
-            if (way == 0) o.accel = o.cubic = o.pool_still = o.blend_jumps = 0;
+            if (way == 0) o.accel = o.cubic = o.pool_still = o.blend_jumps = o.flow_candidates = 0;
             kn_video out = {0};
             kn_error err = {0};
             if (kn_video_alloc(&out, S, S, N, 8.f, &err) || kn_interp_fill(NULL, &o, &in, pos, &out, NULL, NULL, &err)) {

@@ -1,5 +1,6 @@
 /* Dense optical flow, coarse to fine: at each pyramid level a DIS-style inverse search on
- * mean-normalised patches (a brightness offset between the frames cancels out), densification that
+ * mean-normalised patches (a brightness offset between the frames cancels out), a second pass from
+ * the neighbours' results and the caller's candidate flow, densification that
  * weights each covering patch by how well it explains the pixel, then a variational refinement
  * (Charbonnier brightness + gradient constancy + smoothness, red-black SOR). Every parallel step
  * writes only its own rows or patches, so the result does not depend on the thread count. */
@@ -25,6 +26,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->cubic = 1;
     o->pool_still = 1;
     o->blend_jumps = 1;
+    o->flow_candidates = 1;
 }
 
 void kn_flow_free(kn_flow *f) {
@@ -125,6 +127,8 @@ typedef struct {
     int w, h, ps, stride, nx, ny, iters;
     float *pu, *pv, *pd;   /* per patch: flow and brightness offset mean(I1 patch) - mean(I0 patch) */
     const float *cu, *cv, *cd;   /* propagation: the first pass's pu, pv, pd */
+    const kn_flow *cand;         /* a candidate flow at full resolution (NaN where none), or NULL */
+    int scale;                   /* this level's pixel in full-resolution pixels */
 } search_job;
 
 static int patch_origin(int i, int stride, int ps, int size) {
@@ -201,7 +205,7 @@ static void patch_template(const search_job *j, int ox, int oy, patch_tmpl *t) {
 }
 
 /* Inverse search of patch q (origin ox, oy) from (u0, v0); writes pu, pv, pd[q]. */
-static void patch_search(const search_job *j, patch_tmpl *t, int ox, int oy, float u0, float v0, size_t q) {
+static float patch_search(const search_job *j, patch_tmpl *t, int ox, int oy, float u0, float v0, size_t q) {
     int ps = j->ps, n = ps * ps;
     float u = u0, v = v0, best_u = u0, best_v = v0, best = INFINITY, off, best_off = 0, ssd0 = INFINITY;
     for (int it = 0; it <= j->iters; it++) {
@@ -222,9 +226,10 @@ static void patch_search(const search_job *j, patch_tmpl *t, int ox, int oy, flo
     /* A patch that wandered more than its own size found something else: keep the prior. */
     if (!(best <= ssd0) || fabsf(best_u - u0) > ps || fabsf(best_v - v0) > ps) {
         best_u = u0; best_v = v0;
-        patch_residual(j, ox, oy, u0, v0, t->tn, t->r, &best_off);
+        best = patch_residual(j, ox, oy, u0, v0, t->tn, t->r, &best_off);
     }
     j->pu[q] = best_u; j->pv[q] = best_v; j->pd[q] = best_off - t->mt;
+    return best;
 }
 
 static void search_task(void *arg, int row) {
@@ -258,6 +263,31 @@ static void search_task(void *arg, int row) {
  * (a small coin, flat around, was left behind). */
 #define PROP_GAIN 0.8f   /* a neighbour's flow must leave at most this share of the patch's own SSD */
 #define ZERO_TEXTURE 25.0 /* mean squared gradient (luma levels/px) above which zero motion is tried */
+/* The candidate flow (search_job.cand), where the caller knows more than this pair's frames: in a
+ * whole video, the motion of the pair before carried on at constant velocity. On a render of
+ * tumbling dice (identical objects that fly 15-60 px a pair) a die's patch matches a nearer die
+ * better than its own next place; the search from the candidate, kept where it ends clearly better
+ * (PROP_GAIN, as for a neighbour's flow), puts it back (docs/interpolation.md, Method step 1). Only
+ * patches textured in both directions try it: along an edge (the rim of a disc) a patch slides, and
+ * a candidate that ends better there says nothing about the motion (two discs that turn back lost
+ * 0.6 dB without this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end
+ * where it did: not searched. got: the patch's SSD at its flow. */
+#define CAND_NEAR 1.0f
+#define CAND_TEXTURE 5.0   /* mean squared gradient (luma levels/px) the weaker direction must reach */
+static void candidate_try(const search_job *j, patch_tmpl *t, int ox, int oy, size_t q, float got) {
+    int ps = j->ps;
+    int cx = kn_clampi((ox + ps / 2) * j->scale, 0, j->cand->w - 1);
+    int cy = kn_clampi((oy + ps / 2) * j->scale, 0, j->cand->h - 1);
+    size_t c = (size_t)cy * j->cand->w + cx;
+    float cu = j->cand->u[c] / (float)j->scale, cv = j->cand->v[c] / (float)j->scale;
+    if (!(cu == cu && cv == cv) || fabsf(cu - j->pu[q]) + fabsf(cv - j->pv[q]) < CAND_NEAR) return;
+    /* the weaker direction of the patch's structure (the smaller eigenvalue of its gradients' matrix) */
+    double tr = t->hxx + t->hyy, dd = sqrt((t->hxx - t->hyy) * (t->hxx - t->hyy) + 4 * t->hxy * t->hxy);
+    if (0.5 * (tr - dd) < CAND_TEXTURE * ps * ps) return;
+    float ou = j->pu[q], ov = j->pv[q], od = j->pd[q];
+    if (!(patch_search(j, t, ox, oy, cu, cv, q) < got * PROP_GAIN)) { j->pu[q] = ou; j->pv[q] = ov; j->pd[q] = od; }
+}
+
 static void propagate_task(void *arg, int row) {
     const search_job *j = arg;
     patch_tmpl t;
@@ -286,8 +316,10 @@ static void propagate_task(void *arg, int row) {
             bu = bv = 0;
             moved = 1;
         }
-        if (moved) patch_search(j, &t, ox, oy, bu, bv, q);
+        float got = own;
+        if (moved) got = patch_search(j, &t, ox, oy, bu, bv, q);
         else { j->pu[q] = j->cu[q]; j->pv[q] = j->cv[q]; j->pd[q] = j->cd[q]; }
+        if (j->cand) candidate_try(j, &t, ox, oy, q, got);
     }
 }
 
@@ -359,7 +391,8 @@ static int level_count(const kn_interp_opts *o, int w, int h) {
 }
 
 static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const float *I0, const float *I1, int w,
-                            int h, float *u, float *v, kn_interp_ws *ws, kn_error *err) {
+                            int h, const kn_flow *cand, int scale, float *u, float *v, kn_interp_ws *ws,
+                            kn_error *err) {
     size_t n = (size_t)w * h;
     int ps = o->patch;
     if (ps > w) ps = w;
@@ -378,7 +411,7 @@ static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const fl
     }
     gradients(I0, w, h, gx, gy);
     search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd,
-                     NULL, NULL, NULL};
+                     NULL, NULL, NULL, cand, scale};
     kn_interp_run(ctx, ny, search_task, &sj);
     if (o->propagate) {   /* the first pass's results become the candidates of the second */
         size_t np = (size_t)nx * ny;
@@ -398,7 +431,9 @@ done:
 }
 
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
-                              int w, int h, kn_interp_ws *ws, float **u_out, float **v_out, kn_error *err) {
+                              int w, int h, const kn_flow *cand, kn_interp_ws *ws, float **u_out, float **v_out,
+                              kn_error *err) {
+    if (!opts->propagate) cand = NULL;   /* tried in the propagation pass */
     int L = level_count(opts, w, h);
     /* auto: half resolution is as good as full on real footage and 3-4x cheaper (tree.avi, 320x240:
      * 27.549 dB at half vs 27.542 at full, 2.3x less time). From 100 to 199 px it loses 0.02-0.29 dB
@@ -432,7 +467,7 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, con
     memset(v, 0, cn * sizeof *v);
     for (int l = L - 1; l >= 0; l--) {
         if (l >= finest) {
-            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], u, v, ws, err);
+            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], cand, 1 << l, u, v, ws, err);
             if (st) goto done;
         }
         if (l == 0) break;
@@ -460,7 +495,7 @@ kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *opts, const 
     kn_interp_ws ws = {0};
     float *u, *v;
     size_t n = (size_t)w * h;
-    kn_status st = kn_flow_estimate_ws(ctx, opts, g0, g1, w, h, &ws, &u, &v, err);
+    kn_status st = kn_flow_estimate_ws(ctx, opts, g0, g1, w, h, NULL, &ws, &u, &v, err);
     if (!st) {
         out->u = kn_malloc(n * sizeof(float));
         out->v = kn_malloc(n * sizeof(float));
@@ -469,4 +504,19 @@ kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *opts, const 
     }
     kn_ws_free(&ws);
     return st;
+}
+
+void kn_flow_reverse(const kn_flow *f, kn_flow *out) {
+    int w = f->w, h = f->h;
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++) out->u[i] = out->v[i] = NAN;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            float tx = (float)x + f->u[p], ty = (float)y + f->v[p];
+            if (!(tx > -0.5f && ty > -0.5f && tx < (float)w - 0.5f && ty < (float)h - 0.5f)) continue;
+            size_t t = (size_t)(ty + 0.5f) * w + (size_t)(tx + 0.5f);
+            out->u[t] = -f->u[p];
+            out->v[t] = -f->v[p];
+        }
 }

@@ -130,6 +130,34 @@ static kn_status render_times(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     return st;
 }
 
+/* The flows of a pair, g0 to g1 into fwd and back into bwd (from ws). before: the flow from g0 back
+ * to the frame before it, or NULL. With it and o->flow_candidates, each flow also searches from the
+ * motion of the pair before at constant velocity: -before for the forward flow, its reverse for the
+ * backward one. (The reverse of the pair's own forward flow, tried as the backward flow's
+ * candidate, made unrelated smooth frames' flows agree, which is what tells a cut.) */
+static kn_status pair_flows(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
+                            int h, const kn_flow *before, kn_interp_ws *ws, kn_flow *fwd, kn_flow *bwd,
+                            kn_error *err) {
+    size_t n = (size_t)w * h;
+    kn_flow cf = {w, h, NULL, NULL}, cb = {w, h, NULL, NULL};
+    int use = before && o->flow_candidates;
+    kn_status st = KN_OK;
+    if (use) {
+        cf.u = kn_ws_get(ws, n * sizeof(float)); cf.v = kn_ws_get(ws, n * sizeof(float));
+        cb.u = kn_ws_get(ws, n * sizeof(float)); cb.v = kn_ws_get(ws, n * sizeof(float));
+        if (!cf.u || !cf.v || !cb.u || !cb.v)
+            st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d flows", w, h);
+        if (!st) {
+            for (size_t i = 0; i < n; i++) { cf.u[i] = -before->u[i]; cf.v[i] = -before->v[i]; }
+            kn_flow_reverse(&cf, &cb);
+        }
+    }
+    if (!st) st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, use ? &cf : NULL, ws, &fwd->u, &fwd->v, err);
+    if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, use ? &cb : NULL, ws, &bwd->u, &bwd->v, err);
+    kn_ws_put(ws, cf.u); kn_ws_put(ws, cf.v); kn_ws_put(ws, cb.u); kn_ws_put(ws, cb.v);
+    return st;
+}
+
 static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b, int w,
                          int h, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws, kn_error *err) {
     if (w < 1 || h < 1 || w > 16384 || h > 16384)
@@ -152,9 +180,8 @@ static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
     if (!st) {
         kn_interp_luma_into(a, w, h, g0);
         kn_interp_luma_into(b, w, h, g1);
-        st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, ws, &f01.u, &f01.v, err);
+        st = pair_flows(ctx, o, g0, g1, w, h, NULL, ws, &f01, &f10, err);
     }
-    if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, ws, &f10.u, &f10.v, err);
     int cut = 0;
     if (!st && o->scene_cut && (cut = is_cut(ctx, o, g0, g1, &f01, &f10)) < 0)
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
@@ -261,14 +288,15 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     *f = (kn_flow){w, h, NULL, NULL};
     *b = (kn_flow){w, h, NULL, NULL};
     const float *g0 = s->luma[k % RING], *g1 = s->luma[(k + 1) % RING];
-    if (!st) st = kn_flow_estimate_ws(s->ctx, s->o, g0, g1, w, h, s->ws, &f->u, &f->v, err);
-    if (!st) st = kn_flow_estimate_ws(s->ctx, s->o, g1, g0, w, h, s->ws, &b->u, &b->v, err);
+    int pk = (k + RING - 1) % RING;
+    const kn_flow *before = k >= 1 && !s->cut[pk] ? &s->bwd[pk] : NULL;
+    if (!st) st = pair_flows(s->ctx, s->o, g0, g1, w, h, before, s->ws, f, b, err);
     if (st) return st;
     s->cut[sl] = s->o->scene_cut ? is_cut(s->ctx, s->o, g0, g1, f, b) : 0;
     if (s->cut[sl] < 0) return kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
-    int pk = (k + RING - 1) % RING;   /* frame k rebuilt from k-1 and k+1 (kernel.c) */
+    /* frame k rebuilt from k-1 and k+1 (kernel.c) */
     if (s->o->cubic && k >= 1 && !s->cut[pk] && !s->cut[sl] &&
         (st = kn_kernel_measure(s->ctx, kn_video_frame(s->in, k - 1), kn_video_frame(s->in, k),
                                 kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))

@@ -58,6 +58,10 @@ typedef struct kn_interp_opts {
     int blend_jumps;      /* nonzero (whole videos, as accel): tiles whose content changes in one step
                              between the pair's frames and stands still before and after (typing, a
                              cursor, a slide) are blended instead of moved (1; see jump.c) */
+    int flow_candidates;  /* nonzero (whole videos, and propagate): each patch of a pair's flows also
+                             searches from the motion of the pair before carried on at constant
+                             velocity, and keeps where that ends clearly better (1; see flow.c,
+                             candidate_try) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

@@ -2,7 +2,7 @@
  * invariance, scene cuts, brightness change, a still post over moving texture, the whole-video
  * factor/fps semantics, frames placed at given output positions, accelerating motion with its
  * calibrated gain and its border gate (and no bend for a still pair after a stop), the time hedge,
- * the resampling kernel chosen per video, and the pooling of still parts. */
+ * the resampling kernel chosen per video, the pooling of still parts, and the flow candidates. */
 #include "test.h"
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
@@ -984,6 +984,54 @@ TEST(jumps_are_blended) {
     free(full);
 }
 
+/* A 13x13 chequered sprite centred at (cx, cy) on an RGB frame. */
+static void chequered_sprite(uint8_t *rgb, int w, int h, double cx, double cy) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double dx = x - cx, dy = y - cy;
+            if (fabs(dx) > 6 || fabs(dy) > 6) continue;
+            int v = ((int)floor((dx + 6) / 3) + (int)floor((dy + 6) / 3)) % 2 ? 230 : 120;
+            uint8_t *p = rgb + ((size_t)y * w + x) * 3;
+            p[0] = (uint8_t)v; p[1] = (uint8_t)(v / 2); p[2] = (uint8_t)(v / 3);
+        }
+}
+
+/* Two identical sprites fly at each other 20 px a kept pair, 8 rows apart, over a flat background
+ * (as rendered dice do): a sprite's patches match the other sprite, nearer than its own next place,
+ * better than their own. The flow candidates (the pair before's motion carried on at constant
+ * velocity) put them back from the second pair on: no dropped frame gets worse and the mean gains
+ * 4 dB (measured: 45.1 -> 52.2). */
+TEST(crossing_sprites_keep_their_own_motion) {
+    int w = 160, h = 96, nk = 21, nkept = 11;
+    size_t fb = (size_t)w * h * 3;
+    uint8_t *full = malloc(fb * nk);
+    REQUIRE(full != NULL);
+    for (int k = 0; k < nk; k++) {
+        memset(full + fb * k, 20, fb);
+        chequered_sprite(full + fb * k, w, h, 10 + 10 * k, 30);
+        chequered_sprite(full + fb * k, w, h, w - 10 - 10 * k, 38);
+    }
+    kn_interp_opts off;
+    kn_interp_opts_default(&off);
+    off.flow_candidates = 0;
+    kn_video a = {0}, b = {0};
+    int same = on_and_off(&off, full, w, h, nkept, &a, &b);
+    REQUIRE(same >= 0);
+    CHECK(same == 1);   /* the same for any thread count */
+    double pa = 0, pb = 0;
+    for (int i = 0; i < nkept - 1; i++) {
+        const uint8_t *truth = full + fb * (2 * i + 1);
+        double on = interior_psnr(a.rgb + fb * (2 * i + 1), truth, w, h, 0);
+        double without = interior_psnr(b.rgb + fb * (2 * i + 1), truth, w, h, 0);
+        printf("  frame %2d: %.2f dB with the candidates, %.2f without\n", 2 * i + 1, on, without);
+        CHECKF(on > without - 0.1, "frame %d: %.2f vs %.2f dB", 2 * i + 1, on, without);
+        pa += on / (nkept - 1); pb += without / (nkept - 1);
+    }
+    CHECKF(pa > pb + 4, "%.2f vs %.2f dB", pa, pb);
+    kn_video_free(&a); kn_video_free(&b);
+    free(full);
+}
+
 /* Whole videos long enough for the acceleration path (7 frames and more): the factor and fps
  * semantics hold, and a scene cut still repeats the nearer frame. */
 TEST(long_video_semantics_and_cut) {
@@ -1094,6 +1142,7 @@ TEST_MAIN_BEGIN
     RUN(resampling_kernel_follows_the_footage);
     RUN(still_parts_pool_independent_noise);
     RUN(jumps_are_blended);
+    RUN(crossing_sprites_keep_their_own_motion);
     RUN(uneven_capture_hedges_the_longer_pairs);
     RUN(long_video_semantics_and_cut);
 TEST_MAIN_END
