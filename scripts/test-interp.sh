@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI tests of `kinora interpolate` and `kinora eval-interp` on small generated inputs (a PNG folder
 # and an .mp4 from FFmpeg's testsrc): frame counts and rates with ffprobe, --factor and --fps
-# semantics, thread invariance, and error exits. Ends with "N passed, N failed".
+# semantics, thread invariance, a long input read as it goes, and error exits. Ends with
+# "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 K="$root/build/kinora"
@@ -77,6 +78,13 @@ check "folder in with --fps but no --input-fps exits 1" exits 1 "$K" interpolate
 check "--input-fps 0 exits 2" exits 2 "$K" interpolate "$T/frames" -o "$T/x.mp4" --factor 2 --input-fps 0
 check "more memory than --max-memory exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 1000 --max-memory 0.01
 check "  ... naming the memory needed" grep -q "needs about .* GB of memory" "$T/err.log"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=30 -t 10 -pix_fmt yuv420p -c:v libx264 "$T/long.mp4"
+# 300 frames of 96x64 are 5.5 MB and the work buffers another 5.5: the input is read as it goes
+check "a video longer than --max-memory could hold runs" "$K" interpolate "$T/long.mp4" -o "$T/long2.mp4" --factor 2 --max-memory 0.008 --threads 2
+check "  ... 599 frames at 60 fps" expect_video "$T/long2.mp4" 599 60/1
+check "a GIF whose frames outgrow --max-memory exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.gif" --factor 100 --max-memory 0.012
+check "  ... saying a GIF keeps every frame" grep -q "a GIF keeps every frame" "$T/err.log"
+check "  ... and leaves no GIF" test ! -e "$T/x.gif"
 check "--max-memory abc exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 2 --max-memory abc
 check "failed runs leave no output" bash -c "test ! -e '$T/x.mp4' && test ! -e '$T/x'"
 

@@ -2,6 +2,7 @@
  * (drop every other frame, rebuild it, score Kinora against duplication, blending and FFmpeg's
  * minterpolate). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,34 +32,52 @@ static void interpolate_usage(FILE *f) {
                "  --fps F     frames at times k/F between the first and last input frame\n"
                "  --threads N compute threads (default: all cores)\n"
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT)\n"
-               "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (the whole input,\n"
+               "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair; all of them for a GIF) and working buffers need more\n"
-               "            (default: the memory available)\n");
+               "            (default: the memory available); the video's length does not count\n");
 }
 
 /* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
  * input and output frames, 870 B on vtest.avi (768x576) and 831 B on movie-hello.mp4 (1280x720), 2
  * threads, factor 2. */
 #define WORK_BYTES_PER_PIXEL 900.0
+/* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
+#define INPUT_FRAMES_HELD 10
 
-/* 0 when interpolating v into nout frames, held frames of them at a time, fits in budget bytes (0:
- * unknown, no check); else prints why not and returns -1. what says where the budget came from. */
-static int check_memory(const char *in, const kn_video *v, long long nout, long long held, double budget,
-                        const char *what) {
-    double px = (double)v->width * v->height;
-    double need = ((double)v->nframes + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+/* 0 when interpolating w x h frames, held output frames at a time, fits in budget bytes (0: unknown,
+ * no check); else prints why not and returns -1. what says where the budget came from. */
+static int check_memory(const char *in, int w, int h, long long held, double budget, const char *what) {
+    double px = (double)w * h;
+    double need = ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
     if (!(budget > 0) || need <= budget) return 0;
-    fprintf(stderr, "kinora: %s: interpolating its %d frames of %dx%d into %lld needs about %.2f GB of memory "
-                    "(the input's frames are all held, and %lld output frames), more than the %.2f GB %s; "
-                    "interpolate a shorter part (ffmpeg -ss START -t SECONDS) or make fewer frames\n",
-            in, v->nframes, v->width, v->height, nout, need / 1e9, held, budget / 1e9, what);
+    fprintf(stderr, "kinora: %s: interpolating its %dx%d frames needs about %.2f GB of memory (%d input frames "
+                    "and %lld output frames are held), more than the %.2f GB %s\n",
+            in, w, h, need / 1e9, INPUT_FRAMES_HELD, held, budget / 1e9, what);
     return -1;
 }
 
-/* Output frames go straight to the writer. */
+/* Input frames come from the reader, counted. */
+typedef struct { kn_video_reader *rd; int n; } counted_reader;
+static kn_status from_reader(void *user, uint8_t *rgb, int *got, kn_error *err) {
+    counted_reader *c = user;
+    kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
+    c->n += !st && *got;
+    return st;
+}
+
+/* Output frames go straight to the writer, counted; a writer that keeps them (GIF) takes at most
+ * limit, so the budget is kept as the frames come (their number is known only at the end). */
+typedef struct { kn_video_writer *vw; long long n, limit; const char *path; double budget; } counted_writer;
 static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
     (void)k;
-    return kn_video_writer_add(user, rgb, err);
+    counted_writer *c = user;
+    if (c->n >= c->limit)
+        return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
+                       "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
+                       c->path, c->n, c->budget / 1e9);
+    kn_status st = kn_video_writer_add(c->vw, rgb, err);
+    c->n += !st;
+    return st;
 }
 
 int kn_cmd_interpolate(int argc, char **argv) {
@@ -83,42 +102,47 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (!in || !out) { interpolate_usage(stderr); return 2; }
     if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
     kn_error err = {0};
-    kn_video v = {0};
-    double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();   /* before the frames take theirs */
-    double t0 = kn_now();
-    if (kn_video_read(in, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
-    if (input_fps > 0) v.fps = (float)input_fps;
-    if (!(v.fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
+    double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
+    counted_reader src = {NULL, 0};
+    if (kn_video_reader_open(in, &src.rd, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    int w, h;
+    float in_fps;
+    kn_video_reader_info(src.rd, &w, &h, &in_fps);
+    if (input_fps > 0) in_fps = (float)input_fps;
+    int rc = 1;
+    kn_pool *pool = NULL;
+    counted_writer dst = {NULL, 0, LLONG_MAX, out, budget};
+    if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
         fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
                 fps > 0 ? "use --fps" : "write a video");
-        kn_video_free(&v);
-        return 1;
+        goto done;
     }
-    long long nout = kn_interp_video_frames(v.nframes, v.fps, (int)factor, fps);
-    /* a GIF's writer keeps every frame for its palette; the others take them as they come */
-    long long held = kn_video_writer_keeps_frames(out) ? nout : kn_interp_video_between(v.fps, (int)factor, fps);
-    if (check_memory(in, &v, nout, held, budget,
-                     max_memory > 0 ? "that --max-memory allows" : "available on this machine")) {
-        kn_video_free(&v);
-        return 1;
-    }
-    double out_fps = factor > 0 ? v.fps * (double)factor : fps;
-    kn_pool *pool = NULL;
+    /* the output frames of one pair; a GIF's writer keeps every frame for its palette, up to what the
+     * budget leaves (to_writer) */
+    long long held = kn_interp_video_between(in_fps, (int)factor, fps);
+    if (check_memory(in, w, h, held, budget, max_memory > 0 ? "that --max-memory allows" : "available on this machine"))
+        goto done;
+    double px = (double)w * h, fixed = (INPUT_FRAMES_HELD + held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+    if (budget > 0 && kn_video_writer_keeps_frames(out)) dst.limit = (long long)((budget - fixed) / (3.0 * px));
+    double out_fps = factor > 0 ? in_fps * (double)factor : fps;
     kn_ctx ctx;
-    if (make_ctx((int)threads, &pool, &ctx)) { kn_video_free(&v); return 1; }
-    kn_video_writer *vw = NULL;
-    double t1 = kn_now();
-    kn_status st = kn_video_writer_open(out, v.width, v.height, (float)out_fps, &vw, &err);
-    if (!st) st = kn_interp_video_to(&ctx, NULL, &v, (int)factor, fps, to_writer, vw, &err);
-    if (!st) { st = kn_video_writer_finish(vw, &err); vw = NULL; }
-    kn_video_writer_abort(vw);
+    if (make_ctx((int)threads, &pool, &ctx)) goto done;
+    double t0 = kn_now();
+    kn_status st = kn_video_writer_open(out, w, h, (float)out_fps, &dst.vw, &err);
+    if (!st)
+        st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst, &err);
+    if (!st) { st = kn_video_writer_finish(dst.vw, &err); dst.vw = NULL; }
     if (st) fprintf(stderr, "kinora: %s\n", err.msg);
-    else
-        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read %.2f s, interpolate and write "
-                        "%.2f s)\n", in, v.nframes, v.width, v.height, v.fps, out, nout, out_fps, t1 - t0, kn_now() - t1);
-    kn_video_free(&v);
+    else {
+        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
+                        "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
+        rc = 0;
+    }
+done:
+    kn_video_writer_abort(dst.vw);
+    kn_video_reader_close(src.rd);
     kn_pool_destroy(pool);
-    return st ? 1 : 0;
+    return rc;
 }
 
 /* ---- eval-interp ---- */

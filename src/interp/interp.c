@@ -5,6 +5,7 @@
 #include "interp/interp_impl.h"
 #include "io/media.h"
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 
 /* The scene-cut test's two measures, split by rows (of pixels, then of blocks) over ctx->pool; the
@@ -212,10 +213,48 @@ kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
  * 0.01 dB on Megamind.avi. */
 #define GAIN_WINDOW 8
 
+/* The input frames as the engine reads them: a whole video in memory, or frames pulled one at a time
+ * from a source into a ring of SRC_RING. Pairs taken in order read frames from two before the pair
+ * to two after it; otherwise the pair's two frames. */
+#define SRC_RING 8
+typedef struct {
+    const kn_video *whole;       /* every frame in memory, or NULL: pulled */
+    kn_interp_source pull;
+    void *user;
+    int w, h;
+    uint8_t *ring;               /* SRC_RING frames, frame f in slot f % SRC_RING */
+    int loaded;                  /* frames 0 .. loaded-1 have been pulled */
+    int ended;                   /* the source said there are no more */
+} frame_src;
+
+static const uint8_t *src_frame(const frame_src *s, int f) {
+    if (s->whole) return kn_video_frame(s->whole, f);
+    return s->ring + (size_t)(f % SRC_RING) * s->w * s->h * 3;
+}
+
+/* *has = 1 when frame f exists (pulling the frames up to it), 0 when the video ends before it. Pulling
+ * frame f evicts frame f - SRC_RING. Fails with the source's status. */
+static kn_status src_has(frame_src *s, int f, int *has, kn_error *err) {
+    *has = 0;
+    if (s->whole) { *has = f < s->whole->nframes; return KN_OK; }
+    while (s->loaded <= f && !s->ended) {
+        int got = 0;
+        kn_status st = s->pull(s->user, s->ring + (size_t)(s->loaded % SRC_RING) * s->w * s->h * 3, &got, err);
+        if (st) return st;
+        if (got) s->loaded++;
+        else s->ended = 1;
+    }
+    *has = f < s->loaded;
+    return KN_OK;
+}
+
+/* Frames known to exist: all of a whole video, those pulled so far of a source. */
+static int src_known(const frame_src *s) { return s->whole ? s->whole->nframes : s->loaded; }
+
 typedef struct {
     const kn_ctx *ctx;
     const kn_interp_opts *o;
-    const kn_video *in;
+    frame_src *in;
     kn_interp_ws *ws;
     float *luma[RING];
     kn_flow fwd[RING], bwd[RING];   /* pair k: frame k -> k+1 and back */
@@ -225,6 +264,7 @@ typedef struct {
     kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
     kn_still_stats *still;          /* per kept frame (still.c), zero where not measured */
     float *motion;                  /* per pair: kn_pair_motion of its forward flow */
+    int cap;                        /* frames (and pairs) the four arrays above hold */
     int8_t *jump;                   /* frame f's jump map (jump.c) in slot f % RING, all 0 where not
                                        measured */
 } pair_stream;
@@ -243,12 +283,12 @@ static void stream_free(pair_stream *s) {
 }
 
 static kn_status stream_luma(pair_stream *s, int f, kn_error *err) {
-    int w = s->in->width, h = s->in->height;
+    int w = s->in->w, h = s->in->h;
     float **g = &s->luma[f % RING];
     kn_ws_put(s->ws, *g);
     *g = kn_ws_get(s->ws, (size_t)w * h * sizeof **g);
     if (!*g) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
-    kn_interp_luma_into(kn_video_frame(s->in, f), w, h, *g);
+    kn_interp_luma_into(src_frame(s->in, f), w, h, *g);
     return KN_OK;
 }
 
@@ -258,30 +298,52 @@ static kn_status still_measure(pair_stream *s, int m, kn_error *err) {
     const uint8_t *f[5];
     for (int q = 0; q < 5; q++) {
         if (q < 4 && s->cut[(m - 2 + q) % RING]) return KN_OK;
-        f[q] = kn_video_frame(s->in, m - 2 + q);
+        f[q] = src_frame(s->in, m - 2 + q);
     }
-    return kn_still_measure(s->ctx, f, s->in->width, s->in->height, &s->bwd[(m - 1) % RING], &s->fwd[m % RING],
+    return kn_still_measure(s->ctx, f, s->in->w, s->in->h, &s->bwd[(m - 1) % RING], &s->fwd[m % RING],
                             &s->still[m], err);
 }
 
 /* Frame m's jump map (jump.c) from frames m-1 .. m+1, or zeros when a cut lies between them. */
 static kn_status jump_measure(pair_stream *s, int m, kn_error *err) {
-    int w = s->in->width, h = s->in->height;
+    int w = s->in->w, h = s->in->h;
     size_t nt = kn_jump_tiles(w, h);
     int8_t *tiles = s->jump + (size_t)(m % RING) * nt;
     if (s->cut[(m - 1) % RING] || s->cut[m % RING]) {
         memset(tiles, 0, nt);
         return KN_OK;
     }
-    return kn_jump_measure(s->ctx, kn_video_frame(s->in, m - 1), kn_video_frame(s->in, m),
-                           kn_video_frame(s->in, m + 1), w, h, tiles, err);
+    return kn_jump_measure(s->ctx, src_frame(s->in, m - 1), src_frame(s->in, m),
+                           src_frame(s->in, m + 1), w, h, tiles, err);
+}
+
+/* Room in the per-frame arrays for frames (and pairs) 0 .. f: the video's length need not be known
+ * (they take under 100 bytes a frame). */
+static kn_status stream_reserve(pair_stream *s, int f, kn_error *err) {
+    if (f < s->cap) return KN_OK;
+    int cap = s->cap ? s->cap : 64;
+    while (cap <= f) cap *= 2;
+    void *p[4] = {realloc(s->stats, sizeof *s->stats * (size_t)cap), NULL, NULL, NULL};
+    if (p[0]) s->stats = p[0];
+    if (p[0] && (p[1] = realloc(s->kernel, sizeof *s->kernel * (size_t)cap))) s->kernel = p[1];
+    if (p[1] && (p[2] = realloc(s->still, sizeof *s->still * (size_t)cap))) s->still = p[2];
+    if (p[2] && (p[3] = realloc(s->motion, sizeof *s->motion * (size_t)cap))) s->motion = p[3];
+    if (!p[3]) return kn_fail(err, KN_ENOMEM, "interp: out of memory for the statistics of %d frames", cap);
+    size_t old = (size_t)s->cap, more = (size_t)(cap - s->cap);
+    memset(s->stats + old, 0, sizeof *s->stats * more);
+    memset(s->kernel + old, 0, sizeof *s->kernel * more);
+    memset(s->still + old, 0, sizeof *s->still * more);
+    memset(s->motion + old, 0, sizeof *s->motion * more);
+    s->cap = cap;
+    return KN_OK;
 }
 
 /* Estimates the next pair (its flows replace those of the pair RING before it), then measures the
  * kept frame whose six pairs are now all there, unless a scene cut lies among them. */
 static kn_status stream_advance(pair_stream *s, kn_error *err) {
-    int k = s->done, w = s->in->width, h = s->in->height, sl = k % RING;
-    kn_status st = k == 0 ? stream_luma(s, 0, err) : KN_OK;
+    int k = s->done, w = s->in->w, h = s->in->h, sl = k % RING;
+    kn_status st = stream_reserve(s, k + 1, err);
+    if (!st && k == 0) st = stream_luma(s, 0, err);
     if (!st) st = stream_luma(s, k + 1, err);
     kn_flow *f = &s->fwd[sl], *b = &s->bwd[sl];
     kn_ws_put(s->ws, f->u); kn_ws_put(s->ws, f->v); kn_ws_put(s->ws, b->u); kn_ws_put(s->ws, b->v);
@@ -298,8 +360,8 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     s->done = k + 1;
     /* frame k rebuilt from k-1 and k+1 (kernel.c) */
     if (s->o->cubic && k >= 1 && !s->cut[pk] && !s->cut[sl] &&
-        (st = kn_kernel_measure(s->ctx, kn_video_frame(s->in, k - 1), kn_video_frame(s->in, k),
-                                kn_video_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
+        (st = kn_kernel_measure(s->ctx, src_frame(s->in, k - 1), src_frame(s->in, k),
+                                src_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
         return st;
     if (s->o->pool_still && k >= 3 && (st = still_measure(s, k - 1, err))) return st;
     if (s->o->blend_jumps && k >= 1 && (st = jump_measure(s, k, err))) return st;
@@ -318,8 +380,9 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
  * the caller puts them back), acc[side] pointing at those computed. a's pixels go on to the frame
  * before a (pair i-1 backwards), b's to the frame after b; a side next to a cut or the video's end
  * keeps constant velocity. */
-static kn_status accel_fields(pair_stream *s, int i, kn_flow field[2], const kn_flow *acc[2], kn_error *err) {
-    int n = s->in->nframes, w = s->in->width, h = s->in->height;
+static kn_status accel_fields(pair_stream *s, int i, int n, kn_flow field[2], const kn_flow *acc[2],
+                              kn_error *err) {
+    int w = s->in->w, h = s->in->h;
     int sl = i % RING, prev = (i + RING - 1) % RING, next = (i + 1) % RING;
     const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
     const kn_flow *out[2] = {i >= 1 && !s->cut[prev] ? &s->bwd[prev] : NULL,
@@ -339,9 +402,11 @@ static kn_status accel_fields(pair_stream *s, int i, kn_flow field[2], const kn_
 /* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support,
  * and hedged in time where the capture looks uneven (accel.c). */
 static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, uint8_t **outs, kn_error *err) {
-    int n = s->in->nframes, w = s->in->width, h = s->in->height;
+    int w = s->in->w, h = s->in->h, has;
+    /* n: frames known to exist, enough to tell whether frame i + 2 does (the last one read here) */
+    kn_status st = src_has(s->in, i + 2, &has, err);
+    int n = src_known(s->in);
     int need = i + 2 < n - 1 ? i + 2 : n - 1;   /* pairs 0 .. i+1 (the last pair is n-2) */
-    kn_status st = KN_OK;
     while (!st && s->done < need) st = stream_advance(s, err);
     if (st) return st;
     int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING, next = (i + 1) % RING;
@@ -350,8 +415,8 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     kn_pair_hints hints = {{NULL, NULL}, s->o->accel ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
                            s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom)};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
-    if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, field, hints.acc, err);
-    const uint8_t *a = kn_video_frame(s->in, i), *b = kn_video_frame(s->in, i + 1);
+    if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, n, field, hints.acc, err);
+    const uint8_t *a = src_frame(s->in, i), *b = src_frame(s->in, i + 1);
     int uneven = s->o->accel && s->o->time_hedge && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
     /* still parts: the frames before a and after b too, as the kept frames measured so far (up to a)
@@ -361,8 +426,8 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     if (s->o->pool_still && i >= 1 && i + 2 <= n - 1 && !s->cut[(i + RING - 1) % RING] && !s->cut[sl] &&
         !s->cut[next])
         pool = kn_still_weight(s->still + sfrom, i + 1 - sfrom);
-    const uint8_t *around[4] = {pool >= 0 ? kn_video_frame(s->in, i - 1) : NULL, a, b,
-                                pool >= 0 ? kn_video_frame(s->in, i + 2) : NULL};
+    const uint8_t *around[4] = {pool >= 0 ? src_frame(s->in, i - 1) : NULL, a, b,
+                                pool >= 0 ? src_frame(s->in, i + 2) : NULL};
     /* jumps: the maps of a and b, each measured against its own neighbours (frame n-1 has none) */
     size_t ntiles = kn_jump_tiles(w, h);
     const int8_t *jump_a = s->o->blend_jumps && i + 2 <= n - 1 && !s->cut[sl] ? s->jump + sl * ntiles : NULL;
@@ -420,43 +485,46 @@ typedef struct out_target {
     void *user;
 } out_target;
 
-/* Fills the nout output frames from in through the map: input frames copied, the frames between each
+/* Fills the output frames from in through the map, up to nout of them and as far as the input's frames
+ * reach (frame k is made when its input frames exist): input frames copied, the frames between each
  * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
  * than go in, so acceleration, the kernel choice, the still parts' pooling and the jumps are worth
  * taking the pairs in order. */
-static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, const frame_map *m,
+static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_src *in, const frame_map *m,
                              long long nout, int max_between, int adds, const out_target *out,
                              kn_interp_progress progress, void *user, kn_error *err) {
-    int n = in->nframes, w = in->width, h = in->height;
+    int w = in->w, h = in->h, has = 0;
     size_t fb = (size_t)w * h * 3;
     float *ts = malloc(sizeof *ts * (size_t)max_between);
     uint8_t **outs = malloc(sizeof *outs * (size_t)max_between);
     kn_status st = KN_OK;
-    if (!ts || !outs) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %lld output frames", nout);
+    if (!ts || !outs) st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d output frames", max_between);
     kn_interp_ws ws = {0};
     /* acceleration, the kernel choice, the pooling and the jumps take the pairs in order (they read
      * the neighbouring pairs and frames): not worth it when frames are mostly dropped, and kept
      * frames are measured only from the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL, NULL};
-    int in_order = (o->accel || o->cubic || o->pool_still || o->blend_jumps) && n >= 7 && adds;
+    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL, 0, NULL};
+    if (!st) st = src_has(in, 6, &has, err);
+    int in_order = (o->accel || o->cubic || o->pool_still || o->blend_jumps) && has && adds;
     if (!st && in_order && (w > 16384 || h > 16384))
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
-    if (!st && in_order &&
-        (!(ps.stats = calloc((size_t)n, sizeof *ps.stats)) || !(ps.motion = calloc((size_t)n, sizeof *ps.motion)) ||
-         !(ps.kernel = calloc((size_t)n, sizeof *ps.kernel)) || !(ps.still = calloc((size_t)n, sizeof *ps.still)) ||
-         !(ps.jump = calloc(RING * kn_jump_tiles(w, h), 1))))
-        st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames", n);
+    if (!st && in_order && !(ps.jump = calloc(RING * kn_jump_tiles(w, h), 1)))
+        st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
     long long k = 0;
     while (!st && k < nout) {
         int i; double t;
         map_frame(m, k, &i, &t);
+        if ((st = src_has(in, t == 0 ? i : i + 1, &has, err)) || !has) break;   /* past the last input frame */
         if (t == 0) {
-            memcpy(out->slot(out->user, k), kn_video_frame(in, i), fb);
+            memcpy(out->slot(out->user, k), src_frame(in, i), fb);
             st = out->done(out->user, k, err);
             k++;
             continue;
         }
-        if (progress && progress(user, i, n - 1)) { st = kn_fail(err, KN_ECANCELLED, "cancelled"); break; }
+        if (progress && progress(user, i, src_known(in) - 1)) {
+            st = kn_fail(err, KN_ECANCELLED, "cancelled");
+            break;
+        }
         /* every output frame strictly between i and i+1, one flow estimate for all */
         int nt = 0;
         long long k0 = k;
@@ -469,7 +537,7 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, const k
             t = t2;
         }
         if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
-        else st = pair_ws(ctx, o, kn_video_frame(in, i), kn_video_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
+        else st = pair_ws(ctx, o, src_frame(in, i), src_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
         if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
         for (long long q = k0; !st && q < k; q++) st = out->done(out->user, q, err);
     }
@@ -502,27 +570,34 @@ int kn_interp_video_between(double in_fps, int factor, double out_fps) {
     return in_fps > 0 && out_fps > 0 ? (int)ceil(out_fps / in_fps) + 2 : 0;
 }
 
-/* Checks kn_interp_video's arguments; *nout gets the number of output frames. */
-static kn_status video_args(const kn_video *in, int factor, double out_fps, long long *nout, kn_error *err) {
-    if (!in || in->nframes < 1 || !in->rgb) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+/* Checks a factor or output rate against the input's rate. */
+static kn_status rate_args(int factor, double in_fps, double out_fps, kn_error *err) {
     if ((factor > 0) == (out_fps > 0))
         return kn_fail(err, KN_EINVAL, "interp: give exactly one of a factor (>= 1) or an output fps (> 0)");
     if (factor < 0 || factor > 1000) return kn_fail(err, KN_EINVAL, "interp: factor %d is outside 1..1000", factor);
-    if (out_fps > 0 && !(in->fps > 0))
+    if (out_fps > 0 && !(in_fps > 0))
         return kn_fail(err, KN_EINVAL, "interp: --fps needs the input's frame rate, which is unknown");
+    return KN_OK;
+}
+
+/* Checks kn_interp_video's arguments; *nout gets the number of output frames. */
+static kn_status video_args(const kn_video *in, int factor, double out_fps, long long *nout, kn_error *err) {
+    if (!in || in->nframes < 1 || !in->rgb) return kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+    kn_status st = rate_args(factor, in->fps, out_fps, err);
+    if (st) return st;
     *nout = kn_interp_video_frames(in->nframes, in->fps, factor, out_fps);
     if (*nout > 1000000)
         return kn_fail(err, KN_EINVAL, "interp: %lld output frames of %dx%d is too many", *nout, in->width, in->height);
     return KN_OK;
 }
 
-static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
+static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, frame_src *in, double in_fps, int factor,
                             double out_fps, long long nout, const out_target *tgt, kn_error *err) {
     kn_interp_opts def;
     if (!o) { kn_interp_opts_default(&def); o = &def; }
-    frame_map m = {factor, in->fps, out_fps, NULL, in->nframes};
-    return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in->fps, factor, out_fps),
-                       factor >= 2 || out_fps > in->fps, tgt, NULL, NULL, err);
+    frame_map m = {factor, in_fps, out_fps, NULL, in->whole ? in->whole->nframes : INT_MAX};
+    return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in_fps, factor, out_fps),
+                       factor >= 2 || out_fps > in_fps, tgt, NULL, NULL, err);
 }
 
 /* The target of a sink: a ring of as many frames as a pair can have between its ends. */
@@ -542,19 +617,44 @@ static kn_status ring_done(void *user, long long k, kn_error *err) {
     return r->sink(r->user, k, ring_slot(r, k), err);
 }
 
+/* Hands the frames of in (whole, or pulled) to sink through a ring of output frames. */
+static kn_status fill_to_sink(const kn_ctx *ctx, const kn_interp_opts *o, frame_src *in, double in_fps, int factor,
+                              double out_fps, long long nout, kn_interp_sink sink, void *user, kn_error *err) {
+    ring_target r = {NULL, (size_t)in->w * in->h * 3, kn_interp_video_between(in_fps, factor, out_fps), sink, user};
+    r.ring = kn_malloc((size_t)r.nring * r.fb);
+    if (!r.ring) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames of %dx%d", r.nring, in->w, in->h);
+    out_target tgt = {ring_slot, ring_done, &r};
+    kn_status st = video_fill(ctx, o, in, in_fps, factor, out_fps, nout, &tgt, err);
+    kn_free(r.ring);
+    return st;
+}
+
 kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                              double out_fps, kn_interp_sink sink, void *user, kn_error *err) {
     long long nout = 0;
     kn_status st = video_args(in, factor, out_fps, &nout, err);
     if (st) return st;
-    ring_target r = {NULL, (size_t)in->width * in->height * 3, kn_interp_video_between(in->fps, factor, out_fps),
-                     sink, user};
-    r.ring = kn_malloc((size_t)r.nring * r.fb);
-    if (!r.ring) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames of %dx%d", r.nring, in->width,
-                                in->height);
-    out_target tgt = {ring_slot, ring_done, &r};
-    st = video_fill(ctx, o, in, factor, out_fps, nout, &tgt, err);
-    kn_free(r.ring);
+    frame_src src = {in, NULL, NULL, in->width, in->height, NULL, 0, 0};
+    return fill_to_sink(ctx, o, &src, in->fps, factor, out_fps, nout, sink, user, err);
+}
+
+kn_status kn_interp_stream(const kn_ctx *ctx, const kn_interp_opts *o, int width, int height, double in_fps,
+                           kn_interp_source source, void *source_user, int factor, double out_fps,
+                           kn_interp_sink sink, void *user, kn_error *err) {
+    if (width < 1 || height < 1 || width > 16384 || height > 16384)
+        return kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", width, height);
+    kn_status st = rate_args(factor, in_fps, out_fps, err);
+    if (st) return st;
+    if (!source || !sink) return kn_fail(err, KN_EINVAL, "interp: no frame source or sink");
+    size_t fb = (size_t)width * height * 3;
+    frame_src src = {NULL, source, source_user, width, height, kn_malloc(SRC_RING * fb), 0, 0};
+    if (!src.ring) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames of %dx%d", SRC_RING, width,
+                                  height);
+    int has = 0;
+    st = src_has(&src, 0, &has, err);
+    if (!st && !has) st = kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
+    if (!st) st = fill_to_sink(ctx, o, &src, in_fps, factor, out_fps, LLONG_MAX, sink, user, err);
+    kn_free(src.ring);
     return st;
 }
 
@@ -575,7 +675,8 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
     whole_video wv = {out->rgb, fb};
     out_target tgt = {whole_slot, whole_done, &wv};
-    st = video_fill(ctx, o, in, factor, out_fps, nout, &tgt, err);
+    frame_src src = {in, NULL, NULL, w, h, NULL, 0, 0};
+    st = video_fill(ctx, o, &src, in_fps, factor, out_fps, nout, &tgt, err);
     if (!st && in->nkeyframes > 0 && in->keyframe_index) {
         out->keyframe_index = malloc(sizeof(int) * (size_t)in->nkeyframes);
         if (!out->keyframe_index) st = kn_fail(err, KN_ENOMEM, "interp: out of memory");
@@ -618,6 +719,7 @@ kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_vi
     frame_map m = {0, 0, 0, pos, n};
     whole_video wv = {out->rgb, (size_t)in->width * in->height * 3};
     out_target tgt = {whole_slot, whole_done, &wv};
-    return fill_frames(ctx, o, in, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, &tgt,
+    frame_src src = {in, NULL, NULL, in->width, in->height, NULL, 0, 0};
+    return fill_frames(ctx, o, &src, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, &tgt,
                        progress, user, err);
 }

@@ -139,11 +139,9 @@ static void dec_close(dec *d) {
     avformat_close_input(&d->ic);
 }
 
-static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error *err) {
+/* The decoded frame d->frame as RGB24 into dst (its size). */
+static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *err) {
     AVFrame *f = d->frame;
-    uint8_t *dst;
-    kn_status st = kn_frame_store_push(fs, path, f->width, f->height, &dst, err);
-    if (st) return st;
     d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, f->width, f->height, AV_PIX_FMT_RGB24,
                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, NULL, NULL,
                                   NULL);
@@ -168,6 +166,29 @@ static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error 
     return KN_OK;
 }
 
+static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error *err) {
+    uint8_t *dst;
+    kn_status st = kn_frame_store_push(fs, path, d->frame->width, d->frame->height, &dst, err);
+    return st ? st : convert_into(d, dst, path, err);
+}
+
+/* Widens [t_first, t_end) to the decoded frame's span (timestamps in the stream's time base). */
+static void note_span(dec *d) {
+    int64_t t = d->frame->best_effort_timestamp;
+    if (t == AV_NOPTS_VALUE) return;
+    if (d->t_first == AV_NOPTS_VALUE || t < d->t_first) d->t_first = t;
+    int64_t end = t + (d->frame->pkt_duration > 0 ? d->frame->pkt_duration : 0);
+    if (end > d->t_end) d->t_end = end;
+}
+
+/* The mean rate of n frames over their timestamps' span: what a GIF (per-frame delays, no declared
+ * rate) or a stream without one plays at; fps when the span is unknown. */
+static float measured_fps(const dec *d, long long n, float fps) {
+    if (d->t_first != AV_NOPTS_VALUE && d->t_end > d->t_first)
+        return (float)(n / ((double)(d->t_end - d->t_first) * av_q2d(d->tb)));
+    return fps;
+}
+
 /* Receives every frame the decoder has ready; *done is set once the range is full. */
 static kn_status receive(dec *d, kn_frame_store *fs, const char *path, int first, int max, int *done, kn_error *err) {
     for (;;) {
@@ -179,12 +200,7 @@ static kn_status receive(dec *d, kn_frame_store *fs, const char *path, int first
         kn_status st = KN_OK;
         if (i >= first) {
             st = convert(d, fs, path, err);
-            int64_t t = d->frame->best_effort_timestamp;
-            if (t != AV_NOPTS_VALUE) {
-                if (d->t_first == AV_NOPTS_VALUE || t < d->t_first) d->t_first = t;
-                int64_t end = t + (d->frame->pkt_duration > 0 ? d->frame->pkt_duration : 0);
-                if (end > d->t_end) d->t_end = end;
-            }
+            note_span(d);
         }
         av_frame_unref(d->frame);
         if (st) return st;
@@ -219,8 +235,7 @@ static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, 
     }
     if (!st) st = frames_finish(&fs, path, first, err);
     /* GIF has per-frame delays in centiseconds and no declared rate: measure the mean rate instead. */
-    if (!st && (d.is_gif || fps <= 0) && d.t_first != AV_NOPTS_VALUE && d.t_end > d.t_first)
-        fps = (float)(v->nframes / ((double)(d.t_end - d.t_first) * av_q2d(d.tb)));
+    if (!st && (d.is_gif || fps <= 0)) fps = measured_fps(&d, v->nframes, fps);
     v->fps = fps;
     dec_close(&d);
     return st;
@@ -240,4 +255,155 @@ kn_status kn_video_read_range(const char *path, int first, int max_frames, kn_vi
 
 kn_status kn_video_read(const char *path, kn_video *v, kn_error *err) {
     return kn_video_read_range(path, 0, 0, v, err);
+}
+
+/* ---- one frame at a time ---- */
+
+struct kn_video_reader {
+    char *path;
+    int is_dir;
+    int width, height;
+    float fps;
+    long long next;      /* index of the next frame handed out */
+    uint8_t *first;      /* frame 0, read at open to learn the size; handed out by the first next */
+    dec d;               /* FFmpeg */
+    int flushed;         /* the demuxer is at its end and the decoder was told */
+};
+
+/* The next decoded frame into d->frame (*got = 1), or *got = 0 at the end: the frames and order of
+ * read_ffmpeg (damaged packets and frames skipped the same way). */
+static kn_status dec_next(dec *d, int *flushed, const char *path, int *got, kn_error *err) {
+    *got = 0;
+    for (;;) {
+        av_frame_unref(d->frame);
+        int r = avcodec_receive_frame(d->cc, d->frame);
+        if (r == 0) { d->index++; *got = 1; return KN_OK; }
+        if (r == AVERROR_EOF) return KN_OK;
+        if (r == AVERROR_INVALIDDATA) continue;
+        if (r != AVERROR(EAGAIN)) return av_fail(err, path, "decoding failed", r);
+        if (*flushed) return KN_OK;
+        r = av_read_frame(d->ic, d->pkt);
+        if (r == AVERROR_EOF) {
+            *flushed = 1;
+            r = avcodec_send_packet(d->cc, NULL);
+            if (r < 0 && r != AVERROR_EOF) return av_fail(err, path, "decoding failed", r);
+            continue;
+        }
+        if (r < 0) return av_fail(err, path, "read failed", r);
+        if (d->pkt->stream_index == d->stream) r = avcodec_send_packet(d->cc, d->pkt);
+        else r = 0;
+        av_packet_unref(d->pkt);
+        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) return av_fail(err, path, "decoding failed", r);
+    }
+}
+
+/* Opens the file for decoding from its first frame, with the rate read_ffmpeg would report: a GIF's
+ * (or a stream without a declared rate) is measured over all its frames in a first pass. */
+static kn_status reader_open_ffmpeg(kn_video_reader *r, kn_error *err) {
+    dec *d = &r->d;
+    d->t_first = AV_NOPTS_VALUE;
+    d->t_end = INT64_MIN;
+    kn_status st = dec_open(d, r->path, &r->fps, err);
+    if (st || !(d->is_gif || r->fps <= 0)) return st;
+    int got = 1;
+    while (!st && got) {
+        st = dec_next(d, &r->flushed, r->path, &got, err);
+        if (!st && got) note_span(d);
+    }
+    if (!st) r->fps = measured_fps(d, d->index, r->fps);
+    float fps = r->fps;
+    dec_close(d);
+    memset(d, 0, sizeof *d);
+    r->flushed = 0;
+    if (st) return st;
+    st = dec_open(d, r->path, &r->fps, err);
+    r->fps = fps;
+    return st;
+}
+
+/* Frame r->next into rgb (*got = 0 past the last), checked against the size of frame 0 (or setting
+ * it, when rgb is r->first). */
+static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_error *err) {
+    *got = 0;
+    int w, h;
+    kn_image img = {0};
+    kn_status st = KN_OK;
+    char fp[4200];
+    if (r->is_dir) {
+        if (r->next > 99999) return KN_OK;
+        snprintf(fp, sizeof fp, "%s%s%05lld.png", r->path, r->path[strlen(r->path) - 1] == '/' ? "" : "/", r->next);
+        struct stat sb;
+        if (stat(fp, &sb) != 0) {
+            return r->next == 0 ? kn_fail(err, KN_EFORMAT, "%s: no 00000.png in the folder", r->path) : KN_OK;
+        }
+        if ((st = kn_image_read(fp, &img, err))) return st;
+        w = img.width; h = img.height;
+    } else {
+        if ((st = dec_next(&r->d, &r->flushed, r->path, got, err)) || !*got) {
+            if (!st && r->next == 0) st = kn_fail(err, KN_EFORMAT, "%s: no frames", r->path);
+            return st;
+        }
+        w = r->d.frame->width; h = r->d.frame->height;
+    }
+    const char *name = r->is_dir ? fp : r->path;
+    if (r->next == 0 && (w < 1 || h < 1 || w > KN_IMAGE_MAX_SIDE || h > KN_IMAGE_MAX_SIDE))
+        st = kn_fail(err, KN_EFORMAT, "%s: frame size %dx%d outside 1..%d", name, w, h, KN_IMAGE_MAX_SIDE);
+    else if (r->next == 0 && !(*rgb = r->first = kn_malloc((size_t)w * h * 3)))
+        st = kn_fail(err, KN_ENOMEM, "%s: out of memory for a %dx%d frame", name, w, h);
+    else if (r->next > 0 && (w != r->width || h != r->height))
+        st = kn_fail(err, KN_EFORMAT, "%s: frame %lld is %dx%d but earlier frames are %dx%d", name, r->next, w, h,
+                     r->width, r->height);
+    if (!st) {
+        r->width = w; r->height = h;
+        if (r->is_dir) memcpy(*rgb, img.rgb, (size_t)w * h * 3);
+        else st = convert_into(&r->d, *rgb, r->path, err);
+    }
+    kn_image_free(&img);
+    *got = !st;
+    return st;
+}
+
+kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err) {
+    *out = NULL;
+    if (!path || !*path) return kn_fail(err, KN_EINVAL, "video read: empty path");
+    struct stat sb;
+    if (stat(path, &sb) != 0) return kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno));
+    kn_video_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) { free(r); return kn_fail(err, KN_ENOMEM, "%s: out of memory", path); }
+    r->is_dir = S_ISDIR(sb.st_mode);
+    kn_status st = r->is_dir ? KN_OK : reader_open_ffmpeg(r, err);
+    int got = 0;
+    uint8_t *first = NULL;
+    if (!st) st = reader_read(r, &first, &got, err);
+    if (st) { kn_video_reader_close(r); return st; }
+    *out = r;
+    return KN_OK;
+}
+
+void kn_video_reader_info(const kn_video_reader *r, int *width, int *height, float *fps) {
+    *width = r->width;
+    *height = r->height;
+    *fps = r->fps;
+}
+
+kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_error *err) {
+    if (r->first) {   /* frame 0, read at open */
+        memcpy(rgb, r->first, (size_t)r->width * r->height * 3);
+        kn_free(r->first);
+        r->first = NULL;
+        r->next = 1;
+        *got = 1;
+        return KN_OK;
+    }
+    kn_status st = reader_read(r, &rgb, got, err);
+    if (!st && *got) r->next++;
+    return st;
+}
+
+void kn_video_reader_close(kn_video_reader *r) {
+    if (!r) return;
+    if (!r->is_dir) dec_close(&r->d);
+    kn_free(r->first);
+    free(r->path);
+    free(r);
 }

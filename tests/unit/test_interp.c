@@ -362,6 +362,69 @@ TEST(video_to_sink_matches_video) {
     free(in.rgb);
 }
 
+/* A source that hands out a video's frames one at a time (counting the pulls), and fails at frame
+ * fail_at. */
+typedef struct { const kn_video *v; int next, fail_at, pulls; } video_source;
+static kn_status pull_frame(void *user, uint8_t *rgb, int *got, kn_error *err) {
+    video_source *s = user;
+    s->pulls++;
+    *got = 0;
+    if (s->next == s->fail_at) return kn_fail(err, KN_EFORMAT, "damaged frame %d", s->next);
+    if (s->next >= s->v->nframes) return KN_OK;
+    memcpy(rgb, kn_video_frame(s->v, s->next++), (size_t)s->v->width * s->v->height * 3);
+    *got = 1;
+    return KN_OK;
+}
+
+/* kn_interp_stream pulls the frames one at a time and hands over the very frames kn_interp_video_to
+ * does: the pairs in order (12 frames: acceleration, kernel choice, pooling and jumps all read frames
+ * around the pair from the ring) and pair by pair (6 frames, or fewer frames out than in), factor
+ * and fps modes, up and down; a single frame; a source's failure stops it with its status, and a
+ * source with no frames is an error. */
+TEST(stream_matches_video_to) {
+    int w = 40, h = 32, n = 12;
+    size_t fb = (size_t)w * h * 3;
+    kn_video full = {w, h, n, 10.f, malloc(fb * n), 0, NULL};
+    REQUIRE(full.rgb != NULL);
+    for (int i = 0; i < n; i++) texture(full.rgb + fb * i, w, h, 1.3 * i + 0.1 * i * i, -0.5 * i, 0, 4);
+    kn_error err = {0};
+    int lens[3] = {12, 6, 1};
+    int factors[4] = {2, 0, 0, 1};
+    double fpss[4] = {0, 27, 4, 0};
+    for (int l = 0; l < 3; l++)
+        for (int q = 0; q < 4; q++) {
+            kn_video in = full;
+            in.nframes = lens[l];
+            long long nout = kn_interp_video_frames(in.nframes, in.fps, factors[q], fpss[q]);
+            collect_sink a = {calloc((size_t)nout, fb), fb, 0, -1}, b = {calloc((size_t)nout + 1, fb), fb, 0, -1};
+            REQUIRE(a.rgb != NULL && b.rgb != NULL);
+            video_source src = {&in, 0, -1, 0};
+            REQUIRE(kn_interp_video_to(NULL, NULL, &in, factors[q], fpss[q], collect, &a, &err) == KN_OK);
+            CHECKF(kn_interp_stream(NULL, NULL, w, h, in.fps, pull_frame, &src, factors[q], fpss[q], collect, &b,
+                                    &err) == KN_OK, "%s", err.msg);
+            CHECKF(b.next == nout && a.next == nout, "%d frames, mode %d: %lld and %lld of %lld", lens[l], q, a.next,
+                   b.next, nout);
+            CHECKF(!memcmp(a.rgb, b.rgb, fb * (size_t)nout), "%d frames, mode %d", lens[l], q);
+            free(a.rgb); free(b.rgb);
+        }
+    collect_sink c = {calloc((size_t)40, fb), fb, 0, -1};
+    REQUIRE(c.rgb != NULL);
+    video_source bad = {&full, 0, 7, 0};
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &bad, 2, 0, collect, &c, &err) == KN_EFORMAT);
+    CHECK(strstr(err.msg, "damaged frame 7") != NULL);
+    CHECK(c.next < 14);   /* output frame 14 is input frame 7: never made */
+    kn_video none = full;
+    none.nframes = 0;
+    video_source empty = {&none, 0, -1, 0};
+    c.next = 0;
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &empty, 2, 0, collect, &c, &err) == KN_EINVAL);
+    CHECK(strstr(err.msg, "no frames") != NULL && c.next == 0);
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 0, pull_frame, &empty, 0, 25, collect, &c, &err) == KN_EINVAL);
+    CHECK(kn_interp_stream(NULL, NULL, 0, h, 10, pull_frame, &empty, 2, 0, collect, &c, &err) == KN_EINVAL);
+    free(c.rgb);
+    free(full.rgb);
+}
+
 TEST(metrics) {
     int w = 32, h = 24;
     size_t fb = (size_t)w * h * 3;
@@ -1128,6 +1191,7 @@ TEST_MAIN_BEGIN
     RUN(brightness_change_does_not_bias_flow);
     RUN(video_factor_and_fps_semantics);
     RUN(video_to_sink_matches_video);
+    RUN(stream_matches_video_to);
     RUN(metrics);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);

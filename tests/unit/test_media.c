@@ -339,6 +339,32 @@ static int same_bytes(const char *a, const char *b) {
     return ok;
 }
 
+/* The reader hands out, one at a time, exactly the frames (and the size and rate) kn_video_read read
+ * into r, and then no more. */
+static void reader_matches(kn_test_state *T_, const char *path, const kn_video *r) {
+    kn_video_reader *rd = NULL;
+    kn_error err;
+    kn_status st = kn_video_reader_open(path, &rd, &err);
+    CHECKF(st == KN_OK, "%s: %s", path, err.msg);
+    if (st) return;
+    int w, h, got = 1, n = 0, same = 1;
+    float fps;
+    kn_video_reader_info(rd, &w, &h, &fps);
+    CHECKF(w == r->width && h == r->height && fps == r->fps, "%s: reader %dx%d at %g, read %dx%d at %g", path, w, h,
+           fps, r->width, r->height, r->fps);
+    uint8_t *buf = malloc((size_t)w * h * 3);
+    while (buf && w == r->width && h == r->height && got) {
+        st = kn_video_reader_next(rd, buf, &got, &err);
+        if (st) { CHECKF(0, "%s: frame %d: %s", path, n, err.msg); break; }
+        if (got && n < r->nframes) same &= !memcmp(buf, kn_video_frame(r, n), (size_t)w * h * 3);
+        n += got;
+    }
+    CHECKF(n == r->nframes && same, "%s: reader gave %d frames (%s), read %d", path, n, same ? "same" : "differ",
+           r->nframes);
+    free(buf);
+    kn_video_reader_close(rd);
+}
+
 static void roundtrip(kn_test_state *T_, const char *name, const char *codec, const char *pix_fmt, float fps,
                       const char *rate, double max_mae, int gray) {
     kn_video v, r;
@@ -361,6 +387,7 @@ static void roundtrip(kn_test_state *T_, const char *name, const char *codec, co
             printf("# %s: mean abs error %.3f\n", name, mae);
         }
         if (rate) CHECKF(fabs(r.fps - fps) < 1e-3 * fps, "%s: fps %g, wrote %g", name, r.fps, fps);
+        reader_matches(T_, p, &r);
         kn_video_free(&r);
     }
     probe pr;
@@ -410,6 +437,7 @@ TEST(video_y4m_header_and_probe) {
     REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
     REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
     CHECK(r.width == 64 && r.height == 48 && r.nframes == 12);
+    reader_matches(T_, p, &r);
     if (r.width == 64 && r.height == 48 && r.nframes == 12) {
         double dc = 0, dr = 0;   /* the added column and row repeat the source's last ones (up to coding error) */
         for (int f = 0; f < 12; f++) {
@@ -442,6 +470,7 @@ TEST(video_png_folder) {
     REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
     CHECK(r.nframes == 5 && r.width == 20 && r.height == 10 && r.fps == 0);
     CHECK(memcmp(r.rgb, v.rgb, (size_t)5 * 20 * 10 * 3) == 0);
+    reader_matches(T_, p, &r);
     kn_video_free(&r);
     REQUIRE(kn_video_read_range(p, 2, 2, &r, &err) == KN_OK);
     CHECK(r.nframes == 2 && memcmp(r.rgb, kn_video_frame(&v, 2), (size_t)2 * 20 * 10 * 3) == 0);
@@ -459,6 +488,44 @@ TEST(video_png_folder) {
     CHECK(count_entries(p, "") == 5);
     CHECK(count_entries(g_dir, ".tmp-") == 0);
     kn_video_free(&v);
+}
+
+/* The reader's errors: what is missing or wrong, named; a frame of another size fails where it comes. */
+TEST(video_reader_errors) {
+    kn_video_reader *rd = NULL;
+    kn_error err;
+    char p[512];
+    path_in(p, sizeof p, "no-such-video.mp4");
+    CHECK(kn_video_reader_open(p, &rd, &err) == KN_EIO && rd == NULL && strstr(err.msg, p));
+    path_in(p, sizeof p, "reader-empty");
+    REQUIRE(mkdir(p, 0755) == 0);
+    CHECK(kn_video_reader_open(p, &rd, &err) == KN_EFORMAT && strstr(err.msg, "no 00000.png"));
+    path_in(p, sizeof p, "reader-junk.mp4");
+    FILE *f = fopen(p, "wb");
+    REQUIRE(f != NULL);
+    fputs("not a video at all", f);
+    fclose(f);
+    CHECK(kn_video_reader_open(p, &rd, &err) != KN_OK && rd == NULL && strstr(err.msg, p));
+    /* frames 0 and 1 at 20x10, frame 2 at 10x10 */
+    kn_video v, small;
+    synth_video(&v, 20, 10, 2, 8.f, 0);
+    synth_video(&small, 10, 10, 1, 8.f, 0);
+    path_in(p, sizeof p, "reader-mixed/");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    kn_image img = {10, 10, small.rgb};
+    char fp[600];
+    snprintf(fp, sizeof fp, "%s00002.png", p);
+    REQUIRE(kn_image_write_png(fp, &img, &err) == KN_OK);
+    REQUIRE(kn_video_reader_open(p, &rd, &err) == KN_OK);
+    uint8_t buf[20 * 10 * 3];
+    int got = 0;
+    CHECK(kn_video_reader_next(rd, buf, &got, &err) == KN_OK && got == 1);
+    CHECK(kn_video_reader_next(rd, buf, &got, &err) == KN_OK && got == 1);
+    CHECK(kn_video_reader_next(rd, buf, &got, &err) == KN_EFORMAT && got == 0);
+    CHECKF(strstr(err.msg, "00002.png") && strstr(err.msg, "10x10") && strstr(err.msg, "20x10"), "%s", err.msg);
+    kn_video_reader_close(rd);
+    kn_video_free(&v);
+    kn_video_free(&small);
 }
 
 TEST(video_read_range_real) {
@@ -642,6 +709,7 @@ TEST_MAIN_BEGIN
     RUN(video_y4m);
     RUN(video_y4m_header_and_probe);
     RUN(video_png_folder);
+    RUN(video_reader_errors);
     RUN(video_read_range_real);
     RUN(video_write_errors);
     RUN(video_fractional_fps);
