@@ -33,8 +33,9 @@ static void interpolate_usage(FILE *f) {
                "  --threads N compute threads (default: all cores)\n"
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT)\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
-               "            the output frames of one pair; all of them for a GIF) and working buffers need more\n"
-               "            (default: the memory available); the video's length does not count\n");
+               "            the output frames of one pair) and working buffers need more (default: the memory\n"
+               "            available; the video's length does not count), and stop a GIF, which keeps every\n"
+               "            frame, once its frames would need more\n");
 }
 
 /* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
@@ -44,11 +45,16 @@ static void interpolate_usage(FILE *f) {
 /* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
 #define INPUT_FRAMES_HELD 10
 
+/* Bytes interpolating w x h frames takes with held output frames at a time. */
+static double needed_bytes(int w, int h, long long held) {
+    double px = (double)w * h;
+    return ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+}
+
 /* 0 when interpolating w x h frames, held output frames at a time, fits in budget bytes (0: unknown,
  * no check); else prints why not and returns -1. what says where the budget came from. */
 static int check_memory(const char *in, int w, int h, long long held, double budget, const char *what) {
-    double px = (double)w * h;
-    double need = ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+    double need = needed_bytes(w, h, held);
     if (!(budget > 0) || need <= budget) return 0;
     fprintf(stderr, "kinora: %s: interpolating its %dx%d frames needs about %.2f GB of memory (%d input frames "
                     "and %lld output frames are held), more than the %.2f GB %s\n",
@@ -122,8 +128,8 @@ int kn_cmd_interpolate(int argc, char **argv) {
     long long held = kn_interp_video_between(in_fps, (int)factor, fps);
     if (check_memory(in, w, h, held, budget, max_memory > 0 ? "that --max-memory allows" : "available on this machine"))
         goto done;
-    double px = (double)w * h, fixed = (INPUT_FRAMES_HELD + held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
-    if (budget > 0 && kn_video_writer_keeps_frames(out)) dst.limit = (long long)((budget - fixed) / (3.0 * px));
+    if (budget > 0 && kn_video_writer_keeps_frames(out))
+        dst.limit = (long long)((budget - needed_bytes(w, h, held)) / (3.0 * w * h));
     double out_fps = factor > 0 ? in_fps * (double)factor : fps;
     kn_ctx ctx;
     if (make_ctx((int)threads, &pool, &ctx)) goto done;

@@ -227,9 +227,11 @@ typedef struct {
     int ended;                   /* the source said there are no more */
 } frame_src;
 
+/* Where frame f of a pulled source lives in the ring. */
+static uint8_t *src_slot(const frame_src *s, int f) { return s->ring + (size_t)(f % SRC_RING) * s->w * s->h * 3; }
+
 static const uint8_t *src_frame(const frame_src *s, int f) {
-    if (s->whole) return kn_video_frame(s->whole, f);
-    return s->ring + (size_t)(f % SRC_RING) * s->w * s->h * 3;
+    return s->whole ? kn_video_frame(s->whole, f) : src_slot(s, f);
 }
 
 /* *has = 1 when frame f exists (pulling the frames up to it), 0 when the video ends before it. Pulling
@@ -239,7 +241,7 @@ static kn_status src_has(frame_src *s, int f, int *has, kn_error *err) {
     if (s->whole) { *has = f < s->whole->nframes; return KN_OK; }
     while (s->loaded <= f && !s->ended) {
         int got = 0;
-        kn_status st = s->pull(s->user, s->ring + (size_t)(s->loaded % SRC_RING) * s->w * s->h * 3, &got, err);
+        kn_status st = s->pull(s->user, src_slot(s, s->loaded), &got, err);
         if (st) return st;
         if (got) s->loaded++;
         else s->ended = 1;
@@ -319,23 +321,31 @@ static kn_status jump_measure(pair_stream *s, int m, kn_error *err) {
 
 /* Room in the per-frame arrays for frames (and pairs) 0 .. f: the video's length need not be known
  * (they take under 100 bytes a frame). */
+/* p (elem-byte items, old of them) reallocated to cap items, the new ones zero; NULL when out of
+ * memory (p is then still valid). */
+static void *grow_zeroed(void *p, size_t elem, int old, int cap) {
+    char *np = realloc(p, elem * (size_t)cap);
+    if (np) memset(np + elem * (size_t)old, 0, elem * (size_t)(cap - old));
+    return np;
+}
+
 static kn_status stream_reserve(pair_stream *s, int f, kn_error *err) {
     if (f < s->cap) return KN_OK;
     int cap = s->cap ? s->cap : 64;
     while (cap <= f) cap *= 2;
-    void *p[4] = {realloc(s->stats, sizeof *s->stats * (size_t)cap), NULL, NULL, NULL};
-    if (p[0]) s->stats = p[0];
-    if (p[0] && (p[1] = realloc(s->kernel, sizeof *s->kernel * (size_t)cap))) s->kernel = p[1];
-    if (p[1] && (p[2] = realloc(s->still, sizeof *s->still * (size_t)cap))) s->still = p[2];
-    if (p[2] && (p[3] = realloc(s->motion, sizeof *s->motion * (size_t)cap))) s->motion = p[3];
-    if (!p[3]) return kn_fail(err, KN_ENOMEM, "interp: out of memory for the statistics of %d frames", cap);
-    size_t old = (size_t)s->cap, more = (size_t)(cap - s->cap);
-    memset(s->stats + old, 0, sizeof *s->stats * more);
-    memset(s->kernel + old, 0, sizeof *s->kernel * more);
-    memset(s->still + old, 0, sizeof *s->still * more);
-    memset(s->motion + old, 0, sizeof *s->motion * more);
+    void *p;
+    if (!(p = grow_zeroed(s->stats, sizeof *s->stats, s->cap, cap))) goto oom;
+    s->stats = p;
+    if (!(p = grow_zeroed(s->kernel, sizeof *s->kernel, s->cap, cap))) goto oom;
+    s->kernel = p;
+    if (!(p = grow_zeroed(s->still, sizeof *s->still, s->cap, cap))) goto oom;
+    s->still = p;
+    if (!(p = grow_zeroed(s->motion, sizeof *s->motion, s->cap, cap))) goto oom;
+    s->motion = p;
     s->cap = cap;
     return KN_OK;
+oom:
+    return kn_fail(err, KN_ENOMEM, "interp: out of memory for the statistics of %d frames", cap);
 }
 
 /* Estimates the next pair (its flows replace those of the pair RING before it), then measures the

@@ -52,12 +52,17 @@ static kn_status frames_finish(kn_frame_store *fs, const char *path, int first, 
 
 /* ---- PNG folder ---- */
 
+/* Frame i of a PNG folder: DIR/%05d.png. */
+static void png_frame_path(char *fp, size_t cap, const char *dir, long long i) {
+    snprintf(fp, cap, "%s%s%05lld.png", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", i);
+}
+
 static kn_status read_png_dir(const char *path, int first, int max, kn_video *v, kn_error *err) {
     kn_frame_store fs = {v, 0};
     kn_status st = KN_OK;
     for (long long i = first; !st && (max <= 0 || i < (long long)first + max) && i <= 99999; i++) {
         char fp[4200];
-        snprintf(fp, sizeof fp, "%s%s%05lld.png", path, path[strlen(path) - 1] == '/' ? "" : "/", i);
+        png_frame_path(fp, sizeof fp, path, i);
         struct stat sb;
         if (stat(fp, &sb) != 0) {
             if (i == 0) st = kn_fail(err, KN_EFORMAT, "%s: no 00000.png in the folder", path);
@@ -86,6 +91,7 @@ typedef struct dec {
     int stream, is_gif;
     AVRational tb;
     long long index;        /* frames decoded so far */
+    int flushed;            /* the demuxer is at its end and the decoder was told */
     int64_t t_first, t_end; /* span of the kept frames' timestamps, in stream time base */
 } dec;
 
@@ -189,22 +195,30 @@ static float measured_fps(const dec *d, long long n, float fps) {
     return fps;
 }
 
-/* Receives every frame the decoder has ready; *done is set once the range is full. */
-static kn_status receive(dec *d, kn_frame_store *fs, const char *path, int first, int max, int *done, kn_error *err) {
+/* The next decoded frame into d->frame (*got = 1), or *got = 0 at the end: the frames and order of
+ * read_ffmpeg (damaged packets and frames skipped the same way). */
+static kn_status dec_next(dec *d, const char *path, int *got, kn_error *err) {
+    *got = 0;
     for (;;) {
-        int r = avcodec_receive_frame(d->cc, d->frame);
-        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
-        if (r == AVERROR_INVALIDDATA) continue;
-        if (r < 0) return av_fail(err, path, "decoding failed", r);
-        long long i = d->index++;
-        kn_status st = KN_OK;
-        if (i >= first) {
-            st = convert(d, fs, path, err);
-            note_span(d);
-        }
         av_frame_unref(d->frame);
-        if (st) return st;
-        if (max > 0 && fs->v->nframes >= max) { *done = 1; return KN_OK; }
+        int r = avcodec_receive_frame(d->cc, d->frame);
+        if (r == 0) { d->index++; *got = 1; return KN_OK; }
+        if (r == AVERROR_EOF) return KN_OK;
+        if (r == AVERROR_INVALIDDATA) continue;
+        if (r != AVERROR(EAGAIN)) return av_fail(err, path, "decoding failed", r);
+        if (d->flushed) return KN_OK;
+        r = av_read_frame(d->ic, d->pkt);
+        if (r == AVERROR_EOF) {
+            d->flushed = 1;
+            r = avcodec_send_packet(d->cc, NULL);
+            if (r < 0 && r != AVERROR_EOF) return av_fail(err, path, "decoding failed", r);
+            continue;
+        }
+        if (r < 0) return av_fail(err, path, "read failed", r);
+        if (d->pkt->stream_index == d->stream) r = avcodec_send_packet(d->cc, d->pkt);
+        else r = 0;
+        av_packet_unref(d->pkt);
+        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) return av_fail(err, path, "decoding failed", r);
     }
 }
 
@@ -215,26 +229,15 @@ static kn_status read_ffmpeg(const char *path, int first, int max, kn_video *v, 
     float fps = 0;
     kn_status st = dec_open(&d, path, &fps, err);
     kn_frame_store fs = {v, 0};
-    int done = 0, eof = 0;
-    while (!st && !done && !eof) {
-        int r = av_read_frame(d.ic, d.pkt);
-        if (r == AVERROR_EOF) { eof = 1; break; }
-        if (r < 0) { st = av_fail(err, path, "read failed", r); break; }
-        if (d.pkt->stream_index == d.stream) {
-            /* A damaged packet is skipped, as players do; a file with no decodable frame still fails. */
-            r = avcodec_send_packet(d.cc, d.pkt);
-            if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) st = av_fail(err, path, "decoding failed", r);
-            else st = receive(&d, &fs, path, first, max, &done, err);
+    int got = 1;
+    while (!st && got && (max <= 0 || v->nframes < max)) {
+        st = dec_next(&d, path, &got, err);
+        if (!st && got && d.index > first) {   /* frame d.index - 1 is in the range */
+            st = convert(&d, &fs, path, err);
+            note_span(&d);
         }
-        av_packet_unref(d.pkt);
-    }
-    if (!st && !done) {
-        int r = avcodec_send_packet(d.cc, NULL);
-        if (r < 0 && r != AVERROR_EOF) st = av_fail(err, path, "decoding failed", r);
-        else st = receive(&d, &fs, path, first, max, &done, err);
     }
     if (!st) st = frames_finish(&fs, path, first, err);
-    /* GIF has per-frame delays in centiseconds and no declared rate: measure the mean rate instead. */
     if (!st && (d.is_gif || fps <= 0)) fps = measured_fps(&d, v->nframes, fps);
     v->fps = fps;
     dec_close(&d);
@@ -267,35 +270,7 @@ struct kn_video_reader {
     long long next;      /* index of the next frame handed out */
     uint8_t *first;      /* frame 0, read at open to learn the size; handed out by the first next */
     dec d;               /* FFmpeg */
-    int flushed;         /* the demuxer is at its end and the decoder was told */
 };
-
-/* The next decoded frame into d->frame (*got = 1), or *got = 0 at the end: the frames and order of
- * read_ffmpeg (damaged packets and frames skipped the same way). */
-static kn_status dec_next(dec *d, int *flushed, const char *path, int *got, kn_error *err) {
-    *got = 0;
-    for (;;) {
-        av_frame_unref(d->frame);
-        int r = avcodec_receive_frame(d->cc, d->frame);
-        if (r == 0) { d->index++; *got = 1; return KN_OK; }
-        if (r == AVERROR_EOF) return KN_OK;
-        if (r == AVERROR_INVALIDDATA) continue;
-        if (r != AVERROR(EAGAIN)) return av_fail(err, path, "decoding failed", r);
-        if (*flushed) return KN_OK;
-        r = av_read_frame(d->ic, d->pkt);
-        if (r == AVERROR_EOF) {
-            *flushed = 1;
-            r = avcodec_send_packet(d->cc, NULL);
-            if (r < 0 && r != AVERROR_EOF) return av_fail(err, path, "decoding failed", r);
-            continue;
-        }
-        if (r < 0) return av_fail(err, path, "read failed", r);
-        if (d->pkt->stream_index == d->stream) r = avcodec_send_packet(d->cc, d->pkt);
-        else r = 0;
-        av_packet_unref(d->pkt);
-        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) return av_fail(err, path, "decoding failed", r);
-    }
-}
 
 /* Opens the file for decoding from its first frame, with the rate read_ffmpeg would report: a GIF's
  * (or a stream without a declared rate) is measured over all its frames in a first pass. */
@@ -307,14 +282,13 @@ static kn_status reader_open_ffmpeg(kn_video_reader *r, kn_error *err) {
     if (st || !(d->is_gif || r->fps <= 0)) return st;
     int got = 1;
     while (!st && got) {
-        st = dec_next(d, &r->flushed, r->path, &got, err);
+        st = dec_next(d, r->path, &got, err);
         if (!st && got) note_span(d);
     }
     if (!st) r->fps = measured_fps(d, d->index, r->fps);
     float fps = r->fps;
     dec_close(d);
     memset(d, 0, sizeof *d);
-    r->flushed = 0;
     if (st) return st;
     st = dec_open(d, r->path, &r->fps, err);
     r->fps = fps;
@@ -331,7 +305,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
     char fp[4200];
     if (r->is_dir) {
         if (r->next > 99999) return KN_OK;
-        snprintf(fp, sizeof fp, "%s%s%05lld.png", r->path, r->path[strlen(r->path) - 1] == '/' ? "" : "/", r->next);
+        png_frame_path(fp, sizeof fp, r->path, r->next);
         struct stat sb;
         if (stat(fp, &sb) != 0) {
             return r->next == 0 ? kn_fail(err, KN_EFORMAT, "%s: no 00000.png in the folder", r->path) : KN_OK;
@@ -339,7 +313,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         if ((st = kn_image_read(fp, &img, err))) return st;
         w = img.width; h = img.height;
     } else {
-        if ((st = dec_next(&r->d, &r->flushed, r->path, got, err)) || !*got) {
+        if ((st = dec_next(&r->d, r->path, got, err)) || !*got) {
             if (!st && r->next == 0) st = kn_fail(err, KN_EFORMAT, "%s: no frames", r->path);
             return st;
         }
