@@ -27,6 +27,7 @@ void kn_interp_opts_default(kn_interp_opts *o) {
     o->pool_still = 1;
     o->blend_jumps = 1;
     o->flow_candidates = 1;
+    o->fade = 1;
 }
 
 void kn_flow_free(kn_flow *f) {

@@ -78,10 +78,13 @@ static void zncc_task(void *arg, int r) {
  * pixels that change by more than 10 levels: at most 0.06 on those pairs, 0.50 at the cut of
  * Effet_force_magnetique.ogv, where a title card and a ruler leave a table whose borders stay. A
  * real cut between two shots that agree in place on four fifths of the picture is blended instead
- * of repeated, and such shots differ little anyway. */
+ * of repeated, and such shots differ little anyway. The same holds after the pair's brightness map
+ * (fade.c): a fade changes most pixels in place, and over plain parts its flows disagree, but the
+ * map explains it (unexplained: the share of pixels it leaves off; 1 when not fitted). */
 #define CUT_MIN_CHANGED 0.2
 static int is_cut(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f,
-                  const kn_flow *g) {
+                  const kn_flow *g, double unexplained) {
+    if (unexplained < CUT_MIN_CHANGED) return 0;
     int w = f->w, h = f->h, bs = (w < h ? w : h) >= 64 ? 16 : 8, nrows = h / bs;
     int *counts = malloc(sizeof *counts * (2 * (size_t)h + 2 * (size_t)nrows + 2));
     if (!counts) return -1;
@@ -112,7 +115,7 @@ static int is_cut(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, c
 
 int kn_interp_is_cut(const kn_interp_opts *o, const float *g0, const float *g1, const kn_flow *f,
                      const kn_flow *g) {
-    return is_cut(NULL, o, g0, g1, f, g) > 0;
+    return is_cut(NULL, o, g0, g1, f, g, 1.0) > 0;
 }
 
 /* Frames at ts between a and b from their flows (cut: the pair is a scene cut). */
@@ -159,6 +162,15 @@ static kn_status pair_flows(const kn_ctx *ctx, const kn_interp_opts *o, const fl
     return st;
 }
 
+/* The pair's brightness map (fade.c), or with o->fade off none: nothing is explained, nothing kept. */
+static kn_status pair_fade(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b, int w,
+                           int h, kn_fade *f, kn_error *err) {
+    if (o->fade) return kn_fade_fit(ctx, a, b, w, h, f, err);
+    memset(f, 0, sizeof *f);
+    f->unexplained = 1;
+    return KN_OK;
+}
+
 static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8_t *a, const uint8_t *b, int w,
                          int h, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws, kn_error *err) {
     if (w < 1 || h < 1 || w > 16384 || h > 16384)
@@ -184,9 +196,12 @@ static kn_status pair_ws(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
         st = pair_flows(ctx, o, g0, g1, w, h, NULL, ws, &f01, &f10, err);
     }
     int cut = 0;
-    if (!st && o->scene_cut && (cut = is_cut(ctx, o, g0, g1, &f01, &f10)) < 0)
+    kn_fade fade;
+    kn_pair_hints hints = {{NULL, NULL}, 0, 0, 0, &fade};
+    if (!st) st = pair_fade(ctx, o, a, b, w, h, &fade, err);
+    if (!st && o->scene_cut && (cut = is_cut(ctx, o, g0, g1, &f01, &f10, fade.unexplained)) < 0)
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
-    if (!st) st = render_times(ctx, a, b, g0, g1, w, h, &f01, &f10, cut, NULL, ts, nt, outs, ws, err);
+    if (!st) st = render_times(ctx, a, b, g0, g1, w, h, &f01, &f10, cut, &hints, ts, nt, outs, ws, err);
     kn_ws_put(ws, g0); kn_ws_put(ws, g1);
     kn_ws_put(ws, f01.u); kn_ws_put(ws, f01.v); kn_ws_put(ws, f10.u); kn_ws_put(ws, f10.v);
     return st;
@@ -261,6 +276,7 @@ typedef struct {
     float *luma[RING];
     kn_flow fwd[RING], bwd[RING];   /* pair k: frame k -> k+1 and back */
     int cut[RING];
+    kn_fade fade[RING];             /* pair k's brightness map (fade.c) */
     int done;                       /* pairs 0 .. done-1 are estimated */
     kn_accel_stats *stats;          /* per kept frame, zero where not measured */
     kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
@@ -363,8 +379,9 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     int pk = (k + RING - 1) % RING;
     const kn_flow *before = k >= 1 && !s->cut[pk] ? &s->bwd[pk] : NULL;
     if (!st) st = pair_flows(s->ctx, s->o, g0, g1, w, h, before, s->ws, f, b, err);
+    if (!st) st = pair_fade(s->ctx, s->o, src_frame(s->in, k), src_frame(s->in, k + 1), w, h, &s->fade[sl], err);
     if (st) return st;
-    s->cut[sl] = s->o->scene_cut ? is_cut(s->ctx, s->o, g0, g1, f, b) : 0;
+    s->cut[sl] = s->o->scene_cut ? is_cut(s->ctx, s->o, g0, g1, f, b, s->fade[sl].unexplained) : 0;
     if (s->cut[sl] < 0) return kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     s->motion[k] = kn_pair_motion(f);
     s->done = k + 1;
@@ -423,7 +440,7 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     /* the kernel from the kept frames measured so far, up to b (i + 1) */
     int kfrom = i + 2 - GAIN_WINDOW > 0 ? i + 2 - GAIN_WINDOW : 0;
     kn_pair_hints hints = {{NULL, NULL}, s->o->accel ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
-                           s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom)};
+                           s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom), &s->fade[sl]};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
     if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, n, field, hints.acc, err);
     const uint8_t *a = src_frame(s->in, i), *b = src_frame(s->in, i + 1);
@@ -513,7 +530,7 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_s
     /* acceleration, the kernel choice, the pooling and the jumps take the pairs in order (they read
      * the neighbouring pairs and frames): not worth it when frames are mostly dropped, and kept
      * frames are measured only from the seventh on */
-    pair_stream ps = {ctx, o, in, &ws, {NULL}, {{0}}, {{0}}, {0}, 0, NULL, NULL, NULL, NULL, 0, NULL};
+    pair_stream ps = {.ctx = ctx, .o = o, .in = in, .ws = &ws};
     if (!st) st = src_has(in, 6, &has, err);
     int in_order = (o->accel || o->cubic || o->pool_still || o->blend_jumps) && has && adds;
     if (!st && in_order && (w > 16384 || h > 16384))

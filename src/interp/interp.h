@@ -62,6 +62,9 @@ typedef struct kn_interp_opts {
                              searches from the motion of the pair before carried on at constant
                              velocity, and keeps where that ends clearly better (1; see flow.c,
                              candidate_try) */
+    int fade;             /* nonzero: a pair whose brightness changes as a whole (a fade) keeps the
+                             brightness of the plain blend where the render leans to one side, and
+                             is not taken for a scene cut for changing in place (1; see fade.c) */
 } kn_interp_opts;
 
 void kn_interp_opts_default(kn_interp_opts *o);

@@ -182,8 +182,10 @@ void kn_flow_reverse(const kn_flow *f, kn_flow *out);
  * frame a's pixels, acc[1] that of frame b's (kn_accel_field; either may be NULL: that side moves at
  * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedge: the half-width
  * of the time hedge (the frame at t is the mean of those at t -+ hedge; 0 = none); cubic: sample the
- * frames bicubically instead of bilinearly (kernel.c). */
-typedef struct { const kn_flow *acc[2]; float gain, hedge; int cubic; } kn_pair_hints;
+ * frames bicubically instead of bilinearly (kernel.c); fade (may be NULL): the pair's brightness map
+ * (fade.c), used where is_fade. */
+typedef struct kn_fade kn_fade;
+typedef struct { const kn_flow *acc[2]; float gain, hedge; int cubic; const kn_fade *fade; } kn_pair_hints;
 /* Acceleration field of one side of a pair: f the pair's flow from that side's frame, out the flow
  * from that frame away from the other (to the frame before a, or after b). acc = f + out where out
  * lands inside the frame, 0 elsewhere (there the pixel moves at constant velocity). acc->u, acc->v
@@ -205,6 +207,14 @@ float kn_pair_motion(const kn_flow *f);
 int kn_pair_uneven(const kn_accel_stats *s, int nstats, float gain, const float *motion, int pair, int npairs);
 /* The half-width of the time hedge for a frame at t of such a pair (render at t -+ it, average). */
 float kn_time_hedge(float t);
+
+/* Fades (fade.c): per RGB channel, b ~ gain a + offset over the pair, fitted by least squares and
+ * again on the pixels the first fit explains. rms: how far the map moves those pixels (levels);
+ * unexplained: the share of pixels it leaves off by more than 10 levels in some channel; is_fade: the
+ * map holds on most pixels and changes them visibly, so the renderer keeps its brightness. */
+struct kn_fade { float gain[3], offset[3], rms, unexplained; int is_fade; };
+kn_status kn_fade_fit(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, int w, int h, kn_fade *out,
+                      kn_error *err);
 
 /* Resampling kernel (kernel.c). Sums over one kept frame rebuilt from its two neighbours: squared
  * error with bilinear (lin) and with bicubic (cub) samples. */

@@ -276,6 +276,7 @@ typedef struct {
     float bend[2];
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
     int cubic;                   /* nonzero: bicubic samples of the frames (kernel.c), else bilinear */
+    const kn_fade *fade;         /* a fade's brightness map (fade.c), or NULL */
 } mix_job;
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
@@ -477,6 +478,13 @@ static void add_blend(const mix_job *j, int x, int y, const float T[4], const fl
         sample_rgb(j, j->b, bx, by, c1);
     }
     float tt = j->t + dt, w0 = (1 - tt) * (V[0] + VIS_FLOOR), w1 = tt * (V[1] + VIS_FLOOR), inv = share / (w0 + w1);
+    if (j->fade) {   /* lean toward a only by what the fade leaves of c0 - c1 (fade.c) */
+        const kn_fade *f = j->fade;
+        float lean = w0 / (w0 + w1) - (1 - tt);
+        for (int c = 0; c < 3; c++)
+            acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv - share * lean * ((1 - f->gain[c]) * c0[c] - f->offset[c]);
+        return;
+    }
     for (int c = 0; c < 3; c++) acc[c] += (w0 * c0[c] + w1 * c1[c]) * inv;
 }
 
@@ -524,13 +532,14 @@ static void mix_task(void *arg, int task) {
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
                                 const kn_flow *f10, float t, const kn_flow *const accel[2], const float bend[2],
-                                float hedge, int cubic, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+                                float hedge, int cubic, const kn_fade *fade, kn_interp_ws *ws, uint8_t *out,
+                                kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge, cubic};
+    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge, cubic, fade};
     for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
@@ -588,7 +597,8 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
     if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
-                                      hints ? hints->hedge : 0, hints && hints->cubic, ws, out, err);
+                                      hints ? hints->hedge : 0, hints && hints->cubic,
+                                      hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, ws, out, err);
     kn_ws_put(ws, mem);
     return st;
 }
