@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests of `kinora interpolate` and `kinora eval-interp` on small generated inputs (a PNG folder
 # and an .mp4 from FFmpeg's testsrc): frame counts and rates with ffprobe, --factor and --fps
-# semantics, thread invariance, a long input read as it goes, and error exits. Ends with
+# semantics, thread invariance, a long input read as it goes, rotated input, and error exits. Ends with
 # "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +63,18 @@ check "mp4 in, y4m out, --factor 1 copies" "$K" interpolate "$T/in.mp4" -o "$T/c
 check "  ... 8 frames at 8 fps" expect_video "$T/copy.y4m" 8 8/1
 check "folder in, mp4 out with --input-fps 8 --factor 2" "$K" interpolate "$T/frames" -o "$T/fromdir.mp4" --factor 2 --input-fps 8 --threads 2
 check "  ... 15 frames at 16 fps" expect_video "$T/fromdir.mp4" 15 16/1
+
+# --- a display matrix (a phone's portrait video is stored sideways): frames come out upright, as
+# the ffmpeg tool shows them: the stored frames turned by the matrix's rotation (counter-clockwise
+# degrees, as ffprobe prints it)
+check "mp4 --factor 1 into a folder" "$K" interpolate "$T/in.mp4" -o "$T/plain/" --factor 1
+for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
+  set -- $turn
+  ffmpeg -v error -i "$T/in.mp4" -c copy -metadata:s:v:0 rotate=$1 "$T/rot$1.mp4"
+  ffmpeg -v error -i "$T/plain/00003.png" -vf "$2" "$T/turned$1.png"
+  check "rotate=$1 mp4 --factor 1 into a folder" "$K" interpolate "$T/rot$1.mp4" -o "$T/rot$1/" --factor 1
+  check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
+done
 
 # --- errors
 check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2

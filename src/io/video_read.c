@@ -1,6 +1,7 @@
 /* Video input: anything FFmpeg demuxes and decodes (converted to RGB24 with swscale, honouring the
- * stream's colour matrix and range), or a folder of PNG frames 00000.png, 00001.png, ... (fps 0:
- * unknown, callers choose). Frames are decoded in order from the start (no seeking), so a range read
+ * stream's colour matrix and range, and turned upright as its display matrix says, as the ffmpeg
+ * tool does: a phone's portrait video is stored sideways with a 90-degree rotation to apply), or a
+ * folder of PNG frames 00000.png, 00001.png, ... (fps 0: unknown, callers choose). Frames are decoded in order from the start (no seeking), so a range read
  * gives exactly the frames a whole read would. Only the file protocol is allowed, so a playlist or
  * concat file cannot make the reader open URLs or other files. */
 #include "io/media.h"
@@ -11,7 +12,9 @@
 #include <sys/stat.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
+#include <math.h>
 #include <libswscale/swscale.h>
 
 kn_status kn_frame_store_push(kn_frame_store *fs, const char *path, int w, int h, uint8_t **dst, kn_error *err) {
@@ -93,6 +96,9 @@ typedef struct dec {
     long long index;        /* frames decoded so far */
     int flushed;            /* the demuxer is at its end and the decoder was told */
     int64_t t_first, t_end; /* span of the kept frames' timestamps, in stream time base */
+    int turns;              /* quarter turns clockwise that make the frames upright (0..3) */
+    uint8_t *stored;        /* turns != 0: the frame as stored, before turning */
+    size_t stored_bytes;
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -100,6 +106,25 @@ static kn_status av_fail(kn_error *err, const char *path, const char *what, int 
     av_strerror(e, buf, sizeof buf);
     return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : e == AVERROR(ENOENT) || e == AVERROR(EACCES) ? KN_EIO
                    : KN_EFORMAT, "%s: %s: %s", path, what, buf);
+}
+
+/* Quarter turns clockwise that the stream's display matrix asks for: its rotation (counter-clockwise
+ * degrees) negated, to the nearest multiple of 90 within a degree; other angles and none: 0. */
+static int display_turns(const AVStream *st) {
+    const int32_t *m = (const int32_t *)av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!m) return 0;
+    double cw = -av_display_rotation_get(m);
+    if (!isfinite(cw)) return 0;
+    cw -= 360 * floor(cw / 360);
+    for (int q = 1; q < 4; q++)
+        if (fabs(cw - 90 * q) < 1) return q;
+    return 0;
+}
+
+/* The upright size of a stored w x h frame. */
+static void upright_size(const dec *d, int w, int h, int *uw, int *uh) {
+    *uw = d->turns % 2 ? h : w;
+    *uh = d->turns % 2 ? w : h;
 }
 
 static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
@@ -119,6 +144,7 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
     AVStream *st = d->ic->streams[r];
     d->tb = st->time_base;
     d->is_gif = st->codecpar->codec_id == AV_CODEC_ID_GIF;
+    d->turns = display_turns(st);
     if (st->codecpar->width > KN_IMAGE_MAX_SIDE || st->codecpar->height > KN_IMAGE_MAX_SIDE)
         return kn_fail(err, KN_EFORMAT, "%s: frame size %dx%d larger than %d a side", path, st->codecpar->width,
                        st->codecpar->height, KN_IMAGE_MAX_SIDE);
@@ -139,15 +165,38 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
 
 static void dec_close(dec *d) {
     sws_freeContext(d->sws);
+    free(d->stored);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->cc);
     avformat_close_input(&d->ic);
 }
 
-/* The decoded frame d->frame as RGB24 into dst (its size). */
+/* The stored w x h RGB frame src turned clockwise by `turns` quarters into dst. */
+static void turn_rgb(const uint8_t *src, int w, int h, int turns, uint8_t *dst) {
+    int uw = turns % 2 ? h : w, uh = turns % 2 ? w : h;
+    for (int y = 0; y < uh; y++)
+        for (int x = 0; x < uw; x++) {
+            int sx = turns == 1 ? y : turns == 2 ? w - 1 - x : w - 1 - y;
+            int sy = turns == 1 ? h - 1 - x : turns == 2 ? h - 1 - y : x;
+            memcpy(dst + ((size_t)y * uw + x) * 3, src + ((size_t)sy * w + sx) * 3, 3);
+        }
+}
+
+/* The decoded frame d->frame as upright RGB24 into dst (its upright size). */
 static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *err) {
     AVFrame *f = d->frame;
+    uint8_t *out = dst;
+    if (d->turns) {
+        size_t bytes = (size_t)f->width * f->height * 3;
+        if (bytes > d->stored_bytes) {
+            uint8_t *p = realloc(d->stored, bytes);
+            if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width, f->height);
+            d->stored = p;
+            d->stored_bytes = bytes;
+        }
+        out = d->stored;
+    }
     d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, f->width, f->height, AV_PIX_FMT_RGB24,
                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, NULL, NULL,
                                   NULL);
@@ -165,16 +214,19 @@ static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *
             sws_setColorspaceDetails(d->sws, sws_getCoefficients(cs), full, tab, 1, bri, con, sat);
         }
     }
-    uint8_t *dd[4] = {dst, NULL, NULL, NULL};
+    uint8_t *dd[4] = {out, NULL, NULL, NULL};
     int dl[4] = {f->width * 3, 0, 0, 0};
     int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
     if (h != f->height) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
+    if (d->turns) turn_rgb(out, f->width, f->height, d->turns, dst);
     return KN_OK;
 }
 
 static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error *err) {
     uint8_t *dst;
-    kn_status st = kn_frame_store_push(fs, path, d->frame->width, d->frame->height, &dst, err);
+    int w, h;
+    upright_size(d, d->frame->width, d->frame->height, &w, &h);
+    kn_status st = kn_frame_store_push(fs, path, w, h, &dst, err);
     return st ? st : convert_into(d, dst, path, err);
 }
 
@@ -317,7 +369,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             if (!st && r->next == 0) st = kn_fail(err, KN_EFORMAT, "%s: no frames", r->path);
             return st;
         }
-        w = r->d.frame->width; h = r->d.frame->height;
+        upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
     }
     const char *name = r->is_dir ? fp : r->path;
     if (r->next == 0 && (w < 1 || h < 1 || w > KN_IMAGE_MAX_SIDE || h > KN_IMAGE_MAX_SIDE))
