@@ -236,12 +236,16 @@ enum { H_SPLAT, H_STILL, H_FWD, H_BWD, NBASE, H_NEAR = NBASE, NNEAR = 8, NHYP = 
  * bilateral cost picks it, as the candidate vectors of a block matcher would. They are tried only where
  * even the best of the NBASE hypotheses leaves a windowed cost above NEAR_GATE (the hard parts),
  * which keeps their cost small: about 5% more CPU on the test footage, against 44-72% for trying
- * them everywhere, for the same PSNR within 0.03 dB. */
+ * them everywhere, for the same PSNR within 0.03 dB.
+ * On grainy footage every cost is above NEAR_GATE: the 1906 film of python-nbsphinx-doc
+ * (Shepard_Calais_1906_FrenchGP.ogv, 218x160) has a floor (the median best cost over the frame) of 8.3
+ * levels, and there the nearby hypotheses were tried almost everywhere, for half its render time
+ * and 0.016 dB less. So the gate is also NEAR_FLOOR times the frame's floor, whichever is higher:
+ * the parts that stand out from what grain and codec leave. */
 static const int NEAR_OFFSET[NNEAR][2] = {{-16, 0}, {16, 0}, {0, -16}, {0, 16},
                                           {-12, -12}, {12, -12}, {-12, 12}, {12, 12}};
-#ifndef NEAR_GATE
 #define NEAR_GATE 4.0f
-#endif
+#define NEAR_FLOOR 2.0f
 
 /* The bilateral cost is measured on every COST_STEP-th pixel in each direction, averaged over a
  * (2 COST_RADIUS + 1)^2 window of that grid (about 10x10 pixels) and read back bilinearly: it is a
@@ -267,7 +271,8 @@ typedef struct {
     float *const *ch;            /* splatted flow at time t and visibilities */
     const kn_flow *f01, *f10;
     float *cost[NHYP];           /* per pixel of the cost grid, then window means */
-    uint8_t *gate;               /* per grid point: the best base hypothesis' windowed cost > NEAR_GATE */
+    uint8_t *gate;               /* per grid point: the best base hypothesis' windowed cost > near_gate */
+    float near_gate;
     uint8_t *near;               /* the gate dilated by the window: nearby hypotheses' costs measured */
     uint8_t *out;
     int w, h, cw, chh;
@@ -357,8 +362,27 @@ static void gate_task(void *arg, int gy) {
         size_t g = (size_t)gy * j->cw + gx;
         float c = j->cost[0][g];
         for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
-        j->gate[g] = c > NEAR_GATE;
+        j->gate[g] = c > j->near_gate;
     }
+}
+
+/* The median over the grid of the best base hypothesis' windowed cost: the frame's floor (grain and
+ * codec error that no motion removes), from a histogram of FLOOR_BIN-level bins (one thread: a
+ * pass over a quarter of the pixels' worth of grid points). */
+#define FLOOR_BIN 0.125f
+#define FLOOR_BINS 512
+static float cost_floor(const mix_job *j) {
+    unsigned hist[FLOOR_BINS] = {0};
+    size_t n = (size_t)j->cw * j->chh, half = n / 2, seen = 0;
+    for (size_t g = 0; g < n; g++) {
+        float c = j->cost[0][g];
+        for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
+        int b = c < FLOOR_BIN * (FLOOR_BINS - 1) ? (int)(c / FLOOR_BIN) : FLOOR_BINS - 1;   /* NaN: bin 0 */
+        hist[b < 0 ? 0 : b]++;
+    }
+    for (int b = 0; b < FLOOR_BINS; b++)
+        if ((seen += hist[b]) > half) return (b + 0.5f) * FLOOR_BIN;
+    return 0;
 }
 static void dilate_task(void *arg, int gy) {
     const mix_job *j = arg;
@@ -539,7 +563,9 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {a, b, ya, yb, ch, f01, f10, {0}, masks, masks + n, out, w, h, cw, chh, t, {NULL, NULL}, {0, 0}, hedge, cubic, fade};
+    mix_job j = {.a = a, .b = b, .ya = ya, .yb = yb, .ch = ch, .f01 = f01, .f10 = f10, .gate = masks,
+                 .near = masks + n, .out = out, .w = w, .h = h, .cw = cw, .chh = chh, .t = t, .hedge = hedge,
+                 .cubic = cubic, .fade = fade};
     for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
@@ -548,6 +574,7 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     box_job bj = {j.cost, NBASE, mem + NHYP * n, cw, chh, COST_RADIUS};
     kn_interp_run(ctx, chh, box_rows_task, &bj);
     kn_interp_run(ctx, col_tasks, box_cols_task, &bj);
+    j.near_gate = fmaxf(NEAR_GATE, NEAR_FLOOR * cost_floor(&j));
     kn_interp_run(ctx, chh, gate_task, &j);
     kn_interp_run(ctx, chh, dilate_task, &j);
     kn_interp_run(ctx, bands, near_cost_task, &j);
