@@ -8,13 +8,20 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d)
 chmod 755 "$T"   # apt-get download writes as its own user
 trap 'rm -rf "$T"' EXIT
-# package: files (paths under the package's root); every clip is camera footage
+# package: files (paths under the package's root); camera footage, a 1906 film and one animation
+# (wannaworktogether.mp4, a title sequence with fades)
 clips=(
   "python3-imageio:usr/lib/python3/dist-packages/imageio/resources/images/realshort.mp4 usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4"
   "python3-mecavideo:usr/share/pymecavideo/data/video/g1.avi usr/share/pymecavideo/data/video/g2.avi usr/share/pymecavideo/data/video/Force_constante.avi usr/share/pymecavideo/data/video/Principe_inertie.avi usr/share/pymecavideo/data/video/Effet_force_magnetique.ogv usr/share/pymecavideo/data/video/balle1-vp9.avi usr/share/pymecavideo/data/video/balle-jbart.mp4"
   "python-kivy-examples:usr/share/kivy-examples/widgets/cityCC0.mpg"
   "node-opencv:usr/share/doc/node-opencv/examples/files/motion.mov"
   "forensics-samples-files:usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4 usr/share/forensics-samples/original-files/movie2/movie-hello.mp4"
+  "python3-hug-doc:usr/share/doc/python3-hug/examples/streaming_movie_server/movie.mp4"
+  "python-nbsphinx-doc:usr/share/doc/python-nbsphinx/html/www/wikimediacommons/Shepard_Calais_1906_FrenchGP.ogv.160p.ogv"
+  "wordpress-theme-twentytwentytwo:usr/share/wordpress/wp-content/themes/twentytwentytwo/assets/videos/birds.mp4"
+  "openboard-common:usr/share/openboard/library/videos/wannaworktogether.mp4"
+  "visp-images-data:usr/share/visp-images-data/ViSP-images/video/cube.mpeg"
+  "kphotoalbum:usr/share/kphotoalbum/demo/movie.avi"
 )
 files=()
 for entry in "${clips[@]}"; do
