@@ -1,5 +1,6 @@
-/* Still images: PNG and JPEG in (chosen by signature, not by extension), PNG out (atomic), and the
- * cover-resize used to prepare conditioning images. Everything converges on 8-bit interleaved RGB.
+/* Still images: PNG and JPEG in (chosen by signature, not by extension; a JPEG turned upright by its
+ * EXIF orientation, as viewers show it), PNG out (atomic), and the cover-resize used to prepare
+ * conditioning images. Everything converges on 8-bit interleaved RGB.
  * Colour management is out of scope: gAMA/iCCP/sRGB chunks and JPEG ICC profiles are ignored, so the
  * stored values are taken to be sRGB. Alpha is composited over black (rgb * a / 255, rounded). */
 #include "io/media.h"
@@ -123,6 +124,70 @@ static void jpeg_emit_fn(j_common_ptr c, int level) {
     if (level < 0) e->mgr.num_warnings++;
 }
 
+/* ---- JPEG orientation (EXIF) ---- */
+
+/* The EXIF orientation (1..8; 1 when absent or unreadable) from a saved APP1 marker: "Exif\0\0", then
+ * a TIFF header (byte order, 42, offset of IFD0), then IFD0's entries of 12 bytes; tag 0x0112 is a
+ * SHORT whose value sits in the entry. Every offset is checked against the marker's length. */
+static int exif_orientation(const uint8_t *d, unsigned n) {
+    if (n < 14 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
+    const uint8_t *t = d + 6;
+    unsigned tn = n - 6;
+    int le = t[0] == 'I' && t[1] == 'I';
+    if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+#define U16(p) (le ? (unsigned)(p)[0] | (unsigned)(p)[1] << 8 : (unsigned)(p)[1] | (unsigned)(p)[0] << 8)
+#define U32(p) (le ? U16(p) | U16((p) + 2) << 16 : U16((p) + 2) | U16(p) << 16)
+    if (U16(t + 2) != 42) return 1;
+    unsigned ifd = U32(t + 4);
+    if (ifd > tn - 2 || tn < 8) return 1;
+    unsigned count = U16(t + ifd);
+    for (unsigned i = 0; i < count; i++) {
+        unsigned e = ifd + 2 + 12 * i;
+        if (e > tn - 12) break;
+        if (U16(t + e) == 0x0112 && U16(t + e + 2) == 3) {
+            unsigned v = U16(t + e + 8);
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+#undef U16
+#undef U32
+    return 1;
+}
+
+void kn_rgb_orient(const uint8_t *src, int w, int h, int o, uint8_t *dst) {
+    int swap = o >= 5, ow = swap ? h : w, oh = swap ? w : h;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            case 8: sx = w - 1 - y; sy = x; break;
+            default: sx = x; sy = y; break;
+            }
+            memcpy(dst + ((size_t)y * ow + x) * 3, src + ((size_t)sy * w + sx) * 3, 3);
+        }
+}
+
+/* img turned upright by EXIF orientation o (a new buffer replaces the stored one). */
+static kn_status orient_image(const char *path, kn_image *img, int o, kn_error *err) {
+    if (o == 1) return KN_OK;
+    kn_image up;
+    int w = img->width, h = img->height;
+    if (kn_image_alloc(&up, o >= 5 ? h : w, o >= 5 ? w : h, err)) {
+        kn_image_free(img);
+        return kn_wrap(err, "%s", path);
+    }
+    kn_rgb_orient(img->rgb, w, h, o, up.rgb);
+    kn_image_free(img);
+    *img = up;
+    return KN_OK;
+}
+
 static kn_status read_jpeg(const char *path, FILE *f, kn_image *img, kn_error *err) {
     struct jpeg_decompress_struct ci;
     jpeg_err_ctx ec;
@@ -140,7 +205,11 @@ static kn_status read_jpeg(const char *path, FILE *f, kn_image *img, kn_error *e
     }
     jpeg_create_decompress(&ci);
     jpeg_stdio_src(&ci, f);
+    jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(&ci, TRUE);
+    int orientation = 1;
+    for (jpeg_saved_marker_ptr m = ci.marker_list; m && orientation == 1; m = m->next)
+        if (m->marker == JPEG_APP0 + 1) orientation = exif_orientation(m->data, m->data_length);
     if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
         jpeg_destroy_decompress(&ci);
         return kn_fail(err, KN_EUNSUPPORTED, "%s: CMYK JPEG images are not supported (convert to RGB first)", path);
@@ -180,7 +249,7 @@ static kn_status read_jpeg(const char *path, FILE *f, kn_image *img, kn_error *e
         kn_image_free(img);
         return kn_fail(err, KN_EFORMAT, "%s: truncated JPEG (data ends before the image does)", path);
     }
-    return KN_OK;
+    return orient_image(path, img, orientation, err);
 }
 
 kn_status kn_image_read(const char *path, kn_image *img, kn_error *err) {

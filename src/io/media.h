@@ -7,7 +7,12 @@
 #define KN_MEDIA_H
 #include "core/core.h"
 
-kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);     /* PNG or JPEG by content */
+/* PNG or JPEG by content; a JPEG's EXIF orientation is applied, so a phone's photo comes out upright. */
+kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);
+/* The w x h RGB image src shown as EXIF orientation o (1..8) says, into dst: 1 as stored, 2 mirrored,
+ * 3 turned 180 degrees, 4 flipped, 5 transposed, 6 turned 90 degrees clockwise, 7 transversed, 8
+ * turned 90 degrees counter-clockwise. dst is h x w for 5..8, else w x h. */
+void kn_rgb_orient(const uint8_t *src, int w, int h, int o, uint8_t *dst);
 kn_status kn_image_write_png(const char *path, const kn_image *img, kn_error *err);
 /* Encodes RGB to PNG in memory (*out from malloc; path only names the target in errors). */
 kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int height, uint8_t **out,

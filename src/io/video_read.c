@@ -172,17 +172,6 @@ static void dec_close(dec *d) {
     avformat_close_input(&d->ic);
 }
 
-/* The stored w x h RGB frame src turned clockwise by `turns` quarters into dst. */
-static void turn_rgb(const uint8_t *src, int w, int h, int turns, uint8_t *dst) {
-    int uw = turns % 2 ? h : w, uh = turns % 2 ? w : h;
-    for (int y = 0; y < uh; y++)
-        for (int x = 0; x < uw; x++) {
-            int sx = turns == 1 ? y : turns == 2 ? w - 1 - x : w - 1 - y;
-            int sy = turns == 1 ? h - 1 - x : turns == 2 ? h - 1 - y : x;
-            memcpy(dst + ((size_t)y * uw + x) * 3, src + ((size_t)sy * w + sx) * 3, 3);
-        }
-}
-
 /* The decoded frame d->frame as upright RGB24 into dst (its upright size). */
 static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *err) {
     AVFrame *f = d->frame;
@@ -218,7 +207,8 @@ static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *
     int dl[4] = {f->width * 3, 0, 0, 0};
     int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
     if (h != f->height) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
-    if (d->turns) turn_rgb(out, f->width, f->height, d->turns, dst);
+    static const int orientation[4] = {1, 6, 3, 8};   /* EXIF's numbers for 0..3 quarter turns */
+    if (d->turns) kn_rgb_orient(out, f->width, f->height, orientation[d->turns], dst);
     return KN_OK;
 }
 

@@ -185,7 +185,9 @@ TEST(image_read_errors) {
 
 /* ---- JPEG ---- */
 
-static void write_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *data, int quality) {
+/* A JPEG file, with an APP1 marker of n bytes when app1 is not NULL. */
+static void write_jpeg_app1(const char *path, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *data,
+                            int quality, const uint8_t *app1, unsigned n) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     c.err = jpeg_std_error(&e);
@@ -196,6 +198,7 @@ static void write_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE 
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, quality, TRUE);
     jpeg_start_compress(&c, TRUE);
+    if (app1) jpeg_write_marker(&c, JPEG_APP0 + 1, app1, n);
     while (c.next_scanline < (unsigned)h) {
         JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * comps);
         jpeg_write_scanlines(&c, &r, 1);
@@ -203,6 +206,10 @@ static void write_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE 
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     fclose(f);
+}
+
+static void write_jpeg(const char *path, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *data, int quality) {
+    write_jpeg_app1(path, w, h, comps, cs, data, quality, NULL, 0);
 }
 
 TEST(jpeg_read) {
@@ -255,6 +262,78 @@ TEST(jpeg_read) {
     CHECK(kn_image_read(p, &img, &err) == KN_EFORMAT);
     CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
     free(rgb); free(g);
+}
+
+/* EXIF orientation o in an APP1 marker (Exif header, TIFF header, IFD0 with one SHORT entry),
+ * little- or big-endian; returns its length. */
+static unsigned exif_app1(uint8_t *m, int o, int little) {
+    static const uint8_t head[6] = {'E', 'x', 'i', 'f', 0, 0};
+    memcpy(m, head, 6);
+    uint8_t *t = m + 6;
+    memset(t, 0, 26);
+#define PUT16(p, v) ((p)[little ? 0 : 1] = (uint8_t)((v) & 255), (p)[little ? 1 : 0] = (uint8_t)((v) >> 8))
+    t[0] = t[1] = little ? 'I' : 'M';
+    PUT16(t + 2, 42);
+    PUT16(t + (little ? 4 : 6), 8);   /* IFD0 at offset 8 (a 32-bit field) */
+    PUT16(t + 8, 1);                  /* one entry */
+    PUT16(t + 10, 0x0112);            /* Orientation */
+    PUT16(t + 12, 3);                 /* SHORT */
+    PUT16(t + (little ? 14 : 16), 1); /* count 1 (32-bit) */
+    PUT16(t + 18, o);                 /* the value, in the entry */
+#undef PUT16
+    return 6 + 26;
+}
+
+/* A phone's photo is stored as the sensor saw it, with an EXIF orientation saying how to show it:
+ * every orientation comes out as kn_rgb_orient makes the stored pixels, in either byte order. Damaged
+ * EXIF (cut short, an offset past its end, a value out of range) leaves the image as stored. */
+TEST(jpeg_exif_orientation) {
+    kn_error err;
+    kn_image plain, img;
+    char p[512];
+    int w = 32, h = 16;
+    uint8_t rgb[32 * 16 * 3], m[64];
+    for (int y = 0; y < h; y++)   /* four flat quadrants: red, green, blue, white */
+        for (int x = 0; x < w; x++) {
+            uint8_t *q = rgb + ((size_t)y * w + x) * 3;
+            int k = (y >= h / 2) * 2 + (x >= w / 2);
+            q[0] = k == 0 || k == 3 ? 230 : 20; q[1] = k == 1 || k == 3 ? 230 : 20; q[2] = k >= 2 ? 230 : 20;
+        }
+    path_in(p, sizeof p, "plain.jpg");
+    write_jpeg(p, w, h, 3, JCS_RGB, rgb, 95);
+    REQUIRE(kn_image_read(p, &plain, &err) == KN_OK);
+    uint8_t want[32 * 16 * 3];
+    for (int little = 0; little < 2; little++)
+        for (int o = 1; o <= 8; o++) {
+            path_in(p, sizeof p, "exif.jpg");
+            write_jpeg_app1(p, w, h, 3, JCS_RGB, rgb, 95, m, exif_app1(m, o, little));
+            REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+            int ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
+            kn_rgb_orient(plain.rgb, w, h, o, want);
+            CHECKF(img.width == ow && img.height == oh, "orientation %d: %dx%d", o, img.width, img.height);
+            CHECKF(img.width == ow && !memcmp(img.rgb, want, sizeof want), "orientation %d (%s)", o,
+                   little ? "II" : "MM");
+            kn_image_free(&img);
+        }
+    /* 6 turns clockwise: the stored top-left (red) quadrant is shown top-right, blue top-left */
+    kn_rgb_orient(plain.rgb, w, h, 6, want);
+    CHECK(want[((size_t)0 * h + h - 1) * 3] > 200 && want[((size_t)0 * h + h - 1) * 3 + 2] < 50);
+    CHECK(want[2] > 200 && want[0] < 50);
+    unsigned n = exif_app1(m, 6, 1);
+    uint8_t bad[64];
+    for (int k = 0; k < 4; k++) {
+        memcpy(bad, m, n);
+        unsigned len = n;
+        if (k == 0) len = 20;          /* cut inside the IFD */
+        if (k == 1) bad[6 + 4] = 250;  /* IFD0 past the end */
+        if (k == 2) bad[6 + 18] = 9;   /* no such orientation */
+        if (k == 3) bad[6 + 10] = 200; /* more entries than there is room for */
+        write_jpeg_app1(p, w, h, 3, JCS_RGB, rgb, 95, bad, len);
+        REQUIRE(kn_image_read(p, &img, &err) == KN_OK);
+        CHECKF(img.width == w && img.height == h && !memcmp(img.rgb, plain.rgb, (size_t)w * h * 3), "case %d", k);
+        kn_image_free(&img);
+    }
+    kn_image_free(&plain);
 }
 
 /* ---- resize ---- */
@@ -701,6 +780,7 @@ TEST_MAIN_BEGIN
     RUN(png_color_types);
     RUN(image_read_errors);
     RUN(jpeg_read);
+    RUN(jpeg_exif_orientation);
     RUN(resize_cover);
     RUN(video_mp4);
     RUN(video_mp4_ntsc);
