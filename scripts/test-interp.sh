@@ -76,6 +76,13 @@ for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
   check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
 done
 
+# --- a phone's pause before its first frame (0.2 s, then 30 fps) is not a slower rate: the ffmpeg
+# tool's rate (30) is kept, not the average over the pause (20)
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=30 -t 1 -vf "setpts='if(eq(N\,0)\,0\,PTS+0.2/TB)'" \
+  -fps_mode passthrough -pix_fmt yuv420p -c:v libx264 "$T/pause.mp4"
+check "an mp4 that pauses before its first frame, --factor 2" "$K" interpolate "$T/pause.mp4" -o "$T/pause2.mp4" --factor 2
+check "  ... is written at twice its cadence: 47 frames at 60 fps" expect_video "$T/pause2.mp4" 47 60/1
+
 # --- errors
 check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2
 check "--factor 0 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 0

@@ -158,7 +158,10 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
     d->cc->log_level_offset = 24;
     r = avcodec_open2(d->cc, codec, NULL);
     if (r < 0) return av_fail(err, path, "cannot open the decoder", r);
-    AVRational fr = st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    /* the rate the ffmpeg tool assumes: the stream's cadence (r_frame_rate) unless that looks like a
+     * time base (above 210 fps while the average is below 70); the average alone would count a
+     * phone's pause before its first frame as a slower rate (a 30 fps clip read as 27) */
+    AVRational fr = av_guess_frame_rate(d->ic, st, NULL);
     *fps = fr.num > 0 && fr.den > 0 ? (float)av_q2d(fr) : 0.f;
     return KN_OK;
 }
