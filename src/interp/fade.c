@@ -38,17 +38,20 @@ typedef struct {
     double *sums;                 /* ROW_SUMS per row */
 } fade_job;
 
+/* 1 when the map leaves pixel (pa, pb) off by more than FADE_INLIER in some channel. */
+static int map_misses(const fade_job *j, const uint8_t *pa, const uint8_t *pb) {
+    int off = 0;
+    for (int c = 0; c < 3; c++) off |= fabsf(pb[c] - (j->gain[c] * pa[c] + j->offset[c])) > FADE_INLIER;
+    return off;
+}
+
 static void sums_task(void *arg, int y) {
     const fade_job *j = arg;
     double s[ROW_SUMS] = {0};
     const uint8_t *ra = j->a + (size_t)y * j->w * 3, *rb = j->b + (size_t)y * j->w * 3;
     for (int x = 0; x < j->w; x++) {
         const uint8_t *pa = ra + 3 * x, *pb = rb + 3 * x;
-        if (j->gain) {
-            int off = 0;
-            for (int c = 0; c < 3; c++) off |= fabsf(pb[c] - (j->gain[c] * pa[c] + j->offset[c])) > FADE_INLIER;
-            if (off) continue;
-        }
+        if (j->gain && map_misses(j, pa, pb)) continue;
         for (int c = 0; c < 3; c++) {
             double va = pa[c], vb = pb[c];
             s[4 * c] += va; s[4 * c + 1] += vb; s[4 * c + 2] += va * va; s[4 * c + 3] += va * vb;
@@ -86,12 +89,7 @@ static void off_task(void *arg, int y) {
     const fade_job *j = arg;
     const uint8_t *ra = j->a + (size_t)y * j->w * 3, *rb = j->b + (size_t)y * j->w * 3;
     int off = 0;
-    for (int x = 0; x < j->w; x++) {
-        int o = 0;
-        for (int c = 0; c < 3; c++)
-            o |= fabsf(rb[3 * x + c] - (j->gain[c] * ra[3 * x + c] + j->offset[c])) > FADE_INLIER;
-        off += o;
-    }
+    for (int x = 0; x < j->w; x++) off += map_misses(j, ra + 3 * x, rb + 3 * x);
     j->sums[y] = off;
 }
 

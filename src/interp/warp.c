@@ -354,15 +354,20 @@ static void window_bounds(int c, int n, int *lo, int *hi) {
     *hi = c + COST_RADIUS >= n ? n - 1 : c + COST_RADIUS;
 }
 
+/* The best base hypothesis' windowed cost at grid point g. */
+static float best_base(const mix_job *j, size_t g) {
+    float c = j->cost[0][g];
+    for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
+    return c;
+}
+
 /* gate: where the best base hypothesis still leaves its two sides disagreeing; near: the gate
  * dilated by the cost window, the points whose raw costs the gated window means read. */
 static void gate_task(void *arg, int gy) {
     const mix_job *j = arg;
     for (int gx = 0; gx < j->cw; gx++) {
         size_t g = (size_t)gy * j->cw + gx;
-        float c = j->cost[0][g];
-        for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
-        j->gate[g] = c > j->near_gate;
+        j->gate[g] = best_base(j, g) > j->near_gate;
     }
 }
 
@@ -375,8 +380,7 @@ static float cost_floor(const mix_job *j) {
     unsigned hist[FLOOR_BINS] = {0};
     size_t n = (size_t)j->cw * j->chh, half = n / 2, seen = 0;
     for (size_t g = 0; g < n; g++) {
-        float c = j->cost[0][g];
-        for (int k = 1; k < NBASE; k++) c = fminf(c, j->cost[k][g]);
+        float c = best_base(j, g);
         int b = c < FLOOR_BIN * (FLOOR_BINS - 1) ? (int)(c / FLOOR_BIN) : FLOOR_BINS - 1;   /* NaN: bin 0 */
         hist[b < 0 ? 0 : b]++;
     }
