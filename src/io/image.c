@@ -139,7 +139,7 @@ static int exif_orientation(const uint8_t *d, unsigned n) {
 #define U32(p) (le ? U16(p) | U16((p) + 2) << 16 : U16((p) + 2) | U16(p) << 16)
     if (U16(t + 2) != 42) return 1;
     unsigned ifd = U32(t + 4);
-    if (ifd > tn - 2 || tn < 8) return 1;
+    if (ifd > tn - 2) return 1;   /* tn >= 8: n >= 14 */
     unsigned count = U16(t + ifd);
     for (unsigned i = 0; i < count; i++) {
         unsigned e = ifd + 2 + 12 * i;

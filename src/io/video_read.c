@@ -1,8 +1,9 @@
 /* Video input: anything FFmpeg demuxes and decodes (converted to RGB24 with swscale, honouring the
  * stream's colour matrix and range, and turned upright as its display matrix says, as the ffmpeg
  * tool does: a phone's portrait video is stored sideways with a 90-degree rotation to apply), or a
- * folder of PNG frames 00000.png, 00001.png, ... (fps 0: unknown, callers choose). Frames are decoded in order from the start (no seeking), so a range read
- * gives exactly the frames a whole read would. Only the file protocol is allowed, so a playlist or
+ * folder of PNG frames 00000.png, 00001.png, ... (fps 0: unknown, callers choose). Frames are
+ * decoded in order from the start (no seeking), so a range read gives exactly the frames a whole
+ * read would. Only the file protocol is allowed, so a playlist or
  * concat file cannot make the reader open URLs or other files. */
 #include "io/media.h"
 #include "io/io.h"
