@@ -21,7 +21,14 @@ common="src/core/core.c src/io/safetensors.c src/io/config.c src/io/files.c"
 sources_for() {   # the library sources a harness links
   case "$1" in
     fuzz_config) echo "$common src/sched/*.c" ;;
+    fuzz_exif) echo "$common src/io/image.c" ;;
     *) echo "$common" ;;
+  esac
+}
+
+libs_for() {   # the system libraries a harness needs beyond jansson
+  case "$1" in
+    fuzz_exif) pkg-config --libs libpng libjpeg 2>/dev/null || echo "-lpng16 -ljpeg" ;;
   esac
 }
 
@@ -45,6 +52,9 @@ seed() {   # seed DIR HARNESS: small real inputs of the harness's format
       find "${dirs[@]}" -name '*.json' -size -64k 2>/dev/null | head -60 | while read -r f; do
         cp "$f" "$dir/$(echo "$f" | md5sum | cut -c1-12)"
       done ;;
+    fuzz_exif)   # orientation 6 in both byte orders: one IFD0 entry (tag 0x0112, SHORT, count 1)
+      printf 'Exif\0\0II*\0\10\0\0\0\1\0\22\1\3\0\1\0\0\0\6\0\0\0\0\0\0\0' > "$dir/ii"
+      printf 'Exif\0\0MM\0*\0\0\0\10\0\1\1\22\0\3\0\0\0\1\0\6\0\0\0\0\0\0' > "$dir/mm" ;;
   esac
 }
 
@@ -56,7 +66,7 @@ pass=0; fail=0
 for h in "${harnesses[@]}"; do
   bin="$out/$h"
   # shellcheck disable=SC2046
-  if ! $CC $flags "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs > "$out/$h.build.log" 2>&1; then
+  if ! $CC $flags "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs $(libs_for "$h") > "$out/$h.build.log" 2>&1; then
     cat "$out/$h.build.log"; echo "not ok - fuzz $h: build failed"; fail=$((fail+1)); continue
   fi
   corpus="$out/corpus-$h"; seeds="$out/seeds-$h"

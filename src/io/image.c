@@ -126,24 +126,24 @@ static void jpeg_emit_fn(j_common_ptr c, int level) {
 
 /* ---- JPEG orientation (EXIF) ---- */
 
-/* The EXIF orientation (1..8; 1 when absent or unreadable) from a saved APP1 marker: "Exif\0\0", then
- * a TIFF header (byte order, 42, offset of IFD0), then IFD0's entries of 12 bytes; tag 0x0112 is a
- * SHORT whose value sits in the entry. Every offset is checked against the marker's length. */
-static int exif_orientation(const uint8_t *d, unsigned n) {
-    if (n < 14 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
+/* An APP1 marker holds "Exif\0\0", then a TIFF header (byte order, 42, offset of IFD0), then IFD0's
+ * entries of 12 bytes; tag 0x0112 is a SHORT whose value sits in the entry. Every offset is checked
+ * against the marker's length (at most 65535 bytes, as JPEG markers are). */
+int kn_exif_orientation(const uint8_t *d, size_t n) {
+    if (n < 14 || n > 65535 || memcmp(d, "Exif\0\0", 6) != 0) return 1;
     const uint8_t *t = d + 6;
-    unsigned tn = n - 6;
+    size_t tn = n - 6;
     int le = t[0] == 'I' && t[1] == 'I';
     if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
 #define U16(p) (le ? (unsigned)(p)[0] | (unsigned)(p)[1] << 8 : (unsigned)(p)[1] | (unsigned)(p)[0] << 8)
 #define U32(p) (le ? U16(p) | U16((p) + 2) << 16 : U16((p) + 2) | U16(p) << 16)
     if (U16(t + 2) != 42) return 1;
-    unsigned ifd = U32(t + 4);
-    if (ifd > tn - 2) return 1;   /* tn >= 8: n >= 14 */
+    size_t ifd = U32(t + 4);
+    if (ifd > tn || tn - ifd < 2) return 1;   /* no subtraction below zero: tn may be under 12 */
     unsigned count = U16(t + ifd);
     for (unsigned i = 0; i < count; i++) {
-        unsigned e = ifd + 2 + 12 * i;
-        if (e > tn - 12) break;
+        size_t e = ifd + 2 + 12 * (size_t)i;
+        if (e > tn || tn - e < 12) break;
         if (U16(t + e) == 0x0112 && U16(t + e + 2) == 3) {
             unsigned v = U16(t + e + 8);
             return v >= 1 && v <= 8 ? (int)v : 1;
@@ -209,7 +209,7 @@ static kn_status read_jpeg(const char *path, FILE *f, kn_image *img, kn_error *e
     jpeg_read_header(&ci, TRUE);
     int orientation = 1;
     for (jpeg_saved_marker_ptr m = ci.marker_list; m && orientation == 1; m = m->next)
-        if (m->marker == JPEG_APP0 + 1) orientation = exif_orientation(m->data, m->data_length);
+        if (m->marker == JPEG_APP0 + 1) orientation = kn_exif_orientation(m->data, m->data_length);
     if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
         jpeg_destroy_decompress(&ci);
         return kn_fail(err, KN_EUNSUPPORTED, "%s: CMYK JPEG images are not supported (convert to RGB first)", path);

@@ -13,6 +13,9 @@ kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);
  * 3 turned 180 degrees, 4 flipped, 5 transposed, 6 turned 90 degrees clockwise, 7 transversed, 8
  * turned 90 degrees counter-clockwise. dst is h x w for 5..8, else w x h. */
 void kn_rgb_orient(const uint8_t *src, int w, int h, int o, uint8_t *dst);
+/* The orientation (1..8) that the EXIF data of a JPEG APP1 marker (n bytes, "Exif\0\0" first) gives;
+ * 1 when it has none or is damaged. */
+int kn_exif_orientation(const uint8_t *app1, size_t n);
 kn_status kn_image_write_png(const char *path, const kn_image *img, kn_error *err);
 /* Encodes RGB to PNG in memory (*out from malloc; path only names the target in errors). */
 kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int height, uint8_t **out,

@@ -334,6 +334,14 @@ TEST(jpeg_exif_orientation) {
         kn_image_free(&img);
     }
     kn_image_free(&plain);
+    /* found by fuzz_exif: IFD0 at offset 0 of 11 bytes of TIFF data claims 18761 entries; the bounds
+     * test subtracted below zero and read past the marker (ASan sees it in a buffer of exact size) */
+    static const uint8_t crash[17] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t *exact = malloc(sizeof crash);
+    REQUIRE(exact != NULL);
+    memcpy(exact, crash, sizeof crash);
+    CHECK(kn_exif_orientation(exact, sizeof crash) == 1);
+    free(exact);
 }
 
 /* ---- resize ---- */
