@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI tests of `kinora interpolate` and `kinora eval-interp` on small generated inputs (a PNG folder
 # and an .mp4 from FFmpeg's testsrc): frame counts and rates with ffprobe, --factor and --fps
-# semantics, thread invariance, a long input read as it goes, rotated input, and error exits. Ends with
+# semantics, thread invariance, a long input read as it goes, rotated input, a variable frame rate,
+# and error exits. Ends with
 # "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +83,23 @@ ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=30 -t 1 -vf "setpts='if(eq(N
   -fps_mode passthrough -pix_fmt yuv420p -c:v libx264 "$T/pause.mp4"
 check "an mp4 that pauses before its first frame, --factor 2" "$K" interpolate "$T/pause.mp4" -o "$T/pause2.mp4" --factor 2
 check "  ... is written at twice its cadence: 47 frames at 60 fps" expect_video "$T/pause2.mp4" 47 60/1
+check "  ... --fps 30 keeps the pause: 30 frames over its 0.97 s (not its 24 frames)" bash -c "'$K' interpolate '$T/pause.mp4' -o '$T/pause30/' --fps 30 2>/dev/null && [ \$(find '$T/pause30' -name '*.png' | wc -l) -eq 30 ]"
+
+# --- a variable frame rate: 32 of 40 frames of a moving picture (60 fps), in a Matroska file whose
+# millisecond time base cannot hold 1/60 s; --fps 60 puts every frame back at its own time
+ffmpeg -v error -f lavfi -i testsrc2=size=480x240:rate=1 -frames:v 1 "$T/tex.png"
+ffmpeg -v error -loop 1 -framerate 60 -i "$T/tex.png" -vf "crop=160:120:x='3*n':y='60+sin(n/5)*20'" -frames:v 40 \
+  -pix_fmt yuv420p -c:v libx264 -qp 0 "$T/truth.mkv"
+ffmpeg -v error -i "$T/truth.mkv" -vf "select='not(eq(n\,3)+eq(n\,4)+eq(n\,9)+between(n\,15\,18)+eq(n\,25))'" \
+  -fps_mode passthrough -pix_fmt yuv420p -c:v libx264 -qp 0 "$T/vfr.mkv"
+"$K" interpolate "$T/truth.mkv" -o "$T/truth/" --factor 1 2>/dev/null
+psnr() { ffmpeg -hide_banner -i "$1" -i "$2" -lavfi psnr -f null - 2>&1 | sed -n 's/.* average:\([0-9.]*\).*/\1/p'; }
+above() { local p; p=$(psnr "$1" "$2"); echo "  $(basename "$1"): $p dB"; awk -v p="$p" -v m="$3" 'BEGIN { exit !(p != "" && p + 0 > m) }'; }
+check "a variable-frame-rate mkv (32 of 40 frames at 60 fps), --fps 60" "$K" interpolate "$T/vfr.mkv" -o "$T/vfr60/" --fps 60
+check "  ... 40 frames" test "$(count_png "$T/vfr60")" -eq 40
+check "  ... each kept frame at its own time" bash -c "$(declare -f pixels same_pixels); same_pixels '$T/vfr60/00005.png' '$T/truth/00005.png' && same_pixels '$T/vfr60/00024.png' '$T/truth/00024.png' && same_pixels '$T/vfr60/00039.png' '$T/truth/00039.png'"
+check "  ... a dropped frame rebuilt where it was (above 30 dB)" above "$T/vfr60/00003.png" "$T/truth/00003.png" 30
+check "  ... taken as evenly spaced (--input-fps 60), the frames slip" bash -c "'$K' interpolate '$T/vfr.mkv' -o '$T/even60/' --fps 60 --input-fps 60 2>/dev/null && [ \$(find '$T/even60' -name '*.png' | wc -l) -eq 32 ]"
 
 # --- errors
 check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2

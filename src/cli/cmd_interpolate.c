@@ -29,9 +29,11 @@ static void interpolate_usage(FILE *f) {
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .webm .gif .y4m ...) or a folder of PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i; fps * N\n"
-               "  --fps F     frames at times k/F between the first and last input frame\n"
+               "  --fps F     frames at times k/F between the first and last input frame (the input's frames\n"
+               "            at their timestamps, so a variable frame rate keeps its timing)\n"
                "  --threads N compute threads (default: all cores)\n"
-               "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT)\n"
+               "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT);\n"
+               "            its frames are then taken as evenly spaced, whatever their timestamps\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair) and working buffers need more (default: the memory\n"
                "            available; the video's length does not count), and stop a GIF, which keeps every\n"
@@ -62,12 +64,13 @@ static int check_memory(const char *in, int w, int h, long long held, double bud
     return -1;
 }
 
-/* Input frames come from the reader, counted. */
-typedef struct { kn_video_reader *rd; int n; } counted_reader;
-static kn_status from_reader(void *user, uint8_t *rgb, int *got, kn_error *err) {
+/* Input frames come from the reader, counted, with their times unless a rate was given instead. */
+typedef struct { kn_video_reader *rd; int n, timed; } counted_reader;
+static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
     counted_reader *c = user;
     kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
     c->n += !st && *got;
+    if (c->timed) *time = kn_video_reader_time(c->rd);
     return st;
 }
 
@@ -109,7 +112,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
     kn_error err = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
-    counted_reader src = {NULL, 0};
+    counted_reader src = {NULL, 0, !(input_fps > 0)};
     if (kn_video_reader_open(in, &src.rd, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
     int w, h;
     float in_fps;
@@ -134,14 +137,19 @@ int kn_cmd_interpolate(int argc, char **argv) {
     kn_ctx ctx;
     if (make_ctx((int)threads, &pool, &ctx)) goto done;
     double t0 = kn_now();
+    long long dropped = 0;
     kn_status st = kn_video_writer_open(out, w, h, (float)out_fps, &dst.vw, &err);
     if (!st)
-        st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst, &err);
+        st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
+                              &dropped, &err);
     if (!st) { st = kn_video_writer_finish(dst.vw, &err); dst.vw = NULL; }
     if (st) fprintf(stderr, "kinora: %s\n", err.msg);
     else {
         fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
                         "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
+        if (dropped)
+            fprintf(stderr, "%s: %lld frames were dropped: each has a timestamp not after the frame before's\n", in,
+                    dropped);
         rc = 0;
     }
 done:

@@ -5,6 +5,7 @@
 #include "interp/interp_impl.h"
 #include "io/media.h"
 #include <math.h>
+#include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -229,7 +230,7 @@ kn_status kn_interp_pair(const kn_ctx *ctx, const kn_interp_opts *o, const uint8
 #define GAIN_WINDOW 8
 
 /* The input frames as the engine reads them: a whole video in memory, or frames pulled one at a time
- * from a source into a ring of SRC_RING. Pairs taken in order read frames from two before the pair
+ * from a source into a ring of SRC_RING. Pairs taken in order read frames from three before the pair
  * to two after it; otherwise the pair's two frames. */
 #define SRC_RING 8
 typedef struct {
@@ -240,12 +241,44 @@ typedef struct {
     uint8_t *ring;               /* SRC_RING frames, frame f in slot f % SRC_RING */
     int loaded;                  /* frames 0 .. loaded-1 have been pulled */
     int ended;                   /* the source said there are no more */
+    /* placing pulled frames by their times (the fps mode): */
+    double rate;                 /* > 0: positions count frames of this rate; 0: times are ignored */
+    int timed;                   /* frame 0 came with a time, so frames sit at their own positions */
+    double t0;                   /* frame 0's time, seconds */
+    double at[SRC_RING];         /* frame f's position after frame 0, in slot f % SRC_RING */
+    long long dropped;           /* frames dropped for a time not after the frame before's */
 } frame_src;
+
+/* Frame f's position in frames after frame 0: f itself unless the frames are timed. */
+static double src_at(const frame_src *s, int f) { return s->timed ? s->at[f % SRC_RING] : f; }
+
+/* Places the frame just pulled (frame s->loaded) at its time: time - t0 in frames of s->rate, a
+ * whole number when within 1e-6 of one (so a steady source's times give exactly its frame numbers),
+ * one frame after the frame before when it has no time. 0: its time is not after the frame before's,
+ * and it is dropped. */
+static int src_place(frame_src *s, double time) {
+    int f = s->loaded;
+    if (f == 0) {
+        s->timed = s->rate > 0 && isfinite(time);
+        s->t0 = time;
+        s->at[0] = 0;
+        return 1;
+    }
+    if (!s->timed) return 1;
+    double prev = s->at[(f - 1) % SRC_RING];
+    double p = isfinite(time) ? (time - s->t0) * s->rate : prev + 1, whole = nearbyint(p);
+    if (fabs(p - whole) < 1e-6) p = whole;
+    if (!(p > prev + 1e-6)) { s->dropped++; return 0; }
+    s->at[f % SRC_RING] = p;
+    return 1;
+}
+
 
 /* Where frame f of a pulled source lives in the ring. */
 static uint8_t *src_slot(const frame_src *s, int f) { return s->ring + (size_t)(f % SRC_RING) * s->w * s->h * 3; }
 
 static const uint8_t *src_frame(const frame_src *s, int f) {
+    assert(s->whole || (f < s->loaded && f >= s->loaded - SRC_RING));   /* pulled and not yet evicted */
     return s->whole ? kn_video_frame(s->whole, f) : src_slot(s, f);
 }
 
@@ -256,10 +289,11 @@ static kn_status src_has(frame_src *s, int f, int *has, kn_error *err) {
     if (s->whole) { *has = f < s->whole->nframes; return KN_OK; }
     while (s->loaded <= f && !s->ended) {
         int got = 0;
-        kn_status st = s->pull(s->user, src_slot(s, s->loaded), &got, err);
+        double time = NAN;
+        kn_status st = s->pull(s->user, src_slot(s, s->loaded), &time, &got, err);
         if (st) return st;
-        if (got) s->loaded++;
-        else s->ended = 1;
+        if (!got) s->ended = 1;
+        else if (src_place(s, time)) s->loaded++;
     }
     *has = f < s->loaded;
     return KN_OK;
@@ -282,7 +316,8 @@ typedef struct {
     kn_kernel_stats *kernel;        /* per kept frame (kernel.c), zero where not measured */
     kn_still_stats *still;          /* per kept frame (still.c), zero where not measured */
     float *motion;                  /* per pair: kn_pair_motion of its forward flow */
-    int cap;                        /* frames (and pairs) the four arrays above hold */
+    double *step;                   /* per pair: its time, in frames (1 unless the frames are timed) */
+    int cap;                        /* frames (and pairs) the five arrays above hold */
     int8_t *jump;                   /* frame f's jump map (jump.c) in slot f % RING, all 0 where not
                                        measured */
 } pair_stream;
@@ -295,6 +330,7 @@ static void stream_free(pair_stream *s) {
     }
     free(s->stats);
     free(s->motion);
+    free(s->step);
     free(s->kernel);
     free(s->still);
     free(s->jump);
@@ -358,14 +394,27 @@ static kn_status stream_reserve(pair_stream *s, int f, kn_error *err) {
     s->still = p;
     if (!(p = grow_zeroed(s->motion, sizeof *s->motion, s->cap, cap))) goto oom;
     s->motion = p;
+    if (!(p = grow_zeroed(s->step, sizeof *s->step, s->cap, cap))) goto oom;
+    s->step = p;
     s->cap = cap;
     return KN_OK;
 oom:
     return kn_fail(err, KN_ENOMEM, "interp: out of memory for the statistics of %d frames", cap);
 }
 
+/* 1 when pairs from .. to (those of them estimated) take the same time: acceleration and the kernel's
+ * measurement assume evenly spaced frames. */
+static int pairs_even(const pair_stream *s, int from, int to) {
+    if (from < 0) from = 0;
+    if (to > s->done - 1) to = s->done - 1;
+    for (int k = from + 1; k <= to; k++)
+        if (fabs(s->step[k] - s->step[from]) > 1e-6) return 0;
+    return 1;
+}
+
 /* Estimates the next pair (its flows replace those of the pair RING before it), then measures the
- * kept frame whose six pairs are now all there, unless a scene cut lies among them. */
+ * kept frame whose six pairs are now all there, unless a scene cut lies among them or they are
+ * unevenly spaced. */
 static kn_status stream_advance(pair_stream *s, kn_error *err) {
     int k = s->done, w = s->in->w, h = s->in->h, sl = k % RING;
     kn_status st = stream_reserve(s, k + 1, err);
@@ -384,16 +433,17 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
     s->cut[sl] = s->o->scene_cut ? is_cut(s->ctx, s->o, g0, g1, f, b, s->fade[sl].unexplained) : 0;
     if (s->cut[sl] < 0) return kn_fail(err, KN_ENOMEM, "interp: out of memory testing for a scene cut");
     s->motion[k] = kn_pair_motion(f);
+    s->step[k] = src_at(s->in, k + 1) - src_at(s->in, k);
     s->done = k + 1;
     /* frame k rebuilt from k-1 and k+1 (kernel.c) */
-    if (s->o->cubic && k >= 1 && !s->cut[pk] && !s->cut[sl] &&
+    if (s->o->cubic && k >= 1 && !s->cut[pk] && !s->cut[sl] && pairs_even(s, k - 1, k) &&
         (st = kn_kernel_measure(s->ctx, src_frame(s->in, k - 1), src_frame(s->in, k),
                                 src_frame(s->in, k + 1), w, h, &s->bwd[pk], f, &s->kernel[k], err)))
         return st;
     if (s->o->pool_still && k >= 3 && (st = still_measure(s, k - 1, err))) return st;
     if (s->o->blend_jumps && k >= 1 && (st = jump_measure(s, k, err))) return st;
     int j = k - 2;
-    if (!s->o->accel || j < 3) return KN_OK;
+    if (!s->o->accel || j < 3 || !pairs_even(s, j - 3, j + 2)) return KN_OK;
     const kn_flow *fw[6], *bw[6];
     for (int q = 0; q < 6; q++) {
         int p = (j - 3 + q) % RING;
@@ -439,12 +489,14 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING, next = (i + 1) % RING;
     /* the kernel from the kept frames measured so far, up to b (i + 1) */
     int kfrom = i + 2 - GAIN_WINDOW > 0 ? i + 2 - GAIN_WINDOW : 0;
-    kn_pair_hints hints = {{NULL, NULL}, s->o->accel ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
+    /* acceleration (from pairs i-1 and i+1) and the time hedge assume the frames evenly spaced */
+    int even = pairs_even(s, i - 1, i + 1);
+    kn_pair_hints hints = {{NULL, NULL}, s->o->accel && even ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
                            s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom), &s->fade[sl]};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
     if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, n, field, hints.acc, err);
     const uint8_t *a = src_frame(s->in, i), *b = src_frame(s->in, i + 1);
-    int uneven = s->o->accel && s->o->time_hedge && !s->cut[sl] &&
+    int uneven = s->o->accel && s->o->time_hedge && even && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
     /* still parts: the frames before a and after b too, as the kept frames measured so far (up to a)
      * support */
@@ -487,12 +539,45 @@ typedef struct {
     double in_fps, out_fps;   /* output k is at time k / out_fps */
     const int *pos;           /* input i is output pos[i]; the frames between at equal steps */
     int n;                    /* input frames */
+    int cursor;               /* timed frames: the frame the last output frame came from */
+    pair_stream *pairs;       /* timed frames taken in order: their pairs, estimated as frames are read */
 } frame_map;
 
-/* Output frame k sits between input frames *i and *i+1 at *t (t == 0: frame i itself). */
-static void map_frame(const frame_map *m, long long k, int *i, double *t) {
-    if (m->factor) { *i = (int)(k / m->factor); *t = (double)(k % m->factor) / m->factor; return; }
-    if (!m->pos) { fps_source(k, m->in_fps, m->out_fps, m->n, i, t); return; }
+/* Output frame k of the fps mode over timed frames: the last frame placed at or before k's position
+ * (from m->cursor on, pulling frames up to the one after it, but none after frame last) and where k
+ * falls towards the next; *t = 1 past the last frame (or frame last). Frames can come closer than the output's: before a frame is pulled, the
+ * pairs taken in order are estimated as far as the frames that the pull would evict need (a pair's
+ * estimate reads from three frames before it to the one after it). */
+static kn_status timed_source(frame_map *m, frame_src *in, long long k, int last, int *i, double *t,
+                              kn_error *err) {
+    double s = (double)k * m->in_fps / m->out_fps;
+    int f = m->cursor, has = 0;
+    kn_status st = KN_OK;
+    for (;;) {
+        int pull = f + 1;
+        if (pull > last) { has = 0; break; }
+        while (!st && m->pairs && pull >= in->loaded && !in->ended && m->pairs->done < pull - 3)
+            st = stream_advance(m->pairs, err);
+        if (!st) st = src_has(in, pull, &has, err);
+        if (st) return st;
+        if (!has || src_at(in, pull) > s + 1e-9) break;
+        f = pull;
+    }
+    m->cursor = f;
+    double p = src_at(in, f);
+    *i = f;
+    if (s - p < 1e-9) *t = 0;
+    else *t = has ? (s - p) / (src_at(in, f + 1) - p) : 1;
+    return KN_OK;
+}
+
+/* Output frame k sits between input frames *i and *i+1 at *t (t == 0: frame i itself; t >= 1: past
+ * the last timed frame). Timed frames after frame last are not read (the caller still needs the
+ * frames before them in the ring). */
+static kn_status map_frame(frame_map *m, frame_src *in, long long k, int last, int *i, double *t, kn_error *err) {
+    if (m->factor) { *i = (int)(k / m->factor); *t = (double)(k % m->factor) / m->factor; return KN_OK; }
+    if (!m->pos && in->timed) return timed_source(m, in, k, last, i, t, err);
+    if (!m->pos) { fps_source(k, m->in_fps, m->out_fps, m->n, i, t); return KN_OK; }
     int lo = 0, hi = m->n - 1;   /* the last input placed at or before k */
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
@@ -501,6 +586,7 @@ static void map_frame(const frame_map *m, long long k, int *i, double *t) {
     }
     *i = lo;
     *t = lo == m->n - 1 ? 0 : (double)(k - m->pos[lo]) / (double)(m->pos[lo + 1] - m->pos[lo]);
+    return KN_OK;
 }
 
 /* Where output frames go: frame k is written at slot(k), and done(k) is called once it is complete,
@@ -517,7 +603,7 @@ typedef struct out_target {
  * pair rendered from one flow estimate (at most max_between per pair). adds: more frames come out
  * than go in, so acceleration, the kernel choice, the still parts' pooling and the jumps are worth
  * taking the pairs in order. */
-static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_src *in, const frame_map *m,
+static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_src *in, frame_map *m,
                              long long nout, int max_between, int adds, const out_target *out,
                              kn_interp_progress progress, void *user, kn_error *err) {
     int w = in->w, h = in->h, has = 0;
@@ -537,10 +623,11 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_s
         st = kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", w, h);
     if (!st && in_order && !(ps.jump = calloc(RING * kn_jump_tiles(w, h), 1)))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
+    m->pairs = in_order ? &ps : NULL;
     long long k = 0;
     while (!st && k < nout) {
         int i; double t;
-        map_frame(m, k, &i, &t);
+        if ((st = map_frame(m, in, k, INT_MAX, &i, &t, err))) break;
         if ((st = src_has(in, t == 0 ? i : i + 1, &has, err)) || !has) break;   /* past the last input frame */
         if (t == 0) {
             memcpy(out->slot(out->user, k), src_frame(in, i), fb);
@@ -559,10 +646,11 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_s
             ts[nt] = (float)t; outs[nt] = out->slot(out->user, k); nt++; k++;
             if (k >= nout || nt == max_between) break;
             int i2; double t2;
-            map_frame(m, k, &i2, &t2);
-            if (i2 != i || t2 == 0) break;
+            if ((st = map_frame(m, in, k, i + 1, &i2, &t2, err))) break;
+            if (i2 != i || t2 == 0 || t2 >= 1) break;
             t = t2;
         }
+        if (st) break;
         if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
         else st = pair_ws(ctx, o, src_frame(in, i), src_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
         if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
@@ -622,7 +710,7 @@ static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, frame_sr
                             double out_fps, long long nout, const out_target *tgt, kn_error *err) {
     kn_interp_opts def;
     if (!o) { kn_interp_opts_default(&def); o = &def; }
-    frame_map m = {factor, in_fps, out_fps, NULL, in->whole ? in->whole->nframes : INT_MAX};
+    frame_map m = {.factor = factor, .in_fps = in_fps, .out_fps = out_fps, .n = in->whole ? in->whole->nframes : INT_MAX};
     return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in_fps, factor, out_fps),
                        factor >= 2 || out_fps > in_fps, tgt, NULL, NULL, err);
 }
@@ -661,26 +749,30 @@ kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const k
     long long nout = 0;
     kn_status st = video_args(in, factor, out_fps, &nout, err);
     if (st) return st;
-    frame_src src = {in, NULL, NULL, in->width, in->height, NULL, 0, 0};
+    frame_src src = {.whole = in, .w = in->width, .h = in->height};
     return fill_to_sink(ctx, o, &src, in->fps, factor, out_fps, nout, sink, user, err);
 }
 
 kn_status kn_interp_stream(const kn_ctx *ctx, const kn_interp_opts *o, int width, int height, double in_fps,
                            kn_interp_source source, void *source_user, int factor, double out_fps,
-                           kn_interp_sink sink, void *user, kn_error *err) {
+                           kn_interp_sink sink, void *user, long long *dropped, kn_error *err) {
+    if (dropped) *dropped = 0;
     if (width < 1 || height < 1 || width > 16384 || height > 16384)
         return kn_fail(err, KN_EINVAL, "interp: frame size %dx%d is outside 1..16384", width, height);
     kn_status st = rate_args(factor, in_fps, out_fps, err);
     if (st) return st;
     if (!source || !sink) return kn_fail(err, KN_EINVAL, "interp: no frame source or sink");
     size_t fb = (size_t)width * height * 3;
-    frame_src src = {NULL, source, source_user, width, height, kn_malloc(SRC_RING * fb), 0, 0};
+    /* only the fps mode places frames by their times */
+    frame_src src = {.pull = source, .user = source_user, .w = width, .h = height, .ring = kn_malloc(SRC_RING * fb),
+                     .rate = out_fps > 0 ? in_fps : 0};
     if (!src.ring) return kn_fail(err, KN_ENOMEM, "interp: out of memory for %d frames of %dx%d", SRC_RING, width,
                                   height);
     int has = 0;
     st = src_has(&src, 0, &has, err);
     if (!st && !has) st = kn_fail(err, KN_EINVAL, "interp: the input video has no frames");
     if (!st) st = fill_to_sink(ctx, o, &src, in_fps, factor, out_fps, LLONG_MAX, sink, user, err);
+    if (dropped) *dropped = src.dropped;
     kn_free(src.ring);
     return st;
 }
@@ -702,7 +794,7 @@ kn_status kn_interp_video(const kn_ctx *ctx, const kn_interp_opts *o, const kn_v
     out->fps = factor ? (float)(in_fps * factor) : (float)out_fps;
     whole_video wv = {out->rgb, fb};
     out_target tgt = {whole_slot, whole_done, &wv};
-    frame_src src = {in, NULL, NULL, w, h, NULL, 0, 0};
+    frame_src src = {.whole = in, .w = w, .h = h};
     st = video_fill(ctx, o, &src, in_fps, factor, out_fps, nout, &tgt, err);
     if (!st && in->nkeyframes > 0 && in->keyframe_index) {
         out->keyframe_index = malloc(sizeof(int) * (size_t)in->nkeyframes);
@@ -743,10 +835,10 @@ kn_status kn_interp_fill(const kn_ctx *ctx, const kn_interp_opts *o, const kn_vi
     if (pos[n - 1] != out->nframes - 1)
         return kn_fail(err, KN_EINVAL, "interp: the last input frame is placed at %d but the output has %d frames",
                        pos[n - 1], out->nframes);
-    frame_map m = {0, 0, 0, pos, n};
+    frame_map m = {.pos = pos, .n = n};
     whole_video wv = {out->rgb, (size_t)in->width * in->height * 3};
     out_target tgt = {whole_slot, whole_done, &wv};
-    frame_src src = {in, NULL, NULL, in->width, in->height, NULL, 0, 0};
+    frame_src src = {.whole = in, .w = in->width, .h = in->height};
     return fill_frames(ctx, o, &src, &m, out->nframes, max_gap - 1 > 0 ? max_gap - 1 : 1, out->nframes > n, &tgt,
                        progress, user, err);
 }

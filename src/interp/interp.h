@@ -120,16 +120,23 @@ long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fp
 typedef kn_status (*kn_interp_sink)(void *user, long long k, const uint8_t *rgb, kn_error *err);
 kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                              double out_fps, kn_interp_sink sink, void *user, kn_error *err);
-/* Pulls the next input frame into rgb (width * height * 3 bytes); *got = 0 when there is none. */
-typedef kn_status (*kn_interp_source)(void *user, uint8_t *rgb, int *got, kn_error *err);
+/* Pulls the next input frame into rgb (width * height * 3 bytes); *got = 0 when there is none. *time
+ * (NAN on entry) may be set to the frame's presentation time in seconds, from any origin. */
+typedef kn_status (*kn_interp_source)(void *user, uint8_t *rgb, double *time, int *got, kn_error *err);
 /* kn_interp_video_to on frames pulled from source one at a time (width x height, in_fps: 0 when
  * unknown, then only a factor), so neither the input nor the output need be in memory: the engine
  * holds a ring of 8 input frames and the output frames of one pair, whatever the video's length.
- * The frames are byte for byte kn_interp_video_to's on the same frames. A source that fails stops the
- * run with its status; a source with no frame is an error. */
+ * The frames are byte for byte kn_interp_video_to's on the same frames when the source gives no
+ * times, or times i / in_fps. With out_fps, times place the frames (variable frame rate: a phone's
+ * or a screen recording's capture, a GIF's delays): output frame k is at k / out_fps after frame 0's
+ * time, between the two input frames around it; a frame without a time comes 1 / in_fps after the
+ * one before, and a frame whose time is not after the one before's is dropped (*dropped counts them
+ * when not NULL). Acceleration and the kernel's measurement are used only where the frames around a
+ * pair are evenly spaced. A factor ignores the times. A source that fails stops the run with its
+ * status; a source with no frame is an error. */
 kn_status kn_interp_stream(const kn_ctx *ctx, const kn_interp_opts *o, int width, int height, double in_fps,
                            kn_interp_source source, void *source_user, int factor, double out_fps,
-                           kn_interp_sink sink, void *user, kn_error *err);
+                           kn_interp_sink sink, void *user, long long *dropped, kn_error *err);
 /* The most output frames between two input frames (factor, or out_fps / in_fps rounded up, plus 2). */
 int kn_interp_video_between(double in_fps, int factor, double out_fps);
 

@@ -42,6 +42,12 @@ typedef struct kn_video_reader kn_video_reader;
 kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err);
 void kn_video_reader_info(const kn_video_reader *r, int *width, int *height, float *fps);
 kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_error *err);
+/* The presentation time of the frame next handed out last, in seconds after frame 0's, on the clock
+ * of the reported fps: a frame whose timestamp is within a tick of the stream's steady cadence is at
+ * exactly i / fps for a whole i, others (a variable frame rate: a phone's or a screen recording's
+ * capture, a GIF's uneven delays) where their timestamps put them. NAN when unknown (a PNG folder, a
+ * stream without timestamps). */
+double kn_video_reader_time(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

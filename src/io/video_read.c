@@ -94,6 +94,7 @@ typedef struct dec {
     struct SwsContext *sws;
     int stream, is_gif;
     AVRational tb;
+    AVRational rate;        /* the stream's cadence (av_guess_frame_rate); 0/1 when unknown */
     long long index;        /* frames decoded so far */
     int flushed;            /* the demuxer is at its end and the decoder was told */
     int64_t t_first, t_end; /* span of the kept frames' timestamps, in stream time base */
@@ -163,7 +164,8 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
      * time base (above 210 fps while the average is below 70); the average alone would count a
      * phone's pause before its first frame as a slower rate (a 30 fps clip read as 27) */
     AVRational fr = av_guess_frame_rate(d->ic, st, NULL);
-    *fps = fr.num > 0 && fr.den > 0 ? (float)av_q2d(fr) : 0.f;
+    d->rate = fr.num > 0 && fr.den > 0 ? fr : (AVRational){0, 1};
+    *fps = d->rate.num ? (float)av_q2d(fr) : 0.f;
     return KN_OK;
 }
 
@@ -316,7 +318,26 @@ struct kn_video_reader {
     long long next;      /* index of the next frame handed out */
     uint8_t *first;      /* frame 0, read at open to learn the size; handed out by the first next */
     dec d;               /* FFmpeg */
+    int64_t pts0;        /* frame 0's timestamp (stream time base) */
+    double read_time;    /* the time of the frame reader_read read last (kn_video_reader_time) */
+    double first_time;   /* frame 0's */
+    double time;         /* the time of the frame next handed out last */
 };
+
+/* The time of the frame just decoded, in seconds after frame 0 on the clock of the rate the reader
+ * reports: its position in frames of the stream's cadence, rounded to a whole number when its
+ * timestamp is within a tick of one (a time base in milliseconds cannot hold 1/30 s), over r->fps.
+ * So a steady stream's frame i is at exactly i / fps, and the engine, which places frames at time *
+ * fps, finds frame i at i. NAN without timestamps or a rate. */
+static double decoded_time(const kn_video_reader *r) {
+    const dec *d = &r->d;
+    int64_t t = d->frame->best_effort_timestamp;
+    if (t == AV_NOPTS_VALUE || r->pts0 == AV_NOPTS_VALUE || !(r->fps > 0)) return NAN;
+    double rate = d->rate.num && (float)av_q2d(d->rate) == r->fps ? av_q2d(d->rate) : r->fps;
+    double tick = av_q2d(d->tb), q = (double)(t - r->pts0) * tick * rate, whole = nearbyint(q);
+    if (fabs(q - whole) <= tick * rate + 1e-9) q = whole;
+    return q / r->fps;
+}
 
 /* Opens the file for decoding from its first frame, with the rate read_ffmpeg would report: a GIF's
  * (or a stream without a declared rate) is measured over all its frames in a first pass. */
@@ -364,6 +385,8 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             return st;
         }
         upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
+        if (r->next == 0) r->pts0 = r->d.frame->best_effort_timestamp;
+        r->read_time = decoded_time(r);
     }
     const char *name = r->is_dir ? fp : r->path;
     if (r->next == 0 && (w < 1 || h < 1 || w > KN_IMAGE_MAX_SIDE || h > KN_IMAGE_MAX_SIDE))
@@ -390,12 +413,15 @@ kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error
     if (stat(path, &sb) != 0) return kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno));
     kn_video_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) { free(r); return kn_fail(err, KN_ENOMEM, "%s: out of memory", path); }
+    r->pts0 = AV_NOPTS_VALUE;
+    r->read_time = r->time = NAN;
     r->is_dir = S_ISDIR(sb.st_mode);
     kn_status st = r->is_dir ? KN_OK : reader_open_ffmpeg(r, err);
     int got = 0;
     uint8_t *first = NULL;
     if (!st) st = reader_read(r, &first, &got, err);
     if (st) { kn_video_reader_close(r); return st; }
+    r->first_time = r->read_time;
     *out = r;
     return KN_OK;
 }
@@ -412,13 +438,16 @@ kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_er
         kn_free(r->first);
         r->first = NULL;
         r->next = 1;
+        r->time = r->first_time;
         *got = 1;
         return KN_OK;
     }
     kn_status st = reader_read(r, &rgb, got, err);
-    if (!st && *got) r->next++;
+    if (!st && *got) { r->next++; r->time = r->read_time; }
     return st;
 }
+
+double kn_video_reader_time(const kn_video_reader *r) { return r->time; }
 
 void kn_video_reader_close(kn_video_reader *r) {
     if (!r) return;

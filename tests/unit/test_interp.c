@@ -364,13 +364,14 @@ TEST(video_to_sink_matches_video) {
 
 /* A source that hands out a video's frames one at a time (counting the pulls), and fails at frame
  * fail_at. */
-typedef struct { const kn_video *v; int next, fail_at, pulls; } video_source;
-static kn_status pull_frame(void *user, uint8_t *rgb, int *got, kn_error *err) {
+typedef struct { const kn_video *v; int next, fail_at, pulls; const double *times; } video_source;
+static kn_status pull_frame(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
     video_source *s = user;
     s->pulls++;
     *got = 0;
     if (s->next == s->fail_at) return kn_fail(err, KN_EFORMAT, "damaged frame %d", s->next);
     if (s->next >= s->v->nframes) return KN_OK;
+    if (s->times) *time = s->times[s->next];
     memcpy(rgb, kn_video_frame(s->v, s->next++), (size_t)s->v->width * s->v->height * 3);
     *got = 1;
     return KN_OK;
@@ -379,8 +380,8 @@ static kn_status pull_frame(void *user, uint8_t *rgb, int *got, kn_error *err) {
 /* kn_interp_stream pulls the frames one at a time and hands over the very frames kn_interp_video_to
  * does: the pairs in order (12 frames: acceleration, kernel choice, pooling and jumps all read frames
  * around the pair from the ring) and pair by pair (6 frames, or fewer frames out than in), factor
- * and fps modes, up and down; a single frame; a source's failure stops it with its status, and a
- * source with no frames is an error. */
+ * and fps modes, up and down, without times and with steady ones (from another origin); a single
+ * frame; a source's failure stops it with its status, and a source with no frames is an error. */
 TEST(stream_matches_video_to) {
     int w = 40, h = 32, n = 12;
     size_t fb = (size_t)w * h * 3;
@@ -391,17 +392,19 @@ TEST(stream_matches_video_to) {
     int lens[3] = {12, 6, 1};
     int factors[4] = {2, 0, 0, 1};
     double fpss[4] = {0, 27, 4, 0};
+    double steady[12];
+    for (int i = 0; i < n; i++) steady[i] = 7.3 + i / 10.0;
     for (int l = 0; l < 3; l++)
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < 8; q++) {
             kn_video in = full;
             in.nframes = lens[l];
-            long long nout = kn_interp_video_frames(in.nframes, in.fps, factors[q], fpss[q]);
+            long long nout = kn_interp_video_frames(in.nframes, in.fps, factors[q % 4], fpss[q % 4]);
             collect_sink a = {calloc((size_t)nout, fb), fb, 0, -1}, b = {calloc((size_t)nout + 1, fb), fb, 0, -1};
             REQUIRE(a.rgb != NULL && b.rgb != NULL);
-            video_source src = {&in, 0, -1, 0};
-            REQUIRE(kn_interp_video_to(NULL, NULL, &in, factors[q], fpss[q], collect, &a, &err) == KN_OK);
-            CHECKF(kn_interp_stream(NULL, NULL, w, h, in.fps, pull_frame, &src, factors[q], fpss[q], collect, &b,
-                                    &err) == KN_OK, "%s", err.msg);
+            video_source src = {.v = &in, .fail_at = -1, .times = q >= 4 ? steady : NULL};
+            REQUIRE(kn_interp_video_to(NULL, NULL, &in, factors[q % 4], fpss[q % 4], collect, &a, &err) == KN_OK);
+            CHECKF(kn_interp_stream(NULL, NULL, w, h, in.fps, pull_frame, &src, factors[q % 4], fpss[q % 4], collect,
+                                    &b, NULL, &err) == KN_OK, "%s", err.msg);
             CHECKF(b.next == nout && a.next == nout, "%d frames, mode %d: %lld and %lld of %lld", lens[l], q, a.next,
                    b.next, nout);
             CHECKF(!memcmp(a.rgb, b.rgb, fb * (size_t)nout), "%d frames, mode %d", lens[l], q);
@@ -409,18 +412,18 @@ TEST(stream_matches_video_to) {
         }
     collect_sink c = {calloc((size_t)40, fb), fb, 0, -1};
     REQUIRE(c.rgb != NULL);
-    video_source bad = {&full, 0, 7, 0};
-    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &bad, 2, 0, collect, &c, &err) == KN_EFORMAT);
+    video_source bad = {.v = &full, .fail_at = 7};
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &bad, 2, 0, collect, &c, NULL, &err) == KN_EFORMAT);
     CHECK(strstr(err.msg, "damaged frame 7") != NULL);
     CHECK(c.next < 14);   /* output frame 14 is input frame 7: never made */
     kn_video none = full;
     none.nframes = 0;
-    video_source empty = {&none, 0, -1, 0};
+    video_source empty = {.v = &none, .fail_at = -1};
     c.next = 0;
-    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &empty, 2, 0, collect, &c, &err) == KN_EINVAL);
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &empty, 2, 0, collect, &c, NULL, &err) == KN_EINVAL);
     CHECK(strstr(err.msg, "no frames") != NULL && c.next == 0);
-    CHECK(kn_interp_stream(NULL, NULL, w, h, 0, pull_frame, &empty, 0, 25, collect, &c, &err) == KN_EINVAL);
-    CHECK(kn_interp_stream(NULL, NULL, 0, h, 10, pull_frame, &empty, 2, 0, collect, &c, &err) == KN_EINVAL);
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 0, pull_frame, &empty, 0, 25, collect, &c, NULL, &err) == KN_EINVAL);
+    CHECK(kn_interp_stream(NULL, NULL, 0, h, 10, pull_frame, &empty, 2, 0, collect, &c, NULL, &err) == KN_EINVAL);
     free(c.rgb);
     free(full.rgb);
 }
@@ -1221,6 +1224,97 @@ TEST(uneven_capture_hedges_the_longer_pairs) {
     free(full);
 }
 
+/* In the fps mode a source's times place its frames (a variable frame rate): texture moving 3 px a
+ * nominal frame, captured at uneven times (gaps of two and three frames, a burst of nine frames within
+ * one, a frame with the time of the one before, which is dropped), rebuilt at twice the nominal rate.
+ * Every output frame shows the texture where it is at its own time: the kept ones exactly, the others
+ * as the true shift within a few dB of the even footage's own margin. Taken as evenly spaced, the same
+ * frames put the texture 3 px or more from where it is. */
+TEST(fps_mode_places_frames_at_their_times) {
+    int w = 64, h = 48;
+    size_t fb = (size_t)w * h * 3;
+    const double at[] = {0, 1, 2, 4, 5, 5, 6, 9, 10, 11, 12, 13, 14, 14.1, 14.2, 14.3, 14.4, 14.5, 14.6, 14.7,
+                         14.8, 14.9, 15, 16, 17};
+    int n = (int)(sizeof at / sizeof at[0]), repeated = 5;
+    double times[32];
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 0, NULL};
+    uint8_t *truth = malloc(fb);
+    REQUIRE(in.rgb != NULL && truth != NULL);
+    for (int i = 0; i < n; i++) {
+        times[i] = 100 + at[i] / 10;
+        if (i == repeated) memset(in.rgb + fb * i, 0, fb);   /* never shown */
+        else texture(in.rgb + fb * i, w, h, 3 * at[i], 0, 0, 3);
+    }
+    long long nout = 35;   /* k / 20 s for k = 0 .. 34, up to the last frame at 1.7 s */
+    collect_sink timed = {calloc((size_t)nout + 1, fb), fb, 0, -1}, plain = {calloc((size_t)2 * n, fb), fb, 0, -1};
+    REQUIRE(timed.rgb != NULL && plain.rgb != NULL);
+    video_source src = {.v = &in, .fail_at = -1, .times = times}, untimed = {.v = &in, .fail_at = -1};
+    kn_error err = {0};
+    long long dropped = -1;
+    REQUIRE(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &src, 0, 20, collect, &timed, &dropped, &err) == KN_OK);
+    CHECKF(timed.next == nout, "%lld frames", timed.next);
+    CHECK(dropped == 1);
+    REQUIRE(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &untimed, 0, 20, collect, &plain, &dropped, &err) ==
+            KN_OK);
+    CHECK(dropped == 0 && plain.next == 2 * n - 1);
+    double worst = 99, worst_plain = 99;
+    for (long long k = 0; k < nout; k++) {
+        texture(truth, w, h, 3 * (k / 2.0), 0, 0, 3);
+        double p = interior_psnr(timed.rgb + fb * k, truth, w, h, 8);
+        int kept = 0;
+        for (int i = 0; i < n; i++) kept |= i != repeated && at[i] * 2 == (double)k;
+        if (kept) CHECKF(p == 99, "output %lld is a kept frame but scores %.2f dB", k, p);
+        if (p < worst) worst = p;
+        if (k >= 7 && k < plain.next) {   /* after the first gap, where the untimed frames slip */
+            double q = interior_psnr(plain.rgb + fb * k, truth, w, h, 8);
+            if (q < worst_plain) worst_plain = q;
+        }
+    }
+    printf("  worst output frame: %.2f dB placed by time, %.2f dB evenly spaced\n", worst, worst_plain);
+    CHECK(worst > 30);
+    CHECK(worst_plain < 20);
+    free(timed.rgb); free(plain.rgb); free(truth); free(in.rgb);
+}
+
+/* Frames at random times (bursts, long gaps, repeated times) at several output rates: every output
+ * time up to the last frame's is made, in order, and the frames read stay in the engine's ring (its
+ * assertion). */
+TEST(fps_mode_takes_any_times) {
+    int w = 24, h = 16, n = 40;
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 0, NULL};
+    REQUIRE(in.rgb != NULL);
+    uint64_t rng = 12345;
+    for (int seed = 0; seed < 3; seed++) {
+        double times[40], t = 0, last = 0;
+        long long repeats = 0;
+        for (int i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            int r = (int)(rng >> 59);   /* 0..31 */
+            double gap = r < 4 ? 0 : r < 20 ? 0.01 * r : r < 28 ? 0.1 : 0.05 * r;
+            if (i > 0 && gap == 0) repeats++;
+            t += gap;
+            times[i] = t;
+            if (gap > 0 || i == 0) last = t;
+            texture(in.rgb + fb * i, w, h, 20 * t, 0, 0, 1);
+        }
+        double rates[3] = {7, 20, 55};
+        for (int q = 0; q < 3; q++) {
+            long long nout = (long long)floor((last - times[0]) * rates[q] + 1e-9) + 1, dropped = -1;
+            collect_sink c = {calloc((size_t)nout + 1, fb), fb, 0, -1};
+            REQUIRE(c.rgb != NULL);
+            video_source src = {.v = &in, .fail_at = -1, .times = times};
+            kn_error err = {0};
+            CHECKF(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &src, 0, rates[q], collect, &c, &dropped, &err)
+                   == KN_OK, "%s", err.msg);
+            CHECKF(c.next == nout && dropped == repeats, "seed %d, %g fps: %lld of %lld frames, %lld of %lld dropped",
+                   seed, rates[q], c.next, nout, dropped, repeats);
+            free(c.rgb);
+        }
+    }
+    free(in.rgb);
+}
+
 TEST_MAIN_BEGIN
     RUN(flow_recovers_translation);
     RUN(middle_frame_matches_true_shift);
@@ -1234,6 +1328,8 @@ TEST_MAIN_BEGIN
     RUN(video_factor_and_fps_semantics);
     RUN(video_to_sink_matches_video);
     RUN(stream_matches_video_to);
+    RUN(fps_mode_places_frames_at_their_times);
+    RUN(fps_mode_takes_any_times);
     RUN(metrics);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
