@@ -99,6 +99,11 @@ check "a variable-frame-rate mkv (32 of 40 frames at 60 fps), --fps 60" "$K" int
 check "  ... 40 frames" test "$(count_png "$T/vfr60")" -eq 40
 check "  ... each kept frame at its own time" bash -c "$(declare -f pixels same_pixels); same_pixels '$T/vfr60/00005.png' '$T/truth/00005.png' && same_pixels '$T/vfr60/00024.png' '$T/truth/00024.png' && same_pixels '$T/vfr60/00039.png' '$T/truth/00039.png'"
 check "  ... a dropped frame rebuilt where it was (above 30 dB)" above "$T/vfr60/00003.png" "$T/truth/00003.png" 30
+frame_time() { ffprobe -v error -select_streams v:0 -show_entries frame=pts_time -of csv=p=0 "$1" | tr -d ', ' | grep . | sed -n "$(($2 + 1))p"; }
+near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a != "" && d < 0.0005 && d > -0.0005) }' || { echo "  $1, expected $2"; return 1; }; }
+check "  ... --factor 2 into an mp4" "$K" interpolate "$T/vfr.mkv" -o "$T/vfr2.mp4" --factor 2
+check "  ... keeps the input's timing: 63 frames, frame 6 (input 3) at 5/60 s, frame 5 halfway before it" \
+  bash -c "$(declare -f probe expect_video frame_time near); expect_video '$T/vfr2.mp4' 63 120/1 && near \$(frame_time '$T/vfr2.mp4' 6) 0.083333 && near \$(frame_time '$T/vfr2.mp4' 5) 0.058333"
 check "  ... taken as evenly spaced (--input-fps 60), the frames slip" bash -c "'$K' interpolate '$T/vfr.mkv' -o '$T/even60/' --fps 60 --input-fps 60 2>/dev/null && [ \$(find '$T/even60' -name '*.png' | wc -l) -eq 32 ]"
 
 # --- errors

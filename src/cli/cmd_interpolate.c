@@ -28,7 +28,8 @@ static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .webm .gif .y4m ...) or a folder of PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder)\n"
-               "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i; fps * N\n"
+               "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
+               "            (fps * N, with a video's own timing when its frames are unevenly spaced)\n"
                "  --fps F     frames at times k/F between the first and last input frame (the input's frames\n"
                "            at their timestamps, so a variable frame rate keeps its timing)\n"
                "  --threads N compute threads (default: all cores)\n"
@@ -64,27 +65,60 @@ static int check_memory(const char *in, int w, int h, long long held, double bud
     return -1;
 }
 
-/* Input frames come from the reader, counted, with their times unless a rate was given instead. */
-typedef struct { kn_video_reader *rd; int n, timed; } counted_reader;
+/* Input frames come from the reader, counted, with their times unless a rate was given instead; the
+ * times are kept (8 bytes a frame) for the output frames' (frame_time). */
+typedef struct {
+    kn_video_reader *rd;
+    int n, timed;
+    double fps;        /* the input's rate: a frame without a time comes 1/fps after the one before */
+    double *times;     /* frame i's time, for i < n */
+    int cap;
+} counted_reader;
 static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
     counted_reader *c = user;
     kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
-    c->n += !st && *got;
-    if (c->timed) *time = kn_video_reader_time(c->rd);
-    return st;
+    if (st || !*got || !c->timed) { c->n += !st && *got; return st; }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        double *p = realloc(c->times, sizeof *p * (size_t)cap);
+        if (!p) return kn_fail(err, KN_ENOMEM, "out of memory for the times of %d frames", cap);
+        c->times = p;
+        c->cap = cap;
+    }
+    double t = kn_video_reader_time(c->rd);
+    *time = t;
+    c->times[c->n] = isfinite(t) ? t : c->n ? c->times[c->n - 1] + 1 / c->fps : 0;
+    c->n++;
+    return KN_OK;
+}
+
+/* The time of output frame k of --factor: input frame k / factor's, or between it and the next at
+ * the fraction k % factor / factor of their interval. */
+static double frame_time(const counted_reader *c, long long k, int factor) {
+    long long i = k / factor, j = k % factor;
+    double t = c->times[i];
+    return j ? t + (c->times[i + 1] - t) * (double)j / factor : t;
 }
 
 /* Output frames go straight to the writer, counted; a writer that keeps them (GIF) takes at most
- * limit, so the budget is kept as the frames come (their number is known only at the end). */
-typedef struct { kn_video_writer *vw; long long n, limit; const char *path; double budget; } counted_writer;
+ * limit, so the budget is kept as the frames come (their number is known only at the end). With
+ * src, --factor's frames are written at the input's times (frame_time). */
+typedef struct {
+    kn_video_writer *vw;
+    long long n, limit;
+    const char *path;
+    double budget;
+    const counted_reader *src;
+    int factor;
+} counted_writer;
 static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
-    (void)k;
     counted_writer *c = user;
     if (c->n >= c->limit)
         return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
                        "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
                        c->path, c->n, c->budget / 1e9);
-    kn_status st = kn_video_writer_add(c->vw, rgb, err);
+    kn_status st = c->src ? kn_video_writer_add_at(c->vw, rgb, frame_time(c->src, k, c->factor), err)
+                          : kn_video_writer_add(c->vw, rgb, err);
     c->n += !st;
     return st;
 }
@@ -112,15 +146,20 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
     kn_error err = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
-    counted_reader src = {NULL, 0, !(input_fps > 0)};
+    counted_reader src = {0};
     if (kn_video_reader_open(in, &src.rd, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
     int w, h;
     float in_fps;
     kn_video_reader_info(src.rd, &w, &h, &in_fps);
     if (input_fps > 0) in_fps = (float)input_fps;
+    src.fps = in_fps;
+    src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
     kn_pool *pool = NULL;
-    counted_writer dst = {NULL, 0, LLONG_MAX, out, budget};
+    counted_writer dst = {NULL, 0, LLONG_MAX, out, budget, NULL, (int)factor};
+    /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
+     * are its cadence's anyway); --fps makes a steady output of its own */
+    if (factor > 0 && src.timed && in_fps > 0) dst.src = &src;
     if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
         fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
                 fps > 0 ? "use --fps" : "write a video");
@@ -138,7 +177,8 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (make_ctx((int)threads, &pool, &ctx)) goto done;
     double t0 = kn_now();
     long long dropped = 0;
-    kn_status st = kn_video_writer_open(out, w, h, (float)out_fps, &dst.vw, &err);
+    kn_status st = dst.src ? kn_video_writer_open_timed(out, w, h, (float)out_fps, &dst.vw, &err)
+                           : kn_video_writer_open(out, w, h, (float)out_fps, &dst.vw, &err);
     if (!st)
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
                               &dropped, &err);
@@ -155,6 +195,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
 done:
     kn_video_writer_abort(dst.vw);
     kn_video_reader_close(src.rd);
+    free(src.times);
     kn_pool_destroy(pool);
     return rc;
 }

@@ -71,6 +71,15 @@ typedef struct kn_video_writer kn_video_writer;
 kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
                                kn_error *err);
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err);
+/* A writer whose frames come with their times (a variable frame rate), added with
+ * kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps is
+ * the nominal rate: .mp4 and .webm place each frame to 1/1000 of a frame at it (a time not after the
+ * frame before's goes one such tick after it), a GIF in centiseconds, and the last frame lasts one
+ * nominal frame; kn_video_writer_add puts a frame a nominal frame after the one before. A .y4m or
+ * PNG folder holds no times and takes the frames in order. */
+kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
+                                     kn_error *err);
+kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err);
 kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
 void kn_video_writer_abort(kn_video_writer *vw);
 /* How the writer reads path: a PNG folder (needs no fps), and one that keeps every frame until

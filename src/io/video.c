@@ -263,8 +263,12 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
     }
 }
 
-static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int w, int h,
-                           kn_error *err) {
+/* Ticks of a timed writer's time base in one frame at its nominal rate: the base is 1/(fps * TICKS),
+ * so a steady rate's frames land on exact ticks and uneven ones within 1/2000 of a frame. */
+#define TIMED_TICKS 1000
+
+static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int timed, int w,
+                           int h, kn_error *err) {
     const char *fmt = kind == VK_MP4 ? "mp4" : kind == VK_WEBM ? "webm" : "gif";
     const char *cname = kind == VK_MP4 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : "gif";
     int r = avformat_alloc_output_context2(&e->oc, NULL, fmt, tmp);
@@ -290,7 +294,7 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
         cc->time_base = (AVRational){1, 100};
     } else {
         cc->pix_fmt = AV_PIX_FMT_YUV420P;
-        cc->time_base = av_inv_q(fr);
+        cc->time_base = timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
         cc->framerate = fr;
         cc->color_range = AVCOL_RANGE_MPEG;
         cc->colorspace = AVCOL_SPC_BT709;
@@ -406,6 +410,10 @@ struct kn_video_writer {
     int fd;                   /* the temporary file, -1 for a folder */
     int w, h;                 /* frame size */
     float fps;
+    int timed;                /* frames come with times (kn_video_writer_add_at) */
+    double t0, last;          /* timed: the first frame's time, the last one's after it */
+    int64_t last_pts;         /* timed: the pts of the frame added last */
+    double *times;            /* timed GIF: each frame's time after the first's */
     long long n;              /* frames added */
     enc e;                    /* mp4, webm, gif */
     int ew, eh;               /* encoded size: mp4 pads odd sizes to even */
@@ -415,10 +423,12 @@ struct kn_video_writer {
     kn_frame_store gif_store; /* appends to gif */
 };
 
-/* GIF delays are whole centiseconds, accumulated so the average rate is right; players show delays
- * under 2 cs as 10 cs, so never go below 2. */
-static int64_t gif_pts(long long i, int64_t prev, float fps) {
-    int64_t p = llround((double)i * 100.0 / fps);
+/* GIF delays are whole centiseconds, accumulated so the average rate (or each frame's time, timed)
+ * is right; players show delays under 2 cs as 10 cs, so never go below 2. Frame n (one past the last)
+ * ends a nominal frame after it. */
+static int64_t gif_pts(const kn_video_writer *vw, long long i, int64_t prev) {
+    double t = !vw->timed ? (double)i / vw->fps : i < vw->n ? vw->times[i] : vw->times[vw->n - 1] + 1.0 / vw->fps;
+    int64_t p = llround(t * 100.0);
     return i > 0 && p < prev + 2 ? prev + 2 : p;
 }
 
@@ -465,7 +475,7 @@ static kn_status encode_finish(kn_video_writer *vw, kn_error *err) {
 static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     char url[4300];
     snprintf(url, sizeof url, "file:%s", vw->tmp);
-    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->ew, vw->eh, err);
+    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh, err);
 }
 
 /* The GIF, from the frames kept: palette, then every frame with its delay. */
@@ -477,8 +487,8 @@ static kn_status gif_encode(kn_video_writer *vw, kn_error *err) {
     if (!st) st = encode_open(vw, err);
     int64_t pts = 0;
     for (long long i = 0; !st && i < vw->n; i++) {
-        pts = gif_pts(i, pts, vw->fps);
-        st = encode_frame(vw, kn_video_frame(&vw->gif, (int)i), pal, pts, gif_pts(i + 1, pts, vw->fps) - pts, err);
+        pts = gif_pts(vw, i, pts);
+        st = encode_frame(vw, kn_video_frame(&vw->gif, (int)i), pal, pts, gif_pts(vw, i + 1, pts) - pts, err);
     }
     if (!st) st = encode_finish(vw, err);
     free(pal);
@@ -564,11 +574,12 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     }
     free(vw->buf);
     free(vw->gif.rgb);
+    free(vw->times);
     free(vw);
 }
 
-kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
-                               kn_error *err) {
+static kn_status writer_open(const char *path, int width, int height, float fps, int timed, kn_video_writer **out,
+                             kn_error *err) {
     *out = NULL;
     if (!path || !*path) return kn_fail(err, KN_EINVAL, "video write: empty path");
     vkind kind = kind_of(path);
@@ -592,6 +603,7 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
     vw->w = vw->ew = width;
     vw->h = vw->eh = height;
     vw->fps = fps;
+    vw->timed = timed;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_MP4) { vw->ew += width & 1; vw->eh += height & 1; }
@@ -611,7 +623,45 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
     return KN_OK;
 }
 
+kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
+                               kn_error *err) {
+    return writer_open(path, width, height, fps, 0, out, err);
+}
+
+kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
+                                     kn_error *err) {
+    return writer_open(path, width, height, fps, 1, out, err);
+}
+
+kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err) {
+    if (!vw->timed || vw->kind == VK_DIR || vw->kind == VK_Y4M) return kn_video_writer_add(vw, rgb, err);
+    if (!isfinite(time)) return kn_fail(err, KN_EINVAL, "%s: frame %lld has no time", vw->path, vw->n);
+    if (vw->n == 0) vw->t0 = time;
+    double rel = time - vw->t0;
+    kn_status st;
+    if (vw->kind == VK_GIF) {
+        if ((vw->n & (vw->n - 1)) == 0) {   /* room for frames 0 .. 2n-1 as n reaches a power of two */
+            double *p = realloc(vw->times, sizeof *p * (size_t)(vw->n ? 2 * vw->n : 1));
+            if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
+            vw->times = p;
+        }
+        st = gif_keep(vw, rgb, err);
+        if (!st) vw->times[vw->n] = rel;
+        if (!st) vw->last = rel;
+    } else {
+        AVRational tb = vw->e.cc->time_base;
+        int64_t pts = llround(rel * tb.den / tb.num);
+        if (vw->n > 0 && pts <= vw->last_pts) pts = vw->last_pts + 1;   /* times must rise: a tick on */
+        st = encode_frame(vw, rgb, NULL, pts, TIMED_TICKS, err);
+        if (!st) { vw->last_pts = pts; vw->last = rel; }
+    }
+    if (!st) vw->n++;
+    return st;
+}
+
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+    if (vw->timed && vw->kind != VK_DIR && vw->kind != VK_Y4M)   /* a nominal frame after the last */
+        return kn_video_writer_add_at(vw, rgb, vw->n ? vw->t0 + vw->last + 1.0 / vw->fps : 0, err);
     kn_status st;
     switch (vw->kind) {
     case VK_DIR: st = dir_add(vw, rgb, err); break;

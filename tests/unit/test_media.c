@@ -780,6 +780,42 @@ TEST(video_writer_frame_by_frame) {
     kn_video_free(&v);
 }
 
+/* A timed writer keeps each frame's time (a variable frame rate), as the reader reads it back: .mp4,
+ * .webm and .gif; a .y4m takes the frames in order. */
+TEST(video_writer_timed) {
+    kn_video v;
+    kn_error err = {0};
+    enum { N = 6 };
+    synth_video(&v, 40, 30, N, 20.f, 0);
+    const double at[N] = {0, 0.05, 0.10, 0.30, 0.35, 0.50};
+    const char *names[] = {"t.mp4", "t.webm", "t.gif", "t.y4m"};
+    for (int k = 0; k < 4; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_video_writer *vw;
+        REQUIRE(kn_video_writer_open_timed(p, 40, 30, 20.f, &vw, &err) == KN_OK);
+        for (int i = 0; i < N; i++) CHECK(kn_video_writer_add_at(vw, kn_video_frame(&v, i), 5.0 + at[i], &err) == KN_OK);
+        REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+        kn_video_reader *rd;
+        REQUIRE(kn_video_reader_open(p, &rd, &err) == KN_OK);
+        uint8_t *rgb = malloc((size_t)40 * 30 * 3);
+        int got = 1, n = 0;
+        double worst = 0;
+        while (got && kn_video_reader_next(rd, rgb, &got, &err) == KN_OK && got) {
+            double want = k == 3 ? n / 20.0 : at[n < N ? n : N - 1], miss = fabs(kn_video_reader_time(rd) - want);
+            if (!(miss <= worst)) worst = miss;
+            n++;
+        }
+        /* within a tick: the reader counts a time within one of its rate's grid as on it (a GIF's
+         * tick is 1/100 s, and its rate the mean, 10.9 fps) */
+        CHECKF(n == N && worst <= (k == 2 ? 0.01 : 1e-3) + 1e-9, "%s: %d frames, times off by up to %g s", names[k],
+               n, worst);
+        kn_video_reader_close(rd);
+        free(rgb);
+    }
+    kn_video_free(&v);
+}
+
 TEST_MAIN_BEGIN
     snprintf(g_dir, sizeof g_dir, "/tmp/kn_media_XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -804,6 +840,7 @@ TEST_MAIN_BEGIN
     RUN(video_read_box_mp4);
     RUN(video_write_fails_midway);
     RUN(video_writer_frame_by_frame);
+    RUN(video_writer_timed);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);
