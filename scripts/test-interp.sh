@@ -54,6 +54,12 @@ check "  ... identical" same_folder "$T/t1" "$T/t3"
 # --- video in and out
 check "mp4 --factor 3" "$K" interpolate "$T/in.mp4" -o "$T/f3.mp4" --factor 3 --threads 2
 check "mp4 --factor 3: 22 frames at 24 fps" expect_video "$T/f3.mp4" 22 24/1
+check "mkv and mov out (H.264)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/f2.mkv' --factor 2 2>/dev/null && '$K' interpolate '$T/in.mp4' -o '$T/f2.mov' --factor 2 2>/dev/null"
+check "  ... 15 frames at 16 fps each" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.mkv' 15 16/1 && expect_video '$T/f2.mov' 15 16/1 && [ \$(probe '$T/f2.mkv' codec_name) = h264 ]"
+check "avi out (FFmpeg's default for it, MPEG-4)" "$K" interpolate "$T/in.mp4" -o "$T/f2.avi" --factor 2
+check "  ... 15 frames at 16 fps" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.avi' 15 16/1 && [ \$(probe '$T/f2.avi' codec_name) = mpeg4 ]"
+check "an extension FFmpeg knows no video format by exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.xyz" --factor 2
+check "  ... naming it" grep -q "'.xyz'" "$T/err.log"
 check "mp4 --fps 20" "$K" interpolate "$T/in.mp4" -o "$T/f20.mp4" --fps 20 --threads 2
 # inputs at 0 .. 7/8 s; outputs at k/20 s for k/20 <= 0.875: k = 0..17
 check "mp4 --fps 20: 18 frames at 20 fps" expect_video "$T/f20.mp4" 18 20/1

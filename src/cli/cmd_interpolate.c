@@ -26,7 +26,7 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "  IN, OUT   a video FFmpeg reads/writes (.mp4 .webm .gif .y4m ...) or a folder of PNG frames\n"
+               "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
                "            (fps * N, with a video's own timing when its frames are unevenly spaced)\n"

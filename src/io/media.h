@@ -1,8 +1,10 @@
 /* src/io/media.h: images (PNG, JPEG) and videos (FFmpeg) in and out.
  * Contract: 8-bit interleaved RGB in memory (kn_image, kn_video from kinora.h); readers validate
  * sizes (at most 16384 px a side) and name the file on error; writers are atomic (temp + rename).
- * Video output by extension: .mp4 (H.264, yuv420p), .webm (VP9), .gif, .y4m (4:2:0), or a folder
- * of PNG frames 00000.png, 00001.png, ... (an existing empty folder or a path ending in '/'). */
+ * Video output by extension: .mp4 .m4v .mkv .mov (H.264, yuv420p), .webm (VP9), .gif, .y4m (4:2:0),
+ * any other container FFmpeg names by its extension whose default encoder takes yuv420p (.avi, .ts,
+ * ...), or a folder of PNG frames 00000.png, 00001.png, ... (an existing empty folder or a path ending
+ * in '/'). */
 #ifndef KN_MEDIA_H
 #define KN_MEDIA_H
 #include "core/core.h"
@@ -75,8 +77,8 @@ kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error 
  * kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps is
  * the nominal rate: .mp4 and .webm place each frame to 1/1000 of a frame at it (a time not after the
  * frame before's goes one such tick after it), a GIF in centiseconds, and the last frame lasts one
- * nominal frame; kn_video_writer_add puts a frame a nominal frame after the one before. A .y4m or
- * PNG folder holds no times and takes the frames in order. */
+ * nominal frame; kn_video_writer_add puts a frame a nominal frame after the one before. Other
+ * formats (.y4m, a PNG folder, .avi, .ts, ...) take the frames in order at the nominal rate. */
 kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
                                      kn_error *err);
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err);

@@ -7,7 +7,12 @@
  * sizes (64x64 among them), so such an MP4 can differ between runs.
  *   .mp4   H.264 (libx264, crf 18, preset medium, high profile), yuv420p BT.709 limited range,
  *          +faststart; odd widths/heights are padded to even by repeating the last column/row.
+ *          .m4v, .mkv (Matroska) and .mov (QuickTime, +faststart) the same.
  *   .webm  VP9 (libvpx-vp9, crf 30, constant quality), yuv420p BT.709 limited range, any size.
+ *   other  any container FFmpeg names by the extension (.avi, .ts, .mpg, .flv, .ogv, ...), with
+ *          its default video encoder at quantiser 2 where that encoder takes yuv420p (padded to even
+ *          sizes as for .mp4), BT.601 limited range (what an untagged stream is read as); others
+ *          are refused, naming the format and encoder.
  *   .gif   one global 256-colour median-cut palette over all frames, no dithering; frame delays
  *          in 1/100 s from fps (accumulated, so 12 fps gives 8,8,9,... cs), at least 2 cs.
  *   .y4m   4:2:0 C420jpeg (centred chroma), BT.601 full range, "XCOLORRANGE=FULL", F<num>:<den>.
@@ -26,7 +31,8 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 
-typedef enum vkind { VK_MP4, VK_WEBM, VK_GIF, VK_Y4M, VK_DIR, VK_UNKNOWN } vkind;
+/* VK_X264: H.264 in MP4, Matroska or QuickTime; VK_OTHER: what FFmpeg makes of the extension. */
+typedef enum vkind { VK_X264, VK_WEBM, VK_GIF, VK_Y4M, VK_DIR, VK_OTHER, VK_UNKNOWN } vkind;
 
 static int ends_with_ci(const char *s, const char *suf) {
     size_t n = strlen(s), m = strlen(suf);
@@ -37,11 +43,35 @@ static vkind kind_of(const char *path) {
     size_t n = strlen(path);
     if (n && path[n - 1] == '/') return VK_DIR;
     if (kn_path_is_dir(path)) return VK_DIR;
-    if (ends_with_ci(path, ".mp4")) return VK_MP4;
+    if (ends_with_ci(path, ".mp4") || ends_with_ci(path, ".m4v") || ends_with_ci(path, ".mkv") ||
+        ends_with_ci(path, ".mov"))
+        return VK_X264;
     if (ends_with_ci(path, ".webm")) return VK_WEBM;
     if (ends_with_ci(path, ".gif")) return VK_GIF;
     if (ends_with_ci(path, ".y4m")) return VK_Y4M;
-    return VK_UNKNOWN;
+    const AVOutputFormat *of = av_guess_format(NULL, path, NULL);
+    return of && of->video_codec != AV_CODEC_ID_NONE && !(of->flags & AVFMT_NOFILE) ? VK_OTHER : VK_UNKNOWN;
+}
+
+/* The muxer and encoder path is written with (kind not VK_Y4M or VK_DIR); fails, naming them, when
+ * this FFmpeg lacks the encoder or the encoder takes no yuv420p frames. */
+static kn_status format_of(const char *path, vkind kind, const AVOutputFormat **mux, const AVCodec **codec,
+                           kn_error *err) {
+    const char *mname = kind == VK_WEBM ? "webm" : kind == VK_GIF ? "gif" : NULL;
+    if (kind == VK_X264) mname = ends_with_ci(path, ".mkv") ? "matroska" : ends_with_ci(path, ".mov") ? "mov" : "mp4";
+    *mux = mname ? av_guess_format(mname, NULL, NULL) : av_guess_format(NULL, path, NULL);
+    if (!*mux) return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s muxer", path, mname ? mname : "such");
+    const char *cname = kind == VK_X264 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : kind == VK_GIF ? "gif" : NULL;
+    *codec = cname ? avcodec_find_encoder_by_name(cname) : avcodec_find_encoder((*mux)->video_codec);
+    if (!*codec)
+        return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s encoder", path,
+                       cname ? cname : avcodec_get_name((*mux)->video_codec));
+    if (kind != VK_OTHER) return KN_OK;
+    for (const enum AVPixelFormat *f = (*codec)->pix_fmts; f && *f != AV_PIX_FMT_NONE; f++)
+        if (*f == AV_PIX_FMT_YUV420P) return KN_OK;
+    return kn_fail(err, KN_EUNSUPPORTED, "%s: FFmpeg writes this as %s with the %s encoder, which takes no yuv420p "
+                   "frames; use .mp4, .mkv, .mov, .webm, .gif, .y4m or a PNG folder", path, (*mux)->name,
+                   (*codec)->name);
 }
 
 kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err) {
@@ -77,6 +107,9 @@ typedef struct yuv_spec {
 } yuv_spec;
 
 static const yuv_spec BT709_TV = {0.2126, 0.0722, 0, 1};
+/* Containers and codecs that may not carry a colour matrix (AVI's MPEG-4) are read as BT.601 when
+ * untagged, by FFmpeg and by players at these sizes: written that way, they read back right. */
+static const yuv_spec BT601_TV = {0.299, 0.114, 0, 1};
 static const yuv_spec BT601_PC_CENTRED = {0.299, 0.114, 1, 0};
 
 static uint8_t clamp8(double x) {
@@ -269,12 +302,12 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
 
 static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int timed, int w,
                            int h, kn_error *err) {
-    const char *fmt = kind == VK_MP4 ? "mp4" : kind == VK_WEBM ? "webm" : "gif";
-    const char *cname = kind == VK_MP4 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : "gif";
-    int r = avformat_alloc_output_context2(&e->oc, NULL, fmt, tmp);
+    const AVOutputFormat *mux = NULL;
+    const AVCodec *codec = NULL;
+    kn_status st = format_of(path, kind, &mux, &codec, err);
+    if (st) return st;
+    int r = avformat_alloc_output_context2(&e->oc, mux, NULL, tmp);
     if (r < 0) return av_fail(err, path, "cannot set up the container", r);
-    const AVCodec *codec = avcodec_find_encoder_by_name(cname);
-    if (!codec) return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s encoder", path, cname);
     e->cc = avcodec_alloc_context3(codec);
     e->st = avformat_new_stream(e->oc, NULL);
     e->frame = av_frame_alloc();
@@ -297,12 +330,12 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
         cc->time_base = timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
         cc->framerate = fr;
         cc->color_range = AVCOL_RANGE_MPEG;
-        cc->colorspace = AVCOL_SPC_BT709;
+        cc->colorspace = kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
         cc->color_primaries = AVCOL_PRI_BT709;
         cc->color_trc = AVCOL_TRC_BT709;
         cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
     }
-    if (kind == VK_MP4) {
+    if (kind == VK_X264) {
         av_opt_set(cc->priv_data, "preset", "medium", 0);
         av_opt_set(cc->priv_data, "crf", "18", 0);
         av_opt_set(cc->priv_data, "profile", "high", 0);
@@ -313,9 +346,16 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
         av_opt_set(cc->priv_data, "cpu-used", "2", 0);
         av_opt_set(cc->priv_data, "row-mt", "0", 0);
         av_opt_set(cc->priv_data, "tile-columns", "0", 0);
+    } else if (kind == VK_OTHER) {   /* MPEG-4 part 2, MPEG-2, FLV, Theora ...: near-lossless quantiser */
+        cc->flags |= AV_CODEC_FLAG_QSCALE;
+        cc->global_quality = FF_QP2LAMBDA * 2;
     }
     r = avcodec_open2(cc, codec, NULL);
-    if (r < 0) return av_fail(err, path, "cannot open the encoder", r);
+    if (r < 0) {
+        char what[160];   /* MPEG-1/2 video, for one, takes only the standard rates */
+        snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, w, h, (double)fps);
+        return av_fail(err, path, what, r);
+    }
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
     if (r < 0) return av_fail(err, path, "encoder parameters", r);
     e->st->time_base = cc->time_base;
@@ -325,7 +365,7 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
     e->opened = 1;
     AVDictionary *opts = NULL;
-    if (kind == VK_MP4) av_dict_set(&opts, "movflags", "+faststart", 0);
+    if (!strcmp(mux->name, "mp4") || !strcmp(mux->name, "mov")) av_dict_set(&opts, "movflags", "+faststart", 0);
     if (kind == VK_GIF) av_dict_set(&opts, "loop", "0", 0);
     r = avformat_write_header(e->oc, &opts);
     av_dict_free(&opts);
@@ -447,8 +487,9 @@ static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const pal
             }
         memcpy(f->data[1], pal->argb, sizeof pal->argb);
     } else {
-        rgb_to_yuv420(rgb, vw->w, vw->h, vw->ew, vw->eh, &BT709_TV, f->data[0], f->linesize[0], f->data[1],
-                      f->linesize[1], f->data[2], f->linesize[2]);
+        const yuv_spec *spec = vw->kind == VK_OTHER ? &BT601_TV : &BT709_TV;
+        rgb_to_yuv420(rgb, vw->w, vw->h, vw->ew, vw->eh, spec, f->data[0], f->linesize[0], f->data[1], f->linesize[1],
+                      f->data[2], f->linesize[2]);
     }
     f->pts = pts;
     e->dur = dur;
@@ -586,10 +627,10 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
     if (kind == VK_UNKNOWN) {
         const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
         if (!dot || (slash && dot < slash))
-            return kn_fail(err, KN_EINVAL, "%s: no file extension to choose a video format by (use .mp4, .webm, "
-                           ".gif, .y4m, or a folder ending in '/')", path);
-        return kn_fail(err, KN_EINVAL, "%s: unknown video extension '%s' (use .mp4, .webm, .gif, .y4m, or a folder "
-                       "ending in '/')", path, dot);
+            return kn_fail(err, KN_EINVAL, "%s: no file extension to choose a video format by (use .mp4, .mkv, "
+                           ".mov, .webm, .gif, .y4m, another FFmpeg writes, or a folder ending in '/')", path);
+        return kn_fail(err, KN_EINVAL, "%s: FFmpeg knows no video format by the extension '%s' (use .mp4, .mkv, .mov, "
+                       ".webm, .gif, .y4m, or a folder ending in '/')", path, dot);
     }
     if (strlen(path) >= 4096) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
     if (width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE || height > KN_IMAGE_MAX_SIDE)
@@ -603,10 +644,12 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
     vw->w = vw->ew = width;
     vw->h = vw->eh = height;
     vw->fps = fps;
-    vw->timed = timed;
+    /* other formats take the frames in order at the nominal rate: some containers hold only a steady
+     * rate (AVI), and MPEG-1/2 video reads its rate from the time base */
+    vw->timed = timed && kind != VK_OTHER;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
-    if (kind == VK_MP4) { vw->ew += width & 1; vw->eh += height & 1; }
+    if (kind == VK_X264 || kind == VK_OTHER) { vw->ew += width & 1; vw->eh += height & 1; }
     snprintf(vw->path, sizeof vw->path, "%s", path);
     kn_status st = KN_OK;
     if (kind == VK_DIR) st = dir_open(vw, err);
@@ -677,7 +720,7 @@ kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err) {
     kn_status st = KN_OK;
     if (vw->n == 0) st = kn_fail(err, KN_EINVAL, "%s: the video has no frames", vw->path);
     else if (vw->kind == VK_GIF) st = gif_encode(vw, err);
-    else if (vw->kind == VK_MP4 || vw->kind == VK_WEBM) st = encode_finish(vw, err);
+    else if (vw->kind == VK_X264 || vw->kind == VK_WEBM || vw->kind == VK_OTHER) st = encode_finish(vw, err);
     if (!st && vw->kind == VK_DIR) {
         if (fsync_path(vw->tmp) != 0) st = kn_fail(err, KN_EIO, "%s: fsync failed: %s", vw->path, strerror(errno));
     } else if (!st) {

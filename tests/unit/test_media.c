@@ -497,6 +497,11 @@ TEST(video_mp4_ntsc) { roundtrip(T_, "ntsc.mp4", "h264", "yuv420p", 30000.f / 10
 TEST(video_webm) { roundtrip(T_, "a.webm", "vp9", "yuv420p", 12.f, "12/1", 3.0, 0); }
 TEST(video_gif) { roundtrip(T_, "a.gif", "gif", "bgra", 10.f, "10/1", 6.0, 0); }
 TEST(video_y4m) { roundtrip(T_, "a.y4m", NULL, NULL, 12.f, "12/1", 0.0, 1); }
+TEST(video_mkv) { roundtrip(T_, "a.mkv", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
+TEST(video_mov) { roundtrip(T_, "a.mov", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
+/* other containers, with FFmpeg's default encoder for each */
+TEST(video_avi) { roundtrip(T_, "a.avi", "mpeg4", "yuv420p", 12.f, "12/1", 3.0, 0); }
+TEST(video_ts) { roundtrip(T_, "a.ts", "mpeg2video", "yuv420p", 25.f, "25/1", 3.0, 0); }
 
 TEST(video_y4m_header_and_probe) {
     kn_video v;
@@ -640,9 +645,13 @@ TEST(video_write_errors) {
     path_in(p, sizeof p, "rt.png/under-a-file.mp4");   /* rt.png is a regular file */
     CHECK(kn_video_write(p, &v, &err) == KN_EIO);
     CHECKF(strstr(err.msg, p) != NULL, "%s", err.msg);
-    path_in(p, sizeof p, "clip.avi");
+    path_in(p, sizeof p, "clip.xyz");
     CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
-    CHECKF(strstr(err.msg, p) && strstr(err.msg, ".avi"), "%s", err.msg);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, ".xyz"), "%s", err.msg);
+    CHECK(!file_exists(p));
+    path_in(p, sizeof p, "clip.apng");   /* a format FFmpeg writes, but from RGB, not yuv420p */
+    CHECK(kn_video_write(p, &v, &err) == KN_EUNSUPPORTED);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "apng") && strstr(err.msg, "yuv420p"), "%s", err.msg);
     CHECK(!file_exists(p));
     path_in(p, sizeof p, "no_extension");
     CHECK(kn_video_write(p, &v, &err) == KN_EINVAL);
@@ -831,6 +840,10 @@ TEST_MAIN_BEGIN
     RUN(video_webm);
     RUN(video_gif);
     RUN(video_y4m);
+    RUN(video_mkv);
+    RUN(video_mov);
+    RUN(video_avi);
+    RUN(video_ts);
     RUN(video_y4m_header_and_probe);
     RUN(video_png_folder);
     RUN(video_reader_errors);
