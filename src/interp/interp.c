@@ -273,7 +273,6 @@ static int src_place(frame_src *s, double time) {
     return 1;
 }
 
-
 /* Where frame f of a pulled source lives in the ring. */
 static uint8_t *src_slot(const frame_src *s, int f) { return s->ring + (size_t)(f % SRC_RING) * s->w * s->h * 3; }
 
@@ -545,9 +544,10 @@ typedef struct {
 
 /* Output frame k of the fps mode over timed frames: the last frame placed at or before k's position
  * (from m->cursor on, pulling frames up to the one after it, but none after frame last) and where k
- * falls towards the next; *t = 1 past the last frame (or frame last). Frames can come closer than the output's: before a frame is pulled, the
- * pairs taken in order are estimated as far as the frames that the pull would evict need (a pair's
- * estimate reads from three frames before it to the one after it). */
+ * falls towards the next; *t = 1 past the last frame (or frame last). Frames can come closer than
+ * the output's: before a frame is pulled, the pairs taken in order are estimated as far as the frames
+ * that the pull would evict need (a pair's estimate reads from three frames before it to the one
+ * after it). */
 static kn_status timed_source(frame_map *m, frame_src *in, long long k, int last, int *i, double *t,
                               kn_error *err) {
     double s = (double)k * m->in_fps / m->out_fps;
@@ -710,7 +710,8 @@ static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, frame_sr
                             double out_fps, long long nout, const out_target *tgt, kn_error *err) {
     kn_interp_opts def;
     if (!o) { kn_interp_opts_default(&def); o = &def; }
-    frame_map m = {.factor = factor, .in_fps = in_fps, .out_fps = out_fps, .n = in->whole ? in->whole->nframes : INT_MAX};
+    frame_map m = {.factor = factor, .in_fps = in_fps, .out_fps = out_fps,
+                   .n = in->whole ? in->whole->nframes : INT_MAX};
     return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in_fps, factor, out_fps),
                        factor >= 2 || out_fps > in_fps, tgt, NULL, NULL, err);
 }
