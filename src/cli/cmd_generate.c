@@ -73,7 +73,8 @@ static void print_json(const char *out, const kn_video *v, double secs, uint64_t
 
 static const char generate_usage[] =
     "usage: kinora generate PROMPT -o OUT [options]\n"
-    "  -o, --output OUT      .mp4 (H.264), .webm (VP9), .gif, .y4m, or a folder for PNG frames\n"
+    "  -o, --output OUT      .mp4 .mkv .mov (H.264), .webm (VP9), .gif, .y4m, another container FFmpeg\n"
+    "                        writes (.avi ...), or a folder for PNG frames\n"
     "  --model DIR           diffusers-layout pipeline folder (default: the bundled default model)\n"
     "  --negative TEXT       negative prompt (default empty)\n"
     "  --seed N              random seed (default 0)\n"
@@ -174,6 +175,8 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_pipeline_defaults(p, &g);   /* keeps --sampler, if given */
     if (guidance >= 0) g.guidance = (float)guidance;
     if (motion_guidance >= 0) g.motion_guidance = (float)motion_guidance;
+    /* an output that cannot be written fails now, not after the generation */
+    if (kn_video_writer_check(out, g.width, g.height, g.fps, &err)) goto fail;
     if (kn_pipeline_generate(p, &g, &kf, &video, &err)) goto fail;
     if (kfdir && kn_keyframes_save(kfdir, &g, model, &kf, &err)) goto fail;
     if (kn_video_write(out, &video, &err)) goto fail;
@@ -232,6 +235,7 @@ int kn_cmd_regenerate(int argc, char **argv) {
     set.params.progress_user = &bar;
     if (!model) { snprintf(err.msg, sizeof err.msg, "no model: pass --model DIR"); goto fail; }
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
+    if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, &err)) goto fail;
     if (kn_pipeline_regenerate(p, &set.params, &set.keyframes, set.changed, (float)harmonize, &video, &err)) goto fail;
     if (kn_video_write(out, &video, &err)) goto fail;
     if (json) print_json(out, &video, kn_now() - bar.start, set.params.seed, NULL);

@@ -73,6 +73,9 @@ typedef struct kn_video_writer kn_video_writer;
 kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
                                kn_error *err);
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err);
+/* Opens a writer for path and aborts it: fails, as open would, when the extension, encoder, size,
+ * rate or folder cannot be written, and leaves nothing behind. For a long job, before it starts. */
+kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err);
 /* A writer whose frames come with their times (a variable frame rate), added with
  * kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps is
  * the nominal rate: .mp4 and .webm place each frame to 1/1000 of a frame at it (a time not after the

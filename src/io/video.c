@@ -671,6 +671,13 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
     return writer_open(path, width, height, fps, 0, out, err);
 }
 
+kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err) {
+    kn_video_writer *vw = NULL;
+    kn_status st = kn_video_writer_open(path, width, height, fps, &vw, err);
+    kn_video_writer_abort(vw);
+    return st;
+}
+
 kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
                                      kn_error *err) {
     return writer_open(path, width, height, fps, 1, out, err);
