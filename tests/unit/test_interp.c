@@ -1226,7 +1226,8 @@ TEST(uneven_capture_hedges_the_longer_pairs) {
 
 /* In the fps mode a source's times place its frames (a variable frame rate): texture moving 3 px a
  * nominal frame, captured at uneven times (gaps of two and three frames, a burst of nine frames within
- * one, a frame with the time of the one before, which is dropped), rebuilt at twice the nominal rate.
+ * one, a frame with the time of the one before, which is dropped, a frame without a time), rebuilt at
+ * twice the nominal rate.
  * Every output frame shows the texture where it is at its own time: the kept ones exactly, the others
  * as the true shift within a few dB of the even footage's own margin. Taken as evenly spaced, the same
  * frames put the texture 3 px or more from where it is. */
@@ -1245,6 +1246,7 @@ TEST(fps_mode_places_frames_at_their_times) {
         if (i == repeated) memset(in.rgb + fb * i, 0, fb);   /* never shown */
         else texture(in.rgb + fb * i, w, h, 3 * at[i], 0, 0, 3);
     }
+    times[8] = NAN;   /* no time: a frame after the one before (at 9), where it is (10) */
     long long nout = 35;   /* k / 20 s for k = 0 .. 34, up to the last frame at 1.7 s */
     collect_sink timed = {calloc((size_t)nout + 1, fb), fb, 0, -1}, plain = {calloc((size_t)2 * n, fb), fb, 0, -1};
     REQUIRE(timed.rgb != NULL && plain.rgb != NULL);
