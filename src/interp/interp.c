@@ -254,8 +254,9 @@ static double src_at(const frame_src *s, int f) { return s->timed ? s->at[f % SR
 
 /* Places the frame just pulled (frame s->loaded) at its time: time - t0 in frames of s->rate, a
  * whole number when within 1e-6 of one (so a steady source's times give exactly its frame numbers),
- * one frame after the frame before when it has no time. 0: its time is not after the frame before's,
- * and it is dropped. */
+ * one frame after the frame before when it has no time. A time a frame or more before the frame
+ * before's is a discontinuity (files joined, a clock reset): the timeline starts again one frame
+ * after that frame. 0: its time is otherwise not after the frame before's, and it is dropped. */
 static int src_place(frame_src *s, double time) {
     int f = s->loaded;
     if (f == 0) {
@@ -266,7 +267,12 @@ static int src_place(frame_src *s, double time) {
     }
     if (!s->timed) return 1;
     double prev = s->at[(f - 1) % SRC_RING];
-    double p = isfinite(time) ? (time - s->t0) * s->rate : prev + 1, whole = nearbyint(p);
+    double p = isfinite(time) ? (time - s->t0) * s->rate : prev + 1;
+    if (p <= prev - 1) {
+        s->t0 = time - (prev + 1) / s->rate;
+        p = prev + 1;
+    }
+    double whole = nearbyint(p);
     if (fabs(p - whole) < 1e-6) p = whole;
     if (!(p > prev + 1e-6)) { s->dropped++; return 0; }
     s->at[f % SRC_RING] = p;

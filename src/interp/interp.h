@@ -130,8 +130,9 @@ typedef kn_status (*kn_interp_source)(void *user, uint8_t *rgb, double *time, in
  * times, or times i / in_fps. With out_fps, times place the frames (variable frame rate: a phone's
  * or a screen recording's capture, a GIF's delays): output frame k is at k / out_fps after frame 0's
  * time, between the two input frames around it; a frame without a time comes 1 / in_fps after the
- * one before, and a frame whose time is not after the one before's is dropped (*dropped counts them
- * when not NULL). Acceleration and the kernel's measurement are used only where the frames around a
+ * one before, a time a frame or more back starts the timeline again one frame after the frame before
+ * (a discontinuity), and a frame whose time is otherwise not after the one before's is dropped
+ * (*dropped counts them when not NULL). Acceleration and the kernel's measurement are used only where the frames around a
  * pair are evenly spaced. A factor ignores the times. A source that fails stops the run with its
  * status; a source with no frame is an error. */
 kn_status kn_interp_stream(const kn_ctx *ctx, const kn_interp_opts *o, int width, int height, double in_fps,

@@ -334,7 +334,7 @@ static double decoded_time(const kn_video_reader *r) {
     int64_t t = d->frame->best_effort_timestamp;
     if (t == AV_NOPTS_VALUE || r->pts0 == AV_NOPTS_VALUE || !(r->fps > 0)) return NAN;
     double rate = d->rate.num && (float)av_q2d(d->rate) == r->fps ? av_q2d(d->rate) : r->fps;
-    double tick = av_q2d(d->tb), q = (double)(t - r->pts0) * tick * rate, whole = nearbyint(q);
+    double tick = av_q2d(d->tb), q = ((double)t - (double)r->pts0) * tick * rate, whole = nearbyint(q);
     if (fabs(q - whole) <= tick * rate + 1e-9) q = whole;
     return q / r->fps;
 }

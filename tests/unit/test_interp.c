@@ -1279,7 +1279,7 @@ TEST(fps_mode_places_frames_at_their_times) {
 
 /* Frames at random times (bursts, long gaps, repeated times) at several output rates: every output
  * time up to the last frame's is made, in order, and the frames read stay in the engine's ring (its
- * assertion). */
+ * assertion). A clock that starts again goes on from where it was. */
 TEST(fps_mode_takes_any_times) {
     int w = 24, h = 16, n = 40;
     size_t fb = (size_t)w * h * 3;
@@ -1313,6 +1313,17 @@ TEST(fps_mode_takes_any_times) {
             free(c.rgb);
         }
     }
+    /* a clock that starts again (two files joined): the second half follows the first, none dropped */
+    double joined[40];
+    for (int i = 0; i < n; i++) joined[i] = 50 + (i % 20) / 10.0;
+    collect_sink c = {calloc((size_t)2 * n, fb), fb, 0, -1};
+    REQUIRE(c.rgb != NULL);
+    video_source src = {.v = &in, .fail_at = -1, .times = joined};
+    long long dropped = -1;
+    kn_error err = {0};
+    CHECK(kn_interp_stream(NULL, NULL, w, h, 10, pull_frame, &src, 0, 20, collect, &c, &dropped, &err) == KN_OK);
+    CHECKF(c.next == 2 * n - 1 && dropped == 0, "joined clocks: %lld frames, %lld dropped", c.next, dropped);
+    free(c.rgb);
     free(in.rgb);
 }
 
