@@ -26,6 +26,7 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
+               "       [--no-audio]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
@@ -34,7 +35,9 @@ static void interpolate_usage(FILE *f) {
                "            at their timestamps, so a variable frame rate keeps its timing)\n"
                "  --threads N compute threads (default: all cores)\n"
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT);\n"
-               "            its frames are then taken as evenly spaced, whatever their timestamps\n"
+               "            its frames are then taken as evenly spaced, whatever their timestamps, and the sound\n"
+               "            is left out (it would no longer line up)\n"
+               "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds it)\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair) and working buffers need more (default: the memory\n"
                "            available; the video's length does not count), and stop a GIF, which keeps every\n"
@@ -127,9 +130,11 @@ int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     long factor = 0, threads = kn_default_threads();
     double fps = 0, max_memory = 0, input_fps = 0;
+    int no_audio = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
+        else if (!strcmp(a, "--no-audio")) no_audio = 1;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             out = val; i++;
@@ -177,8 +182,11 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (make_ctx((int)threads, &pool, &ctx)) goto done;
     double t0 = kn_now();
     long long dropped = 0;
-    kn_status st = dst.src ? kn_video_writer_open_timed(out, w, h, (float)out_fps, &dst.vw, &err)
-                           : kn_video_writer_open(out, w, h, (float)out_fps, &dst.vw, &err);
+    /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
+    kn_video_writer_opts wo = {dst.src != NULL, src.timed && !no_audio ? in : NULL, kn_video_reader_start(src.rd)};
+    kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &dst.vw, &err);
+    if (!st && kn_video_writer_audio_note(dst.vw)[0])
+        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(dst.vw));
     if (!st)
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
                               &dropped, &err);

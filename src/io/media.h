@@ -50,6 +50,9 @@ kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_er
  * capture, a GIF's uneven delays) where their timestamps put them. NAN when unknown (a PNG folder, a
  * stream without timestamps). */
 double kn_video_reader_time(const kn_video_reader *r);
+/* Frame 0's presentation time on the file's own clock, in seconds (where its sound lines up); NAN
+ * when unknown. */
+double kn_video_reader_start(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
@@ -76,15 +79,29 @@ kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error 
 /* Opens a writer for path and aborts it: fails, as open would, when the extension, encoder, size,
  * rate or folder cannot be written, and leaves nothing behind. For a long job, before it starts. */
 kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err);
-/* A writer whose frames come with their times (a variable frame rate), added with
- * kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps is
- * the nominal rate: .mp4 and .webm place each frame to 1/1000 of a frame at it (a time not after the
- * frame before's goes one such tick after it), a GIF in centiseconds, and the last frame lasts one
- * nominal frame; kn_video_writer_add puts a frame a nominal frame after the one before. Other
- * formats (.y4m, a PNG folder, .avi, .ts, ...) take the frames in order at the nominal rate. */
-kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
-                                     kn_error *err);
+/* A writer opened with more than a size and rate (o NULL: as kn_video_writer_open).
+ * - timed: the frames come with their times (a variable frame rate), added with
+ *   kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps
+ *   is the nominal rate: .mp4/.mkv/.mov/.webm place each frame to 1/1000 of a frame at it (a time
+ *   not after the frame before's goes one such tick after it), a GIF in centiseconds, and the last
+ *   frame lasts one nominal frame; kn_video_writer_add puts a frame a nominal frame after the one
+ *   before. Other formats (.y4m, a PNG folder, .avi, .ts, ...) take the frames in order at the
+ *   nominal rate.
+ * - audio_from: a file whose sound is copied unchanged (no re-encoding) into the output, the output's
+ *   time 0 being that file's time audio_start (seconds; its first video frame): sound before it is
+ *   cut, sound after the last frame kept. The path must stay valid until finish or abort. A file
+ *   without sound adds none; an output that cannot hold it (a GIF, .y4m, PNG frames, WebM and AAC)
+ *   gets none, and kn_video_writer_audio_note says why. */
+typedef struct kn_video_writer_opts {
+    int timed;
+    const char *audio_from;
+    double audio_start;
+} kn_video_writer_opts;
+kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
+                                    const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err);
+/* Why the sound asked for was left out; "" when it was copied or there was none. */
+const char *kn_video_writer_audio_note(const kn_video_writer *vw);
 kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
 void kn_video_writer_abort(kn_video_writer *vw);
 /* How the writer reads path: a PNG folder (needs no fps), and one that keeps every frame until

@@ -18,6 +18,7 @@
  *   .y4m   4:2:0 C420jpeg (centred chroma), BT.601 full range, "XCOLORRANGE=FULL", F<num>:<den>.
  *   DIR/   PNG frames 00000.png, 00001.png, ... (DIR is an existing empty folder or ends in '/'). */
 #include "io/media.h"
+#include "io/audio_copy.h"
 #include "io/io.h"
 #include <dirent.h>
 #include <errno.h>
@@ -274,6 +275,7 @@ typedef struct enc {
     AVPacket *pkt;
     int opened;     /* oc->pb is open */
     int64_t dur;    /* duration of the frame just sent, in codec time base */
+    kn_audio_copy *audio;   /* the sound copied in beside the video, or NULL */
 } enc;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -300,8 +302,11 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
  * so a steady rate's frames land on exact ticks and uneven ones within 1/2000 of a frame. */
 #define TIMED_TICKS 1000
 
+/* Sets up the encoder and container (with the sound of audio_from copied in, when given and the
+ * container holds it; note says why not). */
 static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int timed, int w,
-                           int h, kn_error *err) {
+                           int h, const char *audio_from, double audio_start, char *note, size_t note_cap,
+                           kn_error *err) {
     const AVOutputFormat *mux = NULL;
     const AVCodec *codec = NULL;
     kn_status st = format_of(path, kind, &mux, &codec, err);
@@ -361,6 +366,8 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
     e->st->time_base = cc->time_base;
     if (kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
     e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
+    if (audio_from && (st = kn_audio_copy_open(audio_from, audio_start, e->oc, &e->audio, note, note_cap, err)))
+        return st;
     r = avio_open(&e->oc->pb, tmp, AVIO_FLAG_WRITE);
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
     e->opened = 1;
@@ -379,6 +386,8 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
 }
 
 static void enc_free(enc *e) {
+    kn_audio_copy_close(e->audio);
+    e->audio = NULL;
     if (e->oc && e->opened) avio_closep(&e->oc->pb);
     avformat_free_context(e->oc);
     avcodec_free_context(&e->cc);
@@ -451,6 +460,9 @@ struct kn_video_writer {
     int w, h;                 /* frame size */
     float fps;
     int timed;                /* frames come with times (kn_video_writer_add_at) */
+    const char *audio_from;   /* the sound to copy in (kn_video_writer_opts), or NULL */
+    double audio_start;
+    char audio_note[200];     /* why the sound was left out */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
     int64_t last_pts;         /* timed: the pts of the frame added last */
     double *times;            /* timed GIF: each frame's time after the first's */
@@ -503,6 +515,7 @@ static kn_status encode_finish(kn_video_writer *vw, kn_error *err) {
     int r = avcodec_send_frame(vw->e.cc, NULL);
     if (r < 0) return av_fail(err, vw->path, "encoding failed", r);
     kn_status st = drain(&vw->e, vw->path, err);
+    if (!st) st = kn_audio_copy_until(vw->e.audio, INFINITY, err);   /* the sound after the last frame */
     if (st) return st;
     r = av_write_trailer(vw->e.oc);
     if (r < 0) return av_fail(err, vw->path, "cannot finish the file", r);
@@ -516,7 +529,10 @@ static kn_status encode_finish(kn_video_writer *vw, kn_error *err) {
 static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     char url[4300];
     snprintf(url, sizeof url, "file:%s", vw->tmp);
-    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh, err);
+    /* a GIF holds no sound (its encoder runs at finish, without it) */
+    const char *audio = vw->kind == VK_GIF ? NULL : vw->audio_from;
+    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh, audio, vw->audio_start,
+                     vw->audio_note, sizeof vw->audio_note, err);
 }
 
 /* The GIF, from the frames kept: palette, then every frame with its delay. */
@@ -619,8 +635,8 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     free(vw);
 }
 
-static kn_status writer_open(const char *path, int width, int height, float fps, int timed, kn_video_writer **out,
-                             kn_error *err) {
+static kn_status writer_open(const char *path, int width, int height, float fps, const kn_video_writer_opts *o,
+                             kn_video_writer **out, kn_error *err) {
     *out = NULL;
     if (!path || !*path) return kn_fail(err, KN_EINVAL, "video write: empty path");
     vkind kind = kind_of(path);
@@ -646,14 +662,19 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
     vw->fps = fps;
     /* other formats take the frames in order at the nominal rate: some containers hold only a steady
      * rate (AVI), and MPEG-1/2 video reads its rate from the time base */
-    vw->timed = timed && kind != VK_OTHER;
+    vw->timed = o && o->timed && kind != VK_OTHER;
+    vw->audio_from = o ? o->audio_from : NULL;
+    vw->audio_start = o ? o->audio_start : 0;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264 || kind == VK_OTHER) { vw->ew += width & 1; vw->eh += height & 1; }
     snprintf(vw->path, sizeof vw->path, "%s", path);
     kn_status st = KN_OK;
-    if (kind == VK_DIR) st = dir_open(vw, err);
-    else {
+    kn_audio_copy *none = NULL;   /* an output without sound says so if the input has some */
+    if (vw->audio_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
+        st = kn_audio_copy_open(vw->audio_from, 0, NULL, &none, vw->audio_note, sizeof vw->audio_note, err);
+    if (!st && kind == VK_DIR) st = dir_open(vw, err);
+    else if (!st) {
         vw->fd = kn_tmp_open(path, vw->tmp, sizeof vw->tmp);
         if (vw->fd < 0) {
             vw->tmp[0] = 0;
@@ -668,7 +689,7 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
 
 kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
                                kn_error *err) {
-    return writer_open(path, width, height, fps, 0, out, err);
+    return writer_open(path, width, height, fps, NULL, out, err);
 }
 
 kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err) {
@@ -678,10 +699,12 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
     return st;
 }
 
-kn_status kn_video_writer_open_timed(const char *path, int width, int height, float fps, kn_video_writer **out,
-                                     kn_error *err) {
-    return writer_open(path, width, height, fps, 1, out, err);
+kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
+                                    const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
+    return writer_open(path, width, height, fps, o, out, err);
 }
+
+const char *kn_video_writer_audio_note(const kn_video_writer *vw) { return vw->audio_note; }
 
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err) {
     if (!vw->timed || vw->kind == VK_DIR || vw->kind == VK_Y4M) return kn_video_writer_add(vw, rgb, err);
@@ -704,6 +727,7 @@ kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double
         if (vw->n > 0 && pts <= vw->last_pts) pts = vw->last_pts + 1;   /* times must rise: a tick on */
         st = encode_frame(vw, rgb, NULL, pts, TIMED_TICKS, err);
         if (!st) { vw->last_pts = pts; vw->last = rel; }
+        if (!st) st = kn_audio_copy_until(vw->e.audio, rel, err);
     }
     if (!st) vw->n++;
     return st;
@@ -717,7 +741,10 @@ kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error 
     case VK_DIR: st = dir_add(vw, rgb, err); break;
     case VK_Y4M: st = y4m_add(vw, rgb, err); break;
     case VK_GIF: st = gif_keep(vw, rgb, err); break;
-    default: st = encode_frame(vw, rgb, NULL, vw->n, 1, err); break;
+    default:
+        st = encode_frame(vw, rgb, NULL, vw->n, 1, err);
+        if (!st) st = kn_audio_copy_until(vw->e.audio, (double)vw->n / vw->fps, err);
+        break;
     }
     if (!st) vw->n++;
     return st;

@@ -449,6 +449,10 @@ kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_er
 
 double kn_video_reader_time(const kn_video_reader *r) { return r->time; }
 
+double kn_video_reader_start(const kn_video_reader *r) {
+    return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);
+}
+
 void kn_video_reader_close(kn_video_reader *r) {
     if (!r) return;
     if (!r->is_dir) dec_close(&r->d);

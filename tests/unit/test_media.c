@@ -802,7 +802,8 @@ TEST(video_writer_timed) {
         char p[512];
         path_in(p, sizeof p, names[k]);
         kn_video_writer *vw;
-        REQUIRE(kn_video_writer_open_timed(p, 40, 30, 20.f, &vw, &err) == KN_OK);
+        kn_video_writer_opts timed = {.timed = 1};
+        REQUIRE(kn_video_writer_open_with(p, 40, 30, 20.f, &timed, &vw, &err) == KN_OK);
         for (int i = 0; i < N; i++) CHECK(kn_video_writer_add_at(vw, kn_video_frame(&v, i), 5.0 + at[i], &err) == KN_OK);
         REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
         kn_video_reader *rd;
@@ -822,6 +823,59 @@ TEST(video_writer_timed) {
         kn_video_reader_close(rd);
         free(rgb);
     }
+    kn_video_free(&v);
+}
+
+/* The first line ffprobe prints for entries of file's audio streams ("" when it has none). */
+static void probe_audio(const char *file, const char *entries, char *out, size_t cap) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ffprobe -v error -select_streams a:0 -show_entries %s -of csv=p=0 '%s'", entries, file);
+    out[0] = 0;
+    FILE *f = popen(cmd, "r");
+    if (!f) return;
+    if (!fgets(out, (int)cap, f)) out[0] = 0;
+    pclose(f);
+    out[strcspn(out, "\r\n")] = 0;
+}
+
+/* A writer copies a file's sound into an output that holds it, and says why not into one that does
+ * not; a file without sound adds none. */
+TEST(video_writer_copies_sound) {
+    char src[512], cmd[1400], got[256];
+    path_in(src, sizeof src, "tone.mp4");
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -f lavfi -i testsrc=size=40x30:rate=8 -f lavfi -i "
+             "sine=frequency=440:sample_rate=48000 -t 2 -pix_fmt yuv420p -c:v libx264 -c:a aac '%s'", src);
+    REQUIRE(system(cmd) == 0);
+    kn_video v;
+    kn_error err = {0};
+    synth_video(&v, 40, 30, 16, 8.f, 0);
+    const char *names[] = {"snd.mp4", "snd.mkv", "snd.webm", "snd.gif", "snd.y4m"};
+    const int holds[] = {1, 1, 0, 0, 0};
+    for (int k = 0; k < 5; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_video_writer_opts o = {.audio_from = src, .audio_start = 0};
+        kn_video_writer *vw;
+        REQUIRE(kn_video_writer_open_with(p, 40, 30, 8.f, &o, &vw, &err) == KN_OK);
+        CHECKF(holds[k] == !kn_video_writer_audio_note(vw)[0], "%s: note '%s'", names[k],
+               kn_video_writer_audio_note(vw));
+        for (int i = 0; i < 16; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
+        REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+        probe_audio(p, "stream=codec_name", got, sizeof got);
+        CHECKF(!strcmp(got, holds[k] ? "aac" : ""), "%s: audio '%s'", names[k], got);
+    }
+    char silent[512], p[512];   /* a file without sound: nothing to copy, nothing to say */
+    path_in(silent, sizeof silent, "silent.mp4");
+    REQUIRE(kn_video_write(silent, &v, &err) == KN_OK);
+    path_in(p, sizeof p, "from-silent.mp4");
+    kn_video_writer_opts o = {.audio_from = silent};
+    kn_video_writer *vw;
+    REQUIRE(kn_video_writer_open_with(p, 40, 30, 8.f, &o, &vw, &err) == KN_OK);
+    CHECK(!kn_video_writer_audio_note(vw)[0]);
+    CHECK(kn_video_writer_add(vw, kn_video_frame(&v, 0), &err) == KN_OK);
+    REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+    probe_audio(p, "stream=codec_name", got, sizeof got);
+    CHECKF(!got[0], "audio '%s' from a silent file", got);
     kn_video_free(&v);
 }
 
@@ -854,6 +908,7 @@ TEST_MAIN_BEGIN
     RUN(video_write_fails_midway);
     RUN(video_writer_frame_by_frame);
     RUN(video_writer_timed);
+    RUN(video_writer_copies_sound);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);

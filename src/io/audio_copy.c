@@ -1,0 +1,137 @@
+/* An input file's audio copied, packet for packet and without re-encoding, into a video writer's
+ * container, so that `interpolate` keeps a clip's sound. The writer calls audio_copy_until with each
+ * video frame's time, so the audio goes into the container as the video does (FFmpeg's interleaver
+ * then orders the packets) and is never all held in memory. Output time 0 is the input's first
+ * video frame: audio before it is cut, audio after the last frame is kept (as the ffmpeg tool does). */
+#include "io/audio_copy.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+
+struct kn_audio_copy {
+    AVFormatContext *in;      /* the input, read for its audio stream only */
+    int index;                /* that stream in `in` */
+    AVFormatContext *out;     /* the writer's container */
+    AVStream *st;             /* the copy in `out` */
+    int64_t offset;           /* output time 0 in the input stream's time base */
+    AVPacket *pkt;            /* the next packet, read but not yet written (pending) */
+    AVPacket *prime;          /* the last packet before time 0, kept to start the decoder (primed) */
+    int pending, ended, primed;
+    const char *path;
+};
+
+static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(e, buf, sizeof buf);
+    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+}
+
+void kn_audio_copy_close(kn_audio_copy *ac) {
+    if (!ac) return;
+    av_packet_free(&ac->pkt);
+    av_packet_free(&ac->prime);
+    avformat_close_input(&ac->in);
+    free(ac);
+}
+
+kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatContext *out, kn_audio_copy **acp,
+                             char *why, size_t why_cap, kn_error *err) {
+    *acp = NULL;
+    if (why_cap) why[0] = 0;
+    kn_audio_copy *ac = calloc(1, sizeof *ac);
+    if (!ac) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    ac->path = path;
+    ac->out = out;
+    char url[4200];
+    snprintf(url, sizeof url, "file:%s", path);
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    int r = avformat_open_input(&ac->in, url, NULL, &opts);
+    av_dict_free(&opts);
+    if (r >= 0) r = avformat_find_stream_info(ac->in, NULL);
+    if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot read its audio", r); }
+    ac->index = av_find_best_stream(ac->in, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+    if (ac->index < 0) { kn_audio_copy_close(ac); return KN_OK; }   /* no sound: nothing to copy */
+    const AVCodecParameters *par = ac->in->streams[ac->index]->codecpar;
+    if (!out) {
+        snprintf(why, why_cap, "the output holds no sound, so the sound was left out");
+        kn_audio_copy_close(ac);
+        return KN_OK;
+    }
+    if (avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
+        snprintf(why, why_cap, "%s holds no %s audio, so the sound was left out", out->oformat->name,
+                 avcodec_get_name(par->codec_id));
+        kn_audio_copy_close(ac);
+        return KN_OK;
+    }
+    for (unsigned i = 0; i < ac->in->nb_streams; i++)
+        if ((int)i != ac->index) ac->in->streams[i]->discard = AVDISCARD_ALL;
+    ac->st = avformat_new_stream(out, NULL);
+    ac->pkt = av_packet_alloc();
+    ac->prime = av_packet_alloc();
+    if (!ac->st || !ac->pkt || !ac->prime) { kn_audio_copy_close(ac); return kn_fail(err, KN_ENOMEM, "%s: out of memory", path); }
+    r = avcodec_parameters_copy(ac->st->codecpar, par);
+    if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot copy its audio", r); }
+    ac->st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
+    AVRational tb = ac->in->streams[ac->index]->time_base;
+    ac->st->time_base = tb;
+    ac->offset = isfinite(start) ? llround(start / av_q2d(tb)) : 0;
+    *acp = ac;
+    return KN_OK;
+}
+
+/* Reads the next audio packet into ac->pkt (ac->pending), or marks the end. Packets before time 0
+ * are cut, but for the last of them: an encoder's first frames lean on the one before (AAC's
+ * priming), so it goes first, at a negative time (the container's edit list hides it). */
+static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
+    for (;;) {
+        av_packet_unref(ac->pkt);
+        int r = av_read_frame(ac->in, ac->pkt);
+        if (r == AVERROR_EOF) { ac->ended = 1; return KN_OK; }
+        if (r < 0) return av_fail(err, ac->path, "reading its audio failed", r);
+        if (ac->pkt->stream_index != ac->index) continue;
+        int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
+        if (ts == AV_NOPTS_VALUE) continue;
+        if (ts < ac->offset && !ac->primed) {   /* before the first frame */
+            av_packet_unref(ac->prime);
+            av_packet_move_ref(ac->prime, ac->pkt);
+            continue;
+        }
+        ac->pending = 1;
+        return KN_OK;
+    }
+}
+
+/* Writes p (input stream time base) at its output time. */
+static kn_status write_packet(kn_audio_copy *ac, AVPacket *p, kn_error *err) {
+    AVRational tb = ac->in->streams[ac->index]->time_base;
+    if (p->pts != AV_NOPTS_VALUE) p->pts -= ac->offset;
+    if (p->dts != AV_NOPTS_VALUE) p->dts -= ac->offset;
+    av_packet_rescale_ts(p, tb, ac->st->time_base);
+    p->stream_index = ac->st->index;
+    p->pos = -1;
+    int r = av_interleaved_write_frame(ac->out, p);   /* takes the packet's data */
+    return r < 0 ? av_fail(err, ac->path, "writing its audio failed", r) : KN_OK;
+}
+
+kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
+    if (!ac) return KN_OK;
+    AVRational tb = ac->in->streams[ac->index]->time_base;
+    while (!ac->ended) {
+        if (!ac->pending) {
+            kn_status st = next_packet(ac, err);
+            if (st || ac->ended) return st;
+        }
+        int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
+        if ((double)(ts - ac->offset) * av_q2d(tb) >= t) return KN_OK;   /* later: keep it pending */
+        kn_status st = KN_OK;
+        if (!ac->primed && ac->prime->size) st = write_packet(ac, ac->prime, err);
+        ac->primed = 1;
+        ac->pending = 0;
+        if (!st) st = write_packet(ac, ac->pkt, err);
+        if (st) return st;
+    }
+    return KN_OK;
+}

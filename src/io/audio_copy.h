@@ -1,0 +1,24 @@
+/* src/io/audio_copy.h: an input file's audio stream copied unchanged (no re-encoding) into the
+ * container a video writer makes. Contract: open adds the stream before the writer writes its header;
+ * until writes, in order, the packets that start before an output time; output time 0 is the input's
+ * time `start` (its first video frame), and audio before it is cut. */
+#ifndef KN_AUDIO_COPY_H
+#define KN_AUDIO_COPY_H
+#include <stddef.h>
+#include "core/core.h"
+
+struct AVFormatContext;
+typedef struct kn_audio_copy kn_audio_copy;
+
+/* Opens path's main audio stream and adds a copy of it to out. *ac = NULL with KN_OK when there is
+ * nothing to copy: path has no audio, or out's format cannot hold its codec, or out is NULL (an
+ * output without sound: a GIF, PNG frames); why, when not empty, then says so, e.g. "webm holds no
+ * aac audio, so the sound was left out". */
+kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatContext *out, kn_audio_copy **ac,
+                             char *why, size_t why_cap, kn_error *err);
+/* Writes the packets that start before output time t seconds (INFINITY: all that are left). ac may
+ * be NULL (nothing to do). */
+kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err);
+void kn_audio_copy_close(kn_audio_copy *ac);
+
+#endif
