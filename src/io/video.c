@@ -302,16 +302,64 @@ static kn_status drain(enc *e, const char *path, kn_error *err) {
  * so a steady rate's frames land on exact ticks and uneven ones within 1/2000 of a frame. */
 #define TIMED_TICKS 1000
 
-/* Sets up the encoder and container (with the sound of audio_from copied in, when given and the
- * container holds it; note says why not). */
-static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp, float fps, int timed, int w,
-                           int h, const char *audio_from, double audio_start, char *note, size_t note_cap,
-                           kn_error *err) {
+/* What an encoder and its container are set up for. */
+typedef struct enc_spec {
+    vkind kind;
+    const char *path, *url;    /* the final name (for errors), the temporary file's URL */
+    float fps;                 /* the nominal rate */
+    int timed;                 /* a fine time base for frames at their own times */
+    int w, h;                  /* the encoded size (padded) */
+    const char *audio_from;    /* a file whose sound is copied in, or NULL */
+    double audio_start;        /* its time of output time 0 */
+} enc_spec;
+
+/* The codec's format, time base, colour tags and quality settings for s. */
+static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr) {
+    cc->width = s->w;
+    cc->height = s->h;
+    cc->sample_aspect_ratio = (AVRational){1, 1};
+    cc->thread_count = 1;                    /* single-threaded encoders are deterministic */
+    cc->flags |= AV_CODEC_FLAG_BITEXACT;
+    cc->log_level_offset = 24;               /* keep encoder chatter off stderr; errors come back to us */
+    if (s->kind == VK_GIF) {
+        cc->pix_fmt = AV_PIX_FMT_PAL8;
+        cc->time_base = (AVRational){1, 100};
+        return;
+    }
+    cc->pix_fmt = AV_PIX_FMT_YUV420P;
+    cc->time_base = s->timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
+    cc->framerate = fr;
+    cc->color_range = AVCOL_RANGE_MPEG;
+    cc->colorspace = s->kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
+    cc->color_primaries = AVCOL_PRI_BT709;
+    cc->color_trc = AVCOL_TRC_BT709;
+    cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
+    if (s->kind == VK_X264) {
+        av_opt_set(cc->priv_data, "preset", "medium", 0);
+        av_opt_set(cc->priv_data, "crf", "18", 0);
+        av_opt_set(cc->priv_data, "profile", "high", 0);
+    } else if (s->kind == VK_WEBM) {
+        cc->bit_rate = 0;
+        av_opt_set(cc->priv_data, "crf", "30", 0);
+        av_opt_set(cc->priv_data, "deadline", "good", 0);
+        av_opt_set(cc->priv_data, "cpu-used", "2", 0);
+        av_opt_set(cc->priv_data, "row-mt", "0", 0);
+        av_opt_set(cc->priv_data, "tile-columns", "0", 0);
+    } else if (s->kind == VK_OTHER) {   /* MPEG-4 part 2, MPEG-2, FLV, Theora ...: near-lossless quantiser */
+        cc->flags |= AV_CODEC_FLAG_QSCALE;
+        cc->global_quality = FF_QP2LAMBDA * 2;
+    }
+}
+
+/* Sets up the encoder and container for s, with s->audio_from's sound copied in when the container
+ * holds it (note, of note_cap bytes, says why not). */
+static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, kn_error *err) {
+    const char *path = s->path;
     const AVOutputFormat *mux = NULL;
     const AVCodec *codec = NULL;
-    kn_status st = format_of(path, kind, &mux, &codec, err);
+    kn_status st = format_of(path, s->kind, &mux, &codec, err);
     if (st) return st;
-    int r = avformat_alloc_output_context2(&e->oc, mux, NULL, tmp);
+    int r = avformat_alloc_output_context2(&e->oc, mux, NULL, s->url);
     if (r < 0) return av_fail(err, path, "cannot set up the container", r);
     e->cc = avcodec_alloc_context3(codec);
     e->st = avformat_new_stream(e->oc, NULL);
@@ -319,67 +367,36 @@ static kn_status enc_setup(enc *e, vkind kind, const char *path, const char *tmp
     e->pkt = av_packet_alloc();
     if (!e->cc || !e->st || !e->frame || !e->pkt) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     AVCodecContext *cc = e->cc;
-    AVRational fr = fps_rational(fps);
-    cc->width = w;
-    cc->height = h;
-    cc->sample_aspect_ratio = (AVRational){1, 1};
-    cc->thread_count = 1;                    /* single-threaded encoders are deterministic */
-    cc->flags |= AV_CODEC_FLAG_BITEXACT;
-    cc->log_level_offset = 24;               /* keep encoder chatter off stderr; errors come back to us */
+    AVRational fr = fps_rational(s->fps);
+    codec_settings(cc, s, fr);
     if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    if (kind == VK_GIF) {
-        cc->pix_fmt = AV_PIX_FMT_PAL8;
-        cc->time_base = (AVRational){1, 100};
-    } else {
-        cc->pix_fmt = AV_PIX_FMT_YUV420P;
-        cc->time_base = timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
-        cc->framerate = fr;
-        cc->color_range = AVCOL_RANGE_MPEG;
-        cc->colorspace = kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
-        cc->color_primaries = AVCOL_PRI_BT709;
-        cc->color_trc = AVCOL_TRC_BT709;
-        cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
-    }
-    if (kind == VK_X264) {
-        av_opt_set(cc->priv_data, "preset", "medium", 0);
-        av_opt_set(cc->priv_data, "crf", "18", 0);
-        av_opt_set(cc->priv_data, "profile", "high", 0);
-    } else if (kind == VK_WEBM) {
-        cc->bit_rate = 0;
-        av_opt_set(cc->priv_data, "crf", "30", 0);
-        av_opt_set(cc->priv_data, "deadline", "good", 0);
-        av_opt_set(cc->priv_data, "cpu-used", "2", 0);
-        av_opt_set(cc->priv_data, "row-mt", "0", 0);
-        av_opt_set(cc->priv_data, "tile-columns", "0", 0);
-    } else if (kind == VK_OTHER) {   /* MPEG-4 part 2, MPEG-2, FLV, Theora ...: near-lossless quantiser */
-        cc->flags |= AV_CODEC_FLAG_QSCALE;
-        cc->global_quality = FF_QP2LAMBDA * 2;
-    }
     r = avcodec_open2(cc, codec, NULL);
     if (r < 0) {
         char what[160];   /* MPEG-1/2 video, for one, takes only the standard rates */
-        snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, w, h, (double)fps);
+        snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, s->w, s->h,
+                 (double)s->fps);
         return av_fail(err, path, what, r);
     }
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
     if (r < 0) return av_fail(err, path, "encoder parameters", r);
     e->st->time_base = cc->time_base;
-    if (kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
+    if (s->kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
     e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
-    if (audio_from && (st = kn_audio_copy_open(audio_from, audio_start, e->oc, &e->audio, note, note_cap, err)))
+    if (s->audio_from &&
+        (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
-    r = avio_open(&e->oc->pb, tmp, AVIO_FLAG_WRITE);
+    r = avio_open(&e->oc->pb, s->url, AVIO_FLAG_WRITE);
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
     e->opened = 1;
     AVDictionary *opts = NULL;
     if (!strcmp(mux->name, "mp4") || !strcmp(mux->name, "mov")) av_dict_set(&opts, "movflags", "+faststart", 0);
-    if (kind == VK_GIF) av_dict_set(&opts, "loop", "0", 0);
+    if (s->kind == VK_GIF) av_dict_set(&opts, "loop", "0", 0);
     r = avformat_write_header(e->oc, &opts);
     av_dict_free(&opts);
     if (r < 0) return av_fail(err, path, "cannot write the header", r);
     e->frame->format = cc->pix_fmt;
-    e->frame->width = w;
-    e->frame->height = h;
+    e->frame->width = s->w;
+    e->frame->height = s->h;
     r = av_frame_get_buffer(e->frame, 0);
     if (r < 0) return av_fail(err, path, "frame buffer", r);
     return KN_OK;
@@ -530,9 +547,9 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     char url[4300];
     snprintf(url, sizeof url, "file:%s", vw->tmp);
     /* a GIF holds no sound (its encoder runs at finish, without it) */
-    const char *audio = vw->kind == VK_GIF ? NULL : vw->audio_from;
-    return enc_setup(&vw->e, vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh, audio, vw->audio_start,
-                     vw->audio_note, sizeof vw->audio_note, err);
+    enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
+                     vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start};
+    return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, err);
 }
 
 /* The GIF, from the frames kept: palette, then every frame with its delay. */
