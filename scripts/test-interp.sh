@@ -54,6 +54,8 @@ check "  ... identical" same_folder "$T/t1" "$T/t3"
 # --- video in and out
 check "mp4 --factor 3" "$K" interpolate "$T/in.mp4" -o "$T/f3.mp4" --factor 3 --threads 2
 check "mp4 --factor 3: 22 frames at 24 fps" expect_video "$T/f3.mp4" 22 24/1
+check "on a terminal, a progress line with the frames expected" bash -c "script -qc \"'$K' interpolate '$T/in.mp4' -o '$T/tty.mp4' --factor 2\" /dev/null | tr '\r' '\n' | grep -q 'interpolate .*/~15 '"
+check "  ... and none when stderr is not one" bash -c "! '$K' interpolate '$T/in.mp4' -o '$T/notty.mp4' --factor 2 2>&1 | grep -q 'interpolate \['"
 check "mkv and mov out (H.264)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/f2.mkv' --factor 2 2>/dev/null && '$K' interpolate '$T/in.mp4' -o '$T/f2.mov' --factor 2 2>/dev/null"
 check "  ... 15 frames at 16 fps each" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.mkv' 15 16/1 && expect_video '$T/f2.mov' 15 16/1 && [ \$(probe '$T/f2.mkv' codec_name) = h264 ]"
 check "avi out (FFmpeg's default for it, MPEG-4)" "$K" interpolate "$T/in.mp4" -o "$T/f2.avi" --factor 2

@@ -21,6 +21,10 @@ int kn_cmd_eval(int argc, char **argv);
 int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out);
 int kn_arg_float(const char *opt, const char *val, double lo, double hi, double *out);
 int kn_default_threads(void);
+/* Draws one progress line on stderr, in place (\r): label, a bar of step out of total (none when
+ * total <= 0), "~" before a total that is an estimate, the seconds elapsed and those left (eta < 0:
+ * unknown). The caller ends the line. */
+void kn_progress_line(const char *label, long long step, long long total, int estimate, double elapsed, double eta);
 /* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
 double kn_available_memory(void);
 

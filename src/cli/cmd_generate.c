@@ -20,15 +20,9 @@ static int show_progress(void *user, kn_stage stage, int step, int total) {
     if (!b->tty) return 0;
     double now = kn_now();
     if (stage != b->stage) { b->stage = stage; b->stage_start = now; }
-    int width = 30, fill = total > 0 ? step * width / total : 0;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = 0;
     double el = now - b->stage_start, eta = step > 0 && total > step ? el / step * (total - step) : 0;
-    fprintf(stderr, "\r%-11s [%s] %3d/%-3d  %5.1fs elapsed  ETA %5.1fs ", kn_stage_name(stage), bar, step, total,
-            now - b->start, eta);
-    if (step >= total) fputc('\n', stderr);
-    fflush(stderr);
+    kn_progress_line(kn_stage_name(stage), step, total, 0, now - b->start, eta);
+    if (step >= total) { fputc('\n', stderr); fflush(stderr); }
     return 0;
 }
 

@@ -113,7 +113,23 @@ typedef struct {
     double budget;
     const counted_reader *src;
     int factor;
+    /* progress on a terminal: the frames expected (0: unknown), when it began and was last drawn */
+    int tty;
+    long long expected;
+    double start, drawn;
 } counted_writer;
+
+/* Redraws the progress line at most 4 times a second (final: now, and ends the line). */
+static void show_progress(counted_writer *c, int final) {
+    if (!c->tty) return;
+    double now = kn_now(), el = now - c->start;
+    if (!final && now - c->drawn < 0.25) return;
+    c->drawn = now;
+    long long total = final ? c->n : c->expected;
+    double eta = !final && c->n > 0 && total > c->n ? el / (double)c->n * (double)(total - c->n) : -1;
+    kn_progress_line("interpolate", c->n, total, !final, el, eta);
+    if (final) { fputc('\n', stderr); fflush(stderr); }
+}
 static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
     counted_writer *c = user;
     if (c->n >= c->limit)
@@ -123,6 +139,7 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
     kn_status st = c->src ? kn_video_writer_add_at(c->vw, rgb, frame_time(c->src, k, c->factor), err)
                           : kn_video_writer_add(c->vw, rgb, err);
     c->n += !st;
+    show_progress(c, 0);
     return st;
 }
 
@@ -161,7 +178,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
     kn_pool *pool = NULL;
-    counted_writer dst = {NULL, 0, LLONG_MAX, out, budget, NULL, (int)factor};
+    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor};
     /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
      * are its cadence's anyway); --fps makes a steady output of its own */
     if (factor > 0 && src.timed && in_fps > 0) dst.src = &src;
@@ -181,6 +198,10 @@ int kn_cmd_interpolate(int argc, char **argv) {
     kn_ctx ctx;
     if (make_ctx((int)threads, &pool, &ctx)) goto done;
     double t0 = kn_now();
+    long long nin = kn_video_reader_frames(src.rd);   /* as the file says; 0 when it does not */
+    dst.tty = isatty(2);
+    dst.start = t0;
+    dst.expected = nin > 0 ? kn_interp_video_frames((int)(nin < INT_MAX ? nin : INT_MAX), in_fps, (int)factor, fps) : 0;
     long long dropped = 0;
     /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
     kn_video_writer_opts wo = {dst.src != NULL, src.timed && !no_audio ? in : NULL, kn_video_reader_start(src.rd)};
@@ -191,6 +212,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
                               &dropped, &err);
     if (!st) { st = kn_video_writer_finish(dst.vw, &err); dst.vw = NULL; }
+    show_progress(&dst, 1);
     if (st) fprintf(stderr, "kinora: %s\n", err.msg);
     else {
         fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "

@@ -30,6 +30,23 @@ static void usage(FILE *f) {
     fprintf(f, "\n`kinora COMMAND --help` describes a command's options.\n");
 }
 
+void kn_progress_line(const char *label, long long step, long long total, int estimate, double elapsed,
+                      double eta) {
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    long long fill = total > 0 ? (step < total ? step : total) * WIDTH / total : 0;
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = 0;
+    char left[32] = "";
+    if (eta >= 0) snprintf(left, sizeof left, "  ETA %5.1fs", eta);
+    if (total > 0)
+        fprintf(stderr, "\r%-11s [%s] %3lld/%s%-3lld  %5.1fs elapsed%s ", label, bar, step, estimate ? "~" : "", total,
+                elapsed, left);
+    else
+        fprintf(stderr, "\r%-11s %lld  %5.1fs elapsed ", label, step, elapsed);
+    fflush(stderr);
+}
+
 int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out) {
     if (!val) { fprintf(stderr, "kinora: %s needs a value\n", opt); return -1; }
     char *end;

@@ -53,6 +53,10 @@ double kn_video_reader_time(const kn_video_reader *r);
 /* Frame 0's presentation time on the file's own clock, in seconds (where its sound lines up); NAN
  * when unknown. */
 double kn_video_reader_start(const kn_video_reader *r);
+/* How many frames the file says it has (its stream's count, else its duration at its rate; a GIF's
+ * are counted), for progress: damaged or unusual files can differ. 0 when it does not say (a PNG
+ * folder). */
+long long kn_video_reader_frames(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

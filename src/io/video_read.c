@@ -322,6 +322,7 @@ struct kn_video_reader {
     double read_time;    /* the time of the frame reader_read read last (kn_video_reader_time) */
     double first_time;   /* frame 0's */
     double time;         /* the time of the frame next handed out last */
+    long long frames;    /* how many frames the file says it has (0: it does not say) */
 };
 
 /* The time of the frame just decoded, in seconds after frame 0 on the clock of the rate the reader
@@ -346,12 +347,19 @@ static kn_status reader_open_ffmpeg(kn_video_reader *r, kn_error *err) {
     d->t_first = AV_NOPTS_VALUE;
     d->t_end = INT64_MIN;
     kn_status st = dec_open(d, r->path, &r->fps, err);
+    if (!st) {   /* the count the container states, else its duration at the rate */
+        const AVStream *vs = d->ic->streams[d->stream];
+        r->frames = vs->nb_frames > 0 ? vs->nb_frames
+                    : d->ic->duration > 0 && r->fps > 0 ? llround(d->ic->duration * (double)r->fps / AV_TIME_BASE)
+                    : 0;
+    }
     if (st || !(d->is_gif || r->fps <= 0)) return st;
     int got = 1;
     while (!st && got) {
         st = dec_next(d, r->path, &got, err);
         if (!st && got) note_span(d);
     }
+    if (!st) r->frames = d->index;   /* counted */
     if (!st) r->fps = measured_fps(d, d->index, r->fps);
     float fps = r->fps;
     dec_close(d);
@@ -448,6 +456,8 @@ kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_er
 }
 
 double kn_video_reader_time(const kn_video_reader *r) { return r->time; }
+
+long long kn_video_reader_frames(const kn_video_reader *r) { return r->frames; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);
