@@ -127,6 +127,11 @@ near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a != "" && d < 0.000
 check "  ... --factor 2 into an mp4" "$K" interpolate "$T/vfr.mkv" -o "$T/vfr2.mp4" --factor 2
 check "  ... keeps the input's timing: 63 frames, frame 6 (input 3) at 5/60 s, frame 5 halfway before it" \
   bash -c "$(declare -f probe expect_video frame_time near); expect_video '$T/vfr2.mp4' 63 120/1 && near \$(frame_time '$T/vfr2.mp4' 6) 0.083333 && near \$(frame_time '$T/vfr2.mp4' 5) 0.058333"
+# two MPEG-TS files joined: the second's clock starts again, and goes on after the first's
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -t 1 -pix_fmt yuv420p -c:v libx264 -bf 0 "$T/part.ts"
+cat "$T/part.ts" "$T/part.ts" > "$T/joined.ts"
+check "two joined files (the clock starts again), --fps 20: 39 frames" bash -c "'$K' interpolate '$T/joined.ts' -o '$T/joined20/' --fps 20 2>/dev/null && [ \$(find '$T/joined20' -name '*.png' | wc -l) -eq 39 ]"
+check "  ... --factor 2 into an mp4: its last frame at 1.9 s" bash -c "$(declare -f frame_time near); '$K' interpolate '$T/joined.ts' -o '$T/joined2.mp4' --factor 2 2>/dev/null && near \$(frame_time '$T/joined2.mp4' 38) 1.9"
 check "  ... taken as evenly spaced (--input-fps 60), the frames slip" bash -c "'$K' interpolate '$T/vfr.mkv' -o '$T/even60/' --fps 60 --input-fps 60 2>/dev/null && [ \$(find '$T/even60' -name '*.png' | wc -l) -eq 32 ]"
 
 # --- errors
