@@ -138,6 +138,9 @@ check "  ... taken as evenly spaced (--input-fps 60), the frames slip" bash -c "
 check "missing input exits 1" exits 1 "$K" interpolate "$T/nope.mp4" -o "$T/x.mp4" --factor 2
 check "--factor 0 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 0
 check "--factor abc exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor abc
+check "--fps as a fraction (60000/1001) into an mp4" "$K" interpolate "$T/in.mp4" -o "$T/ntsc.mp4" --fps 60000/1001
+check "  ... written at 60000/1001" bash -c "$(declare -f probe); [ \$(probe '$T/ntsc.mp4' r_frame_rate) = 60000/1001 ]"
+check "--fps 1/0 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --fps 1/0
 check "--fps -1 exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --fps -1
 check "both --factor and --fps exit 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4" --factor 2 --fps 30
 check "neither --factor nor --fps exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/x.mp4"

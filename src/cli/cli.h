@@ -20,6 +20,8 @@ int kn_cmd_eval(int argc, char **argv);
 /* Small shared helpers for option parsing: return 0 on success, print an error and return -1. */
 int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out);
 int kn_arg_float(const char *opt, const char *val, double lo, double hi, double *out);
+/* A frame rate: a number, or a fraction as FFmpeg writes rates (30000/1001). */
+int kn_arg_rate(const char *opt, const char *val, double lo, double hi, double *out);
 int kn_default_threads(void);
 /* Draws one progress line on stderr, in place (\r): label, a bar of step out of total (none when
  * total <= 0), "~" before a total that is an estimate, the seconds elapsed and those left (eta < 0:

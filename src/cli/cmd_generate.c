@@ -125,7 +125,7 @@ int kn_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--sampler")) g.sampler = v;
         else if (!strcmp(a, "--keyframes")) { if (kn_arg_int(a, v, 1, 256, &l)) return 2; g.keyframes = (int)l; }
         else if (!strcmp(a, "--frames")) { if (kn_arg_int(a, v, 1, 100000, &l)) return 2; g.frames = (int)l; have_frames = 1; }
-        else if (!strcmp(a, "--fps")) { if (kn_arg_float(a, v, 0.01, 240, &d)) return 2; g.fps = (float)d; }
+        else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, v, 0.01, 240, &d)) return 2; g.fps = (float)d; }
         else if (!strcmp(a, "--seconds")) { if (kn_arg_float(a, v, 0.01, 3600, &seconds)) return 2; }
         else if (!strcmp(a, "--size")) {
             int w, h;

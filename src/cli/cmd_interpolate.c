@@ -31,8 +31,9 @@ static void interpolate_usage(FILE *f) {
                "            (OUT: a path ending in '/' or an existing empty folder)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
                "            (fps * N, with a video's own timing when its frames are unevenly spaced)\n"
-               "  --fps F     frames at times k/F between the first and last input frame (the input's frames\n"
-               "            at their timestamps, so a variable frame rate keeps its timing)\n"
+               "  --fps F     frames at times k/F between the first and last input frame (F: 60, 29.97 or\n"
+               "            30000/1001), the input's frames at their timestamps, so a variable frame rate\n"
+               "            keeps its timing\n"
                "  --threads N compute threads (default: all cores)\n"
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT);\n"
                "            its frames are then taken as evenly spaced, whatever their timestamps, and the sound\n"
@@ -160,9 +161,9 @@ int kn_cmd_interpolate(int argc, char **argv) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             out = val; i++;
         } else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &factor)) return 2; i++; }
-        else if (!strcmp(a, "--fps")) { if (kn_arg_float(a, val, 1e-3, 10000, &fps)) return 2; i++; }
+        else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, val, 1e-3, 10000, &fps)) return 2; i++; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) return 2; i++; }
-        else if (!strcmp(a, "--input-fps")) { if (kn_arg_float(a, val, 1e-3, 1000, &input_fps)) return 2; i++; }
+        else if (!strcmp(a, "--input-fps")) { if (kn_arg_rate(a, val, 1e-3, 1000, &input_fps)) return 2; i++; }
         else if (!strcmp(a, "--max-memory")) { if (kn_arg_float(a, val, 1e-6, 1e6, &max_memory)) return 2; i++; }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); interpolate_usage(stderr); return 2; }
         else if (!in) in = a;

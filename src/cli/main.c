@@ -1,6 +1,7 @@
 /* kinora: command dispatch. */
 #include "cli/cli.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +55,22 @@ int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out) {
     long v = strtol(val, &end, 10);
     if (errno || *end || end == val || v < lo || v > hi) {
         fprintf(stderr, "kinora: %s must be an integer from %ld to %ld (got '%s')\n", opt, lo, hi, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int kn_arg_rate(const char *opt, const char *val, double lo, double hi, double *out) {
+    const char *slash = val ? strchr(val, '/') : NULL;
+    if (!slash) return kn_arg_float(opt, val, lo, hi, out);
+    char *end1, *end2;
+    errno = 0;
+    double num = strtod(val, &end1), den = strtod(slash + 1, &end2);
+    double v = den > 0 ? num / den : NAN;
+    if (errno || end1 != slash || *end2 || end2 == slash + 1 || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "kinora: %s must be a rate from %g to %g, as a number or a fraction like 30000/1001 "
+                        "(got '%s')\n", opt, lo, hi, val);
         return -1;
     }
     *out = v;
