@@ -1,5 +1,5 @@
 /* An input file's audio copied, packet for packet and without re-encoding, into a video writer's
- * container, so that `interpolate` keeps a clip's sound. The writer calls audio_copy_until with each
+ * container, so that `interpolate` keeps a clip's sound. The writer calls kn_audio_copy_until with each
  * video frame's time, so the audio goes into the container as the video does (FFmpeg's interleaver
  * then orders the packets) and is never all held in memory. Output time 0 is the input's first
  * video frame: audio before it is cut, audio after the last frame is kept (as the ffmpeg tool does). */
@@ -71,7 +71,10 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     ac->st = avformat_new_stream(out, NULL);
     ac->pkt = av_packet_alloc();
     ac->prime = av_packet_alloc();
-    if (!ac->st || !ac->pkt || !ac->prime) { kn_audio_copy_close(ac); return kn_fail(err, KN_ENOMEM, "%s: out of memory", path); }
+    if (!ac->st || !ac->pkt || !ac->prime) {
+        kn_audio_copy_close(ac);
+        return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    }
     r = avcodec_parameters_copy(ac->st->codecpar, par);
     if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot copy its audio", r); }
     ac->st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
