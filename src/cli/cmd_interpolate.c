@@ -70,15 +70,14 @@ static int check_memory(const char *in, int w, int h, long long held, double bud
 }
 
 /* Input frames come from the reader, counted, with their times unless a rate was given instead; the
- * times are kept (8 bytes a frame) for the output frames' (frame_time), as the engine reads them: a
- * frame without a time comes a frame after the one before, and a time a frame or more back starts the
- * clock again a frame after the one before (files joined). */
+ * times are kept (8 bytes a frame) for the output frames' (frame_time), on the engine's clock
+ * (kn_frame_clock). */
 typedef struct {
     kn_video_reader *rd;
     int n, timed;
     double fps;        /* the input's rate */
     double *times;     /* frame i's time, for i < n */
-    double shift;      /* added to the reader's times since the last time the clock started again */
+    double shift;      /* the clock's shift (kn_frame_clock) */
     int cap;
 } counted_reader;
 static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
@@ -92,11 +91,10 @@ static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, k
         c->times = p;
         c->cap = cap;
     }
-    double t = kn_video_reader_time(c->rd), prev = c->n ? c->times[c->n - 1] : 0;
+    double t = kn_video_reader_time(c->rd);
     *time = t;
-    if (!isfinite(t)) t = c->n ? prev + 1 / c->fps : 0;
-    else if (c->n && t + c->shift <= prev - 1 / c->fps) c->shift = prev + 1 / c->fps - t;
-    c->times[c->n++] = isfinite(*time) ? t + c->shift : t;
+    c->times[c->n] = c->n ? kn_frame_clock(t, c->times[c->n - 1], 1 / c->fps, &c->shift) : isfinite(t) ? t : 0;
+    c->n++;
     return KN_OK;
 }
 

@@ -245,6 +245,8 @@ typedef struct {
     double rate;                 /* > 0: positions count frames of this rate; 0: times are ignored */
     int timed;                   /* frame 0 came with a time, so frames sit at their own positions */
     double t0;                   /* frame 0's time, seconds */
+    double last, shift;          /* the last kept frame's time on the clock, and the clock's shift
+                                    (kn_frame_clock) */
     double at[SRC_RING];         /* frame f's position after frame 0, in slot f % SRC_RING */
     long long dropped;           /* frames dropped for a time not after the frame before's */
 } frame_src;
@@ -252,30 +254,31 @@ typedef struct {
 /* Frame f's position in frames after frame 0: f itself unless the frames are timed. */
 static double src_at(const frame_src *s, int f) { return s->timed ? s->at[f % SRC_RING] : f; }
 
-/* Places the frame just pulled (frame s->loaded) at its time: time - t0 in frames of s->rate, a
- * whole number when within 1e-6 of one (so a steady source's times give exactly its frame numbers),
- * one frame after the frame before when it has no time. A time a frame or more before the frame
- * before's is a discontinuity (files joined, a clock reset): the timeline starts again one frame
- * after that frame. 0: its time is otherwise not after the frame before's, and it is dropped. */
+double kn_frame_clock(double time, double prev, double step, double *shift) {
+    if (!isfinite(time)) return prev + step;
+    if (time + *shift <= prev - step) *shift = prev + step - time;
+    return time + *shift;
+}
+
+/* Places the frame just pulled (frame s->loaded) at its time on the clock (kn_frame_clock, a frame
+ * of s->rate a step): t - t0 in frames, a whole number when within 1e-6 of one (so a steady source's
+ * times give exactly its frame numbers). 0: its time is not after the frame before's, and it is
+ * dropped. */
 static int src_place(frame_src *s, double time) {
     int f = s->loaded;
     if (f == 0) {
         s->timed = s->rate > 0 && isfinite(time);
-        s->t0 = time;
+        s->t0 = s->last = time;
         s->at[0] = 0;
         return 1;
     }
     if (!s->timed) return 1;
-    double prev = s->at[(f - 1) % SRC_RING];
-    double p = isfinite(time) ? (time - s->t0) * s->rate : prev + 1;
-    if (p <= prev - 1) {
-        s->t0 = time - (prev + 1) / s->rate;
-        p = prev + 1;
-    }
-    double whole = nearbyint(p);
+    double prev = s->at[(f - 1) % SRC_RING], t = kn_frame_clock(time, s->last, 1 / s->rate, &s->shift);
+    double p = (t - s->t0) * s->rate, whole = nearbyint(p);
     if (fabs(p - whole) < 1e-6) p = whole;
     if (!(p > prev + 1e-6)) { s->dropped++; return 0; }
     s->at[f % SRC_RING] = p;
+    s->last = t;
     return 1;
 }
 

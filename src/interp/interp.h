@@ -123,6 +123,12 @@ kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const k
 /* Pulls the next input frame into rgb (width * height * 3 bytes); *got = 0 when there is none. *time
  * (NAN on entry) may be set to the frame's presentation time in seconds, from any origin. */
 typedef kn_status (*kn_interp_source)(void *user, uint8_t *rgb, double *time, int *got, kn_error *err);
+/* The clock frames with presentation times run on: kn_interp_stream's, and that of a caller who times
+ * output frames as it does. Returns time + *shift, except that a frame without a time (NAN) comes step
+ * seconds after the frame before (placed at prev), and a time step or more before prev starts the
+ * clock again step after it (files joined, a capture clock reset), which raises *shift (0 at first). */
+double kn_frame_clock(double time, double prev, double step, double *shift);
+
 /* kn_interp_video_to on frames pulled from source one at a time (width x height, in_fps: 0 when
  * unknown, then only a factor), so neither the input nor the output need be in memory: the engine
  * holds a ring of 8 input frames and the output frames of one pair, whatever the video's length.
