@@ -530,42 +530,32 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     return st;
 }
 
-/* Output frame k of the fps mode sits between input frames *i and *i+1 at *t (t == 0: frame i). */
-static void fps_source(long long k, double in_fps, double out_fps, int n, int *i, double *t) {
-    double s = (double)k * in_fps / out_fps;
-    double r = floor(s + 1e-9);
-    *i = (int)r;
-    *t = s - r;
-    if (*t < 1e-9) *t = 0;
-    if (*i >= n - 1) { *i = n - 1; *t = 0; }
-}
-
 /* Where the output frames come from: one of a factor, an fps pair, or input frames placed at output
  * positions. */
 typedef struct {
     int factor;               /* output k is between k / factor and the next, at (k % factor) / factor */
     double in_fps, out_fps;   /* output k is at time k / out_fps */
     const int *pos;           /* input i is output pos[i]; the frames between at equal steps */
-    int n;                    /* input frames */
-    int cursor;               /* timed frames: the frame the last output frame came from */
-    pair_stream *pairs;       /* timed frames taken in order: their pairs, estimated as frames are read */
+    int n;                    /* input frames (placed at pos) */
+    int cursor;               /* fps mode: the frame the last output frame came from */
+    pair_stream *pairs;       /* pulled frames taken in order: their pairs, estimated as frames are read */
 } frame_map;
 
-/* Output frame k of the fps mode over timed frames: the last frame placed at or before k's position
- * (from m->cursor on, pulling frames up to the one after it, but none after frame last) and where k
- * falls towards the next; *t = 1 past the last frame (or frame last). Frames can come closer than
- * the output's: before a frame is pulled, the pairs taken in order are estimated as far as the frames
- * that the pull would evict need (a pair's estimate reads from three frames before it to the one
- * after it). */
-static kn_status timed_source(frame_map *m, frame_src *in, long long k, int last, int *i, double *t,
-                              kn_error *err) {
+/* Output frame k of the fps mode: the last frame placed at or before k's position (src_at: its own
+ * number unless the frames are timed; from m->cursor on, pulling frames up to the one after it, but
+ * none after frame last) and where k falls towards the next; *t = 1 past the last frame (or frame
+ * last). Timed frames can come closer than the output's: before a frame is pulled, the pairs taken
+ * in order are estimated as far as the frames that the pull would evict need (a pair's estimate reads
+ * from three frames before it to the one after it). */
+static kn_status fps_source(frame_map *m, frame_src *in, long long k, int last, int *i, double *t,
+                            kn_error *err) {
     double s = (double)k * m->in_fps / m->out_fps;
     int f = m->cursor, has = 0;
     kn_status st = KN_OK;
     for (;;) {
         int pull = f + 1;
         if (pull > last) { has = 0; break; }
-        while (!st && m->pairs && pull >= in->loaded && !in->ended && m->pairs->done < pull - 3)
+        while (!st && m->pairs && !in->whole && pull >= in->loaded && !in->ended && m->pairs->done < pull - 3)
             st = stream_advance(m->pairs, err);
         if (!st) st = src_has(in, pull, &has, err);
         if (st) return st;
@@ -581,12 +571,11 @@ static kn_status timed_source(frame_map *m, frame_src *in, long long k, int last
 }
 
 /* Output frame k sits between input frames *i and *i+1 at *t (t == 0: frame i itself; t >= 1: past
- * the last timed frame). Timed frames after frame last are not read (the caller still needs the
+ * the last frame). In the fps mode, frames after frame last are not read (the caller still needs the
  * frames before them in the ring). */
 static kn_status map_frame(frame_map *m, frame_src *in, long long k, int last, int *i, double *t, kn_error *err) {
     if (m->factor) { *i = (int)(k / m->factor); *t = (double)(k % m->factor) / m->factor; return KN_OK; }
-    if (!m->pos && in->timed) return timed_source(m, in, k, last, i, t, err);
-    if (!m->pos) { fps_source(k, m->in_fps, m->out_fps, m->n, i, t); return KN_OK; }
+    if (!m->pos) return fps_source(m, in, k, last, i, t, err);
     int lo = 0, hi = m->n - 1;   /* the last input placed at or before k */
     while (lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
@@ -719,8 +708,7 @@ static kn_status video_fill(const kn_ctx *ctx, const kn_interp_opts *o, frame_sr
                             double out_fps, long long nout, const out_target *tgt, kn_error *err) {
     kn_interp_opts def;
     if (!o) { kn_interp_opts_default(&def); o = &def; }
-    frame_map m = {.factor = factor, .in_fps = in_fps, .out_fps = out_fps,
-                   .n = in->whole ? in->whole->nframes : INT_MAX};
+    frame_map m = {.factor = factor, .in_fps = in_fps, .out_fps = out_fps};
     return fill_frames(ctx, o, in, &m, nout, kn_interp_video_between(in_fps, factor, out_fps),
                        factor >= 2 || out_fps > in_fps, tgt, NULL, NULL, err);
 }
