@@ -124,15 +124,11 @@ static kn_status render_times(const kn_ctx *ctx, const uint8_t *a, const uint8_t
                               const float *g1, int w, int h, const kn_flow *f01, const kn_flow *f10, int cut,
                               const kn_pair_hints *hints, const float *ts, int nt, uint8_t **outs, kn_interp_ws *ws,
                               kn_error *err) {
-    size_t fb = (size_t)w * h * 3;
-    kn_status st = KN_OK;
-    for (int i = 0; !st && i < nt; i++) {
-        /* the new shot starts at b's time, so a frame at the midpoint (a tie) still shows a's shot,
-         * as ffmpeg's minterpolate does */
-        if (cut) memcpy(outs[i], ts[i] <= 0.5f ? a : b, fb);
-        else st = kn_interp_render_ws(ctx, a, b, g0, g1, w, h, f01, f10, hints, ts[i], ws, outs[i], err);
-    }
-    return st;
+    if (!cut) return kn_interp_render_ws(ctx, a, b, g0, g1, w, h, f01, f10, hints, ts, nt, ws, outs, err);
+    /* the new shot starts at b's time, so a frame at the midpoint (a tie) still shows a's shot, as
+     * ffmpeg's minterpolate does */
+    for (int i = 0; i < nt; i++) memcpy(outs[i], ts[i] <= 0.5f ? a : b, (size_t)w * h * 3);
+    return KN_OK;
 }
 
 /* The flows of a pair, g0 to g1 into fwd and back into bwd (from ws). before: the flow from g0 back
@@ -519,12 +515,13 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     size_t ntiles = kn_jump_tiles(w, h);
     const int8_t *jump_a = s->o->blend_jumps && i + 2 <= n - 1 && !s->cut[sl] ? s->jump + sl * ntiles : NULL;
     const int8_t *jump_b = jump_a ? s->jump + next * ntiles : NULL;
-    for (int q = 0; !st && q < nt; q++) {
-        hints.hedge = uneven ? kn_time_hedge(ts[q]) : 0;
+    hints.hedged = uneven;
+    if (!st)
         st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
-                          &hints, ts + q, 1, outs + q, s->ws, err);
-        if (!st && jump_a) kn_jump_blend(s->ctx, a, b, w, h, jump_a, jump_b, ts[q], outs[q]);
-        if (!st && pool >= 0) kn_still_pool(s->ctx, around, w, h, ts[q], pool, outs[q]);
+                          &hints, ts, nt, outs, s->ws, err);
+    for (int q = 0; !st && q < nt; q++) {
+        if (jump_a) kn_jump_blend(s->ctx, a, b, w, h, jump_a, jump_b, ts[q], outs[q]);
+        if (pool >= 0) kn_still_pool(s->ctx, around, w, h, ts[q], pool, outs[q]);
     }
     for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
     return st;

@@ -180,12 +180,12 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const 
 void kn_flow_reverse(const kn_flow *f, kn_flow *out);
 /* What a whole video tells the renderer about one pair (interp.c). acc[0]: the acceleration field of
  * frame a's pixels, acc[1] that of frame b's (kn_accel_field; either may be NULL: that side moves at
- * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedge: the half-width
- * of the time hedge (the frame at t is the mean of those at t -+ hedge; 0 = none); cubic: sample the
+ * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedged: nonzero to
+ * hedge in time (the frame at t is the mean of those at t -+ kn_time_hedge(t)); cubic: sample the
  * frames bicubically instead of bilinearly (kernel.c); fade (may be NULL): the pair's brightness map
  * (fade.c), used where is_fade. */
 typedef struct kn_fade kn_fade;
-typedef struct { const kn_flow *acc[2]; float gain, hedge; int cubic; const kn_fade *fade; } kn_pair_hints;
+typedef struct { const kn_flow *acc[2]; float gain; int hedged, cubic; const kn_fade *fade; } kn_pair_hints;
 /* Acceleration field of one side of a pair: f the pair's flow from that side's frame, out the flow
  * from that frame away from the other (to the frame before a, or after b). acc = f + out where out
  * lands inside the frame, 0 elsewhere (there the pixel moves at constant velocity). acc->u, acc->v
@@ -262,10 +262,12 @@ kn_status kn_jump_measure(const kn_ctx *ctx, const uint8_t *prev, const uint8_t 
 void kn_jump_blend(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, int w, int h, const int8_t *at_a,
                    const int8_t *at_b, float t, uint8_t *out);
 
-/* hints may be NULL (constant velocity, bilinear samples). */
+/* The frames at times ts[0..nt) between a and b into outs[i] (a at t <= 0, b at t >= 1); what does not
+ * depend on t is found once for all of them. hints may be NULL (constant velocity, bilinear samples). */
 kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                               const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
-                              const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err);
+                              const kn_pair_hints *hints, const float *ts, int nt, kn_interp_ws *ws,
+                              uint8_t *const *outs, kn_error *err);
 kn_status kn_flow_refine(const kn_ctx *ctx, const float *I0, const float *I1, int w, int h, float *u, float *v,
                          int iters, kn_interp_ws *ws, kn_error *err);
 #endif

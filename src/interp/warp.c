@@ -21,6 +21,7 @@
  * steps are row- or column-parallel, so the output does not depend on the thread count. */
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
+#include <limits.h>
 #include <math.h>
 
 #define BAND 8
@@ -72,8 +73,15 @@ typedef struct {
     const kn_flow *accel[2];   /* acceleration field of each source (kn_accel_field), or NULL */
     float bend[2];             /* gain (s^2 - s) / 2 of each source, s its distance in time */
     float *mu[2], *mv[2];      /* each source pixel's displacement to time t */
+    struct splat_cell *cell[2];  /* each source pixel's landing cell (place_task) */
     int *row_lo[2], *row_hi[2];  /* per source row: the target rows its pixels reach (floor of y + mv) */
 } splat_job;
+
+/* Where a source pixel lands at time t: the top-left target pixel (x0, y0) of its bilinear footprint
+ * and its fractions there, found once and read by all four sweeps of the splat. y0 = NO_CELL where it
+ * lands nowhere in the frame (or its flow is NaN). */
+typedef struct splat_cell { int x0, y0; float ax, ay; } splat_cell;
+#define NO_CELL INT_MIN
 
 #define SPLAT_BAND 32
 
@@ -126,7 +134,15 @@ static void place_task(void *arg, int y) {
             float mu, mv;
             path_at(f, acc, other, st, bend, p, &mu, &mv);
             j->mu[src][p] = mu; j->mv[src][p] = mv;
-            lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows are skipped by the splat's own test */
+            lo = fminf(lo, mv); hi = fmaxf(hi, mv);   /* NaN flows get NO_CELL below */
+            float px = x + mu, py = y + mv;
+            splat_cell *c = &j->cell[src][p];
+            if (py > -1.f && py < (float)j->h && px > -1.f && px < (float)w) {
+                c->x0 = (int)floorf(px); c->y0 = (int)floorf(py);
+                c->ax = px - (float)c->x0; c->ay = py - (float)c->y0;
+            } else {
+                c->y0 = NO_CELL;
+            }
         }
         float lim = 2.f * (float)j->h;   /* clamped before the conversion (an empty row has +-inf) */
         j->row_lo[src][y] = (int)floorf(fmaxf(-lim, fminf(lim, (float)y + lo)));
@@ -149,34 +165,42 @@ static void splat_task(void *arg, int task) {
         for (int src = 0; src < 2; src++) {
             const kn_flow *f = j->f[src];
             const float *score = j->score[src], *vis = j->vis[src];
+            const splat_cell *cells = j->cell[src];
             const int bent = j->accel[src] != NULL;
             float st = src ? 1.f - t : t;
             for (int y = 0; y < h; y++) {
-                /* a candidate at py touches rows floor(py) and floor(py) + 1 */
+                /* a candidate at cell row cy touches rows cy and cy + 1 */
                 if (j->row_hi[src][y] < y0 || j->row_lo[src][y] >= y1) continue;
                 for (int x = 0; x < w; x++) {
                     size_t p = (size_t)y * w + x;
-                    float fu = f->u[p], fv = f->v[p], mu = j->mu[src][p], mv = j->mv[src][p];
-                    float px = x + mu, py = y + mv;
-                    if (!(py > (float)y0 - 1.f && py < (float)y1 && px > -1.f && px < (float)w)) continue;
-                    int x0 = (int)floorf(px), yy0 = (int)floorf(py);
-                    float ax = px - x0, ay = py - yy0, sc = score[p];
-                    float c[NCH];
-                    /* offsets from there back to this source and on to the other frame */
+                    const splat_cell *cell = &cells[p];
+                    /* also false for NO_CELL; a cell at row y0 - 1 reaches the band with its lower corners */
+                    if (cell->y0 < y0 - 1 || cell->y0 >= y1) continue;
+                    float ax = cell->ax, ay = cell->ay, sc = score[p];
+                    if (pass == 0) {
+                        for (int k = 0; k < 4; k++) {
+                            int qx = cell->x0 + (k & 1), qy = cell->y0 + (k >> 1);
+                            if (qx < 0 || qy < y0 || qx >= w || qy >= y1) continue;
+                            float wb = ((k & 1) ? ax : 1 - ax) * ((k >> 1) ? ay : 1 - ay);
+                            float *a = j->acc + ((size_t)qy * w + qx) * A_N;
+                            if (wb >= MIN_SPLAT_W && sc < a[A_Z]) a[A_Z] = sc;
+                        }
+                        continue;
+                    }
+                    /* offsets from there back to this source and on to the other frame; c[A_W] = 1
+                     * counts the weight and c[A_Z] = 0 leaves the best score as it is */
+                    float fu = f->u[p], fv = f->v[p], mu = j->mu[src][p], mv = j->mv[src][p], c[A_N];
                     float bu = bent ? fu - mu : (1 - st) * fu, bv = bent ? fv - mv : (1 - st) * fv;
                     if (!src) { c[T0U] = -mu; c[T0V] = -mv; c[T1U] = bu; c[T1V] = bv; c[VIS0] = 1.f; c[VIS1] = vis[p]; }
                     else { c[T1U] = -mu; c[T1V] = -mv; c[T0U] = bu; c[T0V] = bv; c[VIS1] = 1.f; c[VIS0] = vis[p]; }
+                    c[A_W] = 1.f; c[A_Z] = 0.f;
                     for (int k = 0; k < 4; k++) {
-                        int qx = x0 + (k & 1), qy = yy0 + (k >> 1);
+                        int qx = cell->x0 + (k & 1), qy = cell->y0 + (k >> 1);
                         if (qx < 0 || qy < y0 || qx >= w || qy >= y1) continue;
                         float wb = ((k & 1) ? ax : 1 - ax) * ((k >> 1) ? ay : 1 - ay);
                         float *a = j->acc + ((size_t)qy * w + qx) * A_N;
-                        if (pass == 0) {
-                            if (wb >= MIN_SPLAT_W && sc < a[A_Z]) a[A_Z] = sc;
-                        } else if (wb > 0 && sc <= a[A_Z] + MARGIN) {
-                            a[A_W] += wb;
-                            for (int i = 0; i < NCH; i++) a[i] += wb * c[i];
-                        }
+                        if (wb > 0 && sc <= a[A_Z] + MARGIN)
+                            for (int i = 0; i < A_N; i++) a[i] += wb * c[i];
                     }
                 }
             }
@@ -591,28 +615,26 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     return KN_OK;
 }
 
-kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
-                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
-                              const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+/* The frame at time t from the pair's consistency (score and visibility of each source, cons_task). */
+static kn_status render_one(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya, const float *yb,
+                            int w, int h, const kn_flow *f01, const kn_flow *f10, float *const score[2],
+                            float *const vis[2], const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out,
+                            kn_error *err) {
     size_t n = (size_t)w * h;
-    if (!(t > 0)) { memcpy(out, a, n * 3); return KN_OK; }
-    if (!(t < 1)) { memcpy(out, b, n * 3); return KN_OK; }
-    enum { S0, V0, S1, V1, WS, MU0, MV0, MU1, MV1, NEXTRA };
+    enum { WS, MU0, MV0, MU1, MV1, NEXTRA };
     float *mem = kn_ws_get(ws, n * (NCH + NEXTRA) * sizeof *mem);
     float *acc = kn_ws_get(ws, n * A_N * sizeof *acc);
     int *rows = kn_ws_get(ws, (size_t)h * 4 * sizeof *rows);
-    if (!mem || !acc || !rows) {
-        kn_ws_put(ws, mem); kn_ws_put(ws, acc); kn_ws_put(ws, rows);
+    splat_cell *cells = kn_ws_get(ws, n * 2 * sizeof *cells);
+    if (!mem || !acc || !rows || !cells) {
+        kn_ws_put(ws, mem); kn_ws_put(ws, acc); kn_ws_put(ws, rows); kn_ws_put(ws, cells);
         return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     }
     float *x[NEXTRA];
     for (int i = 0; i < NEXTRA; i++) x[i] = mem + n * (NCH + i);
-    int nb = (h + BAND - 1) / BAND;
-    cons_job c0 = {f01, f10, ya, yb, x[S0], x[V0], w, h}, c1 = {f10, f01, yb, ya, x[S1], x[V1], w, h};
-    kn_interp_run(ctx, nb, cons_task, &c0);
-    kn_interp_run(ctx, nb, cons_task, &c1);
-    splat_job sj = {{f01, f10}, {x[S0], x[S1]}, {x[V0], x[V1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL}, {0, 0},
-                    {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {rows, rows + h}, {rows + 2 * h, rows + 3 * h}};
+    splat_job sj = {{f01, f10}, {score[0], score[1]}, {vis[0], vis[1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL},
+                    {0, 0}, {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {cells, cells + n}, {rows, rows + h},
+                    {rows + 2 * h, rows + 3 * h}};
     if (hints && hints->gain > 0) {
         for (int s = 0; s < 2; s++) {
             float st = s ? 1 - t : t;
@@ -624,13 +646,38 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
     for (int i = 0; i < NCH; i++) sj.ch[i] = mem + n * i;
     kn_interp_run(ctx, h, place_task, &sj);
     kn_interp_run(ctx, (h + SPLAT_BAND - 1) / SPLAT_BAND, splat_task, &sj);
-    kn_ws_put(ws, acc); kn_ws_put(ws, rows);
+    kn_ws_put(ws, acc); kn_ws_put(ws, rows); kn_ws_put(ws, cells);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
     if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
-                                      hints ? hints->hedge : 0, hints && hints->cubic,
+                                      hints && hints->hedged ? kn_time_hedge(t) : 0, hints && hints->cubic,
                                       hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, ws, out, err);
     kn_ws_put(ws, mem);
+    return st;
+}
+
+kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
+                              const float *yb, int w, int h, const kn_flow *f01, const kn_flow *f10,
+                              const kn_pair_hints *hints, const float *ts, int nt, kn_interp_ws *ws,
+                              uint8_t *const *outs, kn_error *err) {
+    size_t n = (size_t)w * h;
+    float *cons = NULL;   /* score and visibility of both sources: the same at every t, so found once */
+    kn_status st = KN_OK;
+    for (int i = 0; !st && i < nt; i++) {
+        if (!(ts[i] > 0)) { memcpy(outs[i], a, n * 3); continue; }
+        if (!(ts[i] < 1)) { memcpy(outs[i], b, n * 3); continue; }
+        if (!cons) {
+            if (!(cons = kn_ws_get(ws, n * 4 * sizeof *cons)))
+                return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
+            int nb = (h + BAND - 1) / BAND;
+            cons_job c0 = {f01, f10, ya, yb, cons, cons + n, w, h}, c1 = {f10, f01, yb, ya, cons + 2 * n, cons + 3 * n, w, h};
+            kn_interp_run(ctx, nb, cons_task, &c0);
+            kn_interp_run(ctx, nb, cons_task, &c1);
+        }
+        float *score[2] = {cons, cons + 2 * n}, *vis[2] = {cons + n, cons + 3 * n};
+        st = render_one(ctx, a, b, ya, yb, w, h, f01, f10, score, vis, hints, ts[i], ws, outs[i], err);
+    }
+    kn_ws_put(ws, cons);
     return st;
 }
 
@@ -646,7 +693,7 @@ kn_status kn_interp_render(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b
     else {
         kn_interp_luma_into(a, w, h, ya);
         kn_interp_luma_into(b, w, h, yb);
-        st = kn_interp_render_ws(ctx, a, b, ya, yb, w, h, f01, f10, NULL, t, &ws, out, err);
+        st = kn_interp_render_ws(ctx, a, b, ya, yb, w, h, f01, f10, NULL, &t, 1, &ws, &out, err);
     }
     kn_ws_free(&ws);
     return st;

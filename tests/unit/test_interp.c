@@ -133,6 +133,28 @@ TEST(edge_times_copy_the_frames) {
     free(a); free(b); free(o0); free(o1);
 }
 
+/* Several times of one pair rendered in one call (what does not depend on t found once) give the
+ * frames that one call per time gives, with the edge times among them. */
+TEST(times_together_match_one_at_a_time) {
+    int w = 48, h = 36;
+    size_t fb = (size_t)w * h * 3;
+    enum { NT = 5 };
+    float ts[NT] = {0.25f, 0.f, 0.5f, 0.8f, 1.f};
+    uint8_t *a = malloc(fb), *b = malloc(fb), *all = malloc(fb * NT), *one = malloc(fb);
+    texture(a, w, h, 0, 0, 0, 2);
+    texture(b, w, h, 3.5, -2, 6, 2);
+    uint8_t *outs[NT];
+    for (int i = 0; i < NT; i++) outs[i] = all + fb * i;
+    kn_error err = {0};
+    REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, ts, NT, outs, &err) == KN_OK);
+    for (int i = 0; i < NT; i++) {
+        REQUIRE(kn_interp_pair(NULL, NULL, a, b, w, h, &ts[i], 1, &one, &err) == KN_OK);
+        CHECK(!memcmp(outs[i], one, fb));
+    }
+    CHECK(memcmp(outs[0], outs[2], fb) != 0);
+    free(a); free(b); free(all); free(one);
+}
+
 /* The RGB samplers (vector code inside the frame on x86-64) give bit for bit what their scalar
  * definitions give, inside the frame, at its borders and outside it: Keys' bicubic (taps clamped
  * to the frame) and bilinear. */
@@ -1331,6 +1353,7 @@ TEST_MAIN_BEGIN
     RUN(flow_recovers_translation);
     RUN(middle_frame_matches_true_shift);
     RUN(edge_times_copy_the_frames);
+    RUN(times_together_match_one_at_a_time);
     RUN(samplers_match_their_definition);
     RUN(odd_and_tiny_sizes);
     RUN(thread_count_does_not_change_output);
