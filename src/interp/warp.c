@@ -279,6 +279,9 @@ static const int NEAR_OFFSET[NNEAR][2] = {{-16, 0}, {16, 0}, {0, -16}, {0, 16},
 #define COST_RADIUS 2
 /* A hypothesis with less than this share of the best one's weight is skipped (two samples saved). */
 #define MIN_SHARE 0.02f
+/* exp(-SKIP_D) is below MIN_SHARE (0.0183 < 0.02), so a hypothesis whose scaled cost is further than
+ * this above the best one's is skipped before its weight is computed. */
+#define SKIP_D 4.0f
 /* Hypotheses pointing within this distance (px) of each other reuse one sample. */
 #define SAME_PX 0.05f
 /* Weight of hypothesis k: prior_k * exp(-(C_k - C_min) / (COST_SOFT + C_min)), with C the windowed mean
@@ -560,7 +563,10 @@ static void mix_task(void *arg, int task) {
             sample_memo ma[2 * NBASE], mb[2 * NBASE];
             int na = 0, nb = 0;
             for (int k = 0; k < nk; k++) {
-                float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * expf(-(cost[k] - cmin) * scale);
+                /* exp(-d) < MIN_SHARE at d > SKIP_D whatever the prior: skipped without the exp */
+                float d = (cost[k] - cmin) * scale;
+                if (d > SKIP_D) continue;
+                float wk = (k == H_SPLAT ? 1.f : ALT_PRIOR) * (d == 0 ? 1.f : expf(-d));
                 if (wk < MIN_SHARE) continue;
                 /* both neighbours warped backwards, blended by visibility and distance in time */
                 float T[4], V[2];
