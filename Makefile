@@ -5,8 +5,8 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fPIC -pthread -Iinclude -Isrc \
-              $(shell pkg-config --cflags jansson libpng libjpeg libavcodec libavformat libavutil libswscale sqlite3 libmicrohttpd freetype2 2>/dev/null)
-LIBS    = $(shell pkg-config --libs jansson libpng libjpeg libavcodec libavformat libavutil libswscale sqlite3 libmicrohttpd freetype2 2>/dev/null) -lm -pthread
+              $(shell pkg-config --cflags jansson libpng libjpeg libavcodec libavformat libavutil libswscale libswresample sqlite3 libmicrohttpd freetype2 2>/dev/null)
+LIBS    = $(shell pkg-config --libs jansson libpng libjpeg libavcodec libavformat libavutil libswscale libswresample sqlite3 libmicrohttpd freetype2 2>/dev/null) -lm -pthread
 SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Per-ISA flags: a file named *_avx2.c or *_avx512.c is compiled for that ISA and only ever called

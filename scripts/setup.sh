@@ -5,7 +5,7 @@ PKGS=(
   build-essential pkg-config clang            # compilers (clang for the libFuzzer harnesses)
   libjansson-dev                              # JSON configs
   libpng-dev libjpeg-dev                      # images
-  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg   # video in/out, ffprobe in tests
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg   # video and sound in/out, ffprobe in tests
   libsqlite3-dev libmicrohttpd-dev            # the service: job store, HTTP
   libfreetype-dev fonts-noto-color-emoji unicode-data   # the training data set (emoji sprites)
   python3-torch python3-numpy libopenblas0-pthread      # PyTorch references for tests and benchmarks

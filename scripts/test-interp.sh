@@ -85,7 +85,8 @@ for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
   check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
 done
 
-# --- sound: copied unchanged into an output that holds it, lined up with the first frame
+# --- sound: copied unchanged into an output that holds it (re-encoded into one that does not), lined
+# up with the first frame
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \
   -pix_fmt yuv420p -c:v libx264 -c:a aac "$T/av.mp4"
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \
@@ -95,10 +96,12 @@ pcm_bytes() { ffmpeg -v error -i "$1" -map 0:a -f s16le - | wc -c; }
 check "a clip with sound, --factor 2 into an mp4" "$K" interpolate "$T/av.mp4" -o "$T/av2.mp4" --factor 2
 check "  ... has the same sound, sample for sample" bash -c "$(declare -f pcm); [ \"\$(pcm '$T/av2.mp4')\" = \"\$(pcm '$T/av.mp4')\" ]"
 check "  ... and --no-audio leaves it out" bash -c "'$K' interpolate '$T/av.mp4' -o '$T/mute.mp4' --factor 2 --no-audio 2>/dev/null && [ -z \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_type -of csv=p=0 '$T/mute.mp4')\" ]"
-check "  ... a WebM, which holds no AAC, is written without it" bash -c "'$K' interpolate '$T/av.mp4' -o '$T/av2.webm' --factor 2 2>'$T/note.log' && [ -z \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_type -of csv=p=0 '$T/av2.webm')\" ]"
-check "  ... and says so" grep -q "webm holds no aac audio" "$T/note.log"
+check "  ... a WebM, which holds no AAC, gets it re-encoded as Opus" bash -c "'$K' interpolate '$T/av.mp4' -o '$T/av2.webm' --factor 2 2>'$T/note.log' && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/av2.webm')\" = opus ]"
+check "  ... as many samples as the input" bash -c "$(declare -f pcm_bytes); [ \$(pcm_bytes '$T/av2.webm') -eq \$(pcm_bytes '$T/av.mp4') ]"
+check "  ... and says so" grep -q "webm holds no aac audio, so the sound was re-encoded as libopus" "$T/note.log"
 check "sound before the first frame (0.5 s of 2) is cut" "$K" interpolate "$T/late.mp4" -o "$T/late2.mp4" --factor 2
 check "  ... 24000 samples fewer (0.5 s at 48 kHz)" bash -c "$(declare -f pcm_bytes); [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.mp4') )) -eq 48000 ]"
+check "  ... and into a WebM, re-encoded, cut to the sample: 24000 fewer" bash -c "$(declare -f pcm_bytes); '$K' interpolate '$T/late.mp4' -o '$T/late2.webm' --factor 2 2>/dev/null && [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.webm') )) -eq 48000 ]"
 
 # --- a phone's pause before its first frame (0.2 s, then 30 fps) is not a slower rate: the ffmpeg
 # tool's rate (30) is kept, not the average over the pause (20)

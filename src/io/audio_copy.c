@@ -1,9 +1,11 @@
 /* An input file's audio copied, packet for packet and without re-encoding, into a video writer's
- * container, so that `interpolate` keeps a clip's sound. The writer calls kn_audio_copy_until with each
+ * container, so that `interpolate` keeps a clip's sound; into a container that cannot hold its codec
+ * it is re-encoded instead (audio_encode.c), cut at the same time. The writer calls kn_audio_copy_until with each
  * video frame's time, so the audio goes into the container as the video does (FFmpeg's interleaver
  * then orders the packets) and is never all held in memory. Output time 0 is the input's first
  * video frame: audio before it is cut, audio after the last frame is kept (as the ffmpeg tool does). */
 #include "io/audio_copy.h"
+#include "io/audio_encode.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,8 @@ struct kn_audio_copy {
     AVFormatContext *in;      /* the input, read for its audio stream only */
     int index;                /* that stream in `in` */
     AVFormatContext *out;     /* the writer's container */
-    AVStream *st;             /* the copy in `out` */
+    AVStream *st;             /* the copy in `out` (NULL when re-encoded) */
+    kn_audio_encode *enc;     /* re-encoding into `out`, or NULL (copied) */
     int64_t offset;           /* output time 0 in the input stream's time base */
     AVPacket *pkt;            /* the next packet, read but not yet written (pending) */
     AVPacket *prime;          /* the last packet before time 0, kept to start the decoder (primed) */
@@ -30,6 +33,7 @@ static kn_status av_fail(kn_error *err, const char *path, const char *what, int 
 
 void kn_audio_copy_close(kn_audio_copy *ac) {
     if (!ac) return;
+    kn_audio_encode_close(ac->enc);
     av_packet_free(&ac->pkt);
     av_packet_free(&ac->prime);
     avformat_close_input(&ac->in);
@@ -60,27 +64,31 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
         kn_audio_copy_close(ac);
         return KN_OK;
     }
-    if (avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
-        snprintf(why, why_cap, "%s holds no %s audio, so the sound was left out", out->oformat->name,
-                 avcodec_get_name(par->codec_id));
-        kn_audio_copy_close(ac);
-        return KN_OK;
-    }
     for (unsigned i = 0; i < ac->in->nb_streams; i++)
         if ((int)i != ac->index) ac->in->streams[i]->discard = AVDISCARD_ALL;
-    ac->st = avformat_new_stream(out, NULL);
     ac->pkt = av_packet_alloc();
     ac->prime = av_packet_alloc();
-    if (!ac->st || !ac->pkt || !ac->prime) {
+    if (!ac->pkt || !ac->prime) {
+        kn_audio_copy_close(ac);
+        return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    }
+    AVRational tb = ac->in->streams[ac->index]->time_base;
+    ac->offset = isfinite(start) ? llround(start / av_q2d(tb)) : 0;
+    if (avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
+        kn_status st = kn_audio_encode_open(path, par, tb.num, tb.den, ac->offset, out, &ac->enc, why, why_cap, err);
+        if (st || !ac->enc) { kn_audio_copy_close(ac); return st; }
+        *acp = ac;
+        return KN_OK;
+    }
+    ac->st = avformat_new_stream(out, NULL);
+    if (!ac->st) {
         kn_audio_copy_close(ac);
         return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     }
     r = avcodec_parameters_copy(ac->st->codecpar, par);
     if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot copy its audio", r); }
     ac->st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
-    AVRational tb = ac->in->streams[ac->index]->time_base;
     ac->st->time_base = tb;
-    ac->offset = isfinite(start) ? llround(start / av_q2d(tb)) : 0;
     *acp = ac;
     return KN_OK;
 }
@@ -107,8 +115,13 @@ static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
     }
 }
 
-/* Writes p (input stream time base) at its output time. */
+/* Writes p (input stream time base) at its output time, or re-encodes it. */
 static kn_status write_packet(kn_audio_copy *ac, AVPacket *p, kn_error *err) {
+    if (ac->enc) {
+        kn_status st = kn_audio_encode_push(ac->enc, p, err);
+        av_packet_unref(p);
+        return st;
+    }
     AVRational tb = ac->in->streams[ac->index]->time_base;
     if (p->pts != AV_NOPTS_VALUE) p->pts -= ac->offset;
     if (p->dts != AV_NOPTS_VALUE) p->dts -= ac->offset;
@@ -125,7 +138,8 @@ kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
     while (!ac->ended) {
         if (!ac->pending) {
             kn_status st = next_packet(ac, err);
-            if (st || ac->ended) return st;
+            if (st) return st;
+            if (ac->ended) return ac->enc ? kn_audio_encode_finish(ac->enc, err) : KN_OK;
         }
         int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
         if ((double)(ts - ac->offset) * av_q2d(tb) >= t) return KN_OK;   /* later: keep it pending */

@@ -1,0 +1,274 @@
+/* Sound re-encoded for a container that cannot hold the input's codec: packets are decoded,
+ * resampled (libswresample) to what the container's default audio encoder takes, gathered into that
+ * encoder's frame size and encoded. The cut at output time 0 is made on the decoded samples, so it is
+ * exact to the sample, where copying packets can only cut at a packet's edge. */
+#include "io/audio_encode.h"
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
+#include <libswresample/swresample.h>
+
+struct kn_audio_encode {
+    const char *path;
+    AVCodecContext *dec, *enc;
+    AVFormatContext *out;
+    AVStream *st;              /* the new stream in out */
+    AVRational in_tb;          /* the input packets' time base */
+    int64_t start;             /* output time 0, in in_tb */
+    SwrContext *swr;           /* set up from the first decoded frame (its real format) */
+    int swr_fmt, swr_rate;     /* the input format swr was set up for */
+    AVChannelLayout swr_layout;
+    AVAudioFifo *fifo;         /* resampled samples waiting for a whole encoder frame */
+    uint8_t **buf;             /* resampler output, buf_cap samples */
+    int buf_cap;
+    int frame_size;            /* samples per encoder frame */
+    int64_t next_pts;          /* the next encoded sample's output time, in samples; < 0 until set */
+    AVFrame *dframe, *eframe;
+    AVPacket *pkt;
+};
+
+static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(e, buf, sizeof buf);
+    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+}
+
+void kn_audio_encode_close(kn_audio_encode *ae) {
+    if (!ae) return;
+    avcodec_free_context(&ae->dec);
+    avcodec_free_context(&ae->enc);
+    swr_free(&ae->swr);
+    av_channel_layout_uninit(&ae->swr_layout);
+    if (ae->fifo) av_audio_fifo_free(ae->fifo);
+    if (ae->buf) av_freep(&ae->buf[0]);
+    av_freep(&ae->buf);
+    av_frame_free(&ae->dframe);
+    av_frame_free(&ae->eframe);
+    av_packet_free(&ae->pkt);
+    free(ae);
+}
+
+/* The encoder's settings closest to the input's: its own sample format where the encoder takes it,
+ * the input's rate or the nearest one above it that the encoder takes, its channel layout or else
+ * stereo (mono for a mono input). */
+static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AVCodecContext *enc) {
+    enc->sample_fmt = codec->sample_fmts ? codec->sample_fmts[0] : (enum AVSampleFormat)par->format;
+    for (const enum AVSampleFormat *f = codec->sample_fmts; f && *f != AV_SAMPLE_FMT_NONE; f++)
+        if (*f == par->format) enc->sample_fmt = *f;
+    int rate = par->sample_rate > 0 ? par->sample_rate : 48000, above = 0, below = 0;
+    for (const int *r = codec->supported_samplerates; r && *r; r++) {
+        if (*r == rate) { above = rate; break; }
+        if (*r > rate && (!above || *r < above)) above = *r;
+        if (*r < rate && *r > below) below = *r;
+    }
+    enc->sample_rate = codec->supported_samplerates ? (above ? above : below) : rate;
+    int nch = par->ch_layout.nb_channels > 0 ? par->ch_layout.nb_channels : 2;
+    AVChannelLayout want;
+    if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) av_channel_layout_copy(&want, &par->ch_layout);
+    else av_channel_layout_default(&want, nch);
+    if (codec->ch_layouts) {
+        const AVChannelLayout *pick = NULL, *fallback = NULL;
+        AVChannelLayout two;
+        av_channel_layout_default(&two, nch >= 2 ? 2 : 1);
+        for (const AVChannelLayout *l = codec->ch_layouts; l->nb_channels; l++) {
+            if (!av_channel_layout_compare(l, &want)) pick = l;
+            if (!fallback && !av_channel_layout_compare(l, &two)) fallback = l;
+        }
+        if (!pick) pick = fallback ? fallback : &codec->ch_layouts[0];
+        av_channel_layout_uninit(&want);
+        av_channel_layout_copy(&want, pick);
+    }
+    av_channel_layout_uninit(&enc->ch_layout);
+    enc->ch_layout = want;
+}
+
+kn_status kn_audio_encode_open(const char *path, const AVCodecParameters *par, int tb_num, int tb_den,
+                               int64_t start, AVFormatContext *out, kn_audio_encode **aep, char *why,
+                               size_t why_cap, kn_error *err) {
+    *aep = NULL;
+    enum AVCodecID id = out->oformat->audio_codec;
+    const AVCodec *dcodec = avcodec_find_decoder(par->codec_id);
+    const AVCodec *ecodec = id != AV_CODEC_ID_NONE ? avcodec_find_encoder(id) : NULL;
+    if (id == AV_CODEC_ID_NONE || !ecodec || !dcodec) {
+        snprintf(why, why_cap, "%s holds no %s audio and %s, so the sound was left out", out->oformat->name,
+                 avcodec_get_name(par->codec_id),
+                 id == AV_CODEC_ID_NONE ? "names no audio codec of its own"
+                 : !ecodec ? "FFmpeg here has no encoder for its own audio codec"
+                           : "FFmpeg here cannot decode the input's");
+        return KN_OK;
+    }
+    kn_audio_encode *ae = calloc(1, sizeof *ae);
+    if (!ae) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    ae->path = path;
+    ae->out = out;
+    ae->in_tb = (AVRational){tb_num, tb_den};
+    ae->start = start;
+    ae->next_pts = -1;
+    ae->swr_fmt = -1;
+    ae->dec = avcodec_alloc_context3(dcodec);
+    ae->enc = avcodec_alloc_context3(ecodec);
+    ae->dframe = av_frame_alloc();
+    ae->eframe = av_frame_alloc();
+    ae->pkt = av_packet_alloc();
+    if (!ae->dec || !ae->enc || !ae->dframe || !ae->eframe || !ae->pkt) {
+        kn_audio_encode_close(ae);
+        return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+    }
+    int r = avcodec_parameters_to_context(ae->dec, par);
+    ae->dec->pkt_timebase = ae->in_tb;
+    if (r >= 0) r = avcodec_open2(ae->dec, dcodec, NULL);
+    if (r < 0) { kn_audio_encode_close(ae); return av_fail(err, path, "cannot decode its sound", r); }
+    choose_format(ecodec, par, ae->enc);
+    ae->enc->time_base = (AVRational){1, ae->enc->sample_rate};
+    if (out->oformat->flags & AVFMT_GLOBALHEADER) ae->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    r = avcodec_open2(ae->enc, ecodec, NULL);
+    if (r < 0) {
+        char what[160];
+        snprintf(what, sizeof what, "cannot open the %s encoder for its sound", ecodec->name);
+        kn_audio_encode_close(ae);
+        return av_fail(err, path, what, r);
+    }
+    int variable = ecodec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE;
+    ae->frame_size = ae->enc->frame_size > 0 && !variable ? ae->enc->frame_size : 1024;
+    ae->st = avformat_new_stream(out, NULL);
+    ae->fifo = av_audio_fifo_alloc(ae->enc->sample_fmt, ae->enc->ch_layout.nb_channels, 2 * ae->frame_size);
+    if (!ae->st || !ae->fifo) { kn_audio_encode_close(ae); return kn_fail(err, KN_ENOMEM, "%s: out of memory", path); }
+    r = avcodec_parameters_from_context(ae->st->codecpar, ae->enc);
+    if (r < 0) { kn_audio_encode_close(ae); return av_fail(err, path, "encoder parameters", r); }
+    ae->st->time_base = ae->enc->time_base;
+    snprintf(why, why_cap, "%s holds no %s audio, so the sound was re-encoded as %s", out->oformat->name,
+             avcodec_get_name(par->codec_id), ecodec->name);
+    *aep = ae;
+    return KN_OK;
+}
+
+/* Writes every packet the encoder has ready. */
+static kn_status write_ready(kn_audio_encode *ae, kn_error *err) {
+    for (;;) {
+        int r = avcodec_receive_packet(ae->enc, ae->pkt);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
+        if (r < 0) return av_fail(err, ae->path, "encoding its sound failed", r);
+        av_packet_rescale_ts(ae->pkt, ae->enc->time_base, ae->st->time_base);
+        ae->pkt->stream_index = ae->st->index;
+        r = av_interleaved_write_frame(ae->out, ae->pkt);   /* takes the packet's data */
+        if (r < 0) return av_fail(err, ae->path, "writing its sound failed", r);
+    }
+}
+
+/* Encodes whole frames from the fifo; at the end (last) also what is left, padded with silence
+ * where the encoder takes only whole frames. */
+static kn_status encode_fifo(kn_audio_encode *ae, int last, kn_error *err) {
+    int small_last = ae->enc->codec->capabilities & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE);
+    while (av_audio_fifo_size(ae->fifo) >= ae->frame_size || (last && av_audio_fifo_size(ae->fifo) > 0)) {
+        int n = FFMIN(av_audio_fifo_size(ae->fifo), ae->frame_size);
+        AVFrame *f = ae->eframe;
+        av_frame_unref(f);
+        f->format = ae->enc->sample_fmt;
+        f->sample_rate = ae->enc->sample_rate;
+        f->nb_samples = small_last ? n : ae->frame_size;
+        int r = av_channel_layout_copy(&f->ch_layout, &ae->enc->ch_layout);
+        if (r >= 0) r = av_frame_get_buffer(f, 0);
+        if (r < 0) return av_fail(err, ae->path, "sound frame buffer", r);
+        if (av_audio_fifo_read(ae->fifo, (void **)f->data, n) != n)
+            return kn_fail(err, KN_EIO, "%s: the resampled sound went missing", ae->path);
+        if (n < f->nb_samples)
+            av_samples_set_silence(f->extended_data, n, f->nb_samples - n, f->ch_layout.nb_channels, f->format);
+        f->pts = ae->next_pts;
+        ae->next_pts += f->nb_samples;
+        r = avcodec_send_frame(ae->enc, f);
+        if (r < 0) return av_fail(err, ae->path, "encoding its sound failed", r);
+        kn_status st = write_ready(ae, err);
+        if (st) return st;
+    }
+    return KN_OK;
+}
+
+/* Resamples n samples of in (NULL, 0: what the resampler still holds) into the fifo. */
+static kn_status resample(kn_audio_encode *ae, const uint8_t **in, int n, kn_error *err) {
+    int cap = swr_get_out_samples(ae->swr, n);
+    if (cap < 0) return av_fail(err, ae->path, "resampling its sound failed", cap);
+    if (cap > ae->buf_cap) {
+        if (ae->buf) av_freep(&ae->buf[0]);
+        av_freep(&ae->buf);
+        ae->buf_cap = 0;
+        int r = av_samples_alloc_array_and_samples(&ae->buf, NULL, ae->enc->ch_layout.nb_channels, cap,
+                                                   ae->enc->sample_fmt, 0);
+        if (r < 0) return av_fail(err, ae->path, "resampling its sound failed", r);
+        ae->buf_cap = cap;
+    }
+    int got = swr_convert(ae->swr, ae->buf, ae->buf_cap, in, n);
+    if (got < 0) return av_fail(err, ae->path, "resampling its sound failed", got);
+    if (got > 0 && av_audio_fifo_write(ae->fifo, (void **)ae->buf, got) != got)
+        return kn_fail(err, KN_ENOMEM, "%s: out of memory resampling its sound", ae->path);
+    return KN_OK;
+}
+
+/* A resampler from frame f's format to the encoder's; a change of format midway flushes the old one
+ * first. The first frame also sets where the output starts: its samples before output time 0 are
+ * dropped, and a first frame after time 0 starts the sound that late. */
+static kn_status setup_swr(kn_audio_encode *ae, const AVFrame *f, kn_error *err) {
+    if (ae->swr && f->format == ae->swr_fmt && f->sample_rate == ae->swr_rate &&
+        !av_channel_layout_compare(&f->ch_layout, &ae->swr_layout))
+        return KN_OK;
+    kn_status st = ae->swr ? resample(ae, NULL, 0, err) : KN_OK;
+    if (st) return st;
+    swr_free(&ae->swr);
+    av_channel_layout_uninit(&ae->swr_layout);
+    AVChannelLayout in;
+    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) av_channel_layout_default(&in, f->ch_layout.nb_channels);
+    else av_channel_layout_copy(&in, &f->ch_layout);
+    int r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
+                                f->format, f->sample_rate, 0, NULL);
+    av_channel_layout_uninit(&in);
+    if (r >= 0) r = swr_init(ae->swr);
+    if (r >= 0) r = av_channel_layout_copy(&ae->swr_layout, &f->ch_layout);
+    if (r < 0) return av_fail(err, ae->path, "cannot resample its sound", r);
+    ae->swr_fmt = f->format;
+    ae->swr_rate = f->sample_rate;
+    if (ae->next_pts < 0) {
+        int64_t ts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : ae->start;
+        double at = (double)(ts - ae->start) * av_q2d(ae->in_tb);   /* seconds after output time 0 */
+        int64_t s = llround(at * ae->enc->sample_rate);
+        ae->next_pts = s > 0 ? s : 0;
+        if (s < 0 && (r = swr_drop_output(ae->swr, (int)FFMIN(-s, INT_MAX))) < 0)
+            return av_fail(err, ae->path, "cannot cut its sound", r);
+    }
+    return KN_OK;
+}
+
+/* Resamples every frame the decoder has ready into the fifo and encodes the whole frames. */
+static kn_status decode_ready(kn_audio_encode *ae, kn_error *err) {
+    for (;;) {
+        int r = avcodec_receive_frame(ae->dec, ae->dframe);
+        if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return KN_OK;
+        if (r < 0) return av_fail(err, ae->path, "decoding its sound failed", r);
+        kn_status st = setup_swr(ae, ae->dframe, err);
+        if (!st) st = resample(ae, (const uint8_t **)ae->dframe->extended_data, ae->dframe->nb_samples, err);
+        av_frame_unref(ae->dframe);
+        if (!st) st = encode_fifo(ae, 0, err);
+        if (st) return st;
+    }
+}
+
+kn_status kn_audio_encode_push(kn_audio_encode *ae, const AVPacket *p, kn_error *err) {
+    int r = avcodec_send_packet(ae->dec, p);
+    /* a damaged packet is skipped, as players do; the decoder goes on with the next */
+    if (r < 0 && r != AVERROR_INVALIDDATA) return av_fail(err, ae->path, "decoding its sound failed", r);
+    return decode_ready(ae, err);
+}
+
+kn_status kn_audio_encode_finish(kn_audio_encode *ae, kn_error *err) {
+    int r = avcodec_send_packet(ae->dec, NULL);
+    if (r < 0 && r != AVERROR_EOF) return av_fail(err, ae->path, "decoding its sound failed", r);
+    kn_status st = decode_ready(ae, err);
+    if (!st && ae->swr) st = resample(ae, NULL, 0, err);
+    if (!st) st = encode_fifo(ae, 1, err);
+    if (st) return st;
+    r = avcodec_send_frame(ae->enc, NULL);
+    if (r < 0 && r != AVERROR_EOF) return av_fail(err, ae->path, "encoding its sound failed", r);
+    return write_ready(ae, err);
+}

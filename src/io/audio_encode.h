@@ -1,0 +1,33 @@
+/* src/io/audio_encode.h: one audio stream decoded, resampled and encoded again, for a container
+ * that cannot hold its codec (a WebM file given AAC sound gets Opus). Contract: open adds the new
+ * stream to the container before its header is written, with the container's own audio codec; push
+ * takes the input's packets in order (a packet before output time 0 only primes the decoder: its
+ * sound is cut to the sample); finish flushes everything into the container once the input ends.
+ * The sound is never held whole: at most one encoder frame's worth waits between calls. */
+#ifndef KN_AUDIO_ENCODE_H
+#define KN_AUDIO_ENCODE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/core.h"
+
+struct AVFormatContext;
+struct AVCodecParameters;
+struct AVPacket;
+typedef struct kn_audio_encode kn_audio_encode;
+
+/* Sets up decoding of a stream with parameters par whose timestamps count in units of tb_num/tb_den
+ * seconds, and adds to out a stream in out's default audio codec; input time `start` (in those units)
+ * becomes output time 0. *ae = NULL with KN_OK when out takes no sound or FFmpeg has no decoder or
+ * encoder for it; why then says so. On success why says what the sound became ("re-encoded as
+ * opus"). path names the input in errors. */
+kn_status kn_audio_encode_open(const char *path, const struct AVCodecParameters *par, int tb_num, int tb_den,
+                               int64_t start, struct AVFormatContext *out, kn_audio_encode **ae, char *why,
+                               size_t why_cap, kn_error *err);
+/* Decodes packet p (the input's time base) and writes what the encoder makes of it. */
+kn_status kn_audio_encode_push(kn_audio_encode *ae, const struct AVPacket *p, kn_error *err);
+/* Flushes decoder, resampler and encoder into the container (the last frame padded with silence
+ * where the encoder takes only whole frames). */
+kn_status kn_audio_encode_finish(kn_audio_encode *ae, kn_error *err);
+void kn_audio_encode_close(kn_audio_encode *ae);
+
+#endif
