@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "interp/interp.h"
 #include "io/media.h"
+#include "io/video_pipe.h"
 
 static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
     kn_error err = {0};
@@ -51,6 +52,9 @@ static void interpolate_usage(FILE *f) {
 #define WORK_BYTES_PER_PIXEL 900.0
 /* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
 #define INPUT_FRAMES_HELD 10
+/* Output frames waiting for the writer's thread (kn_video_pipe): enough that it seldom waits for the
+ * engine or the engine for it. */
+#define WRITER_SLOTS 3
 
 /* Bytes interpolating w x h frames takes with held output frames at a time. */
 static double needed_bytes(int w, int h, long long held) {
@@ -106,11 +110,11 @@ static double frame_time(const counted_reader *c, long long k, int factor) {
     return j ? t + (c->times[i + 1] - t) * (double)j / factor : t;
 }
 
-/* Output frames go straight to the writer, counted; a writer that keeps them (GIF) takes at most
+/* Output frames go to the writer's thread, counted; a writer that keeps them (GIF) takes at most
  * limit, so the budget is kept as the frames come (their number is known only at the end). With
  * src, --factor's frames are written at the input's times (frame_time). */
 typedef struct {
-    kn_video_writer *vw;
+    kn_video_pipe *pipe;
     long long n, limit;
     const char *path;
     double budget;
@@ -139,8 +143,7 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
         return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
                        "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
                        c->path, c->n, c->budget / 1e9);
-    kn_status st = c->src ? kn_video_writer_add_at(c->vw, rgb, frame_time(c->src, k, c->factor), err)
-                          : kn_video_writer_add(c->vw, rgb, err);
+    kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
     c->n += !st;
     show_progress(c, 0);
     return st;
@@ -190,9 +193,9 @@ int kn_cmd_interpolate(int argc, char **argv) {
                 fps > 0 ? "use --fps" : "write a video");
         goto done;
     }
-    /* the output frames of one pair; a GIF's writer keeps every frame for its palette, up to what the
-     * budget leaves (to_writer) */
-    long long held = kn_interp_video_between(in_fps, (int)factor, fps);
+    /* the output frames of one pair and those waiting for the writer; a GIF's writer keeps every frame
+     * for its palette, up to what the budget leaves (to_writer) */
+    long long held = kn_interp_video_between(in_fps, (int)factor, fps) + WRITER_SLOTS;
     if (check_memory(in, w, h, held, budget, max_memory > 0 ? "that --max-memory allows" : "available on this machine"))
         goto done;
     if (budget > 0 && kn_video_writer_keeps_frames(out))
@@ -208,13 +211,15 @@ int kn_cmd_interpolate(int argc, char **argv) {
     long long dropped = 0;
     /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
     kn_video_writer_opts wo = {dst.src != NULL, src.timed && !no_audio ? in : NULL, kn_video_reader_start(src.rd)};
-    kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &dst.vw, &err);
-    if (!st && kn_video_writer_audio_note(dst.vw)[0])
-        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(dst.vw));
+    kn_video_writer *vw = NULL;
+    kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
+    if (!st && kn_video_writer_audio_note(vw)[0])
+        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(vw));
+    if (!st) st = kn_video_pipe_start(vw, w, h, WRITER_SLOTS, &dst.pipe, &err);   /* takes vw over */
     if (!st)
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
                               &dropped, &err);
-    if (!st) { st = kn_video_writer_finish(dst.vw, &err); dst.vw = NULL; }
+    if (!st) { st = kn_video_pipe_finish(dst.pipe, &err); dst.pipe = NULL; }
     show_progress(&dst, 1);
     if (st) fprintf(stderr, "kinora: %s\n", err.msg);
     else {
@@ -226,7 +231,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         rc = 0;
     }
 done:
-    kn_video_writer_abort(dst.vw);
+    kn_video_pipe_abort(dst.pipe);
     kn_video_reader_close(src.rd);
     free(src.times);
     kn_pool_destroy(pool);

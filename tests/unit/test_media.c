@@ -3,6 +3,7 @@
 #include "test.h"
 #include "io/media.h"
 #include "io/io.h"
+#include "io/video_pipe.h"
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -749,6 +750,88 @@ TEST(video_write_fails_midway) {
     kn_video_free(&v);
 }
 
+/* A writer on its own thread (kn_video_pipe) writes the very bytes the writer writes when called
+ * directly: an MP4 at given times, a Y4M and a PNG folder, through 2 slots (so the caller waits). */
+TEST(video_pipe_writes_what_the_writer_writes) {
+    kn_video v;
+    kn_error err = {0};
+    synth_video(&v, 40, 30, 12, 12.f, 0);
+    const char *names[] = {"direct.mp4", "direct.y4m", "directframes/"};
+    const char *piped[] = {"piped.mp4", "piped.y4m", "pipedframes/"};
+    for (int k = 0; k < 3; k++) {
+        char a[512], b[512];
+        path_in(a, sizeof a, names[k]);
+        path_in(b, sizeof b, piped[k]);
+        kn_video_writer_opts timed = {.timed = 1};
+        kn_video_writer *vw;
+        kn_video_pipe *pipe;
+        REQUIRE(kn_video_writer_open_with(a, 40, 30, 12.f, &timed, &vw, &err) == KN_OK);
+        for (int i = 0; i < 12; i++) CHECK(kn_video_writer_add_at(vw, kn_video_frame(&v, i), 0.1 * i * i, &err) == KN_OK);
+        REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+        REQUIRE(kn_video_writer_open_with(b, 40, 30, 12.f, &timed, &vw, &err) == KN_OK);
+        REQUIRE(kn_video_pipe_start(vw, 40, 30, 2, &pipe, &err) == KN_OK);
+        for (int i = 0; i < 12; i++) CHECK(kn_video_pipe_add(pipe, kn_video_frame(&v, i), 0.1 * i * i, &err) == KN_OK);
+        REQUIRE(kn_video_pipe_finish(pipe, &err) == KN_OK);
+        if (k < 2) {
+            CHECKF(same_bytes(a, b), "%s and %s differ", names[k], piped[k]);
+        } else {
+            for (int i = 0; i < 12; i++) {
+                char fa[600], fb[600];
+                snprintf(fa, sizeof fa, "%s%05d.png", a, i);
+                snprintf(fb, sizeof fb, "%s%05d.png", b, i);
+                CHECKF(same_bytes(fa, fb), "%s and %s differ", fa, fb);
+            }
+            CHECK(count_entries(b, ".png") == 12);
+        }
+    }
+    kn_video_free(&v);
+}
+
+/* The writer's error reaches the caller through the pipe (an add or the finish returns it, naming
+ * the file), and nothing is left behind; an abort midway leaves nothing either. */
+TEST(video_pipe_reports_the_writers_error) {
+    struct rlimit old, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    kn_video v;
+    kn_error err = {0};
+    synth_video(&v, 64, 48, 12, 12.f, 0);
+    uint32_t x = 777;
+    for (size_t i = 0; i < (size_t)64 * 48 * 12 * 3; i++) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; v.rgb[i] = (uint8_t)x; }
+    const char *names[] = {"pfull.y4m", "pfull.mp4", "pfullframes/"};
+    lim = old;
+    lim.rlim_cur = 3000;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    for (int k = 0; k < 3; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_video_writer *vw;
+        kn_video_pipe *pipe;
+        REQUIRE(kn_video_writer_open(p, 64, 48, 12.f, &vw, &err) == KN_OK);
+        REQUIRE(kn_video_pipe_start(vw, 64, 48, 2, &pipe, &err) == KN_OK);
+        kn_status st = KN_OK;
+        for (int i = 0; !st && i < 12; i++) st = kn_video_pipe_add(pipe, kn_video_frame(&v, i), NAN, &err);
+        if (!st) st = kn_video_pipe_finish(pipe, &err);
+        else kn_video_pipe_abort(pipe);
+        CHECKF(st == KN_EIO, "%s: status %d", names[k], st);
+        CHECKF(strstr(err.msg, p) && strstr(err.msg, "too large"), "%s: %s", names[k], err.msg);
+        CHECKF(!file_exists(p), "%s left behind", p);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    char p[512];
+    path_in(p, sizeof p, "aborted.mp4");
+    kn_video_writer *vw;
+    kn_video_pipe *pipe;
+    REQUIRE(kn_video_writer_open(p, 64, 48, 12.f, &vw, &err) == KN_OK);
+    REQUIRE(kn_video_pipe_start(vw, 64, 48, 3, &pipe, &err) == KN_OK);
+    for (int i = 0; i < 6; i++) CHECK(kn_video_pipe_add(pipe, kn_video_frame(&v, i), NAN, &err) == KN_OK);
+    kn_video_pipe_abort(pipe);
+    CHECK(!file_exists(p));
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_video_free(&v);
+}
+
 /* The writer one frame at a time: nothing appears under the name before finish; abort and a finish
  * without frames leave nothing behind; a folder gets its frames in order. */
 TEST(video_writer_frame_by_frame) {
@@ -977,6 +1060,8 @@ TEST_MAIN_BEGIN
     RUN(video_fractional_fps);
     RUN(video_read_box_mp4);
     RUN(video_write_fails_midway);
+    RUN(video_pipe_writes_what_the_writer_writes);
+    RUN(video_pipe_reports_the_writers_error);
     RUN(video_writer_frame_by_frame);
     RUN(video_writer_timed);
     RUN(video_writer_copies_sound);
