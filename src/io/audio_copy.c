@@ -5,6 +5,7 @@
  * then orders the packets) and is never all held in memory. Output time 0 is the input's first
  * video frame: audio before it is cut, audio after the last frame is kept (as the ffmpeg tool does). */
 #include "io/audio_copy.h"
+#include "io/av_error.h"
 #include "io/audio_encode.h"
 #include <math.h>
 #include <stdio.h>
@@ -26,9 +27,7 @@ struct kn_audio_copy {
 };
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(e, buf, sizeof buf);
-    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+    return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
 void kn_audio_copy_close(kn_audio_copy *ac) {

@@ -3,6 +3,7 @@
  * encoder's frame size and encoded. The cut at output time 0 is made on the decoded samples, so it is
  * exact to the sample, where copying packets can only cut at a packet's edge. */
 #include "io/audio_encode.h"
+#include "io/av_error.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,9 +33,7 @@ struct kn_audio_encode {
 };
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(e, buf, sizeof buf);
-    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+    return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
 void kn_audio_encode_close(kn_audio_encode *ae) {

@@ -18,6 +18,7 @@
  *   .y4m   4:2:0 C420jpeg (centred chroma), BT.601 full range, "XCOLORRANGE=FULL", F<num>:<den>.
  *   DIR/   PNG frames 00000.png, 00001.png, ... (DIR is an existing empty folder or ends in '/'). */
 #include "io/media.h"
+#include "io/av_error.h"
 #include "io/audio_copy.h"
 #include "io/io.h"
 #include <dirent.h>
@@ -279,9 +280,7 @@ typedef struct enc {
 } enc;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(e, buf, sizeof buf);
-    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : KN_EIO, "%s: %s: %s", path, what, buf);
+    return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
 static kn_status drain(enc *e, const char *path, kn_error *err) {

@@ -6,6 +6,7 @@
  * read would. Only the file protocol is allowed, so a playlist or
  * concat file cannot make the reader open URLs or other files. */
 #include "io/media.h"
+#include "io/av_error.h"
 #include "io/io.h"
 #include <errno.h>
 #include <stdio.h>
@@ -104,10 +105,7 @@ typedef struct dec {
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(e, buf, sizeof buf);
-    return kn_fail(err, e == AVERROR(ENOMEM) ? KN_ENOMEM : e == AVERROR(ENOENT) || e == AVERROR(EACCES) ? KN_EIO
-                   : KN_EFORMAT, "%s: %s: %s", path, what, buf);
+    return kn_av_fail(err, e == AVERROR(ENOENT) || e == AVERROR(EACCES) ? KN_EIO : KN_EFORMAT, path, what, e);
 }
 
 /* Quarter turns clockwise that the stream's display matrix asks for: its rotation (counter-clockwise
