@@ -135,6 +135,14 @@ ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -t 1 -pix_fmt yuv420p -c:
 cat "$T/part.ts" "$T/part.ts" > "$T/joined.ts"
 check "two joined files (the clock starts again), --fps 20: 39 frames" bash -c "'$K' interpolate '$T/joined.ts' -o '$T/joined20/' --fps 20 2>/dev/null && [ \$(find '$T/joined20' -name '*.png' | wc -l) -eq 39 ]"
 check "  ... --factor 2 into an mp4: its last frame at 1.9 s" bash -c "$(declare -f frame_time near); '$K' interpolate '$T/joined.ts' -o '$T/joined2.mp4' --factor 2 2>/dev/null && near \$(frame_time '$T/joined2.mp4' 38) 1.9"
+# ... with sound: the sound's clock starts again too, and goes on after the first file's
+for f in 1 2; do
+  ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=frequency=$((300 * f)):sample_rate=48000 -t 1 \
+    -pix_fmt yuv420p -c:v libx264 -bf 0 -c:a aac "$T/sound$f.ts"
+done
+cat "$T/sound1.ts" "$T/sound2.ts" > "$T/joined-sound.ts"
+check "two joined files with sound, --factor 2 into an mp4" "$K" interpolate "$T/joined-sound.ts" -o "$T/joined-sound.mp4" --factor 2
+check "  ... keeps the sound of both, to an AAC frame (2.0 s at 48 kHz)" bash -c "$(declare -f pcm_bytes); n=\$(pcm_bytes '$T/joined-sound.mp4'); [ \$n -ge \$((2 * 48000 * 2 - 2048)) ] && [ \$n -le \$((2 * 48000 * 2 + 4096)) ]"
 check "  ... taken as evenly spaced (--input-fps 60), the frames slip" bash -c "'$K' interpolate '$T/vfr.mkv' -o '$T/even60/' --fps 60 --input-fps 60 2>/dev/null && [ \$(find '$T/even60' -name '*.png' | wc -l) -eq 32 ]"
 
 # --- errors

@@ -20,6 +20,9 @@ struct kn_audio_copy {
     AVStream *st;             /* the copy in `out` (NULL when re-encoded) */
     kn_audio_encode *enc;     /* re-encoding into `out`, or NULL (copied) */
     int64_t offset;           /* output time 0 in the input stream's time base */
+    int64_t shift;            /* added to the packets' times since the input's clock last went back */
+    int64_t next, last_dur;   /* where the packet after the last one read starts (shifted), and that
+                                 packet's duration; next = INT64_MIN before the first */
     AVPacket *pkt;            /* the next packet, read but not yet written (pending) */
     AVPacket *prime;          /* the last packet before time 0, kept to start the decoder (primed) */
     int pending, ended, primed;
@@ -73,6 +76,7 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     }
     AVRational tb = ac->in->streams[ac->index]->time_base;
     ac->offset = isfinite(start) ? llround(start / av_q2d(tb)) : 0;
+    ac->next = INT64_MIN;
     if (avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
         kn_status st = kn_audio_encode_open(path, par, tb.num, tb.den, ac->offset, out, &ac->enc, why, why_cap, err);
         if (st || !ac->enc) { kn_audio_copy_close(ac); return st; }
@@ -92,6 +96,21 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     return KN_OK;
 }
 
+/* Packet p, which starts at ts, on the sound's own continuous clock; returns its time there. Where
+ * the input's clock goes back by more than half a packet (files joined, as MPEG-TS segments are),
+ * the sound goes on from where it was, as the video's frames do (kn_frame_clock): a container takes
+ * no time that runs backwards. A jump forward is a real gap and is kept. */
+static int64_t continue_clock(kn_audio_copy *ac, AVPacket *p, int64_t ts) {
+    int64_t dur = p->duration > 0 ? p->duration : ac->last_dur;
+    if (ac->next != INT64_MIN && ts + ac->shift < ac->next - dur / 2) ac->shift = ac->next - ts;
+    if (p->pts != AV_NOPTS_VALUE) p->pts += ac->shift;
+    if (p->dts != AV_NOPTS_VALUE) p->dts += ac->shift;
+    ts += ac->shift;
+    ac->next = ts + dur;
+    ac->last_dur = dur;
+    return ts;
+}
+
 /* Reads the next audio packet into ac->pkt (ac->pending), or marks the end. Packets before time 0
  * are cut, but for the last of them: an encoder's first frames lean on the one before (AAC's
  * priming), so it goes first, at a negative time (the container's edit list hides it). */
@@ -104,6 +123,7 @@ static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
         if (ac->pkt->stream_index != ac->index) continue;
         int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
         if (ts == AV_NOPTS_VALUE) continue;
+        ts = continue_clock(ac, ac->pkt, ts);
         if (ts < ac->offset && !ac->primed) {   /* before the first frame */
             av_packet_unref(ac->prime);
             av_packet_move_ref(ac->prime, ac->pkt);
