@@ -39,11 +39,12 @@ static void interpolate_usage(FILE *f) {
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT);\n"
                "            its frames are then taken as evenly spaced, whatever their timestamps, and the sound\n"
                "            is left out (it would no longer line up)\n"
-               "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds it)\n"
+               "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds its\n"
+               "            codec, and re-encoded in OUT's own codec where not: AAC into .webm becomes Opus)\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
-               "            the output frames of one pair) and working buffers need more (default: the memory\n"
-               "            available; the video's length does not count), and stop a GIF, which keeps every\n"
-               "            frame, once its frames would need more\n");
+               "            the output frames of one pair, 3 waiting for the writer) and working buffers need\n"
+               "            more (default: the memory available; the video's length does not count), and stop\n"
+               "            a GIF, which keeps every frame, once its frames would need more\n");
 }
 
 /* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
