@@ -36,6 +36,35 @@ static kn_status av_fail(kn_error *err, const char *path, const char *what, int 
     return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
+/* Whether a header of format fmt with one stream of parameters par can be written (into memory). Its
+ * context is marked (opaque = KN_PROBE_TAG) so that the CLI's log keeps the muxer's complaints quiet:
+ * a refusal here is an answer, not an error. */
+static int header_takes(const AVOutputFormat *fmt, const AVCodecParameters *par) {
+    AVFormatContext *oc = NULL;
+    if (avformat_alloc_output_context2(&oc, fmt, NULL, NULL) < 0) return 0;
+    oc->opaque = (void *)KN_PROBE_TAG;
+    AVStream *st = avformat_new_stream(oc, NULL);
+    int ok = st && avcodec_parameters_copy(st->codecpar, par) >= 0 && avio_open_dyn_buf(&oc->pb) >= 0;
+    if (ok) {
+        st->codecpar->codec_tag = 0;
+        st->time_base = (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 48000};
+        ok = avformat_write_header(oc, NULL) >= 0;
+        uint8_t *buf = NULL;
+        avio_close_dyn_buf(oc->pb, &buf);
+        av_free(buf);
+        oc->pb = NULL;
+    }
+    avformat_free_context(oc);
+    return ok;
+}
+
+int kn_muxer_takes(const AVOutputFormat *fmt, const AVCodecParameters *par) {
+    int q = avformat_query_codec(fmt, par->codec_id, FF_COMPLIANCE_NORMAL);
+    return q >= 0 ? q == 1 : header_takes(fmt, par);   /* no table (MPEG-TS, Ogg): try a header */
+}
+
+const char KN_PROBE_TAG[] = "kinora: header probe";
+
 void kn_audio_encode_close(kn_audio_encode *ae) {
     if (!ae) return;
     avcodec_free_context(&ae->dec);
@@ -85,6 +114,31 @@ static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AV
     enc->ch_layout = want;
 }
 
+/* Opens ae's decoder for par and its encoder (ecodec) in the settings closest to par's; NULL when
+ * both are open and ae->out's container takes the encoder's output, else what failed, with FFmpeg's
+ * code in *r (0 where the container refused). */
+static const char *open_codecs(kn_audio_encode *ae, const AVCodec *dcodec, const AVCodec *ecodec,
+                               const AVCodecParameters *par, int *r) {
+    *r = avcodec_parameters_to_context(ae->dec, par);
+    ae->dec->pkt_timebase = ae->in_tb;
+    if (*r >= 0) *r = avcodec_open2(ae->dec, dcodec, NULL);
+    if (*r < 0) return "its decoder would not open";
+    choose_format(ecodec, par, ae->enc);
+    ae->enc->time_base = (AVRational){1, ae->enc->sample_rate};
+    if (ae->out->oformat->flags & AVFMT_GLOBALHEADER) ae->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if ((*r = avcodec_open2(ae->enc, ecodec, NULL)) < 0) return "the encoder would not take it";
+    AVCodecParameters *made = avcodec_parameters_alloc();
+    if (!made || (*r = avcodec_parameters_from_context(made, ae->enc)) < 0) {
+        avcodec_parameters_free(&made);
+        *r = AVERROR(ENOMEM);
+        return "out of memory";
+    }
+    int takes = header_takes(ae->out->oformat, made);   /* the rate matters too (MXF: 48 kHz only) */
+    avcodec_parameters_free(&made);
+    *r = 0;
+    return takes ? NULL : "the container would not take the encoder's output";
+}
+
 kn_status kn_audio_encode_open(const char *path, const AVCodecParameters *par, int tb_num, int tb_den,
                                int64_t start, AVFormatContext *out, kn_audio_encode **aep, char *why,
                                size_t why_cap, kn_error *err) {
@@ -117,19 +171,17 @@ kn_status kn_audio_encode_open(const char *path, const AVCodecParameters *par, i
         kn_audio_encode_close(ae);
         return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     }
-    int r = avcodec_parameters_to_context(ae->dec, par);
-    ae->dec->pkt_timebase = ae->in_tb;
-    if (r >= 0) r = avcodec_open2(ae->dec, dcodec, NULL);
-    if (r < 0) { kn_audio_encode_close(ae); return av_fail(err, path, "cannot decode its sound", r); }
-    choose_format(ecodec, par, ae->enc);
-    ae->enc->time_base = (AVRational){1, ae->enc->sample_rate};
-    if (out->oformat->flags & AVFMT_GLOBALHEADER) ae->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    r = avcodec_open2(ae->enc, ecodec, NULL);
-    if (r < 0) {
-        char what[160];
-        snprintf(what, sizeof what, "cannot open the %s encoder for its sound", ecodec->name);
+    int r = 0;
+    const char *failed = open_codecs(ae, dcodec, ecodec, par, &r);
+    if (failed) {   /* a sound FFmpeg cannot convert costs the sound, not the video */
         kn_audio_encode_close(ae);
-        return av_fail(err, path, what, r);
+        if (r == AVERROR(ENOMEM)) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+        char msg[AV_ERROR_MAX_STRING_SIZE] = {0};
+        if (r < 0) av_strerror(r, msg, sizeof msg);
+        snprintf(why, why_cap, "%s holds no %s audio and re-encoding it as %s failed (%s%s%s), so the sound was "
+                 "left out", out->oformat->name, avcodec_get_name(par->codec_id), ecodec->name, failed,
+                 r < 0 ? ": " : "", msg);
+        return KN_OK;
     }
     int variable = ecodec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE;
     ae->frame_size = ae->enc->frame_size > 0 && !variable ? ae->enc->frame_size : 1024;

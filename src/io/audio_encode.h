@@ -11,14 +11,24 @@
 #include "core/core.h"
 
 struct AVFormatContext;
+struct AVOutputFormat;
 struct AVCodecParameters;
 struct AVPacket;
 typedef struct kn_audio_encode kn_audio_encode;
 
+/* 1 when a container of format fmt takes a stream with parameters par: as FFmpeg's codec tables say,
+ * or, for a format without them (MPEG-TS), as a header written with such a stream into memory
+ * shows; 0 when not (also when out of memory). */
+int kn_muxer_takes(const struct AVOutputFormat *fmt, const struct AVCodecParameters *par);
+/* The opaque pointer of the containers such tries write into memory (their complaints are answers,
+ * not errors: kn_media_quiet's log leaves them out). */
+extern const char KN_PROBE_TAG[];
+
 /* Sets up decoding of a stream with parameters par whose timestamps count in units of tb_num/tb_den
  * seconds, and adds to out a stream in out's default audio codec; input time `start` (in those units)
- * becomes output time 0. *ae = NULL with KN_OK when out takes no sound or FFmpeg has no decoder or
- * encoder for it; why then says so. On success why says what the sound became ("re-encoded as
+ * becomes output time 0. *ae = NULL with KN_OK when out takes no sound, or FFmpeg has no decoder or
+ * encoder for it, or they will not open for it (a sound that cannot be converted costs the sound,
+ * not the video); why then says so. On success why says what the sound became ("re-encoded as
  * opus"). path names the input in errors. */
 kn_status kn_audio_encode_open(const char *path, const struct AVCodecParameters *par, int tb_num, int tb_den,
                                int64_t start, struct AVFormatContext *out, kn_audio_encode **ae, char *why,

@@ -113,7 +113,8 @@ void kn_video_writer_abort(kn_video_writer *vw);
 int kn_video_path_is_folder(const char *path);
 int kn_video_writer_keeps_frames(const char *path);
 
-/* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise). The
+/* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise), and
+ * leaves out what muxers say to the library's tries of whether a container takes a sound. The
  * library never calls this itself, since the level is global: programs call it once at start. */
 void kn_media_quiet(void);
 

@@ -20,6 +20,7 @@
 #include "io/media.h"
 #include "io/av_error.h"
 #include "io/audio_copy.h"
+#include "io/audio_encode.h"
 #include "io/io.h"
 #include <dirent.h>
 #include <errno.h>
@@ -464,7 +465,18 @@ static int fsync_path(const char *p) {
     return r;
 }
 
-void kn_media_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
+/* FFmpeg's own log, less what the muxers say to the header tries of kn_muxer_takes. */
+static void quiet_log(void *avcl, int level, const char *fmt, va_list vl) {
+    if (avcl && *(const AVClass *const *)avcl == avformat_get_class() &&
+        ((const AVFormatContext *)avcl)->opaque == (const void *)KN_PROBE_TAG)
+        return;
+    av_log_default_callback(avcl, level, fmt, vl);
+}
+
+void kn_media_quiet(void) {
+    av_log_set_level(AV_LOG_ERROR);
+    av_log_set_callback(quiet_log);
+}
 
 /* ---- the writer: frames added one at a time ---- */
 

@@ -1027,6 +1027,18 @@ TEST(video_writer_copies_sound) {
         probe_audio(p, "stream=codec_name", got, sizeof got);
         CHECKF(!strcmp(got, codec[k]), "%s: audio '%s'", names[k], got);
     }
+    {   /* MPEG-TS keeps no codec table: a header tried in memory shows that it takes AAC, so it is copied */
+        char p[512];
+        path_in(p, sizeof p, "snd.ts");
+        kn_video_writer_opts o = {.audio_from = src, .audio_start = 0};
+        kn_video_writer *vw;
+        REQUIRE(kn_video_writer_open_with(p, 40, 30, 25.f, &o, &vw, &err) == KN_OK);
+        CHECKF(!kn_video_writer_audio_note(vw)[0], "snd.ts: note '%s'", kn_video_writer_audio_note(vw));
+        for (int i = 0; i < 16; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
+        REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+        probe_audio(p, "stream=codec_name", got, sizeof got);
+        CHECKF(!strcmp(got, "aac"), "snd.ts: audio '%s'", got);
+    }
     char silent[512], p[512];   /* a file without sound: nothing to copy, nothing to say */
     path_in(silent, sizeof silent, "silent.mp4");
     REQUIRE(kn_video_write(silent, &v, &err) == KN_OK);
