@@ -77,7 +77,7 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     AVRational tb = ac->in->streams[ac->index]->time_base;
     ac->offset = isfinite(start) ? llround(start / av_q2d(tb)) : 0;
     ac->next = INT64_MIN;
-    if (!kn_muxer_takes(out->oformat, par)) {
+    if (!kn_muxer_takes(out, par)) {
         kn_status st = kn_audio_encode_open(path, par, tb.num, tb.den, ac->offset, out, &ac->enc, why, why_cap, err);
         if (st || !ac->enc) { kn_audio_copy_close(ac); return st; }
         *acp = ac;

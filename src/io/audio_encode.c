@@ -36,18 +36,29 @@ static kn_status av_fail(kn_error *err, const char *path, const char *what, int 
     return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
-/* Whether a header of format fmt with one stream of parameters par can be written (into memory). Its
- * context is marked (opaque = KN_PROBE_TAG) so that the CLI's log keeps the muxer's complaints quiet:
- * a refusal here is an answer, not an error. */
-static int header_takes(const AVOutputFormat *fmt, const AVCodecParameters *par) {
-    AVFormatContext *oc = NULL;
-    if (avformat_alloc_output_context2(&oc, fmt, NULL, NULL) < 0) return 0;
-    oc->opaque = (void *)KN_PROBE_TAG;
+/* Adds to oc a stream with parameters par (codec tag left to oc's format) and time base tb. */
+static int add_stream(AVFormatContext *oc, const AVCodecParameters *par, AVRational tb) {
     AVStream *st = avformat_new_stream(oc, NULL);
-    int ok = st && avcodec_parameters_copy(st->codecpar, par) >= 0 && avio_open_dyn_buf(&oc->pb) >= 0;
+    if (!st || avcodec_parameters_copy(st->codecpar, par) < 0) return 0;
+    st->codecpar->codec_tag = 0;
+    st->time_base = tb;
+    return 1;
+}
+
+/* Whether out's format writes a header with out's streams so far (its video) and one more of
+ * parameters par, tried into memory: as faithful a test as FFmpeg offers, since some formats take a
+ * sound only beside a video (MXF) or at some rates only. The try's context is marked (opaque =
+ * KN_PROBE_TAG) so that the CLI's log keeps the muxer's complaints quiet: a refusal is an answer. */
+static int header_takes(const AVFormatContext *out, const AVCodecParameters *par) {
+    AVFormatContext *oc = NULL;
+    if (avformat_alloc_output_context2(&oc, out->oformat, NULL, NULL) < 0) return 0;
+    oc->opaque = (void *)KN_PROBE_TAG;
+    int ok = 1;
+    for (unsigned i = 0; ok && i < out->nb_streams; i++)
+        ok = add_stream(oc, out->streams[i]->codecpar, out->streams[i]->time_base);
+    ok = ok && add_stream(oc, par, (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 48000}) &&
+         avio_open_dyn_buf(&oc->pb) >= 0;
     if (ok) {
-        st->codecpar->codec_tag = 0;
-        st->time_base = (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 48000};
         ok = avformat_write_header(oc, NULL) >= 0;
         uint8_t *buf = NULL;
         avio_close_dyn_buf(oc->pb, &buf);
@@ -58,9 +69,9 @@ static int header_takes(const AVOutputFormat *fmt, const AVCodecParameters *par)
     return ok;
 }
 
-int kn_muxer_takes(const AVOutputFormat *fmt, const AVCodecParameters *par) {
-    int q = avformat_query_codec(fmt, par->codec_id, FF_COMPLIANCE_NORMAL);
-    return q >= 0 ? q == 1 : header_takes(fmt, par);   /* no table (MPEG-TS, Ogg): try a header */
+int kn_muxer_takes(const AVFormatContext *out, const AVCodecParameters *par) {
+    int q = avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL);
+    return q >= 0 ? q == 1 : header_takes(out, par);   /* no table (MPEG-TS, Ogg): try a header */
 }
 
 const char KN_PROBE_TAG[] = "kinora: header probe";
@@ -133,7 +144,7 @@ static const char *open_codecs(kn_audio_encode *ae, const AVCodec *dcodec, const
         *r = AVERROR(ENOMEM);
         return "out of memory";
     }
-    int takes = header_takes(ae->out->oformat, made);   /* the rate matters too (MXF: 48 kHz only) */
+    int takes = header_takes(ae->out, made);   /* the rate matters too (MXF: 48 kHz only) */
     avcodec_parameters_free(&made);
     *r = 0;
     return takes ? NULL : "the container would not take the encoder's output";

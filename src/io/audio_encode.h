@@ -11,15 +11,15 @@
 #include "core/core.h"
 
 struct AVFormatContext;
-struct AVOutputFormat;
 struct AVCodecParameters;
 struct AVPacket;
 typedef struct kn_audio_encode kn_audio_encode;
 
-/* 1 when a container of format fmt takes a stream with parameters par: as FFmpeg's codec tables say,
- * or, for a format without them (MPEG-TS), as a header written with such a stream into memory
- * shows; 0 when not (also when out of memory). */
-int kn_muxer_takes(const struct AVOutputFormat *fmt, const struct AVCodecParameters *par);
+/* 1 when the container out (its streams so far set up, its header not yet written) takes one more
+ * stream with parameters par: as FFmpeg's codec tables say, or, for a format without them (MPEG-TS),
+ * as a header with such a stream beside out's, written into memory, shows; 0 when not (also when out
+ * of memory). */
+int kn_muxer_takes(const struct AVFormatContext *out, const struct AVCodecParameters *par);
 /* The opaque pointer of the containers such tries write into memory (their complaints are answers,
  * not errors: kn_media_quiet's log leaves them out). */
 extern const char KN_PROBE_TAG[];
