@@ -104,6 +104,9 @@ check "  ... into an Ogg, re-encoded as Vorbis, with no complaint of FFmpeg's on
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 1 \
   -pix_fmt yuv420p -c:v libx264 -c:a aac "$T/av44.mp4"
 check "  ... into an MXF, which takes PCM at 48 kHz only, the video without the sound" bash -c "'$K' interpolate '$T/av44.mp4' -o '$T/av44.mxf' --factor 2 2>'$T/mxf.log' && [ -z \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/av44.mxf')\" ] && grep -q 'would not take the encoder' '$T/mxf.log'"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 \
+  -pix_fmt yuv420p -c:v libx264 -c:a pcm_s16le "$T/pcm48.mov"
+check "  ... and 48 kHz PCM copied into it (MXF takes a sound only beside its video)" bash -c "'$K' interpolate '$T/pcm48.mov' -o '$T/pcm48.mxf' --factor 2 2>/dev/null && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/pcm48.mxf')\" = pcm_s16le ]"
 check "sound before the first frame (0.5 s of 2) is cut" "$K" interpolate "$T/late.mp4" -o "$T/late2.mp4" --factor 2
 check "  ... 24000 samples fewer (0.5 s at 48 kHz)" bash -c "$(declare -f pcm_bytes); [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.mp4') )) -eq 48000 ]"
 check "  ... and into a WebM, re-encoded, cut to the sample: 24000 fewer" bash -c "$(declare -f pcm_bytes); '$K' interpolate '$T/late.mp4' -o '$T/late2.webm' --factor 2 2>/dev/null && [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.webm') )) -eq 48000 ]"
