@@ -676,7 +676,8 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
             if (!(cons = kn_ws_get(ws, n * 4 * sizeof *cons)))
                 return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
             int nb = (h + BAND - 1) / BAND;
-            cons_job c0 = {f01, f10, ya, yb, cons, cons + n, w, h}, c1 = {f10, f01, yb, ya, cons + 2 * n, cons + 3 * n, w, h};
+            cons_job c0 = {f01, f10, ya, yb, cons, cons + n, w, h};
+            cons_job c1 = {f10, f01, yb, ya, cons + 2 * n, cons + 3 * n, w, h};
             kn_interp_run(ctx, nb, cons_task, &c0);
             kn_interp_run(ctx, nb, cons_task, &c1);
         }

@@ -1,8 +1,8 @@
 /* An input file's audio copied, packet for packet and without re-encoding, into a video writer's
  * container, so that `interpolate` keeps a clip's sound; into a container that cannot hold its codec
- * it is re-encoded instead (audio_encode.c), cut at the same time. The writer calls kn_audio_copy_until with each
- * video frame's time, so the audio goes into the container as the video does (FFmpeg's interleaver
- * then orders the packets) and is never all held in memory. Output time 0 is the input's first
+ * it is re-encoded instead (audio_encode.c), cut at the same time. The writer calls
+ * kn_audio_copy_until with each video frame's time, so the audio goes into the container as the
+ * video does (FFmpeg's interleaver then orders the packets) and is never all held in memory. Output time 0 is the input's first
  * video frame: audio before it is cut, audio after the last frame is kept (as the ffmpeg tool does). */
 #include "io/audio_copy.h"
 #include "io/av_error.h"

@@ -34,7 +34,8 @@ static void *writer_thread(void *arg) {
         const uint8_t *rgb = p->frames + slot * p->frame_bytes;
         double t = p->times[slot];
         kn_error err = {0};
-        kn_status st = isfinite(t) ? kn_video_writer_add_at(p->vw, rgb, t, &err) : kn_video_writer_add(p->vw, rgb, &err);
+        kn_status st = isfinite(t) ? kn_video_writer_add_at(p->vw, rgb, t, &err)
+                                   : kn_video_writer_add(p->vw, rgb, &err);
         pthread_mutex_lock(&p->mu);
         p->taken++;
         if (st) { p->st = st; p->err = err; }

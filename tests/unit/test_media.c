@@ -727,7 +727,10 @@ TEST(video_read_box_mp4) {
 static void noise_video(kn_video *v, uint32_t seed) {
     synth_video(v, 64, 48, 12, 12.f, 0);
     uint32_t x = seed;
-    for (size_t i = 0; i < (size_t)64 * 48 * 12 * 3; i++) { x ^= x << 13; x ^= x >> 17; x ^= x << 5; v->rgb[i] = (uint8_t)x; }
+    for (size_t i = 0; i < (size_t)64 * 48 * 12 * 3; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        v->rgb[i] = (uint8_t)x;
+    }
 }
 
 /* A full disk, as far as this process can tell: files may not grow past 3000 bytes (the write fails
@@ -782,7 +785,8 @@ TEST(video_pipe_writes_what_the_writer_writes) {
         kn_video_writer *vw;
         kn_video_pipe *pipe;
         REQUIRE(kn_video_writer_open_with(a, 40, 30, 12.f, &timed, &vw, &err) == KN_OK);
-        for (int i = 0; i < 12; i++) CHECK(kn_video_writer_add_at(vw, kn_video_frame(&v, i), 0.1 * i * i, &err) == KN_OK);
+        for (int i = 0; i < 12; i++)
+            CHECK(kn_video_writer_add_at(vw, kn_video_frame(&v, i), 0.1 * i * i, &err) == KN_OK);
         REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
         REQUIRE(kn_video_writer_open_with(b, 40, 30, 12.f, &timed, &vw, &err) == KN_OK);
         REQUIRE(kn_video_pipe_start(vw, 40, 30, 2, &pipe, &err) == KN_OK);
