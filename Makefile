@@ -100,6 +100,7 @@ bench: all $(BENCHES)
 	@scripts/bench-train.sh
 	@scripts/bench-unet.sh
 	@tools/eval-interp-opencv.sh
+	@tools/eval-interp-timesteps.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kinora $(DESTDIR)$(PREFIX)/lib/pkgconfig
