@@ -106,12 +106,12 @@ static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AV
     }
     enc->sample_rate = codec->supported_samplerates ? (above ? above : below) : rate;
     int nch = par->ch_layout.nb_channels > 0 ? par->ch_layout.nb_channels : 2;
-    AVChannelLayout want;
+    AVChannelLayout want = {0};   /* zeroed: av_channel_layout_copy first uninits its destination */
     if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) av_channel_layout_copy(&want, &par->ch_layout);
     else av_channel_layout_default(&want, nch);
     if (codec->ch_layouts) {
         const AVChannelLayout *pick = NULL, *fallback = NULL;
-        AVChannelLayout two;
+        AVChannelLayout two = {0};
         av_channel_layout_default(&two, nch >= 2 ? 2 : 1);
         for (const AVChannelLayout *l = codec->ch_layouts; l->nb_channels; l++) {
             if (!av_channel_layout_compare(l, &want)) pick = l;
@@ -280,7 +280,7 @@ static kn_status setup_swr(kn_audio_encode *ae, const AVFrame *f, kn_error *err)
     if (st) return st;
     swr_free(&ae->swr);
     av_channel_layout_uninit(&ae->swr_layout);
-    AVChannelLayout in;
+    AVChannelLayout in = {0};   /* zeroed: av_channel_layout_copy first uninits its destination */
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) av_channel_layout_default(&in, f->ch_layout.nb_channels);
     else av_channel_layout_copy(&in, &f->ch_layout);
     int r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
