@@ -5,13 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=/usr/share/doc/opencv-doc/examples/data
-box=$(find /usr/share/doc/opencv-doc -name 'box.mp4.gz' | head -1)
-cup=$(find /usr/share/doc/opencv-doc -name 'cup.mp4.gz' | head -1)
-[ -n "$box" ] && [ -n "$cup" ] || { echo "opencv-doc is not installed (apt-get install opencv-doc)" >&2; exit 1; }
+. "$root/tools/opencv-clips.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-gunzip -c "$box" > "$T/box.mp4"
-gunzip -c "$cup" > "$T/cup.mp4"
+opencv_clips "$T"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$root/build/kinora" eval-interp "$data/vtest.avi" "$T/box.mp4" "$data/Megamind.avi" "$data/tree.avi" "$T/cup.mp4" \
     --threads 2 "$@"

@@ -5,11 +5,8 @@
 #   tools/eval-interp-timesteps.sh [--factor N] [--frames N] [--threads N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-box=$(find /usr/share/doc/opencv-doc -name 'box.mp4.gz' | head -1)
-cup=$(find /usr/share/doc/opencv-doc -name 'cup.mp4.gz' | head -1)
-[ -n "$box" ] && [ -n "$cup" ] || { echo "opencv-doc is not installed (apt-get install opencv-doc)" >&2; exit 1; }
+. "$root/tools/opencv-clips.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-gunzip -c "$box" > "$T/box.mp4"
-gunzip -c "$cup" > "$T/cup.mp4"
+opencv_clips "$T"
 "$root/tools/eval_interp_timesteps.py" "$T/box.mp4" "$T/cup.mp4" /usr/share/doc/opencv-doc/examples/data/vtest.avi "$@"

@@ -2,10 +2,10 @@
 """Other timesteps: Kinora's `interpolate --factor N` against FFmpeg's minterpolate at N times the
 rate, scored at t = 1/N, 2/N, ... (docs/interpolation.md, "Other timesteps").
 
-The first FRAMES frames of each VIDEO (decoded by the ffmpeg tool into PNG files) are the truth; every
-N-th of them is kept. Both methods make the frames between the kept ones from a PNG folder of those
-(minterpolate reading them at 10 fps and writing 10 N fps with the issue's settings) and write PNG
-frames: output frame k of either is input frame k. Scored (mean RGB PSNR, 8-bit) on the gaps that
+The first FRAMES frames of each VIDEO (decoded by the ffmpeg tool into PNG files, each stored frame
+once) are the truth; every N-th of them is kept. Both methods make the frames between the kept ones
+from a PNG folder of those (minterpolate reading them at 10 fps and writing 10 N fps with the issue's
+settings) and write PNG frames: output frame k of either is input frame k. Scored (mean RGB PSNR, 8-bit) on the gaps that
 minterpolate fills completely, beside the linear blend; wall times include reading and writing PNGs
 for both.
 
@@ -16,29 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
-from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KINORA = os.path.join(ROOT, "build", "kinora")
+from interp_score import KINORA, load, psnr, timed
+
 MI = "minterpolate=fps=%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:me=epzs:vsbmc=1"
-
-
-def load(path):
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-
-
-def psnr(a, b):
-    mse = ((a - b) ** 2).mean()
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
-def timed(cmd):
-    t0 = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.monotonic() - t0
 
 
 def option(args, name, default):
@@ -54,8 +37,9 @@ def one(video, factor, frames, threads, tmp):
     png = lambda folder, i: os.path.join(tmp, folder, "%05d.png" % i)
     for folder in ("all", "kept", "mi"):
         os.makedirs(os.path.join(tmp, folder))
-    subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-frames:v", str(frames), "-start_number", "0",
-                    png("all", 0).replace("00000", "%05d")], check=True)
+    # every stored frame once (passthrough: no frame repeated to fill a steady rate's grid)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-frames:v", str(frames), "-fps_mode", "passthrough",
+                    "-start_number", "0", png("all", 0).replace("00000", "%05d")], check=True)
     n = len(os.listdir(os.path.join(tmp, "all")))
     for j, i in enumerate(range(0, n, factor)):
         os.link(png("all", i), png("kept", j))

@@ -16,33 +16,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
-from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KINORA = os.path.join(ROOT, "build", "kinora")
+from interp_score import KINORA, load, psnr, timed
+
 MINTERPOLATE = "minterpolate=fps=10:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:me=epzs:vsbmc=1"
 
 
 def dropped(n, last):
     return n != last and (n % 6 in (1, 2) or n % 9 == 4)
-
-
-def load(path):
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-
-
-def psnr(a, b):
-    mse = ((a - b) ** 2).mean()
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
-def timed(cmd):
-    t0 = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.monotonic() - t0
 
 
 def main():
