@@ -188,7 +188,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor};
     /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
      * are its cadence's anyway); --fps makes a steady output of its own */
-    if (factor > 0 && src.timed && in_fps > 0) dst.src = &src;
+    if (factor > 0 && src.timed) dst.src = &src;
     if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
         fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
                 fps > 0 ? "use --fps" : "write a video");

@@ -91,11 +91,12 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  *   frame lasts one nominal frame; kn_video_writer_add puts a frame a nominal frame after the one
  *   before. Other formats (.y4m, a PNG folder, .avi, .ts, ...) take the frames in order at the
  *   nominal rate.
- * - audio_from: a file whose sound is copied unchanged (no re-encoding) into the output, the output's
- *   time 0 being that file's time audio_start (seconds; its first video frame): sound before it is
- *   cut, sound after the last frame kept. The path must stay valid until finish or abort. A file
- *   without sound adds none; an output that cannot hold it (a GIF, .y4m, PNG frames, WebM and AAC)
- *   gets none, and kn_video_writer_audio_note says why. */
+ * - audio_from: a file whose sound goes into the output, the output's time 0 being that file's time
+ *   audio_start (seconds; its first video frame): sound before it is cut, sound after the last frame
+ *   kept. It is copied unchanged where the container holds its codec, else re-encoded in the
+ *   container's own audio codec (WebM given AAC gets Opus). The path must stay valid until finish or
+ *   abort. A file without sound adds none; an output without sound (a GIF, .y4m, PNG frames), or one
+ *   the sound cannot be converted for, gets none; kn_video_writer_audio_note says so. */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
@@ -104,7 +105,8 @@ typedef struct kn_video_writer_opts {
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err);
-/* Why the sound asked for was left out; "" when it was copied or there was none. */
+/* Why the sound asked for was left out, or that it was re-encoded; "" when it was copied or there
+ * was none. */
 const char *kn_video_writer_audio_note(const kn_video_writer *vw);
 kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
 void kn_video_writer_abort(kn_video_writer *vw);

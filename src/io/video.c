@@ -663,8 +663,8 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     free(vw);
 }
 
-static kn_status writer_open(const char *path, int width, int height, float fps, const kn_video_writer_opts *o,
-                             kn_video_writer **out, kn_error *err) {
+kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
+                                    const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
     *out = NULL;
     if (!path || !*path) return kn_fail(err, KN_EINVAL, "video write: empty path");
     vkind kind = kind_of(path);
@@ -688,9 +688,10 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
     vw->w = vw->ew = width;
     vw->h = vw->eh = height;
     vw->fps = fps;
-    /* other formats take the frames in order at the nominal rate: some containers hold only a steady
-     * rate (AVI), and MPEG-1/2 video reads its rate from the time base */
-    vw->timed = o && o->timed && kind != VK_OTHER;
+    /* the other formats take the frames in order at the nominal rate: .y4m and PNG frames hold no
+     * times, some containers only a steady rate (AVI), and MPEG-1/2 video reads its rate from the
+     * time base */
+    vw->timed = o && o->timed && (kind == VK_X264 || kind == VK_WEBM || kind == VK_GIF);
     vw->audio_from = o ? o->audio_from : NULL;
     vw->audio_start = o ? o->audio_start : 0;
     vw->gif.fps = fps;
@@ -717,7 +718,7 @@ static kn_status writer_open(const char *path, int width, int height, float fps,
 
 kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
                                kn_error *err) {
-    return writer_open(path, width, height, fps, NULL, out, err);
+    return kn_video_writer_open_with(path, width, height, fps, NULL, out, err);
 }
 
 kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err) {
@@ -727,15 +728,10 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
     return st;
 }
 
-kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
-                                    const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
-    return writer_open(path, width, height, fps, o, out, err);
-}
-
 const char *kn_video_writer_audio_note(const kn_video_writer *vw) { return vw->audio_note; }
 
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err) {
-    if (!vw->timed || vw->kind == VK_DIR || vw->kind == VK_Y4M) return kn_video_writer_add(vw, rgb, err);
+    if (!vw->timed) return kn_video_writer_add(vw, rgb, err);
     if (!isfinite(time)) return kn_fail(err, KN_EINVAL, "%s: frame %lld has no time", vw->path, vw->n);
     if (vw->n == 0) vw->t0 = time;
     double rel = time - vw->t0;
@@ -762,7 +758,7 @@ kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double
 }
 
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
-    if (vw->timed && vw->kind != VK_DIR && vw->kind != VK_Y4M)   /* a nominal frame after the last */
+    if (vw->timed)   /* a nominal frame after the last */
         return kn_video_writer_add_at(vw, rgb, vw->n ? vw->t0 + vw->last + 1.0 / vw->fps : 0, err);
     kn_status st;
     switch (vw->kind) {
