@@ -85,6 +85,16 @@ for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
   check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
 done
 
+# --- what the pixels mean beyond their values: a PAL DVD's 16:9 pixels (64:45) and its colour tags
+# come through; a sideways stream's pixel shape is turned with its frames, as the ffmpeg tool does
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -t 1 -vf setsar=64/45 -pix_fmt yuv420p -c:v libx264 \
+  -color_primaries bt470bg -color_trc smpte170m -colorspace bt470bg "$T/pal.mp4"
+check "a clip with 64:45 pixels and BT.470 BG tags, --factor 2 into mp4 and webm" bash -c "'$K' interpolate '$T/pal.mp4' -o '$T/pal2.mp4' --factor 2 2>/dev/null && '$K' interpolate '$T/pal.mp4' -o '$T/pal2.webm' --factor 2 2>/dev/null"
+check "  ... the mp4 keeps the pixel shape and the primaries and transfer" bash -c "$(declare -f probe); [ \$(probe '$T/pal2.mp4' sample_aspect_ratio) = 64:45 ] && [ \$(probe '$T/pal2.mp4' color_primaries) = bt470bg ] && [ \$(probe '$T/pal2.mp4' color_transfer) = smpte170m ]"
+check "  ... the webm too (its display width, 136.5, in whole pixels)" bash -c "$(declare -f probe); [ \$(probe '$T/pal2.webm' display_aspect_ratio) = 137:64 ] && [ \$(probe '$T/pal2.webm' color_primaries) = bt470bg ]"
+ffmpeg -v error -i "$T/pal.mp4" -c copy -metadata:s:v:0 rotate=90 "$T/palrot.mp4"
+check "  ... turned a quarter: 64x96 with 45:64 pixels" bash -c "$(declare -f probe); '$K' interpolate '$T/palrot.mp4' -o '$T/palrot2.mp4' --factor 2 2>/dev/null && [ \$(probe '$T/palrot2.mp4' width)x\$(probe '$T/palrot2.mp4' height) = 64x96 ] && [ \$(probe '$T/palrot2.mp4' sample_aspect_ratio) = 45:64 ]"
+
 # --- sound: copied unchanged into an output that holds it (re-encoded into one that does not), lined
 # up with the first frame
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \

@@ -57,6 +57,18 @@ double kn_video_reader_start(const kn_video_reader *r);
  * are counted), for progress: damaged or unusual files can differ. 0 when it does not say (a PNG
  * folder). */
 long long kn_video_reader_frames(const kn_video_reader *r);
+/* How a video's pixels are meant to be shown, beyond their values: the shape of a pixel (sar_num :
+ * sar_den, width to height; 0:0 when square or unknown), as a DVD's or an anamorphic camera's
+ * stretched pixels need, and the colour primaries and transfer characteristic that the decoded RGB
+ * values are in (ITU-T H.273 code points, which FFmpeg's AVCOL_PRI_* and AVCOL_TRC_* share; 0 when
+ * not stated). The YUV matrix is not among them: decoding applied it. */
+typedef struct kn_video_display {
+    int sar_num, sar_den;
+    int primaries, transfer;
+} kn_video_display;
+/* The display of the reader's frames as handed out (a stream turned upright has its pixel shape
+ * turned with it); all 0 for a PNG folder. */
+void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
@@ -96,11 +108,16 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  *   kept. It is copied unchanged where the container holds its codec, else re-encoded in the
  *   container's own audio codec (WebM given AAC gets Opus). The path must stay valid until finish or
  *   abort. A file without sound adds none; an output without sound (a GIF, .y4m, PNG frames), or one
- *   the sound cannot be converted for, gets none; kn_video_writer_audio_note says so. */
+ *   the sound cannot be converted for, gets none; kn_video_writer_audio_note says so.
+ * - display: the pixel shape and colour tags to store (an input's, so they survive): the pixel
+ *   shape goes into every format that holds one (not GIF or PNG frames), the primaries and
+ *   transfer into those with colour tags (not .y4m); 0s keep the defaults, square pixels in
+ *   BT.709. */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
     double audio_start;
+    kn_video_display display;
 } kn_video_writer_opts;
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);

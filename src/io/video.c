@@ -33,6 +33,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 
 /* VK_X264: H.264 in MP4, Matroska or QuickTime; VK_OTHER: what FFmpeg makes of the extension. */
 typedef enum vkind { VK_X264, VK_WEBM, VK_GIF, VK_Y4M, VK_DIR, VK_OTHER, VK_UNKNOWN } vkind;
@@ -311,13 +312,15 @@ typedef struct enc_spec {
     int w, h;                  /* the encoded size (padded) */
     const char *audio_from;    /* a file whose sound is copied in, or NULL */
     double audio_start;        /* its time of output time 0 */
+    kn_video_display display;  /* pixel shape and colour tags (checked; 0s: the defaults) */
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
 static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr) {
     cc->width = s->w;
     cc->height = s->h;
-    cc->sample_aspect_ratio = (AVRational){1, 1};
+    cc->sample_aspect_ratio = s->display.sar_num ? (AVRational){s->display.sar_num, s->display.sar_den}
+                                                 : (AVRational){1, 1};
     cc->thread_count = 1;                    /* single-threaded encoders are deterministic */
     cc->flags |= AV_CODEC_FLAG_BITEXACT;
     cc->log_level_offset = 24;               /* keep encoder chatter off stderr; errors come back to us */
@@ -331,8 +334,10 @@ static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr)
     cc->framerate = fr;
     cc->color_range = AVCOL_RANGE_MPEG;
     cc->colorspace = s->kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
-    cc->color_primaries = AVCOL_PRI_BT709;
-    cc->color_trc = AVCOL_TRC_BT709;
+    /* the RGB values are in the input's primaries and transfer, so those tags carry over; the matrix
+     * is the one this writer's conversion applies */
+    cc->color_primaries = s->display.primaries ? (enum AVColorPrimaries)s->display.primaries : AVCOL_PRI_BT709;
+    cc->color_trc = s->display.transfer ? (enum AVColorTransferCharacteristic)s->display.transfer : AVCOL_TRC_BT709;
     cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
     if (s->kind == VK_X264) {
         av_opt_set(cc->priv_data, "preset", "medium", 0);
@@ -380,6 +385,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
     if (r < 0) return av_fail(err, path, "encoder parameters", r);
     e->st->time_base = cc->time_base;
+    e->st->sample_aspect_ratio = cc->sample_aspect_ratio;   /* the container's own field (MP4's pasp) */
     if (s->kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
     e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
     if (s->audio_from &&
@@ -490,6 +496,7 @@ struct kn_video_writer {
     int timed;                /* frames come with times (kn_video_writer_add_at) */
     const char *audio_from;   /* the sound to copy in (kn_video_writer_opts), or NULL */
     double audio_start;
+    kn_video_display display; /* checked; GIF and PNG frames: none */
     char audio_note[200];     /* why the sound was left out */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
     int64_t last_pts;         /* timed: the pts of the frame added last */
@@ -559,7 +566,7 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     snprintf(url, sizeof url, "file:%s", vw->tmp);
     /* a GIF holds no sound (its encoder runs at finish, without it) */
     enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
-                     vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start};
+                     vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display};
     return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, err);
 }
 
@@ -629,8 +636,9 @@ static kn_status dir_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err)
 static kn_status y4m_open(kn_video_writer *vw, kn_error *err) {
     AVRational fr = fps_rational(vw->fps);
     char hdr[256];
-    int n = snprintf(hdr, sizeof hdr, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL\n",
-                     vw->w, vw->h, fr.num, fr.den);
+    int an = vw->display.sar_num ? vw->display.sar_num : 1, ad = vw->display.sar_num ? vw->display.sar_den : 1;
+    int n = snprintf(hdr, sizeof hdr, "YUV4MPEG2 W%d H%d F%d:%d Ip A%d:%d C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL\n",
+                     vw->w, vw->h, fr.num, fr.den, an, ad);
     int cw = (vw->w + 1) / 2, ch = (vw->h + 1) / 2;
     vw->fsz = 6 + (size_t)vw->w * vw->h + 2 * (size_t)cw * ch;
     vw->buf = malloc(vw->fsz);
@@ -663,6 +671,21 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     free(vw);
 }
 
+/* A pixel shape of two positive numbers within 1:100 of square (or 0:0), and colour tags FFmpeg
+ * names (or 0). */
+static kn_status display_check(const char *path, const kn_video_display *d, kn_error *err) {
+    int square = d->sar_num == 0 && d->sar_den == 0;
+    double r = d->sar_den > 0 ? (double)d->sar_num / d->sar_den : 0;
+    if (!square && !(d->sar_num > 0 && d->sar_den > 0 && r >= 0.01 && r <= 100))
+        return kn_fail(err, KN_EINVAL, "%s: pixel aspect ratio %d:%d is not two positive numbers within 1:100 of "
+                       "square", path, d->sar_num, d->sar_den);
+    if (d->primaries && (d->primaries < 0 || !av_color_primaries_name((enum AVColorPrimaries)d->primaries)))
+        return kn_fail(err, KN_EINVAL, "%s: unknown colour primaries %d", path, d->primaries);
+    if (d->transfer && (d->transfer < 0 || !av_color_transfer_name((enum AVColorTransferCharacteristic)d->transfer)))
+        return kn_fail(err, KN_EINVAL, "%s: unknown transfer characteristic %d", path, d->transfer);
+    return KN_OK;
+}
+
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
     *out = NULL;
@@ -681,6 +704,8 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
         return kn_fail(err, KN_EINVAL, "%s: frame size %dx%d outside 1..%d", path, width, height, KN_IMAGE_MAX_SIDE);
     if (kind != VK_DIR && !(fps > 0 && fps <= 1000))
         return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)fps);
+    kn_status st = o ? display_check(path, &o->display, err) : KN_OK;
+    if (st) return st;
     kn_video_writer *vw = calloc(1, sizeof *vw);
     if (!vw) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     vw->kind = kind;
@@ -694,11 +719,11 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->timed = o && o->timed && (kind == VK_X264 || kind == VK_WEBM || kind == VK_GIF);
     vw->audio_from = o ? o->audio_from : NULL;
     vw->audio_start = o ? o->audio_start : 0;
+    if (o && (kind != VK_GIF && kind != VK_DIR)) vw->display = o->display;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264 || kind == VK_OTHER) { vw->ew += width & 1; vw->eh += height & 1; }
     snprintf(vw->path, sizeof vw->path, "%s", path);
-    kn_status st = KN_OK;
     kn_audio_copy *none = NULL;   /* an output without sound says so if the input has some */
     if (vw->audio_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
         st = kn_audio_copy_open(vw->audio_from, 0, NULL, &none, vw->audio_note, sizeof vw->audio_note, err);

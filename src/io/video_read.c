@@ -321,7 +321,26 @@ struct kn_video_reader {
     double first_time;   /* frame 0's */
     double time;         /* the time of the frame next handed out last */
     long long frames;    /* how many frames the file says it has (0: it does not say) */
+    kn_video_display display;   /* frame 0's, upright */
 };
+
+/* The pixel shape and colour tags of the frame just decoded, as handed out (turned upright). A pixel
+ * shape further than 1:100 from square is taken for a damaged field and left out. */
+static kn_video_display decoded_display(const dec *d) {
+    kn_video_display o = {0, 0, 0, 0};
+    AVRational sar = av_guess_sample_aspect_ratio(d->ic, d->ic->streams[d->stream], d->frame);
+    if (sar.num > 0 && sar.den > 0 && sar.num != sar.den && av_q2d(sar) >= 0.01 && av_q2d(sar) <= 100) {
+        o.sar_num = d->turns % 2 ? sar.den : sar.num;
+        o.sar_den = d->turns % 2 ? sar.num : sar.den;
+    }
+    enum AVColorPrimaries p = d->frame->color_primaries;
+    enum AVColorTransferCharacteristic t = d->frame->color_trc;
+    if (p != AVCOL_PRI_RESERVED0 && p != AVCOL_PRI_UNSPECIFIED && p != AVCOL_PRI_RESERVED && av_color_primaries_name(p))
+        o.primaries = (int)p;
+    if (t != AVCOL_TRC_RESERVED0 && t != AVCOL_TRC_UNSPECIFIED && t != AVCOL_TRC_RESERVED && av_color_transfer_name(t))
+        o.transfer = (int)t;
+    return o;
+}
 
 /* The time of the frame just decoded, in seconds after frame 0 on the clock of the rate the reader
  * reports: its position in frames of the stream's cadence, rounded to a whole number when its
@@ -391,7 +410,10 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             return st;
         }
         upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
-        if (r->next == 0) r->pts0 = r->d.frame->best_effort_timestamp;
+        if (r->next == 0) {
+            r->pts0 = r->d.frame->best_effort_timestamp;
+            r->display = decoded_display(&r->d);
+        }
         r->read_time = decoded_time(r);
     }
     const char *name = r->is_dir ? fp : r->path;
@@ -456,6 +478,8 @@ kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_er
 double kn_video_reader_time(const kn_video_reader *r) { return r->time; }
 
 long long kn_video_reader_frames(const kn_video_reader *r) { return r->frames; }
+
+void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d) { *d = r->display; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);

@@ -885,6 +885,77 @@ TEST(video_writer_frame_by_frame) {
     kn_video_free(&v);
 }
 
+/* The pixel shape and colour tags given to the writer come back from the reader, in every format
+ * that holds them; a stream turned upright has its pixel shape turned too; nonsense is refused. */
+TEST(video_writer_keeps_display) {
+    kn_video v;
+    kn_error err;
+    synth_video(&v, 40, 30, 3, 12.f, 0);
+    /* a PAL DVD's 16:9 pixels, BT.470 BG primaries, BT.601 transfer (ITU-T H.273 code points) */
+    kn_video_writer_opts o = {.display = {64, 45, 5, 6}};
+    const char *names[] = {"d.mp4", "d.mkv", "d.mov", "d.webm", "d.avi", "d.y4m"};
+    for (int k = 0; k < 6; k++) {
+        char p[512];
+        path_in(p, sizeof p, names[k]);
+        kn_video_writer *vw;
+        REQUIRE(kn_video_writer_open_with(p, 40, 30, 12.f, &o, &vw, &err) == KN_OK);
+        for (int i = 0; i < 3; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
+        REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+        kn_video_reader *rd;
+        kn_status st = kn_video_reader_open(p, &rd, &err);
+        CHECKF(st == KN_OK, "%s: %s", names[k], err.msg);
+        if (st) continue;
+        kn_video_display d;
+        kn_video_reader_display(rd, &d);
+        kn_video_reader_close(rd);
+        /* WebM stores a display width, in whole pixels: 40 * 64 / 45 = 56.9 becomes 57 */
+        int webm = !strcmp(names[k], "d.webm");
+        CHECKF(webm ? d.sar_num * 40 == 57 * d.sar_den : d.sar_num == 64 && d.sar_den == 45, "%s: pixel shape %d:%d",
+               names[k], d.sar_num, d.sar_den);
+        /* YUV4MPEG holds no colour tags, nor does FFmpeg's MPEG-4 part 2 encoder write them */
+        int tags = strcmp(names[k], "d.y4m") && strcmp(names[k], "d.avi");
+        CHECKF(!tags || (d.primaries == 5 && d.transfer == 6), "%s: primaries %d, transfer %d", names[k],
+               d.primaries, d.transfer);
+    }
+    /* without: square pixels in BT.709 */
+    char p[512], turned[512], cmd[1400];
+    path_in(p, sizeof p, "plain.mp4");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    kn_video_reader *rd;
+    kn_video_display d;
+    REQUIRE(kn_video_reader_open(p, &rd, &err) == KN_OK);
+    kn_video_reader_display(rd, &d);
+    kn_video_reader_close(rd);
+    CHECKF(d.sar_num == 0 && d.sar_den == 0 && d.primaries == 1 && d.transfer == 1, "plain: %d:%d, %d, %d",
+           d.sar_num, d.sar_den, d.primaries, d.transfer);
+    /* a phone's stream stored on its side: shown upright, 30x40, its 64:45 pixels become 45:64 */
+    path_in(p, sizeof p, "d.mp4");
+    path_in(turned, sizeof turned, "turned.mp4");
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s'", p, turned);
+    REQUIRE(system(cmd) == 0);
+    REQUIRE(kn_video_reader_open(turned, &rd, &err) == KN_OK);
+    int w, h;
+    float fps;
+    kn_video_reader_info(rd, &w, &h, &fps);
+    kn_video_reader_display(rd, &d);
+    kn_video_reader_close(rd);
+    CHECKF(w == 30 && h == 40 && d.sar_num == 45 && d.sar_den == 64, "turned: %dx%d, %d:%d", w, h, d.sar_num,
+           d.sar_den);
+    /* nonsense is refused before anything is written */
+    kn_video_display bad[] = {{-1, 1, 0, 0}, {1, 0, 0, 0}, {0, 5, 0, 0}, {1000, 1, 0, 0}, {0, 0, 999, 0}, {0, 0, 0, -3}};
+    path_in(p, sizeof p, "bad.mp4");
+    for (int k = 0; k < 6; k++) {
+        kn_video_writer_opts b = {.display = bad[k]};
+        kn_video_writer *vw = NULL;
+        CHECKF(kn_video_writer_open_with(p, 40, 30, 12.f, &b, &vw, &err) == KN_EINVAL && strstr(err.msg, "bad.mp4"),
+               "bad display %d accepted", k);
+        CHECK(vw == NULL);
+    }
+    CHECK(!file_exists(p));
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    kn_video_free(&v);
+}
+
 /* A timed writer keeps each frame's time (a variable frame rate), as the reader reads it back: .mp4,
  * .webm and .gif; a .y4m takes the frames in order. */
 TEST(video_writer_timed) {
@@ -1089,6 +1160,7 @@ TEST_MAIN_BEGIN
     RUN(video_pipe_reports_the_writers_error);
     RUN(video_writer_frame_by_frame);
     RUN(video_writer_timed);
+    RUN(video_writer_keeps_display);
     RUN(video_writer_copies_sound);
     RUN(video_writer_reencodes_sound_to_the_sample);
     char cmd[512];
