@@ -95,6 +95,18 @@ check "  ... the webm too (its display width, 136.5, in whole pixels)" bash -c "
 ffmpeg -v error -i "$T/pal.mp4" -c copy -metadata:s:v:0 rotate=90 "$T/palrot.mp4"
 check "  ... turned a quarter: 64x96 with 45:64 pixels" bash -c "$(declare -f probe); '$K' interpolate '$T/palrot.mp4' -o '$T/palrot2.mp4' --factor 2 2>/dev/null && [ \$(probe '$T/palrot2.mp4' width)x\$(probe '$T/palrot2.mp4' height) = 64x96 ] && [ \$(probe '$T/palrot2.mp4' sample_aspect_ratio) = 45:64 ]"
 
+# --- tags: what describes the content is kept (title, creation time, the sound's language), what
+# describes the old encoding is not (the encoder's name, a timecode at the old rate)
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 \
+  -pix_fmt yuv420p -c:v libx264 -c:a aac -metadata title="Harbour at dawn" -metadata creation_time=2024-05-01T06:30:00Z \
+  -metadata:s:a:0 language=fra -metadata:s:v:0 timecode=01:00:00:00 "$T/tagged.mp4"
+tags() { ffprobe -v error -show_entries format_tags:stream_tags -of compact "$1"; }
+for ext in mp4 mkv webm; do
+  check "a tagged clip, --factor 2 into $ext" "$K" interpolate "$T/tagged.mp4" -o "$T/tagged2.$ext" --factor 2
+  check "  ... keeps its title, creation time and the sound's language" bash -c "$(declare -f tags); tags '$T/tagged2.$ext' > '$T/tags.txt' && grep -q 'title=Harbour at dawn' '$T/tags.txt' && grep -q 'creation_time=2024-05-01T06:30:00' '$T/tags.txt' && grep -q 'language=fra' '$T/tags.txt'"
+  check "  ... but not its timecode or encoder" bash -c "! grep -qi 'timecode\|encoder=Lav[fc]5' '$T/tags.txt'"
+done
+
 # --- sound: copied unchanged into an output that holds it (re-encoded into one that does not), lined
 # up with the first frame
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 2 \

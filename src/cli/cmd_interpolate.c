@@ -41,7 +41,8 @@ static void interpolate_usage(FILE *f) {
                "            is left out (it would no longer line up)\n"
                "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds its\n"
                "            codec, and re-encoded in OUT's own codec where not: AAC into .webm becomes Opus)\n"
-               "  OUT keeps the input's pixel shape (a DVD's stretched pixels) and colour primaries and transfer\n"
+               "  OUT keeps the input's pixel shape (a DVD's stretched pixels), colour primaries and transfer, and\n"
+               "            tags (title, creation time, place, the sound's language), where its format holds them\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair, 3 waiting for the writer) and working buffers need\n"
                "            more (default: the memory available; the video's length does not count), and stop\n"
@@ -215,6 +216,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && !no_audio ? in : NULL,
                                .audio_start = kn_video_reader_start(src.rd)};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
+    if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
     kn_video_writer *vw = NULL;
     kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])

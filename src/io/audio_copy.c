@@ -7,6 +7,7 @@
 #include "io/audio_copy.h"
 #include "io/av_error.h"
 #include "io/audio_encode.h"
+#include "io/av_tags.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,12 @@ void kn_audio_copy_close(kn_audio_copy *ac) {
     av_packet_free(&ac->prime);
     avformat_close_input(&ac->in);
     free(ac);
+}
+
+/* The sound's own tags (its language, its title) go with it. */
+static kn_status copy_stream_tags(const kn_audio_copy *ac, AVStream *to, kn_error *err) {
+    int r = kn_tags_copy(&to->metadata, ac->in->streams[ac->index]->metadata);
+    return r < 0 ? av_fail(err, ac->path, "cannot copy its audio's tags", r) : KN_OK;
 }
 
 kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatContext *out, kn_audio_copy **acp,
@@ -80,6 +87,8 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     if (!kn_muxer_takes(out, par)) {
         kn_status st = kn_audio_encode_open(path, par, tb.num, tb.den, ac->offset, out, &ac->enc, why, why_cap, err);
         if (st || !ac->enc) { kn_audio_copy_close(ac); return st; }
+        st = copy_stream_tags(ac, out->streams[out->nb_streams - 1], err);   /* the encoder added it last */
+        if (st) { kn_audio_copy_close(ac); return st; }
         *acp = ac;
         return KN_OK;
     }
@@ -92,6 +101,8 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot copy its audio", r); }
     ac->st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
     ac->st->time_base = tb;
+    kn_status st = copy_stream_tags(ac, ac->st, err);
+    if (st) { kn_audio_copy_close(ac); return st; }
     *acp = ac;
     return KN_OK;
 }

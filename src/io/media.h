@@ -112,12 +112,16 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  * - display: the pixel shape and colour tags to store (an input's, so they survive): the pixel
  *   shape goes into every format that holds one (not GIF or PNG frames), the primaries and
  *   transfer into those with colour tags (not .y4m); 0s keep the defaults, square pixels in
- *   BT.709. */
+ *   BT.709.
+ * - tags_from: a file whose tags the output keeps (its container's: title, creation time, place;
+ *   its video stream's: language, title), less those of the old encoding (io/av_tags.h); formats
+ *   FFmpeg writes only (not .y4m, GIF or PNG frames). The sound's own tags come with the sound. */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
     double audio_start;
     kn_video_display display;
+    const char *tags_from;
 } kn_video_writer_opts;
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);

@@ -21,6 +21,7 @@
 #include "io/av_error.h"
 #include "io/audio_copy.h"
 #include "io/audio_encode.h"
+#include "io/av_tags.h"
 #include "io/io.h"
 #include <dirent.h>
 #include <errno.h>
@@ -313,6 +314,7 @@ typedef struct enc_spec {
     const char *audio_from;    /* a file whose sound is copied in, or NULL */
     double audio_start;        /* its time of output time 0 */
     kn_video_display display;  /* pixel shape and colour tags (checked; 0s: the defaults) */
+    const char *tags_from;     /* a file whose tags are kept, or NULL */
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
@@ -356,6 +358,27 @@ static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr)
     }
 }
 
+/* The tags of from's container and of its video stream, kept in oc and its video stream vst. */
+static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst, kn_error *err) {
+    char url[4200];
+    snprintf(url, sizeof url, "file:%s", from);
+    AVFormatContext *ic = NULL;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    int r = avformat_open_input(&ic, url, NULL, &opts);
+    av_dict_free(&opts);
+    if (r < 0) return kn_av_fail(err, KN_EFORMAT, from, "cannot read its tags", r);
+    r = kn_tags_copy(&oc->metadata, ic->metadata);
+    for (unsigned i = 0; r >= 0 && i < ic->nb_streams; i++) {   /* the first video stream, not a cover */
+        const AVStream *s = ic->streams[i];
+        if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || (s->disposition & AV_DISPOSITION_ATTACHED_PIC)) continue;
+        r = kn_tags_copy(&vst->metadata, s->metadata);
+        break;
+    }
+    avformat_close_input(&ic);
+    return r < 0 ? kn_av_fail(err, KN_ENOMEM, from, "cannot copy its tags", r) : KN_OK;
+}
+
 /* Sets up the encoder and container for s, with s->audio_from's sound copied in when the container
  * holds it (note, of note_cap bytes, says why not). */
 static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, kn_error *err) {
@@ -388,6 +411,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     e->st->sample_aspect_ratio = cc->sample_aspect_ratio;   /* the container's own field (MP4's pasp) */
     if (s->kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
     e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
+    if (s->tags_from && (st = copy_tags(s->tags_from, e->oc, e->st, err))) return st;
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
@@ -497,6 +521,7 @@ struct kn_video_writer {
     const char *audio_from;   /* the sound to copy in (kn_video_writer_opts), or NULL */
     double audio_start;
     kn_video_display display; /* checked; GIF and PNG frames: none */
+    const char *tags_from;    /* kn_video_writer_opts; NULL for formats FFmpeg does not write */
     char audio_note[200];     /* why the sound was left out */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
     int64_t last_pts;         /* timed: the pts of the frame added last */
@@ -566,7 +591,8 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     snprintf(url, sizeof url, "file:%s", vw->tmp);
     /* a GIF holds no sound (its encoder runs at finish, without it) */
     enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
-                     vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display};
+                     vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display,
+                     vw->kind == VK_GIF ? NULL : vw->tags_from};
     return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, err);
 }
 
@@ -720,6 +746,7 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->audio_from = o ? o->audio_from : NULL;
     vw->audio_start = o ? o->audio_start : 0;
     if (o && (kind != VK_GIF && kind != VK_DIR)) vw->display = o->display;
+    vw->tags_from = o ? o->tags_from : NULL;   /* used by FFmpeg's formats only */
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264 || kind == VK_OTHER) { vw->ew += width & 1; vw->eh += height & 1; }
