@@ -92,13 +92,15 @@ void kn_audio_encode_close(kn_audio_encode *ae) {
 }
 
 /* The encoder's settings closest to the input's: its own sample format where the encoder takes it,
- * the input's rate or the nearest one above it that the encoder takes, its channel layout or else
- * stereo (mono for a mono input). */
-static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AVCodecContext *enc) {
+ * the input's rate (or `rate` when not 0) or the nearest one above it that the encoder takes, its
+ * channel layout or else stereo (mono for a mono input); with `stereo`, stereo whatever the input's. */
+static void choose_format(const AVCodec *codec, const AVCodecParameters *par, int rate, int stereo,
+                          AVCodecContext *enc) {
     enc->sample_fmt = codec->sample_fmts ? codec->sample_fmts[0] : (enum AVSampleFormat)par->format;
     for (const enum AVSampleFormat *f = codec->sample_fmts; f && *f != AV_SAMPLE_FMT_NONE; f++)
         if (*f == par->format) enc->sample_fmt = *f;
-    int rate = par->sample_rate > 0 ? par->sample_rate : 48000, above = 0, below = 0;
+    if (!rate) rate = par->sample_rate > 0 ? par->sample_rate : 48000;
+    int above = 0, below = 0;
     for (const int *r = codec->supported_samplerates; r && *r; r++) {
         if (*r == rate) { above = rate; break; }
         if (*r > rate && (!above || *r < above)) above = *r;
@@ -107,7 +109,8 @@ static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AV
     enc->sample_rate = codec->supported_samplerates ? (above ? above : below) : rate;
     int nch = par->ch_layout.nb_channels > 0 ? par->ch_layout.nb_channels : 2;
     AVChannelLayout want = {0};   /* zeroed: av_channel_layout_copy first uninits its destination */
-    if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) av_channel_layout_copy(&want, &par->ch_layout);
+    if (stereo) av_channel_layout_default(&want, 2);
+    else if (par->ch_layout.order == AV_CHANNEL_ORDER_NATIVE) av_channel_layout_copy(&want, &par->ch_layout);
     else av_channel_layout_default(&want, nch);
     if (codec->ch_layouts) {
         const AVChannelLayout *pick = NULL, *fallback = NULL;
@@ -125,19 +128,51 @@ static void choose_format(const AVCodec *codec, const AVCodecParameters *par, AV
     enc->ch_layout = want;
 }
 
-/* Opens ae's decoder for par and its encoder (ecodec) in the settings closest to par's; NULL when
- * both are open and ae->out's container takes the encoder's output, else what failed, with FFmpeg's
- * code in *r (0 where the container refused). */
-static const char *open_codecs(kn_audio_encode *ae, const AVCodec *dcodec, const AVCodec *ecodec,
-                               const AVCodecParameters *par, int *r) {
-    *r = avcodec_parameters_to_context(ae->dec, par);
-    ae->dec->pkt_timebase = ae->in_tb;
-    if (*r >= 0) *r = avcodec_open2(ae->dec, dcodec, NULL);
-    if (*r < 0) return "its decoder would not open";
-    choose_format(ecodec, par, ae->enc);
+/* The layout the resampler reads a stream of layout l in: l, or the usual one for its count of
+ * channels where l names none (into *in, zeroed by the caller). */
+static int input_layout(const AVChannelLayout *l, AVChannelLayout *in) {
+    if (l->order == AV_CHANNEL_ORDER_UNSPEC) {
+        av_channel_layout_default(in, l->nb_channels);
+        return 0;
+    }
+    return av_channel_layout_copy(in, l);
+}
+
+/* Whether libswresample converts par's sound to enc's format: it knows no matrix for some layouts
+ * (10 channels with both back and side pairs), and finding that at the first frame would fail the
+ * whole run instead of the sound alone. */
+static int resampler_takes(const AVCodecParameters *par, const AVCodecContext *enc) {
+    AVChannelLayout in = {0}, out = {0};   /* FFmpeg 5.1 takes the layouts as non-const */
+    SwrContext *swr = NULL;
+    int r = input_layout(&par->ch_layout, &in);
+    if (r >= 0) r = av_channel_layout_copy(&out, &enc->ch_layout);
+    if (r >= 0)
+        r = swr_alloc_set_opts2(&swr, &out, enc->sample_fmt, enc->sample_rate, &in, par->format,
+                                par->sample_rate > 0 ? par->sample_rate : enc->sample_rate, 0, NULL);
+    if (r >= 0) r = swr_init(swr);
+    swr_free(&swr);
+    av_channel_layout_uninit(&in);
+    av_channel_layout_uninit(&out);
+    return r >= 0;
+}
+
+/* The rates tried, in order, where the container refuses the input's: broadcast formats (MXF) take
+ * 48 kHz only, Flash (SWF) 44.1 kHz and its halves. */
+static const int fallback_rates[] = {48000, 44100, 32000, 22050, 16000, 11025, 8000};
+
+/* Opens ae->enc (allocated, not open) at rate (0: the input's), in stereo or not, and asks the
+ * resampler and the container; NULL when all take it, else what failed, with FFmpeg's code in *r (0
+ * where the container refused). */
+static const char *open_encoder(kn_audio_encode *ae, const AVCodec *ecodec, const AVCodecParameters *par, int rate,
+                                int stereo, int *r) {
+    choose_format(ecodec, par, rate, stereo, ae->enc);
     ae->enc->time_base = (AVRational){1, ae->enc->sample_rate};
     if (ae->out->oformat->flags & AVFMT_GLOBALHEADER) ae->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     if ((*r = avcodec_open2(ae->enc, ecodec, NULL)) < 0) return "the encoder would not take it";
+    if (!resampler_takes(par, ae->enc)) {
+        *r = AVERROR(EINVAL);
+        return "its channels cannot be resampled to the encoder's";
+    }
     AVCodecParameters *made = avcodec_parameters_alloc();
     if (!made || (*r = avcodec_parameters_from_context(made, ae->enc)) < 0) {
         avcodec_parameters_free(&made);
@@ -148,6 +183,38 @@ static const char *open_codecs(kn_audio_encode *ae, const AVCodec *dcodec, const
     avcodec_parameters_free(&made);
     *r = 0;
     return takes ? NULL : "the container would not take the encoder's output";
+}
+
+/* Opens ae's decoder for par and its encoder (ecodec) in the settings closest to par's: at the
+ * input's rate or else the first of fallback_rates the container takes, in the input's channels or,
+ * where the encoder refuses them (Opus takes at most 8), in stereo. NULL when both are open and the
+ * container takes the encoder's output, else what failed last, with FFmpeg's code in *r (0 where the
+ * container refused). */
+static const char *open_codecs(kn_audio_encode *ae, const AVCodec *dcodec, const AVCodec *ecodec,
+                               const AVCodecParameters *par, int *r) {
+    *r = avcodec_parameters_to_context(ae->dec, par);
+    ae->dec->pkt_timebase = ae->in_tb;
+    if (*r >= 0) *r = avcodec_open2(ae->dec, dcodec, NULL);
+    if (*r < 0) return "its decoder would not open";
+    const char *failed = NULL;
+    int nrates = (int)(sizeof fallback_rates / sizeof *fallback_rates);
+    for (int stereo = 0; stereo < 2; stereo++) {
+        if (stereo && par->ch_layout.nb_channels <= 2) break;
+        for (int i = -1; i < nrates; i++) {   /* -1: the input's own rate */
+            if (i >= 0 && fallback_rates[i] == par->sample_rate) continue;
+            if (failed) {   /* a fresh encoder for the next try */
+                avcodec_free_context(&ae->enc);
+                if (!(ae->enc = avcodec_alloc_context3(ecodec))) {
+                    *r = AVERROR(ENOMEM);
+                    return "out of memory";
+                }
+            }
+            failed = open_encoder(ae, ecodec, par, i < 0 ? 0 : fallback_rates[i], stereo, r);
+            if (!failed || *r == AVERROR(ENOMEM)) return failed;
+            if (*r < 0) break;   /* the encoder or the resampler refused: another rate will not help */
+        }
+    }
+    return failed;
 }
 
 kn_status kn_audio_encode_open(const char *path, const AVCodecParameters *par, int tb_num, int tb_den,
@@ -202,8 +269,13 @@ kn_status kn_audio_encode_open(const char *path, const AVCodecParameters *par, i
     r = avcodec_parameters_from_context(ae->st->codecpar, ae->enc);
     if (r < 0) { kn_audio_encode_close(ae); return av_fail(err, path, "encoder parameters", r); }
     ae->st->time_base = ae->enc->time_base;
-    snprintf(why, why_cap, "%s holds no %s audio, so the sound was re-encoded as %s", out->oformat->name,
-             avcodec_get_name(par->codec_id), ecodec->name);
+    if (par->sample_rate > 0 && ae->enc->sample_rate != par->sample_rate)
+        snprintf(why, why_cap, "%s holds no %s audio at %d Hz, so the sound was re-encoded as %s at %d Hz",
+                 out->oformat->name, avcodec_get_name(par->codec_id), par->sample_rate, ecodec->name,
+                 ae->enc->sample_rate);
+    else
+        snprintf(why, why_cap, "%s holds no %s audio, so the sound was re-encoded as %s", out->oformat->name,
+                 avcodec_get_name(par->codec_id), ecodec->name);
     *aep = ae;
     return KN_OK;
 }
@@ -235,7 +307,8 @@ static kn_status encode_fifo(kn_audio_encode *ae, int last, kn_error *err) {
         int r = av_channel_layout_copy(&f->ch_layout, &ae->enc->ch_layout);
         if (r >= 0) r = av_frame_get_buffer(f, 0);
         if (r < 0) return av_fail(err, ae->path, "sound frame buffer", r);
-        if (av_audio_fifo_read(ae->fifo, (void **)f->data, n) != n)
+        /* extended_data: a planar sound of more than 8 channels has more planes than data holds */
+        if (av_audio_fifo_read(ae->fifo, (void **)f->extended_data, n) != n)
             return kn_fail(err, KN_EIO, "%s: the resampled sound went missing", ae->path);
         if (n < f->nb_samples)
             av_samples_set_silence(f->extended_data, n, f->nb_samples - n, f->ch_layout.nb_channels, f->format);
@@ -281,9 +354,8 @@ static kn_status setup_swr(kn_audio_encode *ae, const AVFrame *f, kn_error *err)
     swr_free(&ae->swr);
     av_channel_layout_uninit(&ae->swr_layout);
     AVChannelLayout in = {0};   /* zeroed: av_channel_layout_copy first uninits its destination */
-    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) av_channel_layout_default(&in, f->ch_layout.nb_channels);
-    else av_channel_layout_copy(&in, &f->ch_layout);
-    int r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
+    int r = input_layout(&f->ch_layout, &in);
+    if (r >= 0) r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
                                 f->format, f->sample_rate, 0, NULL);
     av_channel_layout_uninit(&in);
     if (r >= 0) r = swr_init(ae->swr);
