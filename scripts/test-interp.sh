@@ -140,6 +140,17 @@ ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i "aevalsrc=$(t
 check "  ... 16 channels into an Ogg: 16 channels of Vorbis" bash -c "'$K' interpolate '$T/ch16.mov' -o '$T/ch16.ogv' --factor 2 2>/dev/null && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name,channels -of csv=p=0 '$T/ch16.ogv')\" = vorbis,16 ]"
 check "  ... and into a WebM, whose Opus takes at most 8: stereo" bash -c "'$K' interpolate '$T/ch16.mov' -o '$T/ch16.webm' --factor 2 2>/dev/null && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name,channels -of csv=p=0 '$T/ch16.webm')\" = opus,2 ]"
 check "  ... 10 channels FFmpeg cannot remix into an MPEG: the video, without sound, with a note" bash -c "'$K' interpolate '$T/ch10.mov' -o '$T/ch10.mpg' --factor 2 2>'$T/ch10.log' && [ -z \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/ch10.mpg')\" ] && [ \"\$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames -of csv=p=0 '$T/ch10.mpg')\" = 49 ] && grep -q 'cannot be resampled' '$T/ch10.log'"
+# what a muxer takes in a header is not always what it stores: MP4 writes FLAC only as an experiment
+# and QuickTime no Opus (the header failed the whole run); MPEG-TS wrote FLAC as private data that no
+# player reads as sound; FLV wrote 8 kHz PCM as 5512 Hz
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 \
+  -pix_fmt yuv420p -c:v libx264 -c:a flac "$T/flac.mkv"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i sine=frequency=440:sample_rate=8000 -t 1 \
+  -pix_fmt yuv420p -c:v libx264 -c:a pcm_u8 "$T/u8.mov"
+acodec() { ffprobe -v error -select_streams a -show_entries stream=codec_name,sample_rate -of csv=p=0 "$1" | head -1; }   # an MPEG-TS lists its program's streams again
+check "  ... FLAC into an MP4: re-encoded as AAC" bash -c "$(declare -f acodec); '$K' interpolate '$T/flac.mkv' -o '$T/flac.mp4' --factor 2 2>/dev/null && [ \$(acodec '$T/flac.mp4') = aac,48000 ]"
+check "  ... FLAC into an MPEG-TS: re-encoded as MP2" bash -c "$(declare -f acodec); '$K' interpolate '$T/flac.mkv' -o '$T/flac.ts' --factor 2 2>/dev/null && [ \$(acodec '$T/flac.ts') = mp2,48000 ]"
+check "  ... 8 kHz PCM into an FLV: not stored at a rate it would play back at" bash -c "$(declare -f acodec); '$K' interpolate '$T/u8.mov' -o '$T/u8.flv' --factor 2 2>/dev/null && [ \$(acodec '$T/u8.flv') = mp3,48000 ]"
 check "sound before the first frame (0.5 s of 2) is cut" "$K" interpolate "$T/late.mp4" -o "$T/late2.mp4" --factor 2
 check "  ... 24000 samples fewer (0.5 s at 48 kHz)" bash -c "$(declare -f pcm_bytes); [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.mp4') )) -eq 48000 ]"
 check "  ... and into a WebM, re-encoded, cut to the sample: 24000 fewer" bash -c "$(declare -f pcm_bytes); '$K' interpolate '$T/late.mp4' -o '$T/late2.webm' --factor 2 2>/dev/null && [ \$(( \$(pcm_bytes '$T/late.mp4') - \$(pcm_bytes '$T/late2.webm') )) -eq 48000 ]"

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/audio_fifo.h>
@@ -45,11 +46,32 @@ static int add_stream(AVFormatContext *oc, const AVCodecParameters *par, AVRatio
     return 1;
 }
 
+/* What some muxers write without complaint but do not store so that it plays back: MPEG-TS writes a
+ * codec it has no stream type for as private data, which players (and the ffmpeg tool) do not read as
+ * sound at all (FLAC, Vorbis, PCM, ALAC, WMA were lost that way); FLV marks 8 and 16 kHz as its
+ * "special" rate, which means those rates for Nellymoser and Speex only: PCM at 8 kHz played back at
+ * 5512 Hz. */
+static int stored_faithfully(const AVOutputFormat *f, const AVCodecParameters *par) {
+    static const enum AVCodecID ts_audio[] = {AV_CODEC_ID_MP1, AV_CODEC_ID_MP2, AV_CODEC_ID_MP3, AV_CODEC_ID_AAC,
+                                              AV_CODEC_ID_AAC_LATM, AV_CODEC_ID_AC3, AV_CODEC_ID_EAC3,
+                                              AV_CODEC_ID_DTS, AV_CODEC_ID_TRUEHD, AV_CODEC_ID_OPUS,
+                                              AV_CODEC_ID_S302M};
+    if (!strcmp(f->name, "mpegts")) {
+        for (size_t i = 0; i < sizeof ts_audio / sizeof *ts_audio; i++)
+            if (par->codec_id == ts_audio[i]) return 1;
+        return 0;
+    }
+    if (!strcmp(f->name, "flv") && (par->sample_rate == 8000 || par->sample_rate == 16000))
+        return par->codec_id == AV_CODEC_ID_NELLYMOSER || par->codec_id == AV_CODEC_ID_SPEEX;
+    return 1;
+}
+
 /* Whether out's format writes a header with out's streams so far (its video) and one more of
  * parameters par, tried into memory: as faithful a test as FFmpeg offers, since some formats take a
  * sound only beside a video (MXF) or at some rates only. The try's context is marked (opaque =
  * KN_PROBE_TAG) so that the CLI's log keeps the muxer's complaints quiet: a refusal is an answer. */
 static int header_takes(const AVFormatContext *out, const AVCodecParameters *par) {
+    if (!stored_faithfully(out->oformat, par)) return 0;
     AVFormatContext *oc = NULL;
     if (avformat_alloc_output_context2(&oc, out->oformat, NULL, NULL) < 0) return 0;
     oc->opaque = (void *)KN_PROBE_TAG;
@@ -70,8 +92,9 @@ static int header_takes(const AVFormatContext *out, const AVCodecParameters *par
 }
 
 int kn_muxer_takes(const AVFormatContext *out, const AVCodecParameters *par) {
-    int q = avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL);
-    return q >= 0 ? q == 1 : header_takes(out, par);   /* no table (MPEG-TS, Ogg): try a header */
+    /* a table's yes is tried too: MP4 writes FLAC only as an experiment, QuickTime no Opus, and the
+     * header then failed the whole run; without a table (MPEG-TS, Ogg) the try is all there is */
+    return avformat_query_codec(out->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) != 0 && header_takes(out, par);
 }
 
 const char KN_PROBE_TAG[] = "kinora: header probe";
