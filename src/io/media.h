@@ -32,14 +32,16 @@ kn_status kn_image_resize_cover(const kn_image *src, int w, int h, kn_image *dst
  * longer videos in ranges). */
 #define KN_IMAGE_MAX_SIDE 16384
 #define KN_VIDEO_MAX_BYTES ((size_t)1 << 34)
-/* Reads frames [first, first+max_frames) (max_frames <= 0: all) of a video file or PNG folder. */
+/* Reads frames [first, first+max_frames) (max_frames <= 0: all) of a video file or PNG folder (a file
+ * whose stream changes size is read at its first frame's size, as the reader below). */
 kn_status kn_video_read_range(const char *path, int first, int max_frames, kn_video *v, kn_error *err);
 kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err);
 /* A video (file or PNG folder) read one frame at a time, in order, so it need not fit in memory: the
  * frames, size and rate kn_video_read gives, and its errors. open reads frame 0 (a video without
  * frames fails there), so width, height and fps (0: unknown, as for a PNG folder) are known from
  * then on; next hands out frame after frame into rgb (width * height * 3 bytes), *got = 0 after the
- * last. A frame of another size fails next. */
+ * last. A video stream that changes size is scaled to its first frame's; a PNG folder's frame of
+ * another size fails next. */
 typedef struct kn_video_reader kn_video_reader;
 kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err);
 void kn_video_reader_info(const kn_video_reader *r, int *width, int *height, float *fps);

@@ -177,11 +177,16 @@ static void dec_close(dec *d) {
 }
 
 /* The decoded frame d->frame as upright RGB24 into dst (its upright size). */
-static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *err) {
+/* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
+ * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
+ * switching resolution) keeps its first frame's size. */
+static kn_status convert_into(dec *d, uint8_t *dst, int uw, int uh, const char *path, kn_error *err) {
     AVFrame *f = d->frame;
     uint8_t *out = dst;
+    int sw = d->turns % 2 ? uh : uw, sh = d->turns % 2 ? uw : uh;   /* the size as stored */
+    int scaled = sw != f->width || sh != f->height;
     if (d->turns) {
-        size_t bytes = (size_t)f->width * f->height * 3;
+        size_t bytes = (size_t)sw * sh * 3;
         if (bytes > d->stored_bytes) {
             uint8_t *p = realloc(d->stored, bytes);
             if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width, f->height);
@@ -190,9 +195,10 @@ static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *
         }
         out = d->stored;
     }
-    d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, f->width, f->height, AV_PIX_FMT_RGB24,
-                                  SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, NULL, NULL,
-                                  NULL);
+    d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, sw, sh, AV_PIX_FMT_RGB24,
+                                  (scaled ? SWS_BICUBIC : SWS_BILINEAR) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT |
+                                      SWS_BITEXACT,
+                                  NULL, NULL, NULL);
     if (!d->sws) {
         const char *name = av_get_pix_fmt_name(f->format);
         return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert pixel format %s to RGB", path, name ? name : "?");
@@ -208,11 +214,11 @@ static kn_status convert_into(dec *d, uint8_t *dst, const char *path, kn_error *
         }
     }
     uint8_t *dd[4] = {out, NULL, NULL, NULL};
-    int dl[4] = {f->width * 3, 0, 0, 0};
+    int dl[4] = {sw * 3, 0, 0, 0};
     int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
-    if (h != f->height) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
+    if (h != sh) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
     static const int orientation[4] = {1, 6, 3, 8};   /* EXIF's numbers for 0..3 quarter turns */
-    if (d->turns) kn_rgb_orient(out, f->width, f->height, orientation[d->turns], dst);
+    if (d->turns) kn_rgb_orient(out, sw, sh, orientation[d->turns], dst);
     return KN_OK;
 }
 
@@ -220,8 +226,9 @@ static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error 
     uint8_t *dst;
     int w, h;
     upright_size(d, d->frame->width, d->frame->height, &w, &h);
+    if (fs->v->nframes > 0) { w = fs->v->width; h = fs->v->height; }   /* a later size is scaled to the first */
     kn_status st = kn_frame_store_push(fs, path, w, h, &dst, err);
-    return st ? st : convert_into(d, dst, path, err);
+    return st ? st : convert_into(d, dst, w, h, path, err);
 }
 
 /* Widens [t_first, t_end) to the decoded frame's span (timestamps in the stream's time base). */
@@ -410,6 +417,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             return st;
         }
         upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
+        if (r->next > 0) { w = r->width; h = r->height; }   /* a later size is scaled to the first */
         if (r->next == 0) {
             r->pts0 = r->d.frame->best_effort_timestamp;
             r->display = decoded_display(&r->d);
@@ -427,7 +435,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
     if (!st) {
         r->width = w; r->height = h;
         if (r->is_dir) memcpy(*rgb, img.rgb, (size_t)w * h * 3);
-        else st = convert_into(&r->d, *rgb, r->path, err);
+        else st = convert_into(&r->d, *rgb, w, h, r->path, err);
     }
     kn_image_free(&img);
     *got = !st;
