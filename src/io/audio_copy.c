@@ -7,6 +7,7 @@
 #include "io/audio_copy.h"
 #include "io/av_error.h"
 #include "io/audio_encode.h"
+#include "io/av_input.h"
 #include "io/av_tags.h"
 #include <math.h>
 #include <stdio.h>
@@ -57,12 +58,7 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
     if (!ac) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     ac->path = path;
     ac->out = out;
-    char url[4200];
-    snprintf(url, sizeof url, "file:%s", path);
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int r = avformat_open_input(&ac->in, url, NULL, &opts);
-    av_dict_free(&opts);
+    int r = kn_av_open_file(path, &ac->in);
     if (r >= 0) r = avformat_find_stream_info(ac->in, NULL);
     if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot read its audio", r); }
     ac->index = av_find_best_stream(ac->in, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);

@@ -21,6 +21,7 @@
 #include "io/av_error.h"
 #include "io/audio_copy.h"
 #include "io/audio_encode.h"
+#include "io/av_input.h"
 #include "io/av_tags.h"
 #include "io/io.h"
 #include <dirent.h>
@@ -360,13 +361,8 @@ static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr)
 
 /* The tags of from's container and of its video stream, kept in oc and its video stream vst. */
 static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst, kn_error *err) {
-    char url[4200];
-    snprintf(url, sizeof url, "file:%s", from);
     AVFormatContext *ic = NULL;
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int r = avformat_open_input(&ic, url, NULL, &opts);
-    av_dict_free(&opts);
+    int r = kn_av_open_file(from, &ic);
     if (r < 0) return kn_av_fail(err, KN_EFORMAT, from, "cannot read its tags", r);
     r = kn_tags_copy(&oc->metadata, ic->metadata);
     for (unsigned i = 0; r >= 0 && i < ic->nb_streams; i++) {   /* the first video stream, not a cover */

@@ -7,6 +7,7 @@
  * concat file cannot make the reader open URLs or other files. */
 #include "io/media.h"
 #include "io/av_error.h"
+#include "io/av_input.h"
 #include "io/io.h"
 #include <errno.h>
 #include <stdio.h>
@@ -128,12 +129,8 @@ static void upright_size(const dec *d, int w, int h, int *uw, int *uh) {
 }
 
 static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
-    char url[4200];
-    if (snprintf(url, sizeof url, "file:%s", path) >= (int)sizeof url) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int r = avformat_open_input(&d->ic, url, NULL, &opts);
-    av_dict_free(&opts);
+    int r = kn_av_open_file(path, &d->ic);
+    if (r == AVERROR(ENAMETOOLONG)) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
     if (r < 0) return av_fail(err, path, "cannot open as a video", r);
     r = avformat_find_stream_info(d->ic, NULL);
     if (r < 0) return av_fail(err, path, "cannot read stream information", r);
