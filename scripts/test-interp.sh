@@ -60,6 +60,9 @@ check "mkv and mov out (H.264)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/f2.
 check "  ... 15 frames at 16 fps each" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.mkv' 15 16/1 && expect_video '$T/f2.mov' 15 16/1 && [ \$(probe '$T/f2.mkv' codec_name) = h264 ]"
 check "avi out (FFmpeg's default for it, MPEG-4)" "$K" interpolate "$T/in.mp4" -o "$T/f2.avi" --factor 2
 check "  ... 15 frames at 16 fps" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.avi' 15 16/1 && [ \$(probe '$T/f2.avi' codec_name) = mpeg4 ]"
+cp "$T/in.mp4" "$T/self.mp4"; ln -s self.mp4 "$T/selflink.mp4"
+check "OUT the input itself (through a link) exits 2" exits 2 "$K" interpolate "$T/selflink.mp4" -o "$T/self.mp4" --factor 2
+check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the input itself' '$T/err.log' && cmp -s '$T/in.mp4' '$T/self.mp4'"
 check "an extension FFmpeg knows no video format by exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.xyz" --factor 2
 check "  ... naming it" grep -q "'.xyz'" "$T/err.log"
 check "mp4 --fps 20" "$K" interpolate "$T/in.mp4" -o "$T/f20.mp4" --fps 20 --threads 2

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@ static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
                "       [--no-audio]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
-               "            (OUT: a path ending in '/' or an existing empty folder)\n"
+               "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
                "            (fps * N, with a video's own timing when its frames are unevenly spaced)\n"
                "  --fps F     frames at times k/F between the first and last input frame (F: 60, 29.97 or\n"
@@ -152,6 +153,12 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
     return st;
 }
 
+/* Whether paths a and b name the same existing file or folder (through links or other spellings). */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     long factor = 0, threads = kn_default_threads();
@@ -175,6 +182,10 @@ int kn_cmd_interpolate(int argc, char **argv) {
     }
     if (!in || !out) { interpolate_usage(stderr); return 2; }
     if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
+    if (same_file(in, out)) {   /* replacing the input would lose it to a mistyped -o, as ffmpeg also refuses */
+        fprintf(stderr, "kinora: %s is the input itself; write the output elsewhere\n", out);
+        return 2;
+    }
     kn_error err = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
     counted_reader src = {0};
