@@ -60,6 +60,13 @@ check "mkv and mov out (H.264)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/f2.
 check "  ... 15 frames at 16 fps each" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.mkv' 15 16/1 && expect_video '$T/f2.mov' 15 16/1 && [ \$(probe '$T/f2.mkv' codec_name) = h264 ]"
 check "avi out (FFmpeg's default for it, MPEG-4)" "$K" interpolate "$T/in.mp4" -o "$T/f2.avi" --factor 2
 check "  ... 15 frames at 16 fps" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.avi' 15 16/1 && [ \$(probe '$T/f2.avi' codec_name) = mpeg4 ]"
+# stopped midway (SIGTERM; a script's background job ignores SIGINT): exit 128 + 15, nothing left
+ffmpeg -v error -f lavfi -i testsrc2=size=640x480:rate=25 -t 4 -pix_fmt yuv420p -c:v libx264 "$T/big.mp4"
+mkdir "$T/sigout"
+"$K" interpolate "$T/big.mp4" -o "$T/sigout/big.mp4" --factor 8 2>"$T/sig.log" & sigpid=$!
+sleep 1; kill -TERM $sigpid; wait $sigpid; sigrc=$?
+check "SIGTERM midway exits 143" test "$sigrc" -eq 143
+check "  ... says so, and leaves nothing in the output's folder" bash -c "grep -q 'stopped by SIGTERM' '$T/sig.log' && [ -z \"\$(ls -A '$T/sigout')\" ]"
 cp "$T/in.mp4" "$T/self.mp4"; ln -s self.mp4 "$T/selflink.mp4"
 check "OUT the input itself (through a link) exits 2" exits 2 "$K" interpolate "$T/selflink.mp4" -o "$T/self.mp4" --factor 2
 check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the input itself' '$T/err.log' && cmp -s '$T/in.mp4' '$T/self.mp4'"

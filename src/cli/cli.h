@@ -1,8 +1,10 @@
-/* src/cli: argument parsing and progress display only; everything real lives in the library.
+/* src/cli: argument parsing, progress display and Ctrl-C only; everything real lives in the library.
  * Each command is `int kn_cmd_NAME(int argc, char **argv)` (argv[0] is the command name) returning
  * the process exit code: 0 success, 1 failure, 2 usage error. */
 #ifndef KN_CLI_H
 #define KN_CLI_H
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 
 int kn_cmd_check(int argc, char **argv);
@@ -27,6 +29,19 @@ int kn_default_threads(void);
  * total <= 0), "~" before a total that is an estimate, the seconds elapsed and those left (eta < 0:
  * unknown). The caller ends the line. */
 void kn_progress_line(const char *label, long long step, long long total, int estimate, double elapsed, double eta);
+/* Ctrl-C and kill for a long command (interrupt.c): start, before the command makes any thread, blocks
+ * SIGINT, SIGTERM and SIGHUP and sets `raised` to the signal when one comes; the command polls it,
+ * stops as after an error (cleaning up) and ends with stop, which returns the signal (0: none; the
+ * exit code is then 128 + it). */
+typedef struct kn_interrupt {
+    volatile int raised;
+    int started;
+    sigset_t set, old;
+    pthread_t thread;
+} kn_interrupt;
+int kn_interrupt_start(kn_interrupt *it);
+int kn_interrupt_stop(kn_interrupt *it);
+
 /* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
 double kn_available_memory(void);
 

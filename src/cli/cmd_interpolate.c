@@ -82,6 +82,7 @@ static int check_memory(const char *in, int w, int h, long long held, double bud
  * (kn_frame_clock). */
 typedef struct {
     kn_video_reader *rd;
+    const kn_interrupt *stop;   /* Ctrl-C: the next frame fails */
     int n, timed;
     double fps;        /* the input's rate */
     double *times;     /* frame i's time, for i < n */
@@ -90,6 +91,7 @@ typedef struct {
 } counted_reader;
 static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
     counted_reader *c = user;
+    if (c->stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
     kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
     if (st || !*got || !c->timed) { c->n += !st && *got; return st; }
     if (c->n == c->cap) {
@@ -123,6 +125,7 @@ typedef struct {
     const char *path;
     double budget;
     const counted_reader *src;
+    const kn_interrupt *src_stop;   /* Ctrl-C: the next frame fails */
     int factor;
     /* progress on a terminal: the frames expected (0: unknown), when it began and was last drawn */
     int tty;
@@ -147,6 +150,7 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
         return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
                        "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
                        c->path, c->n, c->budget / 1e9);
+    if (c->src_stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
     kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
     c->n += !st;
     show_progress(c, 0);
@@ -188,8 +192,14 @@ int kn_cmd_interpolate(int argc, char **argv) {
     }
     kn_error err = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
-    counted_reader src = {0};
-    if (kn_video_reader_open(in, &src.rd, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    kn_interrupt stop;   /* before any thread: they all leave the signals to its watcher */
+    if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora: cannot set up the signal watcher\n"); return 1; }
+    counted_reader src = {.stop = &stop};
+    if (kn_video_reader_open(in, &src.rd, &err)) {
+        fprintf(stderr, "kinora: %s\n", err.msg);
+        kn_interrupt_stop(&stop);
+        return 1;
+    }
     int w, h;
     float in_fps;
     kn_video_reader_info(src.rd, &w, &h, &in_fps);
@@ -198,7 +208,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
     kn_pool *pool = NULL;
-    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor};
+    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .src_stop = &stop};
     /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
      * are its cadence's anyway); --fps makes a steady output of its own */
     if (factor > 0 && src.timed) dst.src = &src;
@@ -238,7 +248,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
                               &dropped, &err);
     if (!st) { st = kn_video_pipe_finish(dst.pipe, &err); dst.pipe = NULL; }
     show_progress(&dst, 1);
-    if (st) fprintf(stderr, "kinora: %s\n", err.msg);
+    if (st && !stop.raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
     else {
         fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
                         "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
@@ -248,10 +258,16 @@ int kn_cmd_interpolate(int argc, char **argv) {
         rc = 0;
     }
 done:
-    kn_video_pipe_abort(dst.pipe);
+    kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */
     kn_video_reader_close(src.rd);
     free(src.times);
     kn_pool_destroy(pool);
+    int sig = kn_interrupt_stop(&stop);
+    if (sig) {
+        fprintf(stderr, "kinora: stopped by %s; %s was not written\n",
+                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP", out);
+        rc = 128 + sig;
+    }
     return rc;
 }
 
