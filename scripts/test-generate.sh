@@ -144,5 +144,11 @@ check "an extension no format goes by fails before generating" fails_with "'.xyz
 check "  ... so no keyframes were made" test ! -e "$T/e11kf"
 check "mkv generated (H.264)" bash -c "'$K' generate 'a red apple bouncing' ${G[*]} -o '$T/a.mkv' 2>/dev/null && [ \"\$(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name -of csv=p=0 '$T/a.mkv')\" = h264 ]"
 check "unknown sampler names it" fails_with "warp9" "$T/e7.mp4" -- "$K" generate "x" "${G[@]}" --sampler warp9 -o "$T/e7.mp4"
+# stopped midway (SIGTERM; a script's background job ignores SIGINT): exit 128 + 15, nothing written
+mkdir "$T/sig"
+"$K" generate x --model "$M" --size 64x64 --keyframes 4 --frames 8 --steps 20 -o "$T/sig/g.mp4" --keyframes-out "$T/sig/kf" 2>"$T/sig.log" & gpid=$!
+sleep 1; kill -TERM $gpid; wait $gpid; grc=$?
+check "SIGTERM while generating exits 143" test "$grc" -eq 143
+check "  ... says so, and leaves nothing behind" bash -c "grep -q 'stopped by SIGTERM' '$T/sig.log' && [ -z \"\$(ls -A '$T/sig')\" ]"
 check "bad --steps is a usage error (exit 2)" bash -c "'$K' generate x ${G[*]} --steps 0 -o '$T/e8.mp4' 2>/dev/null; [ \$? -eq 2 ]"
 echo "generate: $pass passed, $fail failed"

@@ -41,6 +41,8 @@ typedef struct kn_interrupt {
 } kn_interrupt;
 int kn_interrupt_start(kn_interrupt *it);
 int kn_interrupt_stop(kn_interrupt *it);
+/* "SIGINT", "SIGTERM" or "SIGHUP" (others: "a signal"). */
+const char *kn_signal_name(int sig);
 
 /* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
 double kn_available_memory(void);

@@ -92,6 +92,15 @@ static const char generate_usage[] =
     "  --threads N           compute threads (default: all cores); output does not depend on it\n"
     "  --json                print a JSON result on stdout\n";
 
+/* The exit code once the watcher is stopped: rc, or 128 + the signal that cancelled the run (one that
+ * came after the output was written changes nothing). */
+static int stopped(const char *cmd, kn_interrupt *stop, const char *out, int rc) {
+    int sig = kn_interrupt_stop(stop);
+    if (!sig || rc == 0) return rc;
+    fprintf(stderr, "kinora %s: stopped by %s; %s was not written\n", cmd, kn_signal_name(sig), out);
+    return 128 + sig;
+}
+
 int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params g;
     kn_generate_params_default(&g);
@@ -165,6 +174,9 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_pipeline *p = NULL;
     kn_video kf = {0}, video = {0};
     int rc = 1;
+    kn_interrupt stop;   /* before the pipeline's threads: Ctrl-C cancels at its next step */
+    if (kn_interrupt_start(&stop)) { snprintf(err.msg, sizeof err.msg, "cannot set up the signal watcher"); goto fail; }
+    g.cancel = &stop.raised;
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
     kn_pipeline_defaults(p, &g);   /* keeps --sampler, if given */
     if (guidance >= 0) g.guidance = (float)guidance;
@@ -179,14 +191,14 @@ int kn_cmd_generate(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "kinora generate: %s\n", err.msg);
+    if (!stop.raised) fprintf(stderr, "kinora generate: %s\n", err.msg);
 done:
     kn_video_free(&kf);
     kn_video_free(&video);
     kn_pipeline_close(p);
     kn_image_free(&img);
     kn_image_free(&end);
-    return rc;
+    return stopped("generate", &stop, out, rc);
 }
 
 static const char regenerate_usage[] =
@@ -227,6 +239,9 @@ int kn_cmd_regenerate(int argc, char **argv) {
     progress_bar bar = {isatty(2) && !json, kn_now(), kn_now(), KN_STAGE_LOAD};
     set.params.progress = show_progress;
     set.params.progress_user = &bar;
+    kn_interrupt stop;   /* before the pipeline's threads: Ctrl-C cancels at its next step */
+    if (kn_interrupt_start(&stop)) { snprintf(err.msg, sizeof err.msg, "cannot set up the signal watcher"); goto fail; }
+    set.params.cancel = &stop.raised;
     if (!model) { snprintf(err.msg, sizeof err.msg, "no model: pass --model DIR"); goto fail; }
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
     if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, &err)) goto fail;
@@ -236,10 +251,10 @@ int kn_cmd_regenerate(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "kinora regenerate: %s\n", err.msg);
+    if (!stop.raised) fprintf(stderr, "kinora regenerate: %s\n", err.msg);
 done:
     kn_video_free(&video);
     kn_pipeline_close(p);
     kn_keyframe_set_free(&set);
-    return rc;
+    return stopped("regenerate", &stop, out, rc);
 }

@@ -264,8 +264,7 @@ done:
     kn_pool_destroy(pool);
     int sig = kn_interrupt_stop(&stop);
     if (sig) {
-        fprintf(stderr, "kinora: stopped by %s; %s was not written\n",
-                sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP", out);
+        fprintf(stderr, "kinora: stopped by %s; %s was not written\n", kn_signal_name(sig), out);
         rc = 128 + sig;
     }
     return rc;

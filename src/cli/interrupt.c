@@ -44,3 +44,7 @@ int kn_interrupt_stop(kn_interrupt *it) {
     }
     return it->raised;
 }
+
+const char *kn_signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
