@@ -125,7 +125,7 @@ typedef struct {
     const char *path;
     double budget;
     const counted_reader *src;
-    const kn_interrupt *src_stop;   /* Ctrl-C: the next frame fails */
+    const kn_interrupt *stop;   /* Ctrl-C: the next frame fails */
     int factor;
     /* progress on a terminal: the frames expected (0: unknown), when it began and was last drawn */
     int tty;
@@ -150,7 +150,7 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
         return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
                        "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
                        c->path, c->n, c->budget / 1e9);
-    if (c->src_stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
+    if (c->stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
     kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
     c->n += !st;
     show_progress(c, 0);
@@ -208,7 +208,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
     kn_pool *pool = NULL;
-    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .src_stop = &stop};
+    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .stop = &stop};
     /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
      * are its cadence's anyway); --fps makes a steady output of its own */
     if (factor > 0 && src.timed) dst.src = &src;
@@ -248,8 +248,9 @@ int kn_cmd_interpolate(int argc, char **argv) {
                               &dropped, &err);
     if (!st) { st = kn_video_pipe_finish(dst.pipe, &err); dst.pipe = NULL; }
     show_progress(&dst, 1);
-    if (st && !stop.raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
-    else {
+    if (st) {
+        if (!stop.raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
+    } else {
         fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
                         "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
         if (dropped)
@@ -263,7 +264,7 @@ done:
     free(src.times);
     kn_pool_destroy(pool);
     int sig = kn_interrupt_stop(&stop);
-    if (sig) {
+    if (sig && rc != 0) {   /* one that came after the output was written changes nothing */
         fprintf(stderr, "kinora: stopped by %s; %s was not written\n", kn_signal_name(sig), out);
         rc = 128 + sig;
     }

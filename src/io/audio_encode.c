@@ -378,7 +378,8 @@ static kn_status setup_swr(kn_audio_encode *ae, const AVFrame *f, kn_error *err)
     av_channel_layout_uninit(&ae->swr_layout);
     AVChannelLayout in = {0};   /* zeroed: av_channel_layout_copy first uninits its destination */
     int r = input_layout(&f->ch_layout, &in);
-    if (r >= 0) r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
+    if (r >= 0)
+        r = swr_alloc_set_opts2(&ae->swr, &ae->enc->ch_layout, ae->enc->sample_fmt, ae->enc->sample_rate, &in,
                                 f->format, f->sample_rate, 0, NULL);
     av_channel_layout_uninit(&in);
     if (r >= 0) r = swr_init(ae->swr);
