@@ -66,7 +66,7 @@ mkdir "$T/sigout"
 "$K" interpolate "$T/big.mp4" -o "$T/sigout/big.mp4" --factor 8 2>"$T/sig.log" & sigpid=$!
 sleep 1; kill -TERM $sigpid; wait $sigpid; sigrc=$?
 check "SIGTERM midway exits 143" test "$sigrc" -eq 143
-check "  ... says so, and leaves nothing in the output's folder" bash -c "grep -q 'stopped by SIGTERM' '$T/sig.log' && [ -z \"\$(ls -A '$T/sigout')\" ]"
+check "  ... says so (not that it wrote), and leaves nothing in the output's folder" bash -c "grep -q 'stopped by SIGTERM' '$T/sig.log' && ! grep -q ' -> ' '$T/sig.log' && [ -z \"\$(ls -A '$T/sigout')\" ]"
 cp "$T/in.mp4" "$T/self.mp4"; ln -s self.mp4 "$T/selflink.mp4"
 check "OUT the input itself (through a link) exits 2" exits 2 "$K" interpolate "$T/selflink.mp4" -o "$T/self.mp4" --factor 2
 check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the input itself' '$T/err.log' && cmp -s '$T/in.mp4' '$T/self.mp4'"
