@@ -136,6 +136,16 @@ check "resumed weights identical" cmp -s "$T/r1/unet/diffusion_pytorch_model.saf
 check "an oversampled run resumes exactly" same_curve "$T/r3/loss_joint.csv" "$T/r4/loss_joint.csv"
 check "oversampling changes the curve" bash -c "! diff <(cut -d, -f1-4 '$T/r1/loss_joint.csv') <(cut -d, -f1-4 '$T/r3/loss_joint.csv') >/dev/null"
 
+# --- stopped by a signal (SIGTERM; a script's background job ignores SIGINT): a checkpoint at the
+# step it stopped after, exit 128 + 15, and the same run goes on from there
+"$K" train --stage vae --init "$INIT" --out "$T/sig" --steps 1000000 "${TR[@]}" 2>"$T/sig.log" & tpid=$!
+sleep 2; kill -TERM $tpid; wait $tpid; trc=$?
+check "SIGTERM while training exits 143" test "$trc" -eq 143
+sigstep=$(tail -1 "$T/sig/loss_vae.csv" 2>/dev/null | cut -d, -f1)
+check "  ... after a checkpoint at its last step ($sigstep), saying so" bash -c "[ -n '$sigstep' ] && [ '$sigstep' -gt 0 ] && grep -q '\"step\": \"$sigstep\"' '$T/sig/vae/trainer_state.json' && grep -q 'stopped by SIGTERM after a checkpoint' '$T/sig.log'"
+check "  ... with no temporary file left" bash -c "! find '$T/sig' -name '*tmp-*' | grep -q ."
+check "  ... and resumes from it" bash -c "'$K' train --stage vae --init '$INIT' --out '$T/sig' --steps \$(( $sigstep + 2 )) ${TR[*]} && [ \$(tail -1 '$T/sig/loss_vae.csv' | cut -d, -f1) -eq \$(( $sigstep + 2 )) ]"
+
 # --- other stages
 check "image stage runs" "$K" train --stage image --init "$T/s1" --out "$T/s3" --steps 3 "${TR[@]}"
 check "motion stage runs" "$K" train --stage motion --init "$T/s2" --out "$T/s4" --steps 3 "${TR[@]}"

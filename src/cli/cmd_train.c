@@ -104,6 +104,16 @@ int kn_cmd_train(int argc, char **argv) {
         return 0;
     }
     if (!o.init_dir || !o.data_dir || !o.out_dir) { train_usage(stderr); return 2; }
-    if (kn_train_run(&o, &err)) { fprintf(stderr, "kinora train: %s\n", err.msg); return 1; }
-    return 0;
+    kn_interrupt stop;   /* before the trainer's threads: Ctrl-C ends the run after a checkpoint */
+    if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora train: cannot set up the signal watcher\n"); return 1; }
+    o.stop = &stop.raised;
+    int rc = 0;
+    if (kn_train_run(&o, &err)) { fprintf(stderr, "kinora train: %s\n", err.msg); rc = 1; }
+    int sig = kn_interrupt_stop(&stop);
+    if (sig && rc == 0) {
+        fprintf(stderr, "kinora train: stopped by %s after a checkpoint; the same command resumes from it\n",
+                kn_signal_name(sig));
+        rc = 128 + sig;
+    }
+    return rc;
 }

@@ -174,6 +174,8 @@ typedef struct kn_train_opts {
                                     * them, uniformly, instead of the next clip of the epoch; 0: off */
     double caption_dropout;
     double max_hours;              /* stop (after a checkpoint) once this much time has passed; 0: off */
+    const volatile int *stop;      /* optional: nonzero stops after the current step, with a checkpoint
+                                      (as max_hours does), so the run resumes from there */
     const char *freeze;            /* comma-separated: components or tensor-name substrings to freeze */
     uint64_t seed;
     int resume;                    /* continue from OUT's checkpoint when present */

@@ -577,11 +577,12 @@ kn_status kn_train_run(const kn_train_opts *o, kn_error *err) {
             tl = now;
         }
         int out_of_time = o->max_hours > 0 && now_s() - t0 > o->max_hours * 3600.0;
-        if (t.st.step % o->save_every == 0 || t.st.step == o->steps || out_of_time) {
+        int stopping = out_of_time || (o->stop && *o->stop);
+        if (t.st.step % o->save_every == 0 || t.st.step == o->steps || stopping) {
             if ((st = save(&t, err))) goto done;
             if (!o->quiet) fprintf(stderr, "saved %s at step %lld\n", o->out_dir, (long long)t.st.step);
         }
-        if (out_of_time) break;
+        if (stopping) break;
     }
 done:
     trainer_free(&t);
