@@ -375,6 +375,28 @@ static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst,
     return r < 0 ? kn_av_fail(err, KN_ENOMEM, from, "cannot copy its tags", r) : KN_OK;
 }
 
+/* Whether codec takes the frame rate fr (most take any; MPEG-1/2 video only those in their table). */
+static int takes_rate(const AVCodec *codec, AVRational fr) {
+    if (!codec->supported_framerates) return 1;
+    for (const AVRational *q = codec->supported_framerates; q->num; q++)
+        if (!av_cmp_q(*q, fr)) return 1;
+    return 0;
+}
+
+/* " (it takes 24, 25, ... fps, ...)": the usual rates among those codec takes, for its error. */
+static void rates_hint(const AVCodec *codec, char *buf, size_t cap) {
+    static const AVRational usual[] = {{24000, 1001}, {24, 1}, {25, 1}, {30000, 1001}, {30, 1},
+                                       {48, 1}, {50, 1}, {60000, 1001}, {60, 1}};
+    size_t n = (size_t)snprintf(buf, cap, " (it takes only certain rates, such as");
+    const char *sep = " ";
+    for (size_t i = 0; i < sizeof usual / sizeof *usual && n < cap; i++) {
+        if (!takes_rate(codec, usual[i])) continue;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%.5g", sep, av_q2d(usual[i]));
+        sep = ", ";
+    }
+    if (n < cap) snprintf(buf + n, cap - n, " fps; .mp4 and .mkv take any)");
+}
+
 /* Sets up the encoder and container for s, with s->audio_from's sound copied in when the container
  * holds it (note, of note_cap bytes, says why not). */
 static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, kn_error *err) {
@@ -396,9 +418,10 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     r = avcodec_open2(cc, codec, NULL);
     if (r < 0) {
-        char what[160];   /* MPEG-1/2 video, for one, takes only the standard rates */
-        snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, s->w, s->h,
-                 (double)s->fps);
+        char what[400];
+        int n = snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, s->w, s->h,
+                         (double)s->fps);
+        if (!takes_rate(codec, fr)) rates_hint(codec, what + n, sizeof what - (size_t)n);
         return av_fail(err, path, what, r);
     }
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
