@@ -242,6 +242,7 @@ check "  ... prints all four methods" bash -c "grep -q '^  kinora ' '$T/eval.txt
 # minterpolate stops early on 7 frames (5 back), so every method is scored on the 2 frames all rebuilt
 check "  ... scores every method on the frames all of them rebuilt" bash -c "grep -q '2 rebuilt' '$T/eval.txt' && grep -q 'all methods are scored on the 2 rebuilt frames' '$T/eval.err'"
 check "  ... without minterpolate scores all 3 rebuilt frames" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --no-minterpolate | grep -q '3 rebuilt'"
+check "  ... with no ffmpeg to run, the minterpolate row is left out, saying so" bash -c "PATH=/nonexistent '$K' eval-interp '$T/in.mp4' --frames 7 > '$T/nomi.txt' 2>'$T/nomi.err' && ! grep -q '^  minterpolate ' '$T/nomi.txt' && grep -q '^  blend ' '$T/nomi.txt' && grep -q 'minterpolate failed' '$T/nomi.err'"
 check "eval-interp on a missing file exits 1" exits 1 "$K" eval-interp "$T/nope.mp4" --frames 5
 check "eval-interp beyond --max-memory exits 1" exits 1 "$K" eval-interp "$T/in.mp4" --frames 7 --max-memory 0.000001
 check "  ... saying how much it needs" grep -q "needs about .* GB of memory, more than the 0.00 GB that --max-memory allows; not even 3 frames fit" "$T/err.log"

@@ -2,8 +2,11 @@
  * (drop every other frame, rebuild it, score Kinora against duplication, blending and FFmpeg's
  * minterpolate). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,30 +300,81 @@ static void score(const kn_video *orig, const uint8_t *rebuilt, int m, method_sc
     if (s->scored) { s->psnr /= s->scored; s->ssim /= s->scored; }
 }
 
-/* Runs ffmpeg's minterpolate on the even frames piped in as raw RGB; reads its frames back into
- * `dst` (m frames). Returns the number of frames read, -1 when ffmpeg could not run. */
-static int run_minterpolate(const kn_video *even, int m, int threads, uint8_t *dst, const char *tmpdir) {
-    char outpath[4096], cmd[8192];
-    snprintf(outpath, sizeof outpath, "%s/minterp.rgb", tmpdir);
+/* The kept frames written to ffmpeg's stdin, on a thread of their own while its stdout is read: its
+ * output can fill the pipe before it has read all of its input. SIGPIPE is blocked here, so an
+ * ffmpeg that stops early is an error (EPIPE), not the end of kinora. */
+typedef struct { int fd; const uint8_t *data; size_t n; int ok; } feed_job;
+
+static void *feed(void *arg) {
+    feed_job *j = arg;
+    sigset_t pipe_sig;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
+    size_t done = 0;
+    while (done < j->n) {
+        ssize_t w = write(j->fd, j->data + done, j->n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    j->ok = done == j->n;
+    close(j->fd);
+    return NULL;
+}
+
+/* Reads up to cap bytes from fd into buf (fewer at the end of the stream); -1 on an error. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t cap) {
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Runs ffmpeg's minterpolate on the even frames, piped in and out as raw RGB (no temporary file, so
+ * an interrupted run leaves nothing behind, and a small /tmp is no limit); reads its frames into
+ * `dst` (m frames). Returns the number of frames read, -1 when ffmpeg could not run or failed. */
+static int run_minterpolate(const kn_video *even, int m, int threads, uint8_t *dst) {
+    char th[16], size[32];
+    snprintf(th, sizeof th, "%d", threads);
+    snprintf(size, sizeof size, "%dx%d", even->width, even->height);
     /* integer rates so minterpolate's output times k/(2r) land exactly on the dropped frames */
-    snprintf(cmd, sizeof cmd,
-             "ffmpeg -nostdin -v error -y -threads %d -filter_threads %d -f rawvideo -pix_fmt rgb24 -s %dx%d -r 12 -i - "
-             "-vf 'minterpolate=fps=24:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:me=epzs:vsbmc=1' "
-             "-f rawvideo -pix_fmt rgb24 '%s'",
-             threads, threads, even->width, even->height, outpath);
-    FILE *p = popen(cmd, "w");
-    if (!p) return -1;
+    char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-threads", th, "-filter_threads", th, "-f", "rawvideo",
+                    "-pix_fmt", "rgb24", "-s", size, "-r", "12", "-i", "pipe:0", "-vf",
+                    "minterpolate=fps=24:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:me=epzs:vsbmc=1", "-f", "rawvideo",
+                    "-pix_fmt", "rgb24", "pipe:1", NULL};
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC)) return -1;
+    if (pipe2(out, O_CLOEXEC)) { close(in[0]); close(in[1]); return -1; }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    pid_t pid;
+    int r = posix_spawnp(&pid, "ffmpeg", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    if (r != 0) { close(in[1]); close(out[0]); return -1; }
     size_t fb = (size_t)even->width * even->height * 3;
-    int ok = fwrite(even->rgb, fb, (size_t)even->nframes, p) == (size_t)even->nframes;
-    int rc = pclose(p);
-    if (!ok || rc != 0) { unlink(outpath); return -1; }
-    FILE *f = fopen(outpath, "rb");
-    if (!f) return -1;
-    int got = 0;
-    while (got < m && fread(dst + (size_t)got * fb, fb, 1, f) == 1) got++;
-    fclose(f);
-    unlink(outpath);
-    return got;
+    feed_job job = {in[1], even->rgb, fb * (size_t)even->nframes, 0};
+    pthread_t feeder;
+    int fed = pthread_create(&feeder, NULL, feed, &job) == 0;
+    if (!fed) close(in[1]);
+    ssize_t got = fed ? read_full(out[0], dst, fb * (size_t)m) : -1;
+    uint8_t sink[4096];   /* what ffmpeg writes past m frames, so it can finish */
+    while (got >= 0 && read(out[0], sink, sizeof sink) > 0) {}
+    close(out[0]);
+    if (fed) pthread_join(feeder, NULL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (got < 0 || !job.ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+    return (int)((size_t)got / fb);
 }
 
 static void eval_usage(FILE *f) {
@@ -379,13 +433,10 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, doub
     int nmethods = 3, mlim = m;
     double t0, c0;
     if (with_mi) {
-        char tmpdir[] = "/tmp/kinora-eval-XXXXXX";
-        if (!mkdtemp(tmpdir)) { fprintf(stderr, "kinora: cannot create a temporary folder: %s\n", strerror(errno)); goto done; }
         t0 = kn_now(); c0 = cpu_seconds(RUSAGE_CHILDREN);
-        int got = run_minterpolate(&even, m, threads, buf, tmpdir);
+        int got = run_minterpolate(&even, m, threads, buf);
         s[3].wall = kn_now() - t0;
         s[3].cpu = cpu_seconds(RUSAGE_CHILDREN) - c0;
-        rmdir(tmpdir);
         if (got >= 0) score(&v, buf, got, &s[3]);
         if (got < 0 || !s[3].scored)
             fprintf(stderr, "kinora: ffmpeg minterpolate failed or returned no in-between frames; its row is left out\n");
