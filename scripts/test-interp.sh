@@ -72,6 +72,8 @@ check "OUT the input itself (through a link) exits 2" exits 2 "$K" interpolate "
 check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the input itself' '$T/err.log' && cmp -s '$T/in.mp4' '$T/self.mp4'"
 check "a rate MPEG-2 video cannot store (--fps 47 into .ts) exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/r47.ts" --fps 47
 check "  ... naming rates it can" grep -q "such as 23.976, 24, 25, 29.97, 30, 48, 50, 59.94, 60 fps" "$T/err.log"
+check "a size DV cannot store exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/small.dv" --factor 2
+check "  ... pointing to formats that take any" grep -q "it may take only certain sizes; .mp4 and .mkv take any" "$T/err.log"
 check "an extension FFmpeg knows no video format by exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.xyz" --factor 2
 check "  ... naming it" grep -q "'.xyz'" "$T/err.log"
 check "mp4 --fps 20" "$K" interpolate "$T/in.mp4" -o "$T/f20.mp4" --fps 20 --threads 2

@@ -422,6 +422,8 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
         int n = snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, s->w, s->h,
                          (double)s->fps);
         if (!takes_rate(codec, fr)) rates_hint(codec, what + n, sizeof what - (size_t)n);
+        else if (s->kind == VK_OTHER)   /* DV, H.263 (.3gp) and others take only certain sizes */
+            snprintf(what + n, sizeof what - (size_t)n, " (it may take only certain sizes; .mp4 and .mkv take any)");
         return av_fail(err, path, what, r);
     }
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
