@@ -173,7 +173,6 @@ static void dec_close(dec *d) {
     avformat_close_input(&d->ic);
 }
 
-/* The decoded frame d->frame as upright RGB24 into dst (its upright size). */
 /* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
  * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
  * switching resolution) keeps its first frame's size. */
