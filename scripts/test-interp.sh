@@ -99,6 +99,13 @@ for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
   check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
 done
 
+# --- interlaced input: interpolated as it is, with a note that says how to deinterlace first
+ffmpeg -v error -f lavfi -i testsrc2=size=96x64:rate=25 -t 1 -vf tinterlace=4,setfield=tff -pix_fmt yuv420p \
+  -c:v libx264 -x264-params interlaced=1 "$T/inter.mp4"
+check "an interlaced clip, --factor 2" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter2.mp4' --factor 2 2>'$T/inter.log'"
+check "  ... notes that it is interlaced and how to deinterlace it" grep -q "is interlaced (top field first).*bwdif" "$T/inter.log"
+check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
+
 # --- what the pixels mean beyond their values: a PAL DVD's 16:9 pixels (64:45) and its colour tags
 # come through; a sideways stream's pixel shape is turned with its frames, as the ffmpeg tool does
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -t 1 -vf setsar=64/45 -pix_fmt yuv420p -c:v libx264 \

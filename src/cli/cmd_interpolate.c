@@ -241,6 +241,12 @@ int kn_cmd_interpolate(int argc, char **argv) {
                                .audio_start = kn_video_reader_start(src.rd)};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
+    const char *fields = kn_video_reader_interlaced(src.rd);
+    if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
+        fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
+                        "so moving edges keep their combing; for better results deinterlace it first, e.g. "
+                        "ffmpeg -i IN -vf bwdif=mode=send_field OUT, which also doubles its rate\n",
+                in, fields[0] == 't' ? "top" : "bottom");
     kn_video_writer *vw = NULL;
     kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])

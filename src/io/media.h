@@ -71,6 +71,10 @@ typedef struct kn_video_display {
 /* The display of the reader's frames as handed out (a stream turned upright has its pixel shape
  * turned with it); all 0 for a PNG folder. */
 void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d);
+/* Whether the stream says its frames are interlaced (two fields of different times woven together,
+ * as broadcast and DV video are): "tt", "bb", "tb" or "bt" then, else NULL (progressive or not said,
+ * a PNG folder). The reader hands the woven frames out as they are. */
+const char *kn_video_reader_interlaced(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

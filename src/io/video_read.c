@@ -485,6 +485,17 @@ long long kn_video_reader_frames(const kn_video_reader *r) { return r->frames; }
 
 void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d) { *d = r->display; }
 
+const char *kn_video_reader_interlaced(const kn_video_reader *r) {
+    if (r->is_dir) return NULL;
+    switch (r->d.ic->streams[r->d.stream]->codecpar->field_order) {
+    case AV_FIELD_TT: return "tt";
+    case AV_FIELD_BB: return "bb";
+    case AV_FIELD_TB: return "tb";
+    case AV_FIELD_BT: return "bt";
+    default: return r->d.frame->interlaced_frame ? (r->d.frame->top_field_first ? "tt" : "bb") : NULL;
+    }
+}
+
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);
 }
