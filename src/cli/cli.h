@@ -41,6 +41,9 @@ typedef struct kn_interrupt {
 } kn_interrupt;
 int kn_interrupt_start(kn_interrupt *it);
 int kn_interrupt_stop(kn_interrupt *it);
+/* stop, for a command that writes out: its exit code rc, or 128 + the signal that stopped it
+ * (saying, after who, that out was not written). */
+int kn_interrupt_finish(kn_interrupt *it, const char *who, const char *out, int rc);
 /* "SIGINT", "SIGTERM" or "SIGHUP" (others: "a signal"). */
 const char *kn_signal_name(int sig);
 

@@ -92,15 +92,6 @@ static const char generate_usage[] =
     "  --threads N           compute threads (default: all cores); output does not depend on it\n"
     "  --json                print a JSON result on stdout\n";
 
-/* The exit code once the watcher is stopped: rc, or 128 + the signal that cancelled the run (one that
- * came after the output was written changes nothing). */
-static int stopped(const char *cmd, kn_interrupt *stop, const char *out, int rc) {
-    int sig = kn_interrupt_stop(stop);
-    if (!sig || rc == 0) return rc;
-    fprintf(stderr, "kinora %s: stopped by %s; %s was not written\n", cmd, kn_signal_name(sig), out);
-    return 128 + sig;
-}
-
 int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params g;
     kn_generate_params_default(&g);
@@ -198,7 +189,7 @@ done:
     kn_pipeline_close(p);
     kn_image_free(&img);
     kn_image_free(&end);
-    return stopped("generate", &stop, out, rc);
+    return kn_interrupt_finish(&stop, "kinora generate", out, rc);
 }
 
 static const char regenerate_usage[] =
@@ -256,5 +247,5 @@ done:
     kn_video_free(&video);
     kn_pipeline_close(p);
     kn_keyframe_set_free(&set);
-    return stopped("regenerate", &stop, out, rc);
+    return kn_interrupt_finish(&stop, "kinora regenerate", out, rc);
 }

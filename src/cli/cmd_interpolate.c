@@ -272,12 +272,7 @@ done:
     kn_video_reader_close(src.rd);
     free(src.times);
     kn_pool_destroy(pool);
-    int sig = kn_interrupt_stop(&stop);
-    if (sig && rc != 0) {   /* one that came after the output was written changes nothing */
-        fprintf(stderr, "kinora: stopped by %s; %s was not written\n", kn_signal_name(sig), out);
-        rc = 128 + sig;
-    }
-    return rc;
+    return kn_interrupt_finish(&stop, "kinora", out, rc);
 }
 
 /* ---- eval-interp ---- */

@@ -48,3 +48,10 @@ int kn_interrupt_stop(kn_interrupt *it) {
 const char *kn_signal_name(int sig) {
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
+
+int kn_interrupt_finish(kn_interrupt *it, const char *who, const char *out, int rc) {
+    int sig = kn_interrupt_stop(it);
+    if (!sig || rc == 0) return rc;   /* a signal after the output was written changes nothing */
+    fprintf(stderr, "%s: stopped by %s; %s was not written\n", who, kn_signal_name(sig), out);
+    return 128 + sig;
+}
