@@ -88,15 +88,10 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
         *acp = ac;
         return KN_OK;
     }
-    ac->st = avformat_new_stream(out, NULL);
-    if (!ac->st) {
+    if (!(ac->st = kn_stream_copy_add(out, par, tb.num, tb.den))) {
         kn_audio_copy_close(ac);
-        return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+        return kn_fail(err, KN_ENOMEM, "%s: out of memory copying its audio", path);
     }
-    r = avcodec_parameters_copy(ac->st->codecpar, par);
-    if (r < 0) { kn_audio_copy_close(ac); return av_fail(err, path, "cannot copy its audio", r); }
-    ac->st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
-    ac->st->time_base = tb;
     kn_status st = copy_stream_tags(ac, ac->st, err);
     if (st) { kn_audio_copy_close(ac); return st; }
     *acp = ac;

@@ -37,13 +37,12 @@ static kn_status av_fail(kn_error *err, const char *path, const char *what, int 
     return kn_av_fail(err, KN_EIO, path, what, e);
 }
 
-/* Adds to oc a stream with parameters par (codec tag left to oc's format) and time base tb. */
-static int add_stream(AVFormatContext *oc, const AVCodecParameters *par, AVRational tb) {
+AVStream *kn_stream_copy_add(AVFormatContext *oc, const AVCodecParameters *par, int tb_num, int tb_den) {
     AVStream *st = avformat_new_stream(oc, NULL);
-    if (!st || avcodec_parameters_copy(st->codecpar, par) < 0) return 0;
-    st->codecpar->codec_tag = 0;
-    st->time_base = tb;
-    return 1;
+    if (!st || avcodec_parameters_copy(st->codecpar, par) < 0) return NULL;   /* oc frees a half-made one */
+    st->codecpar->codec_tag = 0;   /* the output container's own tag for the codec */
+    st->time_base = (AVRational){tb_num, tb_den};
+    return st;
 }
 
 /* What some muxers write without complaint but do not store so that it plays back: MPEG-TS writes a
@@ -76,9 +75,11 @@ static int header_takes(const AVFormatContext *out, const AVCodecParameters *par
     if (avformat_alloc_output_context2(&oc, out->oformat, NULL, NULL) < 0) return 0;
     oc->opaque = (void *)KN_PROBE_TAG;
     int ok = 1;
-    for (unsigned i = 0; ok && i < out->nb_streams; i++)
-        ok = add_stream(oc, out->streams[i]->codecpar, out->streams[i]->time_base);
-    ok = ok && add_stream(oc, par, (AVRational){1, par->sample_rate > 0 ? par->sample_rate : 48000}) &&
+    for (unsigned i = 0; ok && i < out->nb_streams; i++) {
+        const AVStream *s = out->streams[i];
+        ok = kn_stream_copy_add(oc, s->codecpar, s->time_base.num, s->time_base.den) != NULL;
+    }
+    ok = ok && kn_stream_copy_add(oc, par, 1, par->sample_rate > 0 ? par->sample_rate : 48000) &&
          avio_open_dyn_buf(&oc->pb) >= 0;
     if (ok) {
         ok = avformat_write_header(oc, NULL) >= 0;

@@ -13,13 +13,20 @@
 struct AVFormatContext;
 struct AVCodecParameters;
 struct AVPacket;
+struct AVStream;
 typedef struct kn_audio_encode kn_audio_encode;
 
 /* 1 when the container out (its streams so far set up, its header not yet written) takes one more
- * stream with parameters par: as FFmpeg's codec tables say, or, for a format without them (MPEG-TS),
- * as a header with such a stream beside out's, written into memory, shows; 0 when not (also when out
- * of memory). */
+ * stream with parameters par and stores it so that it plays back: FFmpeg's codec tables do not say
+ * no (a format without tables, MPEG-TS, gives no answer), a header with such a stream beside out's,
+ * written into memory, succeeds, and the muxer is not one known to mis-store it (MPEG-TS without a
+ * stream type for the codec, FLV's 8 and 16 kHz); 0 when not (also when out of memory). */
 int kn_muxer_takes(const struct AVFormatContext *out, const struct AVCodecParameters *par);
+/* Adds to oc a stream copying parameters par, in time base tb_num/tb_den, with the codec tag left
+ * to oc's format: the stream the sound copy writes, and the one kn_muxer_takes tries. NULL when
+ * out of memory. */
+struct AVStream *kn_stream_copy_add(struct AVFormatContext *oc, const struct AVCodecParameters *par, int tb_num,
+                                    int tb_den);
 /* The opaque pointer of the containers such tries write into memory (their complaints are answers,
  * not errors: kn_media_quiet's log leaves them out). */
 extern const char KN_PROBE_TAG[];
