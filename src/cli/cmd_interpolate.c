@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "core/core.h"
 #include "interp/interp.h"
+#include "io/io.h"
 #include "io/media.h"
 #include "io/video_pipe.h"
 
@@ -312,14 +313,7 @@ static void *feed(void *arg) {
     sigemptyset(&pipe_sig);
     sigaddset(&pipe_sig, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
-    size_t done = 0;
-    while (done < j->n) {
-        ssize_t w = write(j->fd, j->data + done, j->n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    j->ok = done == j->n;
+    j->ok = kn_write_all(j->fd, j->data, j->n) == 0;
     close(j->fd);
     return NULL;
 }

@@ -14,19 +14,25 @@ int kn_tmp_open(const char *path, char *tmp, size_t tmpcap) {
     return fd;
 }
 
+int kn_write_all(int fd, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 kn_status kn_write_file_atomic(const char *path, const void *data, size_t n, kn_error *err) {
     char tmp[4096];
     int fd = kn_tmp_open(path, tmp, sizeof tmp);
     if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = n;
-    int bad = 0;
-    while (left && !bad) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) { if (errno == EINTR) continue; bad = 1; break; }
-        p += w;
-        left -= (size_t)w;
-    }
+    int bad = kn_write_all(fd, data, n) != 0;
     if (!bad && fsync(fd) != 0) bad = 1;
     int saved = errno;
     if (close(fd) != 0 && !bad) { bad = 1; saved = errno; }

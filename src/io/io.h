@@ -68,6 +68,8 @@ kn_status kn_cfg_str_list(const json_t *o, const char *path, const char *key, co
                           int *n_out, kn_error *err);
 
 /* ---- files ---- */
+/* Writes all n bytes of buf to fd, going on after a short write or EINTR: 0, or -1 with errno set. */
+int kn_write_all(int fd, const void *buf, size_t n);
 /* Atomic write of a whole buffer: path.tmp-XXXXXX, fsync, rename. */
 kn_status kn_write_file_atomic(const char *path, const void *data, size_t n, kn_error *err);
 kn_status kn_read_file(const char *path, size_t max_size, char **out, size_t *n, kn_error *err);

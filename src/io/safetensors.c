@@ -218,17 +218,6 @@ kn_status kn_st_to_f32(const kn_st_tensor *t, float **out, kn_error *err) {
     return KN_OK;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) { if (errno == EINTR) continue; return -1; }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 kn_status kn_st_write(const char *path, const kn_st_entry *e, int n, json_t *metadata, kn_error *err) {
     json_t *hdr = json_object();
     if (!hdr) return kn_fail(err, KN_ENOMEM, "out of memory");
@@ -257,12 +246,12 @@ kn_status kn_st_write(const char *path, const kn_st_entry *e, int n, json_t *met
     if (fd < 0) { free(js); return kn_fail(err, KN_EIO, "%s: cannot create: %s", path, strerror(errno)); }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    int bad = write_all(fd, len8, 8) || write_all(fd, js, hl) || write_all(fd, "        ", padded - hl);
+    int bad = kn_write_all(fd, len8, 8) || kn_write_all(fd, js, hl) || kn_write_all(fd, "        ", padded - hl);
     free(js);
     for (int i = 0; !bad && i < n; i++) {
         size_t numel = 1;
         for (int d = 0; d < e[i].ndim; d++) numel *= (size_t)e[i].shape[d];
-        bad = write_all(fd, e[i].data, numel * kn_dtype_size(e[i].dtype));
+        bad = kn_write_all(fd, e[i].data, numel * kn_dtype_size(e[i].dtype));
     }
     if (!bad) bad = fsync(fd) != 0;
     int saved = errno;

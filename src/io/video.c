@@ -466,17 +466,8 @@ static void enc_free(enc *e) {
 /* ---- Y4M ---- */
 
 static kn_status write_all(int fd, const void *buf, size_t n, const char *path, kn_error *err) {
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return kn_fail(err, KN_EIO, "%s: write failed: %s", path, strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return KN_OK;
+    if (kn_write_all(fd, buf, n) == 0) return KN_OK;
+    return kn_fail(err, KN_EIO, "%s: write failed: %s", path, strerror(errno));
 }
 
 /* ---- folder of PNG frames ---- */
