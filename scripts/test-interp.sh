@@ -99,11 +99,55 @@ for turn in "90 transpose=cclock" "180 hflip,vflip" "270 transpose=clock"; do
   check "  ... its frames are the stored ones turned ($2)" same_pixels "$T/rot$1/00003.png" "$T/turned$1.png"
 done
 
-# --- interlaced input: interpolated as it is, with a note that says how to deinterlace first
-ffmpeg -v error -f lavfi -i testsrc2=size=96x64:rate=25 -t 1 -vf tinterlace=4,setfield=tff -pix_fmt yuv420p \
-  -c:v libx264 -x264-params interlaced=1 "$T/inter.mp4"
-check "an interlaced clip, --factor 2" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter2.mp4' --factor 2 2>'$T/inter.log'"
-check "  ... notes that it is interlaced and how to deinterlace it" grep -q "is interlaced (top field first).*bwdif" "$T/inter.log"
+# --- interlaced input: each field becomes a frame at its own time (yadif's rule), and those frames are
+# interpolated; --no-deinterlace interpolates the woven frames as they are. The truth is the 50 fps
+# clip whose fields were woven into 25 frames (a texture panning 3 px a field), read by Kinora itself
+# (its colour conversion).
+mkdir -p "$T/itruth" "$T/deint" "$T/woven"
+ffmpeg -v error -f lavfi -i testsrc2=size=480x240:rate=1 -frames:v 1 -vf gblur=sigma=1.5 "$T/itex.png"
+ffmpeg -v error -loop 1 -framerate 50 -i "$T/itex.png" -vf "crop=96:64:x='3*n':y='60+sin(n/5)*20'" -frames:v 50 \
+  -pix_fmt yuv420p -c:v ffv1 "$T/truth50.mkv"
+ffmpeg -v error -i "$T/truth50.mkv" -vf tinterlace=4,setfield=tff -pix_fmt yuv420p \
+  -c:v libx264 -crf 10 -x264-params interlaced=1 "$T/inter.mp4"
+psnr_folders() {  # psnr_folders A B -> PSNR over all frames (RGB, as the folders hold them)
+  ffmpeg -v info -i "$1/%05d.png" -i "$2/%05d.png" -lavfi '[0:v]format=rgb24[a];[1:v]format=rgb24[b];[a][b]psnr' \
+    -f null - 2>&1 | grep -o 'average:[0-9.]*' | cut -d: -f2
+}
+"$K" interpolate "$T/truth50.mkv" -o "$T/itruth/" --factor 1 2>/dev/null
+check "an interlaced clip (25 frames, top field first), --factor 2 into a folder" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/deint/' --factor 2 2>'$T/inter.log'"
+check "  ... notes that it is interlaced and that each field is a frame" grep -q "is interlaced (top field first): each field is a frame (yadif), 50 a second" "$T/inter.log"
+check "  ... 50 frames: one per field, the last field the last frame" test "$(count_png "$T/deint")" -eq 50
+check "--no-deinterlace: the woven frames, 2*(25-1)+1 = 49" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/woven/' --factor 2 --no-deinterlace 2>'$T/woven.log' && [ \$(find '$T/woven' -name '*.png' | wc -l) -eq 49 ]"
+check "  ... with a note that they are interpolated as they are" grep -q "is interlaced (top field first); its frames are interpolated as they are" "$T/woven.log"
+deint_db=$(psnr_folders "$T/deint" "$T/itruth"); woven_db=$(psnr_folders "$T/woven" "$T/itruth")
+echo "  deinterlaced $deint_db dB, woven $woven_db dB against the 50 fps truth"
+check "  ... the fields' frames are nearer the 50 fps truth than the woven frames' interpolation, by 10 dB" \
+  awk -v d="$deint_db" -v w="$woven_db" 'BEGIN { exit !(d != "" && w != "" && d > w + 10) }'
+mkdir -p "$T/yadif" "$T/yadifk"
+ffmpeg -v error -i "$T/inter.mp4" -vf yadif=mode=send_field -c:v ffv1 "$T/yadif.mkv"
+"$K" interpolate "$T/yadif.mkv" -o "$T/yadifk/" --factor 1 2>/dev/null
+check "  ... each the very frame FFmpeg's yadif=mode=send_field makes of that field (read as Kinora reads)" same_folder "$T/deint" "$T/yadifk"
+ffmpeg -v error -f lavfi -i testsrc2=size=96x64:rate=50 -t 1 -vf tinterlace=5,setfield=bff -pix_fmt yuv420p \
+  -c:v libx264 -crf 10 -x264-params interlaced=1:bff=1 "$T/bff.mp4"
+ffmpeg -v error -i "$T/bff.mp4" -vf yadif=mode=send_field -c:v ffv1 "$T/bffy.mkv"
+mkdir -p "$T/bffd" "$T/bffyk"
+"$K" interpolate "$T/bffy.mkv" -o "$T/bffyk/" --factor 1 2>/dev/null
+check "bottom field first: 50 frames, yadif's too" bash -c "'$K' interpolate '$T/bff.mp4' -o '$T/bffd/' --factor 2 2>'$T/bff.log' && grep -q 'bottom field first' '$T/bff.log'"
+check "  ... the same frames" same_folder "$T/bffd" "$T/bffyk"
+check "interlaced --factor 2 into mp4: 50 frames at 50 fps" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter2.mp4' --factor 2 2>/dev/null"
+check "  ... counted" expect_video "$T/inter2.mp4" 50 50/1
+check "  ... and progressive" test "$(probe "$T/inter2.mp4" field_order)" = progressive
+check "interlaced --factor 1: 25 frames at 25 fps, each a deinterlaced first field" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter1.mkv' --factor 1 2>/dev/null"
+check "  ... counted" expect_video "$T/inter1.mkv" 25 25/1
+check "interlaced --fps 100: 99 frames up to the last field" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter100.mkv' --fps 100 2>/dev/null"
+check "  ... counted" expect_video "$T/inter100.mkv" 99 100/1
+# a broadcast that changes size midway: the second clip's fields are scaled to the first's size
+ffmpeg -v error -i "$T/inter.mp4" -c copy -f mpegts "$T/ia.ts"
+ffmpeg -v error -f lavfi -i testsrc2=size=128x96:rate=50 -t 0.4 -vf tinterlace=4,setfield=tff -pix_fmt yuv420p \
+  -c:v libx264 -x264-params interlaced=1 -f mpegts "$T/ib.ts"
+cat "$T/ia.ts" "$T/ib.ts" > "$T/ijoined.ts"
+check "interlaced and changing size midway, --factor 1 into mkv" bash -c "'$K' interpolate '$T/ijoined.ts' -o '$T/ijoined.mkv' --factor 1 2>/dev/null"
+check "  ... 35 frames of 96x64" bash -c "$(declare -f probe); [ \$(probe '$T/ijoined.mkv' nb_read_frames) = 35 ] && [ \$(probe '$T/ijoined.mkv' width) = 96 ]"
 check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
 
 # --- what the pixels mean beyond their values: a PAL DVD's 16:9 pixels (64:45) and its colour tags

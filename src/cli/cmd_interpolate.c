@@ -32,7 +32,7 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "       [--no-audio]\n"
+               "       [--no-audio] [--no-deinterlace]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
@@ -44,6 +44,9 @@ static void interpolate_usage(FILE *f) {
                "  --input-fps F  the input's frame rate (a PNG folder has none; needed for --fps or a video OUT);\n"
                "            its frames are then taken as evenly spaced, whatever their timestamps, and the sound\n"
                "            is left out (it would no longer line up)\n"
+               "  --no-deinterlace  interpolate an interlaced video's woven frames as they are (by default each\n"
+               "            field becomes a frame at its own time, its other lines rebuilt by yadif's rule, and\n"
+               "            those frames are interpolated: --factor N then gives N times the frame rate, steady)\n"
                "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds its\n"
                "            codec, and re-encoded in OUT's own codec where not: AAC into .webm becomes Opus)\n"
                "  OUT keeps the input's pixel shape (a DVD's stretched pixels), colour primaries and transfer, and\n"
@@ -171,11 +174,12 @@ int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     long factor = 0, threads = kn_default_threads();
     double fps = 0, max_memory = 0, input_fps = 0;
-    int no_audio = 0;
+    int no_audio = 0, no_deinterlace = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
         else if (!strcmp(a, "--no-audio")) no_audio = 1;
+        else if (!strcmp(a, "--no-deinterlace")) no_deinterlace = 1;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             out = val; i++;
@@ -199,7 +203,8 @@ int kn_cmd_interpolate(int argc, char **argv) {
     kn_interrupt stop;   /* before any thread: they all leave the signals to its watcher */
     if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora: cannot set up the signal watcher\n"); return 1; }
     counted_reader src = {.stop = &stop};
-    if (kn_video_reader_open(in, &src.rd, &err)) {
+    kn_video_reader_opts ro = {.deinterlace = !no_deinterlace};
+    if (kn_video_reader_open_with(in, &ro, &src.rd, &err)) {
         fprintf(stderr, "kinora: %s\n", err.msg);
         kn_interrupt_stop(&stop);
         return 1;
@@ -207,7 +212,13 @@ int kn_cmd_interpolate(int argc, char **argv) {
     int w, h;
     float in_fps;
     kn_video_reader_info(src.rd, &w, &h, &in_fps);
-    if (input_fps > 0) in_fps = (float)input_fps;
+    const char *fields = kn_video_reader_interlaced(src.rd);
+    int fielded = kn_video_reader_deinterlaced(src.rd);   /* a frame per field: twice the frames' rate */
+    if (input_fps > 0) in_fps = (float)(fielded ? 2 * input_fps : input_fps);
+    if (fielded && factor > 0) {   /* N times the frame rate from the fields' frames, at steady times */
+        fps = (double)in_fps / 2 * (double)factor;
+        factor = 0;
+    }
     src.fps = in_fps;
     src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
@@ -242,12 +253,13 @@ int kn_cmd_interpolate(int argc, char **argv) {
                                .audio_start = kn_video_reader_start(src.rd)};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
-    const char *fields = kn_video_reader_interlaced(src.rd);
-    if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
+    if (fields && fielded)
+        fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
+                        "second; --no-deinterlace keeps its woven frames\n", in, fields[0] == 't' ? "top" : "bottom",
+                in_fps);
+    else if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
-                        "so moving edges keep their combing; for better results deinterlace it first, e.g. "
-                        "ffmpeg -i IN -vf bwdif=mode=send_field OUT, which also doubles its rate\n",
-                in, fields[0] == 't' ? "top" : "bottom");
+                        "so moving edges keep their combing\n", in, fields[0] == 't' ? "top" : "bottom");
     kn_video_writer *vw = NULL;
     kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])

@@ -44,6 +44,15 @@ kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float 
  * another size fails next. */
 typedef struct kn_video_reader kn_video_reader;
 kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err);
+/* deinterlace: nonzero: a stream that is interlaced (its field order, else its first frame's flag)
+ * is handed out a frame per field (deinterlace.h: its own lines kept, the others rebuilt as FFmpeg's
+ * yadif=mode=send_field rebuilds them, to the bit), at twice its rate: fps, times and frame count are
+ * the fields'. Every frame of such a stream is taken as two fields. */
+typedef struct kn_video_reader_opts {
+    int deinterlace;
+} kn_video_reader_opts;
+kn_status kn_video_reader_open_with(const char *path, const kn_video_reader_opts *o, kn_video_reader **out,
+                                    kn_error *err);
 void kn_video_reader_info(const kn_video_reader *r, int *width, int *height, float *fps);
 kn_status kn_video_reader_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_error *err);
 /* The presentation time of the frame next handed out last, in seconds after frame 0's, on the clock
@@ -73,8 +82,10 @@ typedef struct kn_video_display {
 void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d);
 /* Whether the stream says its frames are interlaced (two fields of different times woven together,
  * as broadcast and DV video are): "tt", "bb", "tb" or "bt" then, else NULL (progressive or not said,
- * a PNG folder). The reader hands the woven frames out as they are. */
+ * a PNG folder). Without the deinterlace option the reader hands the woven frames out as they are;
+ * with it, kn_video_reader_deinterlaced is nonzero and the frames are the fields'. */
 const char *kn_video_reader_interlaced(const kn_video_reader *r);
+int kn_video_reader_deinterlaced(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

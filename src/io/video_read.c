@@ -8,6 +8,7 @@
 #include "io/media.h"
 #include "io/av_error.h"
 #include "io/av_input.h"
+#include "io/deinterlace.h"
 #include "io/io.h"
 #include <errno.h>
 #include <stdio.h>
@@ -103,6 +104,8 @@ typedef struct dec {
     int turns;              /* quarter turns clockwise that make the frames upright (0..3) */
     uint8_t *stored;        /* turns != 0: the frame as stored, before turning */
     size_t stored_bytes;
+    const char *fields;     /* "tt", "bb", "tb", "bt": the stream is interlaced (by its first frame); NULL */
+    struct SwsContext *field_sws[2];   /* each field's conversion to the deinterlacing format (to_work) */
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -166,6 +169,7 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
 
 static void dec_close(dec *d) {
     sws_freeContext(d->sws);
+    for (int q = 0; q < 2; q++) sws_freeContext(d->field_sws[q]);
     free(d->stored);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
@@ -173,48 +177,120 @@ static void dec_close(dec *d) {
     avformat_close_input(&d->ic);
 }
 
-/* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
- * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
- * switching resolution) keeps its first frame's size. */
-static kn_status convert_into(dec *d, uint8_t *dst, int uw, int uh, const char *path, kn_error *err) {
-    AVFrame *f = d->frame;
-    uint8_t *out = dst;
-    int sw = d->turns % 2 ? uh : uw, sh = d->turns % 2 ? uw : uh;   /* the size as stored */
+/* A scaler from f to sw x sh RGB, honouring the frame's colour matrix and range; NULL when swscale
+ * has none. */
+static struct SwsContext *rgb_scaler(struct SwsContext *c, const AVFrame *f, int sw, int sh) {
     int scaled = sw != f->width || sh != f->height;
-    if (d->turns) {
-        size_t bytes = (size_t)sw * sh * 3;
-        if (bytes > d->stored_bytes) {
-            uint8_t *p = realloc(d->stored, bytes);
-            if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for a %dx%d frame", path, f->width, f->height);
-            d->stored = p;
-            d->stored_bytes = bytes;
-        }
-        out = d->stored;
-    }
-    d->sws = sws_getCachedContext(d->sws, f->width, f->height, f->format, sw, sh, AV_PIX_FMT_RGB24,
-                                  (scaled ? SWS_BICUBIC : SWS_BILINEAR) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT |
-                                      SWS_BITEXACT,
-                                  NULL, NULL, NULL);
-    if (!d->sws) {
-        const char *name = av_get_pix_fmt_name(f->format);
-        return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert pixel format %s to RGB", path, name ? name : "?");
-    }
+    c = sws_getCachedContext(c, f->width, f->height, f->format, sw, sh, AV_PIX_FMT_RGB24,
+                             (scaled ? SWS_BICUBIC : SWS_BILINEAR) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT,
+                             NULL, NULL, NULL);
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
-    if (desc && !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) && desc->nb_components >= 3) {
+    if (c && desc && !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)) && desc->nb_components >= 3) {
         int *inv, *tab, srange, drange, bri, con, sat;
-        if (sws_getColorspaceDetails(d->sws, &inv, &srange, &tab, &drange, &bri, &con, &sat) >= 0) {
+        if (sws_getColorspaceDetails(c, &inv, &srange, &tab, &drange, &bri, &con, &sat) >= 0) {
             int cs = f->colorspace == AVCOL_SPC_UNSPECIFIED || f->colorspace == AVCOL_SPC_RGB ? SWS_CS_DEFAULT
                      : (int)f->colorspace;
             int full = f->color_range == AVCOL_RANGE_JPEG || strncmp(desc->name, "yuvj", 4) == 0;
-            sws_setColorspaceDetails(d->sws, sws_getCoefficients(cs), full, tab, 1, bri, con, sat);
+            sws_setColorspaceDetails(c, sws_getCoefficients(cs), full, tab, 1, bri, con, sat);
         }
     }
+    return c;
+}
+
+static kn_status no_scaler(const AVFrame *f, const char *path, kn_error *err) {
+    const char *name = av_get_pix_fmt_name(f->format);
+    return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert pixel format %s to RGB", path, name ? name : "?");
+}
+
+/* Where a frame of sw x sh is put as stored when it still has to be turned upright. */
+static kn_status stored_frame(dec *d, int sw, int sh, const char *path, uint8_t **out, kn_error *err) {
+    size_t bytes = (size_t)sw * sh * 3;
+    if (bytes > d->stored_bytes) {
+        uint8_t *p = realloc(d->stored, bytes);
+        if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for a %dx%d frame", path, sw, sh);
+        d->stored = p;
+        d->stored_bytes = bytes;
+    }
+    *out = d->stored;
+    return KN_OK;
+}
+
+static void turn_upright(const dec *d, const uint8_t *stored, int sw, int sh, uint8_t *dst) {
+    static const int orientation[4] = {1, 6, 3, 8};   /* EXIF's numbers for 0..3 quarter turns */
+    kn_rgb_orient(stored, sw, sh, orientation[d->turns], dst);
+}
+
+/* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
+ * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
+ * switching resolution) keeps its first frame's size. */
+static kn_status convert_into(dec *d, const AVFrame *f, uint8_t *dst, int uw, int uh, const char *path, kn_error *err) {
+    uint8_t *out = dst;
+    int sw = d->turns % 2 ? uh : uw, sh = d->turns % 2 ? uw : uh;   /* the size as stored */
+    kn_status st = d->turns ? stored_frame(d, sw, sh, path, &out, err) : KN_OK;
+    if (st) return st;
+    if (!(d->sws = rgb_scaler(d->sws, f, sw, sh))) return no_scaler(f, path, err);
     uint8_t *dd[4] = {out, NULL, NULL, NULL};
     int dl[4] = {sw * 3, 0, 0, 0};
     int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
     if (h != sh) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
-    static const int orientation[4] = {1, 6, 3, 8};   /* EXIF's numbers for 0..3 quarter turns */
-    if (d->turns) kn_rgb_orient(out, sw, sh, orientation[d->turns], dst);
+    if (d->turns) turn_upright(d, out, sw, sh, dst);
+    return KN_OK;
+}
+
+/* The 8-bit planar format an interlaced stream of format fmt is deinterlaced in: its own where it is
+ * one (yuv420p and the like, as decoders mostly give), else the one with its chroma subsampling. */
+static enum AVPixelFormat work_format(enum AVPixelFormat fmt) {
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
+    if (!desc || (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM))) return AV_PIX_FMT_YUV420P;
+    int planar8 = !(desc->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_FLOAT)) &&
+                  ((desc->flags & AV_PIX_FMT_FLAG_PLANAR) || desc->nb_components == 1);
+    for (int i = 0; i < desc->nb_components; i++)
+        planar8 = planar8 && desc->comp[i].depth == 8 && desc->comp[i].step == 1 && desc->comp[i].shift == 0;
+    if (planar8) return fmt;
+    if (desc->flags & AV_PIX_FMT_FLAG_PAL) return AV_PIX_FMT_GBRP;
+    if (desc->nb_components <= 2) return AV_PIX_FMT_GRAY8;
+    if (desc->flags & AV_PIX_FMT_FLAG_RGB) return AV_PIX_FMT_GBRP;
+    static const enum AVPixelFormat yuv[3][3] = {
+        {AV_PIX_FMT_YUV444P, AV_PIX_FMT_YUV440P, AV_PIX_FMT_YUV420P},
+        {AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV420P},
+        {AV_PIX_FMT_YUV411P, AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV410P}};
+    return yuv[desc->log2_chroma_w > 2 ? 2 : desc->log2_chroma_w][desc->log2_chroma_h > 2 ? 2 : desc->log2_chroma_h];
+}
+
+/* f as a woven frame of w x h in format fmt, into out (allocated here): copied where it already is
+ * one, else converted by swscale field by field (each field's rows on their own, scaled to half of
+ * h where the stream changed size), so that neither its colours nor its rows mix the two moments. */
+static kn_status to_work(dec *d, const AVFrame *f, int w, int h, enum AVPixelFormat fmt, AVFrame *out,
+                         const char *path, kn_error *err) {
+    av_frame_unref(out);
+    out->width = w;
+    out->height = h;
+    out->format = fmt;
+    int r = av_frame_get_buffer(out, 0);
+    if (r >= 0) r = av_frame_copy_props(out, f);
+    if (r < 0) return av_fail(err, path, "out of memory for a frame", r);
+    if (f->width == w && f->height == h && f->format == fmt) {
+        if ((r = av_frame_copy(out, f)) < 0) return av_fail(err, path, "frame copy failed", r);
+        return KN_OK;
+    }
+    const AVPixFmtDescriptor *in = av_pix_fmt_desc_get(f->format), *od = av_pix_fmt_desc_get(fmt);
+    int split = in && !(in->flags & AV_PIX_FMT_FLAG_PAL) && f->height % (2 << in->log2_chroma_h) == 0 &&
+                h % (2 << od->log2_chroma_h) == 0;
+    for (int q = 0; q < (split ? 2 : 1); q++) {
+        int fh = split ? f->height / 2 : f->height, oh = split ? h / 2 : h;
+        d->field_sws[q] = sws_getCachedContext(d->field_sws[q], f->width, fh, f->format, w, oh, fmt,
+                                               SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, NULL, NULL, NULL);
+        if (!d->field_sws[q]) return no_scaler(f, path, err);
+        const uint8_t *src[4] = {NULL, NULL, NULL, NULL};
+        uint8_t *dst[4] = {NULL, NULL, NULL, NULL};
+        int sl[4] = {0, 0, 0, 0}, dl[4] = {0, 0, 0, 0};
+        for (int i = 0; i < 4; i++) {
+            if (f->data[i]) { src[i] = f->data[i] + q * f->linesize[i]; sl[i] = (split ? 2 : 1) * f->linesize[i]; }
+            if (out->data[i]) { dst[i] = out->data[i] + q * out->linesize[i]; dl[i] = (split ? 2 : 1) * out->linesize[i]; }
+        }
+        if (sws_scale(d->field_sws[q], src, sl, 0, fh, dst, dl) != oh)
+            return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
+    }
     return KN_OK;
 }
 
@@ -224,7 +300,7 @@ static kn_status convert(dec *d, kn_frame_store *fs, const char *path, kn_error 
     upright_size(d, d->frame->width, d->frame->height, &w, &h);
     if (fs->v->nframes > 0) { w = fs->v->width; h = fs->v->height; }   /* a later size is scaled to the first */
     kn_status st = kn_frame_store_push(fs, path, w, h, &dst, err);
-    return st ? st : convert_into(d, dst, w, h, path, err);
+    return st ? st : convert_into(d, d->frame, dst, w, h, path, err);
 }
 
 /* Widens [t_first, t_end) to the decoded frame's span (timestamps in the stream's time base). */
@@ -244,14 +320,30 @@ static float measured_fps(const dec *d, long long n, float fps) {
     return fps;
 }
 
+/* The field order the stream states, else the one its frame f is flagged with; NULL: progressive. */
+static const char *field_order(const dec *d, const AVFrame *f) {
+    switch (d->ic->streams[d->stream]->codecpar->field_order) {
+    case AV_FIELD_TT: return "tt";
+    case AV_FIELD_BB: return "bb";
+    case AV_FIELD_TB: return "tb";
+    case AV_FIELD_BT: return "bt";
+    default: return f->interlaced_frame ? (f->top_field_first ? "tt" : "bb") : NULL;
+    }
+}
+
 /* The next decoded frame into d->frame (*got = 1), or *got = 0 at the end: the frames and order of
- * read_ffmpeg (damaged packets and frames skipped the same way). */
+ * read_ffmpeg (damaged packets and frames skipped the same way). The first one says whether the
+ * stream is interlaced (d->fields). */
 static kn_status dec_next(dec *d, const char *path, int *got, kn_error *err) {
     *got = 0;
     for (;;) {
         av_frame_unref(d->frame);
         int r = avcodec_receive_frame(d->cc, d->frame);
-        if (r == 0) { d->index++; *got = 1; return KN_OK; }
+        if (r == 0) {
+            if (d->index++ == 0) d->fields = field_order(d, d->frame);
+            *got = 1;
+            return KN_OK;
+        }
         if (r == AVERROR_EOF) return KN_OK;
         if (r == AVERROR_INVALIDDATA) continue;
         if (r != AVERROR(EAGAIN)) return av_fail(err, path, "decoding failed", r);
@@ -325,6 +417,19 @@ struct kn_video_reader {
     double time;         /* the time of the frame next handed out last */
     long long frames;    /* how many frames the file says it has (0: it does not say) */
     kn_video_display display;   /* frame 0's, upright */
+    /* deinterlacing (kn_video_reader_opts): frame 0 decides, and fields_next hands out a frame per field */
+    int deinterlace;     /* asked for */
+    int fielded;         /* the stream is interlaced and deinterlaced */
+    int first_parity;    /* the lines of the first field in time: 0 the even (top) ones, 1 the odd */
+    enum AVPixelFormat work;   /* the 8-bit planar format the fields are rebuilt in (work_format) */
+    int sw, sh;          /* the size as stored (before turning upright): frame 0's */
+    AVFrame *woven[3];   /* in work, sw x sh: the frames before, at and after the one whose fields go
+                            out (woven[1]); NULL where there is none */
+    double woven_time[3];
+    AVFrame *spare;      /* a woven frame no longer needed, for the next one */
+    AVFrame *field_frame;   /* the field's frame in work, before conversion to RGB */
+    int field;           /* the field of woven[1] that goes out next: 0 the first in time, 1 the second */
+    int decoded_all;     /* the decoder is at its end */
 };
 
 /* The pixel shape and colour tags of the frame just decoded, as handed out (turned upright). A pixel
@@ -390,6 +495,73 @@ static kn_status reader_open_ffmpeg(kn_video_reader *r, kn_error *err) {
     return st;
 }
 
+/* The frame just decoded into the next free woven slot. */
+static kn_status fields_take(kn_video_reader *r, kn_error *err) {
+    AVFrame *f = r->spare ? r->spare : av_frame_alloc();
+    r->spare = NULL;
+    if (!f) return kn_fail(err, KN_ENOMEM, "%s: out of memory", r->path);
+    kn_status st = to_work(&r->d, r->d.frame, r->sw, r->sh, r->work, f, r->path, err);
+    if (st) { av_frame_free(&f); return st; }
+    int slot = r->woven[1] ? 2 : 1;
+    r->woven[slot] = f;
+    r->woven_time[slot] = decoded_time(r);
+    return KN_OK;
+}
+
+/* The next field's frame, upright RGB, into rgb (*got = 0 after the last field of the last frame).
+ * A frame's fields go out once the frame after it is decoded (it holds fields k+1 and k+2 of the
+ * rule), each at its own time: the second a field period (1 / the reader's fps) after the frame's. */
+static kn_status fields_next(kn_video_reader *r, uint8_t *rgb, int *got, kn_error *err) {
+    dec *d = &r->d;
+    *got = 0;
+    while (!r->woven[2] && !r->decoded_all) {
+        kn_status st = dec_next(d, r->path, got, err);
+        if (st) return st;
+        if (!*got) r->decoded_all = 1;
+        else if ((st = fields_take(r, err))) return st;
+    }
+    *got = 0;
+    if (!r->woven[1]) return KN_OK;
+    AVFrame *cur = r->woven[1], *out = r->field_frame;
+    if (!out && !(out = r->field_frame = av_frame_alloc())) return kn_fail(err, KN_ENOMEM, "%s: out of memory", r->path);
+    if (out->width != cur->width || out->height != cur->height || out->format != cur->format) {
+        av_frame_unref(out);
+        out->width = cur->width; out->height = cur->height; out->format = cur->format;
+        int e = av_frame_get_buffer(out, 0);
+        if (e < 0) return av_fail(err, r->path, "out of memory for a frame", e);
+    }
+    av_frame_copy_props(out, cur);
+    int s = r->field, parity = s ? 1 - r->first_parity : r->first_parity;
+    /* fields k-2, k-1, k+1, k+2 around field k: for a first field in the frames before, before, at
+     * and after it; for a second field before, at, after and after */
+    const AVFrame *fr[4] = {r->woven[0], s ? cur : r->woven[0], s ? r->woven[2] : cur, r->woven[2]};
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(cur->format);
+    for (int i = 0; i < 4 && cur->data[i]; i++) {
+        int chroma = (i == 1 || i == 2) && !(desc->flags & AV_PIX_FMT_FLAG_RGB);
+        int pw = chroma ? AV_CEIL_RSHIFT(cur->width, desc->log2_chroma_w) : cur->width;
+        int ph = chroma ? AV_CEIL_RSHIFT(cur->height, desc->log2_chroma_h) : cur->height;
+        const uint8_t *pl[4];
+        for (int k = 0; k < 4; k++) pl[k] = fr[k] ? fr[k]->data[i] : NULL;
+        kn_deinterlace_plane(pl[0], pl[1], cur->data[i], pl[2], pl[3], cur->linesize[i], pw, ph, parity,
+                             out->data[i], out->linesize[i]);
+    }
+    kn_status st = convert_into(d, out, rgb, r->width, r->height, r->path, err);
+    if (st) return st;
+    r->read_time = r->woven_time[1] + (s && r->fps > 0 ? 1 / (double)r->fps : 0);
+    if (++r->field == 2) {   /* on to the next frame: the one before is no longer needed */
+        r->field = 0;
+        av_frame_free(&r->spare);
+        r->spare = r->woven[0];
+        r->woven[0] = r->woven[1];
+        r->woven[1] = r->woven[2];
+        r->woven[2] = NULL;
+        r->woven_time[0] = r->woven_time[1];
+        r->woven_time[1] = r->woven_time[2];
+    }
+    *got = 1;
+    return KN_OK;
+}
+
 /* Frame r->next into rgb (*got = 0 past the last), checked against the size of frame 0 (or setting
  * it, when rgb is r->first). */
 static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_error *err) {
@@ -407,6 +579,8 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         }
         if ((st = kn_image_read(fp, &img, err))) return st;
         w = img.width; h = img.height;
+    } else if (r->fielded) {   /* frame 0 decided: a frame per field from here on, of frame 0's size */
+        return fields_next(r, *rgb, got, err);
     } else {
         if ((st = dec_next(&r->d, r->path, got, err)) || !*got) {
             if (!st && r->next == 0) st = kn_fail(err, KN_EFORMAT, "%s: no frames", r->path);
@@ -415,6 +589,11 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
         if (r->next > 0) { w = r->width; h = r->height; }   /* a later size is scaled to the first */
         if (r->next == 0) {
+            if ((r->fielded = r->deinterlace && r->d.fields)) {   /* a frame per field: twice the rate and count */
+                r->fps *= 2;
+                r->frames *= 2;
+                r->first_parity = r->d.fields[0] == 'b';
+            }
             r->pts0 = r->d.frame->best_effort_timestamp;
             r->display = decoded_display(&r->d);
         }
@@ -431,7 +610,14 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
     if (!st) {
         r->width = w; r->height = h;
         if (r->is_dir) memcpy(*rgb, img.rgb, (size_t)w * h * 3);
-        else st = convert_into(&r->d, *rgb, w, h, r->path, err);
+        else if (r->fielded) {   /* frame 0 is the first woven frame; its first field goes out */
+            r->sw = r->d.turns % 2 ? h : w;
+            r->sh = r->d.turns % 2 ? w : h;
+            r->work = work_format(r->d.frame->format);
+            if (!(st = fields_take(r, err))) st = fields_next(r, *rgb, got, err);
+            if (!st && !*got) st = kn_fail(err, KN_EINTERNAL, "%s: no field in frame 0", r->path);
+        }
+        else st = convert_into(&r->d, r->d.frame, *rgb, w, h, r->path, err);
     }
     kn_image_free(&img);
     *got = !st;
@@ -439,6 +625,11 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
 }
 
 kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err) {
+    return kn_video_reader_open_with(path, NULL, out, err);
+}
+
+kn_status kn_video_reader_open_with(const char *path, const kn_video_reader_opts *o, kn_video_reader **out,
+                                    kn_error *err) {
     *out = NULL;
     if (!path || !*path) return kn_fail(err, KN_EINVAL, "video read: empty path");
     struct stat sb;
@@ -448,6 +639,7 @@ kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error
     r->pts0 = AV_NOPTS_VALUE;
     r->read_time = r->time = NAN;
     r->is_dir = S_ISDIR(sb.st_mode);
+    r->deinterlace = o && o->deinterlace;
     kn_status st = r->is_dir ? KN_OK : reader_open_ffmpeg(r, err);
     int got = 0;
     uint8_t *first = NULL;
@@ -485,16 +677,9 @@ long long kn_video_reader_frames(const kn_video_reader *r) { return r->frames; }
 
 void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d) { *d = r->display; }
 
-const char *kn_video_reader_interlaced(const kn_video_reader *r) {
-    if (r->is_dir) return NULL;
-    switch (r->d.ic->streams[r->d.stream]->codecpar->field_order) {
-    case AV_FIELD_TT: return "tt";
-    case AV_FIELD_BB: return "bb";
-    case AV_FIELD_TB: return "tb";
-    case AV_FIELD_BT: return "bt";
-    default: return r->d.frame->interlaced_frame ? (r->d.frame->top_field_first ? "tt" : "bb") : NULL;
-    }
-}
+const char *kn_video_reader_interlaced(const kn_video_reader *r) { return r->is_dir ? NULL : r->d.fields; }
+
+int kn_video_reader_deinterlaced(const kn_video_reader *r) { return r->fielded; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);
@@ -504,6 +689,9 @@ void kn_video_reader_close(kn_video_reader *r) {
     if (!r) return;
     if (!r->is_dir) dec_close(&r->d);
     kn_free(r->first);
+    for (int i = 0; i < 3; i++) av_frame_free(&r->woven[i]);
+    av_frame_free(&r->spare);
+    av_frame_free(&r->field_frame);
     free(r->path);
     free(r);
 }
