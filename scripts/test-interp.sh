@@ -73,7 +73,13 @@ check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the inp
 check "a rate MPEG-2 video cannot store (--fps 47 into .ts) exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/r47.ts" --fps 47
 check "  ... naming rates it can" grep -q "such as 23.976, 24, 25, 29.97, 30, 48, 50, 59.94, 60 fps" "$T/err.log"
 check "a size DV cannot store exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/small.dv" --factor 2
-check "  ... pointing to formats that take any" grep -q "it may take only certain sizes; .mp4 and .mkv take any" "$T/err.log"
+check "  ... naming the one it stores, and formats that take any" grep -q "DV of 4:2:0 frames holds only 720x576 at 25 fps (PAL DV25), not 96x64 at 16 fps; .mp4 and .mkv take any" "$T/err.log"
+ffmpeg -v error -f lavfi -i testsrc=size=720x576:rate=5 -t 1 -pix_fmt yuv420p -c:v libx264 "$T/pal5.mp4"
+check "720x576 at 10 fps into DV (it would play at 25) exits 1" exits 1 "$K" interpolate "$T/pal5.mp4" -o "$T/pal10.dv" --factor 2
+check "  ... naming the rate" grep -q "holds only 720x576 at 25 fps (PAL DV25), not 720x576 at 10 fps" "$T/err.log"
+check "  ... and 25 fps goes in" bash -c "'$K' interpolate '$T/pal5.mp4' -o '$T/pal25.dv' --fps 25 2>/dev/null && [ \$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$T/pal25.dv') = 21 ]"
+check "a size H.263 (.3gp) cannot store exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/small.3gp" --factor 2
+check "  ... naming the five it stores" grep -q "H.263 holds only 128x96, 176x144, 352x288, 704x576 or 1408x1152, not 96x64" "$T/err.log"
 check "an extension FFmpeg knows no video format by exits 1" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/x.xyz" --factor 2
 check "  ... naming it" grep -q "'.xyz'" "$T/err.log"
 check "mp4 --fps 20" "$K" interpolate "$T/in.mp4" -o "$T/f20.mp4" --fps 20 --threads 2

@@ -397,6 +397,26 @@ static void rates_hint(const AVCodec *codec, char *buf, size_t cap) {
     if (n < cap) snprintf(buf + n, cap - n, " fps; .mp4 and .mkv take any)");
 }
 
+/* Encoders that hold only a few sizes or rates of 4:2:0 frames, named (FFmpeg refuses the others with
+ * a bare "Invalid argument", or, for DV's rate, not at all: a DV file plays at its profile's rate,
+ * so 720x576 at 5 fps would play five times too fast). Writes why into why and returns nonzero. */
+static int fixed_format(const AVCodec *codec, int w, int h, AVRational fr, char *why, size_t cap) {
+    if (codec->id == AV_CODEC_ID_DVVIDEO && !(w == 720 && h == 576 && fr.num == 25 && fr.den == 1)) {
+        snprintf(why, cap, "DV of 4:2:0 frames holds only 720x576 at 25 fps (PAL DV25), not %dx%d at %g fps; "
+                           ".mp4 and .mkv take any size and rate", w, h, av_q2d(fr));
+        return 1;
+    }
+    static const int h263[][2] = {{128, 96}, {176, 144}, {352, 288}, {704, 576}, {1408, 1152}};
+    if (codec->id == AV_CODEC_ID_H263) {
+        for (size_t i = 0; i < sizeof h263 / sizeof h263[0]; i++)
+            if (w == h263[i][0] && h == h263[i][1]) return 0;
+        snprintf(why, cap, "H.263 holds only 128x96, 176x144, 352x288, 704x576 or 1408x1152, not %dx%d; .mp4 and .mkv "
+                           "take any size", w, h);
+        return 1;
+    }
+    return 0;
+}
+
 /* Sets up the encoder and container for s, with s->audio_from's sound copied in when the container
  * holds it (note, of note_cap bytes, says why not). */
 static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, kn_error *err) {
@@ -414,6 +434,9 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (!e->cc || !e->st || !e->frame || !e->pkt) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     AVCodecContext *cc = e->cc;
     AVRational fr = fps_rational(s->fps);
+    char why[300];
+    if (fixed_format(codec, s->w, s->h, fr, why, sizeof why))
+        return kn_fail(err, KN_EUNSUPPORTED, "%s: %s", path, why);
     codec_settings(cc, s, fr);
     if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     r = avcodec_open2(cc, codec, NULL);
@@ -422,7 +445,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
         int n = snprintf(what, sizeof what, "cannot open the %s encoder for %dx%d at %g fps", codec->name, s->w, s->h,
                          (double)s->fps);
         if (!takes_rate(codec, fr)) rates_hint(codec, what + n, sizeof what - (size_t)n);
-        else if (s->kind == VK_OTHER)   /* DV, H.263 (.3gp) and others take only certain sizes */
+        else if (s->kind == VK_OTHER)   /* others than DV and H.263 (fixed_format) may take only certain sizes */
             snprintf(what + n, sizeof what - (size_t)n, " (it may take only certain sizes; .mp4 and .mkv take any)");
         return av_fail(err, path, what, r);
     }
