@@ -36,6 +36,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
 
 /* VK_X264: H.264 in MP4, Matroska or QuickTime; VK_OTHER: what FFmpeg makes of the extension. */
 typedef enum vkind { VK_X264, VK_WEBM, VK_GIF, VK_Y4M, VK_DIR, VK_OTHER, VK_UNKNOWN } vkind;
@@ -59,8 +60,28 @@ static vkind kind_of(const char *path) {
     return of && of->video_codec != AV_CODEC_ID_NONE && !(of->flags & AVFMT_NOFILE) ? VK_OTHER : VK_UNKNOWN;
 }
 
+/* The frames an encoder chosen by a file's extension (VK_OTHER) is given: yuv420p, converted by this
+ * writer, where it takes them (or any format, as rawvideo does); full-range yuvj420p for MJPEG (JPEG's
+ * own range, which its encoder asks for); else its format nearest to RGB (APNG's rgb24), converted by
+ * swscale. AV_PIX_FMT_NONE when it takes none of those. */
+static enum AVPixelFormat other_format(const AVCodec *codec) {
+    const enum AVPixelFormat *f = codec->pix_fmts;
+    if (!f) return AV_PIX_FMT_YUV420P;
+    int yuv420 = 0, yuvj420 = 0;
+    for (const enum AVPixelFormat *p = f; *p != AV_PIX_FMT_NONE; p++) {
+        yuv420 |= *p == AV_PIX_FMT_YUV420P;
+        yuvj420 |= *p == AV_PIX_FMT_YUVJ420P;
+    }
+    if (codec->id == AV_CODEC_ID_MJPEG && yuvj420) return AV_PIX_FMT_YUVJ420P;
+    if (yuv420) return AV_PIX_FMT_YUV420P;
+    enum AVPixelFormat best = avcodec_find_best_pix_fmt_of_list(f, AV_PIX_FMT_RGB24, 0, NULL);
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(best);
+    return d && !(d->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)) &&
+                   sws_isSupportedOutput(best) ? best : AV_PIX_FMT_NONE;
+}
+
 /* The muxer and encoder path is written with (kind not VK_Y4M or VK_DIR); fails, naming them, when
- * this FFmpeg lacks the encoder or the encoder takes no yuv420p frames. */
+ * this FFmpeg lacks the encoder or the encoder takes no frames this writer can make. */
 static kn_status format_of(const char *path, vkind kind, const AVOutputFormat **mux, const AVCodec **codec,
                            kn_error *err) {
     const char *mname = kind == VK_WEBM ? "webm" : kind == VK_GIF ? "gif" : NULL;
@@ -72,11 +93,9 @@ static kn_status format_of(const char *path, vkind kind, const AVOutputFormat **
     if (!*codec)
         return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s encoder", path,
                        cname ? cname : avcodec_get_name((*mux)->video_codec));
-    if (kind != VK_OTHER) return KN_OK;
-    for (const enum AVPixelFormat *f = (*codec)->pix_fmts; f && *f != AV_PIX_FMT_NONE; f++)
-        if (*f == AV_PIX_FMT_YUV420P) return KN_OK;
-    return kn_fail(err, KN_EUNSUPPORTED, "%s: FFmpeg writes this as %s with the %s encoder, which takes no yuv420p "
-                   "frames; use .mp4, .mkv, .mov, .webm, .gif, .y4m or a PNG folder", path, (*mux)->name,
+    if (kind != VK_OTHER || other_format(*codec) != AV_PIX_FMT_NONE) return KN_OK;
+    return kn_fail(err, KN_EUNSUPPORTED, "%s: FFmpeg writes this as %s with the %s encoder, which takes no frames "
+                   "Kinora can make; use .mp4, .mkv, .mov, .webm, .gif, .y4m or a PNG folder", path, (*mux)->name,
                    (*codec)->name);
 }
 
@@ -281,6 +300,8 @@ typedef struct enc {
     int opened;     /* oc->pb is open */
     int64_t dur;    /* duration of the frame just sent, in codec time base */
     kn_audio_copy *audio;   /* the sound copied in beside the video, or NULL */
+    struct SwsContext *sws; /* RGB to the encoder's format where this writer does not convert (other_format) */
+    uint8_t *padded;        /* sws: the RGB frame with its edges repeated to the encoded size */
 } enc;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -319,7 +340,7 @@ typedef struct enc_spec {
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
-static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr) {
+static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_spec *s, AVRational fr) {
     cc->width = s->w;
     cc->height = s->h;
     cc->sample_aspect_ratio = s->display.sar_num ? (AVRational){s->display.sar_num, s->display.sar_den}
@@ -332,16 +353,18 @@ static void codec_settings(AVCodecContext *cc, const enc_spec *s, AVRational fr)
         cc->time_base = (AVRational){1, 100};
         return;
     }
-    cc->pix_fmt = AV_PIX_FMT_YUV420P;
+    cc->pix_fmt = s->kind == VK_OTHER ? other_format(codec) : AV_PIX_FMT_YUV420P;
     cc->time_base = s->timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
     cc->framerate = fr;
-    cc->color_range = AVCOL_RANGE_MPEG;
-    cc->colorspace = s->kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(cc->pix_fmt);
+    int rgb = desc && (desc->flags & AV_PIX_FMT_FLAG_RGB);
+    cc->color_range = cc->pix_fmt == AV_PIX_FMT_YUVJ420P || rgb ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+    cc->colorspace = rgb ? AVCOL_SPC_RGB : s->kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
     /* the RGB values are in the input's primaries and transfer, so those tags carry over; the matrix
      * is the one this writer's conversion applies */
     cc->color_primaries = s->display.primaries ? (enum AVColorPrimaries)s->display.primaries : AVCOL_PRI_BT709;
     cc->color_trc = s->display.transfer ? (enum AVColorTransferCharacteristic)s->display.transfer : AVCOL_TRC_BT709;
-    cc->chroma_sample_location = AVCHROMA_LOC_LEFT;
+    cc->chroma_sample_location = cc->pix_fmt == AV_PIX_FMT_YUVJ420P ? AVCHROMA_LOC_CENTER : AVCHROMA_LOC_LEFT;
     if (s->kind == VK_X264) {
         av_opt_set(cc->priv_data, "preset", "medium", 0);
         av_opt_set(cc->priv_data, "crf", "18", 0);
@@ -397,10 +420,23 @@ static void rates_hint(const AVCodec *codec, char *buf, size_t cap) {
     if (n < cap) snprintf(buf + n, cap - n, " fps; .mp4 and .mkv take any)");
 }
 
-/* Encoders that hold only a few sizes or rates of 4:2:0 frames, named (FFmpeg refuses the others with
+/* Formats that hold only a few sizes or rates of 4:2:0 frames, named (FFmpeg refuses the others with
  * a bare "Invalid argument", or, for DV's rate, not at all: a DV file plays at its profile's rate,
  * so 720x576 at 5 fps would play five times too fast). Writes why into why and returns nonzero. */
-static int fixed_format(const AVCodec *codec, int w, int h, AVRational fr, char *why, size_t cap) {
+static int fixed_format(const AVOutputFormat *mux, const AVCodec *codec, int w, int h, AVRational fr, char *why,
+                        size_t cap) {
+    /* MXF's content packages: these rates only (checked one by one with this FFmpeg's muxer) */
+    static const int mxf[][2] = {{24000, 1001}, {24, 1}, {25, 1}, {30000, 1001}, {30, 1}, {48000, 1001}, {48, 1},
+                                 {50, 1}, {60000, 1001}, {60, 1}, {72000, 1001}, {72, 1}, {75, 1}, {90000, 1001},
+                                 {90, 1}, {96000, 1001}, {96, 1}, {100, 1}, {120000, 1001}, {120, 1}};
+    if (!strncmp(mux->name, "mxf", 3)) {
+        for (size_t i = 0; i < sizeof mxf / sizeof mxf[0]; i++)
+            if (av_cmp_q(fr, (AVRational){mxf[i][0], mxf[i][1]}) == 0) return 0;
+        snprintf(why, cap, "MXF holds only the rates 23.976, 24, 25, 29.97, 30, 47.952, 48, 50, 59.94, 60, 71.928, "
+                           "72, 75, 89.91, 90, 95.904, 96, 100, 119.88 and 120 fps, not %g; .mp4 and .mkv take any",
+                 av_q2d(fr));
+        return 1;
+    }
     if (codec->id == AV_CODEC_ID_DVVIDEO && !(w == 720 && h == 576 && fr.num == 25 && fr.den == 1)) {
         snprintf(why, cap, "DV of 4:2:0 frames holds only 720x576 at 25 fps (PAL DV25), not %dx%d at %g fps; "
                            ".mp4 and .mkv take any size and rate", w, h, av_q2d(fr));
@@ -435,9 +471,9 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     AVCodecContext *cc = e->cc;
     AVRational fr = fps_rational(s->fps);
     char why[300];
-    if (fixed_format(codec, s->w, s->h, fr, why, sizeof why))
+    if (fixed_format(mux, codec, s->w, s->h, fr, why, sizeof why))
         return kn_fail(err, KN_EUNSUPPORTED, "%s: %s", path, why);
-    codec_settings(cc, s, fr);
+    codec_settings(cc, codec, s, fr);
     if (e->oc->oformat->flags & AVFMT_GLOBALHEADER) cc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     r = avcodec_open2(cc, codec, NULL);
     if (r < 0) {
@@ -484,6 +520,10 @@ static void enc_free(enc *e) {
     avcodec_free_context(&e->cc);
     av_frame_free(&e->frame);
     av_packet_free(&e->pkt);
+    sws_freeContext(e->sws);
+    e->sws = NULL;
+    free(e->padded);
+    e->padded = NULL;
 }
 
 /* ---- Y4M ---- */
@@ -579,6 +619,34 @@ static int64_t gif_pts(const kn_video_writer *vw, long long i, int64_t prev) {
     return i > 0 && p < prev + 2 ? prev + 2 : p;
 }
 
+/* rgb into f, in the encoder's own format, by swscale: BT.601 limited range where that is YUV (as
+ * this writer's other formats from FFmpeg's list), edges repeated where the encoded size is larger. */
+static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, kn_error *err) {
+    enc *e = &vw->e;
+    int ew = vw->ew, eh = vw->eh;
+    if (ew != vw->w || eh != vw->h) {
+        if (!e->padded && !(e->padded = malloc((size_t)ew * eh * 3)))
+            return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
+        for (int y = 0; y < eh; y++)
+            for (int x = 0; x < ew; x++) memcpy(e->padded + ((size_t)y * ew + x) * 3, px(rgb, vw->w, vw->h, x, y), 3);
+        rgb = e->padded;
+    }
+    if (!e->sws) {
+        e->sws = sws_getContext(ew, eh, AV_PIX_FMT_RGB24, ew, eh, f->format,
+                                SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP | SWS_BITEXACT, NULL, NULL, NULL);
+        if (!e->sws)
+            return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert RGB to %s", vw->path,
+                           av_get_pix_fmt_name(f->format));
+        const int *bt601 = sws_getCoefficients(SWS_CS_ITU601);
+        sws_setColorspaceDetails(e->sws, bt601, 1, bt601, 0, 0, 1 << 16, 1 << 16);
+    }
+    const uint8_t *src[4] = {rgb, NULL, NULL, NULL};
+    int sl[4] = {ew * 3, 0, 0, 0};
+    if (sws_scale(e->sws, src, sl, 0, eh, f->data, f->linesize) != eh)
+        return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", vw->path);
+    return KN_OK;
+}
+
 /* Converts one RGB frame and sends it to the encoder at pts, lasting dur. */
 static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const palette *pal, int64_t pts,
                               int64_t dur, kn_error *err) {
@@ -593,10 +661,15 @@ static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const pal
                 f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
             }
         memcpy(f->data[1], pal->argb, sizeof pal->argb);
-    } else {
-        const yuv_spec *spec = vw->kind == VK_OTHER ? &BT601_TV : &BT709_TV;
+    } else if (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) {
+        const yuv_spec *spec = f->format == AV_PIX_FMT_YUVJ420P ? &BT601_PC_CENTRED
+                               : vw->kind == VK_OTHER           ? &BT601_TV
+                                                                : &BT709_TV;
         rgb_to_yuv420(rgb, vw->w, vw->h, vw->ew, vw->eh, spec, f->data[0], f->linesize[0], f->data[1], f->linesize[1],
                       f->data[2], f->linesize[2]);
+    } else {
+        kn_status st = sws_frame(vw, rgb, f, err);
+        if (st) return st;
     }
     f->pts = pts;
     e->dur = dur;
@@ -747,6 +820,20 @@ static kn_status display_check(const char *path, const kn_video_display *d, kn_e
     return KN_OK;
 }
 
+/* The encoded size of an FFmpeg format chosen by extension: the frame's, grown to whole chroma samples
+ * (odd sizes of 4:2:0 by one pixel, the edges repeated); an RGB format keeps it. */
+static void pad_to_chroma(kn_video_writer *vw, const char *path) {
+    const AVOutputFormat *mux;
+    const AVCodec *codec;
+    kn_error ignored;   /* an unusable format fails later, at encode_open, with its message */
+    if (format_of(path, VK_OTHER, &mux, &codec, &ignored)) return;
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(other_format(codec));
+    if (!d) return;
+    int sw = 1 << d->log2_chroma_w, sh = 1 << d->log2_chroma_h;
+    vw->ew = (vw->w + sw - 1) / sw * sw;
+    vw->eh = (vw->h + sh - 1) / sh * sh;
+}
+
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
     *out = NULL;
@@ -784,7 +871,8 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->tags_from = o ? o->tags_from : NULL;   /* used by FFmpeg's formats only */
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
-    if (kind == VK_X264 || kind == VK_OTHER) { vw->ew += width & 1; vw->eh += height & 1; }
+    if (kind == VK_X264) { vw->ew += width & 1; vw->eh += height & 1; }
+    if (kind == VK_OTHER) pad_to_chroma(vw, path);
     snprintf(vw->path, sizeof vw->path, "%s", path);
     kn_audio_copy *none = NULL;   /* an output without sound says so if the input has some */
     if (vw->audio_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
