@@ -156,6 +156,23 @@ check "interlaced and changing size midway, --factor 1 into mkv" bash -c "'$K' i
 check "  ... 35 frames of 96x64" bash -c "$(declare -f probe); [ \$(probe '$T/ijoined.mkv' nb_read_frames) = 35 ] && [ \$(probe '$T/ijoined.mkv' width) = 96 ]"
 check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
 
+# --- subtitles and chapters come along, on the video's clock: copied where OUT holds their codec,
+# text subtitles re-encoded where it holds another (SubRip into MP4 as its timed text), else left out
+printf '1\n00:00:00,200 --> 00:00:00,600\nHello there\n\n2\n00:00:00,700 --> 00:00:01,500\n<i>Second</i> line\n' > "$T/s.srt"
+printf ';FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=500\ntitle=Opening\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=500\nEND=2000\ntitle=Rest\n' > "$T/chap.txt"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -i "$T/s.srt" -i "$T/chap.txt" -map 0 -map 1 -map_chapters 2 -t 2 \
+  -c:v libx264 -bf 0 -pix_fmt yuv420p -c:s srt -metadata:s:s:0 language=fra "$T/sub.mkv"
+subs() { ffmpeg -v error -i "$1" -map 0:s:0 -f srt - 2>/dev/null | tr -d '\r'; }
+chapters() { ffprobe -v error -show_chapters -of csv=p=0 -show_entries chapter=start_time:chapter_tags=title "$1" | tr '\n' ' '; }
+check "a clip with SubRip subtitles and chapters, --factor 2 into mkv" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.mkv' --factor 2 2>'$T/sub.log' && ! grep -q subtitles '$T/sub.log'"
+check "  ... the subtitles copied: same events, same times, their language" bash -c "$(declare -f subs probe); [ \"\$(subs '$T/sub2.mkv')\" = \"\$(subs '$T/sub.mkv')\" ] && [ \"\$(ffprobe -v error -select_streams s:0 -show_entries stream_tags=language -of csv=p=0 '$T/sub2.mkv')\" = fra ]"
+check "  ... and the chapters with their titles" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mkv')\" = '0.000000,Opening 0.500000,Rest ' ]"
+check "into mp4: re-encoded as its timed text, with a note" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.mp4' --factor 2 2>'$T/sub.log' && grep -q 'mp4 holds no subrip subtitles, so they were re-encoded as mov_text' '$T/sub.log'"
+check "  ... the same events at the same times" bash -c "$(declare -f subs); [ \"\$(subs '$T/sub2.mp4')\" = \"\$(subs '$T/sub.mkv')\" ]"
+check "  ... and the chapters" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mp4')\" = '0.000000,Opening 0.500000,Rest ' ]"
+check "into avi (no subtitles there): left out, with a note" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.avi' --factor 2 2>'$T/sub.log' && grep -q 'avi holds no subrip subtitles, so they were left out' '$T/sub.log'"
+check "--no-subtitles: neither subtitles nor chapters" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/nosub.mkv' --factor 2 --no-subtitles 2>/dev/null && [ -z \"\$(ffprobe -v error -select_streams s -show_entries stream=index -of csv=p=0 '$T/nosub.mkv')\" ] && [ -z \"\$(ffprobe -v error -show_chapters -of csv=p=0 '$T/nosub.mkv')\" ]"
+
 # --- what the pixels mean beyond their values: a PAL DVD's 16:9 pixels (64:45) and its colour tags
 # come through; a sideways stream's pixel shape is turned with its frames, as the ffmpeg tool does
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -t 1 -vf setsar=64/45 -pix_fmt yuv420p -c:v libx264 \

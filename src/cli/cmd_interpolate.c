@@ -32,7 +32,7 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "       [--no-audio] [--no-deinterlace]\n"
+               "       [--no-audio] [--no-subtitles] [--no-deinterlace]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
@@ -49,6 +49,8 @@ static void interpolate_usage(FILE *f) {
                "            those frames are interpolated: --factor N then gives N times the frame rate, steady)\n"
                "  --no-audio  leave the input's sound out (by default it is copied unchanged where OUT holds its\n"
                "            codec, and re-encoded in OUT's own codec where not: AAC into .webm becomes Opus)\n"
+               "  --no-subtitles  leave the input's subtitles and chapters out (by default they are kept where\n"
+               "            OUT holds them: copied, or text subtitles re-encoded, as SubRip into .mp4)\n"
                "  OUT keeps the input's pixel shape (a DVD's stretched pixels), colour primaries and transfer, and\n"
                "            tags (title, creation time, place, the sound's language), where its format holds them\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
@@ -174,12 +176,13 @@ int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
     long factor = 0, threads = kn_default_threads();
     double fps = 0, max_memory = 0, input_fps = 0;
-    int no_audio = 0, no_deinterlace = 0;
+    int no_audio = 0, no_subtitles = 0, no_deinterlace = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
         else if (!strcmp(a, "--no-audio")) no_audio = 1;
         else if (!strcmp(a, "--no-deinterlace")) no_deinterlace = 1;
+        else if (!strcmp(a, "--no-subtitles")) no_subtitles = 1;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             out = val; i++;
@@ -250,7 +253,8 @@ int kn_cmd_interpolate(int argc, char **argv) {
     long long dropped = 0;
     /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
     kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && !no_audio ? in : NULL,
-                               .audio_start = kn_video_reader_start(src.rd)};
+                               .audio_start = kn_video_reader_start(src.rd),
+                               .subtitles_from = src.timed && !no_subtitles ? in : NULL};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
     if (fields && fielded)
@@ -264,6 +268,8 @@ int kn_cmd_interpolate(int argc, char **argv) {
     kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])
         fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(vw));
+    if (!st && kn_video_writer_subtitle_note(vw)[0])
+        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_subtitle_note(vw));
     if (!st) st = kn_video_pipe_start(vw, w, h, WRITER_SLOTS, &dst.pipe, &err);   /* takes vw over */
     if (!st)
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,

@@ -132,13 +132,18 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  *   BT.709.
  * - tags_from: a file whose tags the output keeps (its container's: title, creation time, place;
  *   its video stream's: language, title), less those of the old encoding (io/av_tags.h); formats
- *   FFmpeg writes only (not .y4m, GIF or PNG frames). The sound's own tags come with the sound. */
+ *   FFmpeg writes only (not .y4m, GIF or PNG frames). The sound's own tags come with the sound.
+ * - subtitles_from: a file whose subtitle streams and chapters go into the output, on the sound's
+ *   clock (audio_start is that file's time of output time 0): copied where the container holds their
+ *   codec, text subtitles re-encoded into its own text codec where not, others left out
+ *   (io/subtitle_copy.h; kn_video_writer_subtitle_note says which). Formats FFmpeg writes, less GIF. */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
     double audio_start;
     kn_video_display display;
     const char *tags_from;
+    const char *subtitles_from;
 } kn_video_writer_opts;
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);
@@ -146,6 +151,8 @@ kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double
 /* Why the sound asked for was left out, or that it was re-encoded; "" when it was copied or there
  * was none. */
 const char *kn_video_writer_audio_note(const kn_video_writer *vw);
+/* Which subtitles were left out or re-encoded; "" when all were copied or there were none. */
+const char *kn_video_writer_subtitle_note(const kn_video_writer *vw);
 kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err);
 void kn_video_writer_abort(kn_video_writer *vw);
 /* How the writer reads path: a PNG folder (needs no fps), and one that keeps every frame until

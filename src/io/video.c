@@ -21,6 +21,7 @@
 #include "io/av_error.h"
 #include "io/audio_copy.h"
 #include "io/audio_encode.h"
+#include "io/subtitle_copy.h"
 #include "io/av_input.h"
 #include "io/av_tags.h"
 #include "io/io.h"
@@ -300,6 +301,7 @@ typedef struct enc {
     int opened;     /* oc->pb is open */
     int64_t dur;    /* duration of the frame just sent, in codec time base */
     kn_audio_copy *audio;   /* the sound copied in beside the video, or NULL */
+    kn_subtitle_copy *subs; /* the subtitles copied in, or NULL */
     struct SwsContext *sws; /* RGB to the encoder's format where this writer does not convert (other_format) */
     uint8_t *padded;        /* sws: the RGB frame with its edges repeated to the encoded size */
 } enc;
@@ -334,9 +336,10 @@ typedef struct enc_spec {
     int timed;                 /* a fine time base for frames at their own times */
     int w, h;                  /* the encoded size (padded) */
     const char *audio_from;    /* a file whose sound is copied in, or NULL */
-    double audio_start;        /* its time of output time 0 */
+    double audio_start;        /* its time of output time 0 (the sound's and the subtitles' file's) */
     kn_video_display display;  /* pixel shape and colour tags (checked; 0s: the defaults) */
     const char *tags_from;     /* a file whose tags are kept, or NULL */
+    const char *subtitles_from;   /* a file whose subtitles and chapters are copied in, or NULL */
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
@@ -455,7 +458,8 @@ static int fixed_format(const AVOutputFormat *mux, const AVCodec *codec, int w, 
 
 /* Sets up the encoder and container for s, with s->audio_from's sound copied in when the container
  * holds it (note, of note_cap bytes, says why not). */
-static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, kn_error *err) {
+static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_cap, char *sub_note, size_t sub_note_cap,
+                           kn_error *err) {
     const char *path = s->path;
     const AVOutputFormat *mux = NULL;
     const AVCodec *codec = NULL;
@@ -495,6 +499,9 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
+    if (s->subtitles_from && (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, e->oc, &e->subs, sub_note,
+                                                         sub_note_cap, err)))
+        return st;
     r = avio_open(&e->oc->pb, s->url, AVIO_FLAG_WRITE);
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
     e->opened = 1;
@@ -515,6 +522,8 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
 static void enc_free(enc *e) {
     kn_audio_copy_close(e->audio);
     e->audio = NULL;
+    kn_subtitle_copy_close(e->subs);
+    e->subs = NULL;
     if (e->oc && e->opened) avio_closep(&e->oc->pb);
     avformat_free_context(e->oc);
     avcodec_free_context(&e->cc);
@@ -597,7 +606,9 @@ struct kn_video_writer {
     double audio_start;
     kn_video_display display; /* checked; GIF and PNG frames: none */
     const char *tags_from;    /* kn_video_writer_opts; NULL for formats FFmpeg does not write */
+    const char *subtitles_from;   /* kn_video_writer_opts, or NULL */
     char audio_note[200];     /* why the sound was left out */
+    char subtitle_note[400];  /* which subtitles were left out or re-encoded */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
     int64_t last_pts;         /* timed: the pts of the frame added last */
     double *times;            /* timed GIF: each frame's time after the first's */
@@ -678,12 +689,18 @@ static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const pal
     return drain(e, vw->path, err);
 }
 
+/* The sound's and the subtitles' packets that start before output time t, after the video frame at t. */
+static kn_status side_streams_until(enc *e, double t, kn_error *err) {
+    kn_status st = kn_audio_copy_until(e->audio, t, err);
+    return st ? st : kn_subtitle_copy_until(e->subs, t, err);
+}
+
 /* Flushes the encoder and finishes the container. */
 static kn_status encode_finish(kn_video_writer *vw, kn_error *err) {
     int r = avcodec_send_frame(vw->e.cc, NULL);
     if (r < 0) return av_fail(err, vw->path, "encoding failed", r);
     kn_status st = drain(&vw->e, vw->path, err);
-    if (!st) st = kn_audio_copy_until(vw->e.audio, INFINITY, err);   /* the sound after the last frame */
+    if (!st) st = side_streams_until(&vw->e, INFINITY, err);   /* the sound and subtitles after the last frame */
     if (st) return st;
     r = av_write_trailer(vw->e.oc);
     if (r < 0) return av_fail(err, vw->path, "cannot finish the file", r);
@@ -700,8 +717,9 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     /* a GIF holds no sound (its encoder runs at finish, without it) */
     enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
                      vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display,
-                     vw->kind == VK_GIF ? NULL : vw->tags_from};
-    return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, err);
+                     vw->kind == VK_GIF ? NULL : vw->tags_from, vw->kind == VK_GIF ? NULL : vw->subtitles_from};
+    return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, vw->subtitle_note, sizeof vw->subtitle_note,
+                     err);
 }
 
 /* The GIF, from the frames kept: palette, then every frame with its delay. */
@@ -869,6 +887,7 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->audio_start = o ? o->audio_start : 0;
     if (o && (kind != VK_GIF && kind != VK_DIR)) vw->display = o->display;
     vw->tags_from = o ? o->tags_from : NULL;   /* used by FFmpeg's formats only */
+    vw->subtitles_from = o ? o->subtitles_from : NULL;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264) { vw->ew += width & 1; vw->eh += height & 1; }
@@ -905,6 +924,8 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
 
 const char *kn_video_writer_audio_note(const kn_video_writer *vw) { return vw->audio_note; }
 
+const char *kn_video_writer_subtitle_note(const kn_video_writer *vw) { return vw->subtitle_note; }
+
 kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double time, kn_error *err) {
     if (!vw->timed) return kn_video_writer_add(vw, rgb, err);
     if (!isfinite(time)) return kn_fail(err, KN_EINVAL, "%s: frame %lld has no time", vw->path, vw->n);
@@ -926,7 +947,7 @@ kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double
         if (vw->n > 0 && pts <= vw->last_pts) pts = vw->last_pts + 1;   /* times must rise: a tick on */
         st = encode_frame(vw, rgb, NULL, pts, TIMED_TICKS, err);
         if (!st) { vw->last_pts = pts; vw->last = rel; }
-        if (!st) st = kn_audio_copy_until(vw->e.audio, rel, err);
+        if (!st) st = side_streams_until(&vw->e, rel, err);
     }
     if (!st) vw->n++;
     return st;
@@ -942,7 +963,7 @@ kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error 
     case VK_GIF: st = gif_keep(vw, rgb, err); break;
     default:
         st = encode_frame(vw, rgb, NULL, vw->n, 1, err);
-        if (!st) st = kn_audio_copy_until(vw->e.audio, (double)vw->n / vw->fps, err);
+        if (!st) st = side_streams_until(&vw->e, (double)vw->n / vw->fps, err);
         break;
     }
     if (!st) vw->n++;
