@@ -156,6 +156,16 @@ check "interlaced and changing size midway, --factor 1 into mkv" bash -c "'$K' i
 check "  ... 35 frames of 96x64" bash -c "$(declare -f probe); [ \$(probe '$T/ijoined.mkv' nb_read_frames) = 35 ] && [ \$(probe '$T/ijoined.mkv' width) = 96 ]"
 check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
 
+# --- every audio stream comes along (a film's languages), with its language and default flag
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+  -f lavfi -i sine=frequency=880:sample_rate=48000 -map 0 -map 1 -map 2 -t 2 -c:v libx264 -pix_fmt yuv420p \
+  -c:a:0 aac -c:a:1 libopus -metadata:s:a:0 language=eng -metadata:s:a:1 language=fra -disposition:a:0 default \
+  -disposition:a:1 0 "$T/two.mkv"
+tracks() { ffprobe -v error -select_streams a -show_entries stream=codec_name:stream_tags=language:stream_disposition=default -of csv=p=0 "$1" | tr '\n' ' '; }
+check "two audio streams (eng AAC default, fra Opus), --factor 2 into mkv: both, as they were" bash -c "$(declare -f tracks); '$K' interpolate '$T/two.mkv' -o '$T/two2.mkv' --factor 2 2>/dev/null && [ \"\$(tracks '$T/two2.mkv')\" = 'aac,1,eng opus,0,fra ' ]"
+check "  ... into webm: the AAC one re-encoded, the note naming it" bash -c "$(declare -f tracks); '$K' interpolate '$T/two.mkv' -o '$T/two2.webm' --factor 2 2>'$T/two.log' && [ \"\$(tracks '$T/two2.webm')\" = 'opus,1,eng opus,0,fra ' ] && grep -q 'audio stream 1 (eng): webm holds no aac audio, so the sound was re-encoded as libopus' '$T/two.log'"
+check "  ... into flv, which holds one: the first, and a note for the second" bash -c "'$K' interpolate '$T/two.mkv' -o '$T/two2.flv' --factor 2 2>'$T/two.log' && [ \$(ffprobe -v error -select_streams a -show_entries stream=index -of csv=p=0 '$T/two2.flv' | wc -l) = 1 ] && grep -q 'audio stream 2 (fra): flv holds no second audio stream, so it was left out' '$T/two.log'"
+
 # --- subtitles and chapters come along, on the video's clock: copied where OUT holds their codec,
 # text subtitles re-encoded where it holds another (SubRip into MP4 as its timed text), else left out
 printf '1\n00:00:00,200 --> 00:00:00,600\nHello there\n\n2\n00:00:00,700 --> 00:00:01,500\n<i>Second</i> line\n' > "$T/s.srt"
@@ -171,6 +181,7 @@ check "into mp4: re-encoded as its timed text, with a note" bash -c "'$K' interp
 check "  ... the same events at the same times" bash -c "$(declare -f subs); [ \"\$(subs '$T/sub2.mp4')\" = \"\$(subs '$T/sub.mkv')\" ]"
 check "  ... and the chapters" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mp4')\" = '0.000000,Opening 0.500000,Rest ' ]"
 check "into avi (no subtitles there): left out, with a note" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.avi' --factor 2 2>'$T/sub.log' && grep -q 'avi holds no subrip subtitles, so they were left out' '$T/sub.log'"
+check "into a GIF: a note that it holds none" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.gif' --factor 2 2>'$T/sub.log' && grep -q 'the output holds no subtitles, so they were left out' '$T/sub.log'"
 check "--no-subtitles: neither subtitles nor chapters" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/nosub.mkv' --factor 2 --no-subtitles 2>/dev/null && [ -z \"\$(ffprobe -v error -select_streams s -show_entries stream=index -of csv=p=0 '$T/nosub.mkv')\" ] && [ -z \"\$(ffprobe -v error -show_chapters -of csv=p=0 '$T/nosub.mkv')\" ]"
 
 # --- what the pixels mean beyond their values: a PAL DVD's 16:9 pixels (64:45) and its colour tags

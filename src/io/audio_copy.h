@@ -1,6 +1,6 @@
-/* src/io/audio_copy.h: an input file's audio stream copied unchanged (no re-encoding) into the
- * container a video writer makes, or re-encoded (audio_encode.h) where that container cannot hold its
- * codec. Contract: open adds the stream before the writer writes its header;
+/* src/io/audio_copy.h: an input file's audio streams (all of them, in the file's order: its languages,
+ * its audio description) copied unchanged (no re-encoding) into the container a video writer makes,
+ * or re-encoded (audio_encode.h) where that container cannot hold a stream's codec. Contract: open adds the stream before the writer writes its header;
  * until writes, in order, the packets that start before an output time; output time 0 is the input's
  * time `start` (its first video frame), and audio before it is cut. */
 #ifndef KN_AUDIO_COPY_H
@@ -11,11 +11,13 @@
 struct AVFormatContext;
 typedef struct kn_audio_copy kn_audio_copy;
 
-/* Opens path's main audio stream and adds a copy of it to out. *ac = NULL with KN_OK when there is
- * nothing to copy: path has no audio, or out is NULL (an output without sound: a GIF, PNG frames), or
- * out's format can neither hold its codec nor take a re-encoded one; why, when not empty, then says
- * so. why also says when the sound is re-encoded ("webm holds no aac audio, so the sound was
- * re-encoded as libopus"). */
+/* Opens path's audio streams and adds a copy of each to out, with its tags and flags (the default
+ * one, the audio description). *ac = NULL with KN_OK when there is nothing to copy: path has no
+ * audio, or out is NULL (an output without sound: a GIF, PNG frames), or out's format can neither
+ * hold their codecs nor take re-encoded ones; why, when not empty, then says so. why also says when
+ * a sound is re-encoded ("webm holds no aac audio, so the sound was re-encoded as libopus") or left
+ * out while others are kept (a second stream where the format holds one, as FLV); with several
+ * streams each such note names the stream ("audio stream 2 (fra): ..."). */
 kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatContext *out, kn_audio_copy **ac,
                              char *why, size_t why_cap, kn_error *err);
 /* Writes the packets that start before output time t seconds (INFINITY: all that are left). ac may

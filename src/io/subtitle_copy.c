@@ -172,6 +172,15 @@ kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatC
     int r = kn_av_open_file(path, &sc->in);
     if (r >= 0) r = avformat_find_stream_info(sc->in, NULL);
     if (r < 0) { kn_subtitle_copy_close(sc); return av_fail(err, path, "cannot read its subtitles", r); }
+    if (!out) {   /* an output without subtitles (a GIF, .y4m, PNG frames) says so if there are some */
+        for (unsigned i = 0; i < sc->in->nb_streams; i++)
+            if (sc->in->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_SUBTITLE) {
+                snprintf(why, why_cap, "the output holds no subtitles, so they were left out");
+                break;
+            }
+        kn_subtitle_copy_close(sc);
+        return KN_OK;
+    }
     kn_status st = copy_chapters(sc->in, start, out, path, err);
     unsigned ns = sc->in->nb_streams;
     sc->s = calloc(ns ? ns : 1, sizeof *sc->s);

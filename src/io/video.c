@@ -896,6 +896,10 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     kn_audio_copy *none = NULL;   /* an output without sound says so if the input has some */
     if (vw->audio_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
         st = kn_audio_copy_open(vw->audio_from, 0, NULL, &none, vw->audio_note, sizeof vw->audio_note, err);
+    kn_subtitle_copy *no_subs = NULL;   /* the same for subtitles */
+    if (!st && vw->subtitles_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
+        st = kn_subtitle_copy_open(vw->subtitles_from, 0, NULL, &no_subs, vw->subtitle_note, sizeof vw->subtitle_note,
+                                   err);
     if (!st && kind == VK_DIR) st = dir_open(vw, err);
     else if (!st) {
         vw->fd = kn_tmp_open(path, vw->tmp, sizeof vw->tmp);
