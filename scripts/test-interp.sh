@@ -181,6 +181,10 @@ check "into mp4: re-encoded as its timed text, with a note" bash -c "'$K' interp
 check "  ... the same events at the same times" bash -c "$(declare -f subs); [ \"\$(subs '$T/sub2.mp4')\" = \"\$(subs '$T/sub.mkv')\" ]"
 check "  ... and the chapters" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mp4')\" = '0.000000,Opening 0.500000,Rest ' ]"
 check "into avi (no subtitles there): left out, with a note" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.avi' --factor 2 2>'$T/sub.log' && grep -q 'avi holds no subrip subtitles, so they were left out' '$T/sub.log'"
+ffmpeg -v error -i "$T/sub.mkv" -map 0 -c copy -c:s ass -attach "$T/chap.txt" -metadata:s:t mimetype=application/x-truetype-font \
+  -metadata:s:t filename=font.ttf "$T/att.mkv"
+check "an attached file (an ASS subtitle's font) into mkv: kept, byte for byte" bash -c "'$K' interpolate '$T/att.mkv' -o '$T/att2.mkv' --factor 2 2>/dev/null && cd '$T' && ffmpeg -v error -dump_attachment:t:0 '$T/font_out.ttf' -i '$T/att2.mkv' -f null - 2>/dev/null; cmp -s '$T/font_out.ttf' '$T/chap.txt'"
+check "  ... into mp4: left out, with a note" bash -c "'$K' interpolate '$T/att.mkv' -o '$T/att2.mp4' --factor 2 2>'$T/att.log' && grep -q 'mp4 holds no attachments, so its attached files (fonts) were left out' '$T/att.log'"
 check "into a GIF: a note that it holds none" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.gif' --factor 2 2>'$T/sub.log' && grep -q 'the output holds no subtitles, so they were left out' '$T/sub.log'"
 check "--no-subtitles: neither subtitles nor chapters" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/nosub.mkv' --factor 2 --no-subtitles 2>/dev/null && [ -z \"\$(ffprobe -v error -select_streams s -show_entries stream=index -of csv=p=0 '$T/nosub.mkv')\" ] && [ -z \"\$(ffprobe -v error -show_chapters -of csv=p=0 '$T/nosub.mkv')\" ]"
 

@@ -161,6 +161,25 @@ static kn_status add_stream(kn_subtitle_copy *sc, int i, double start, char *why
     return KN_OK;
 }
 
+/* The input's attachment i (a font an ASS subtitle is drawn with) added to out where it holds
+ * attachments (Matroska: its muxer also wants the file's name and type, which a Matroska input's
+ * attachments carry), with its file name and type; otherwise noted once in why. */
+static kn_status add_attachment(kn_subtitle_copy *sc, int i, char *why, size_t why_cap, kn_error *err) {
+    const AVStream *from = sc->in->streams[i];
+    if (strcmp(sc->out->oformat->name, "matroska") || !av_dict_get(from->metadata, "filename", NULL, 0) ||
+        !av_dict_get(from->metadata, "mimetype", NULL, 0)) {
+        size_t used = strlen(why);
+        if (!strstr(why, "attachments"))
+            snprintf(why + used, why_cap - used, "%s%s holds no attachments, so its attached files (fonts) were left "
+                     "out", used ? "; " : "", sc->out->oformat->name);
+        return KN_OK;
+    }
+    AVStream *st = kn_stream_copy_add(sc->out, from->codecpar, from->time_base.num, from->time_base.den);
+    if (!st) return kn_fail(err, KN_ENOMEM, "%s: out of memory copying its attachments", sc->path);
+    int r = av_dict_copy(&st->metadata, from->metadata, 0);   /* the file name and type are the attachment */
+    return r < 0 ? av_fail(err, sc->path, "cannot copy its attachments", r) : KN_OK;
+}
+
 kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatContext *out, kn_subtitle_copy **scp,
                                 char *why, size_t why_cap, kn_error *err) {
     *scp = NULL;
@@ -194,6 +213,7 @@ kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatC
         sc->slot[i] = -1;
         AVStream *in = sc->in->streams[i];
         in->discard = AVDISCARD_ALL;
+        if (in->codecpar->codec_type == AVMEDIA_TYPE_ATTACHMENT) st = add_attachment(sc, (int)i, why, why_cap, err);
         if (in->codecpar->codec_type != AVMEDIA_TYPE_SUBTITLE) continue;
         in->discard = AVDISCARD_DEFAULT;
         st = add_stream(sc, (int)i, start, why, why_cap, err);

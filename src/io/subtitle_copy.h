@@ -15,7 +15,8 @@ struct AVFormatContext;
 typedef struct kn_subtitle_copy kn_subtitle_copy;
 
 /* Opens path's subtitle streams and adds to out those it can hold, with their tags (language,
- * title), and path's chapters (shifted by start; those that end before it are left out). *sc = NULL
+ * title), path's attachments where out holds them (the fonts of ASS subtitles, in Matroska), and
+ * path's chapters (shifted by start; those that end before it are left out). *sc = NULL
  * with KN_OK when path has no subtitles (its chapters are still added) or out is NULL (an output that
  * holds none: a GIF, PNG frames). why, when not empty, says which subtitles were left out or
  * re-encoded. */
