@@ -206,12 +206,7 @@ static kn_status write_packet(kn_audio_copy *ac, track *t, AVPacket *p, kn_error
         return st;
     }
     AVRational tb = ac->in->streams[t->index]->time_base;
-    if (p->pts != AV_NOPTS_VALUE) p->pts -= t->offset;
-    if (p->dts != AV_NOPTS_VALUE) p->dts -= t->offset;
-    av_packet_rescale_ts(p, tb, t->st->time_base);
-    p->stream_index = t->st->index;
-    p->pos = -1;
-    int r = av_interleaved_write_frame(ac->out, p);   /* takes the packet's data */
+    int r = kn_stream_copy_write(ac->out, t->st, p, tb.num, tb.den, t->offset);
     return r < 0 ? av_fail(err, ac->path, "writing its audio failed", r) : KN_OK;
 }
 

@@ -45,6 +45,15 @@ AVStream *kn_stream_copy_add(AVFormatContext *oc, const AVCodecParameters *par, 
     return st;
 }
 
+int kn_stream_copy_write(AVFormatContext *oc, AVStream *to, AVPacket *p, int tb_num, int tb_den, int64_t offset) {
+    if (p->pts != AV_NOPTS_VALUE) p->pts -= offset;
+    if (p->dts != AV_NOPTS_VALUE) p->dts -= offset;
+    av_packet_rescale_ts(p, (AVRational){tb_num, tb_den}, to->time_base);
+    p->stream_index = to->index;
+    p->pos = -1;
+    return av_interleaved_write_frame(oc, p);   /* takes the packet's data */
+}
+
 /* What some muxers write without complaint but do not store so that it plays back: MPEG-TS writes a
  * codec it has no stream type for as private data, which players (and the ffmpeg tool) do not read as
  * sound at all (FLAC, Vorbis, PCM, ALAC, WMA were lost that way); FLV marks 8 and 16 kHz as its

@@ -27,6 +27,11 @@ int kn_muxer_takes(const struct AVFormatContext *out, const struct AVCodecParame
  * out of memory. */
 struct AVStream *kn_stream_copy_add(struct AVFormatContext *oc, const struct AVCodecParameters *par, int tb_num,
                                     int tb_den);
+/* Writes packet p of an input stream whose timestamps count in tb_num/tb_den into such a stream `to`
+ * of oc, at its time less offset (output time 0 in the input's units), through FFmpeg's interleaver,
+ * which takes the packet's data. Returns FFmpeg's code (< 0: failed). */
+int kn_stream_copy_write(struct AVFormatContext *oc, struct AVStream *to, struct AVPacket *p, int tb_num, int tb_den,
+                         int64_t offset);
 /* The opaque pointer of the containers such tries write into memory (their complaints are answers,
  * not errors: kn_media_quiet's log leaves them out). */
 extern const char KN_PROBE_TAG[];

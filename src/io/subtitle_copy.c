@@ -287,12 +287,7 @@ static kn_status write_packet(kn_subtitle_copy *sc, AVPacket *p, int64_t t, kn_e
     }
     if (s->enc) return reencode(sc, s, p, t, err);
     AVRational tb = sc->in->streams[s->in_index]->time_base;
-    if (p->pts != AV_NOPTS_VALUE) p->pts -= s->offset;
-    if (p->dts != AV_NOPTS_VALUE) p->dts -= s->offset;
-    av_packet_rescale_ts(p, tb, s->st->time_base);
-    p->stream_index = s->st->index;
-    p->pos = -1;
-    int r = av_interleaved_write_frame(sc->out, p);   /* takes the packet's data */
+    int r = kn_stream_copy_write(sc->out, s->st, p, tb.num, tb.den, s->offset);
     return r < 0 ? av_fail(err, sc->path, "writing its subtitles failed", r) : KN_OK;
 }
 
