@@ -156,6 +156,14 @@ check "interlaced and changing size midway, --factor 1 into mkv" bash -c "'$K' i
 check "  ... 35 frames of 96x64" bash -c "$(declare -f probe); [ \$(probe '$T/ijoined.mkv' nb_read_frames) = 35 ] && [ \$(probe '$T/ijoined.mkv' width) = 96 ]"
 check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
 
+# --- a start timecode is kept at the new rate: the same instant, its frames counted at the new rate
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -t 1 -pix_fmt yuv420p -c:v libx264 -timecode 10:00:00:12 "$T/tc.mov"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=30000/1001 -t 1 -pix_fmt yuv420p -c:v libx264 -timecode '01:00:00;02' "$T/df.mov"
+tc_of() { ffprobe -v error -show_entries stream_tags=timecode -of csv=p=0 "$1" | grep . | head -1; }
+check "timecode 10:00:00:12 at 25 fps, --factor 2 into mov: 10:00:00:24 at 50" bash -c "$(declare -f tc_of); '$K' interpolate '$T/tc.mov' -o '$T/tc2.mov' --factor 2 2>/dev/null && [ \"\$(tc_of '$T/tc2.mov')\" = 10:00:00:24 ]"
+check "drop-frame 01:00:00;02 at 29.97, --factor 2: 01:00:00;04 at 59.94" bash -c "$(declare -f tc_of); '$K' interpolate '$T/df.mov' -o '$T/df2.mov' --factor 2 2>/dev/null && [ \"\$(tc_of '$T/df2.mov')\" = '01:00:00;04' ]"
+check "  ... --fps 25: 01:00:00:02 (drop-frame labels follow the clock)" bash -c "$(declare -f tc_of); '$K' interpolate '$T/df.mov' -o '$T/df25.mov' --fps 25 2>/dev/null && [ \"\$(tc_of '$T/df25.mov')\" = 01:00:00:02 ]"
+
 # --- every audio stream comes along (a film's languages), with its language and default flag
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=frequency=440:sample_rate=48000 \
   -f lavfi -i sine=frequency=880:sample_rate=48000 -map 0 -map 1 -map 2 -t 2 -c:v libx264 -pix_fmt yuv420p \
@@ -199,7 +207,7 @@ ffmpeg -v error -i "$T/pal.mp4" -c copy -metadata:s:v:0 rotate=90 "$T/palrot.mp4
 check "  ... turned a quarter: 64x96 with 45:64 pixels" bash -c "$(declare -f probe); '$K' interpolate '$T/palrot.mp4' -o '$T/palrot2.mp4' --factor 2 2>/dev/null && [ \$(probe '$T/palrot2.mp4' width)x\$(probe '$T/palrot2.mp4' height) = 64x96 ] && [ \$(probe '$T/palrot2.mp4' sample_aspect_ratio) = 45:64 ]"
 
 # --- tags: what describes the content is kept (title, creation time, the sound's language), what
-# describes the old encoding is not (the encoder's name, a timecode at the old rate)
+# describes the old encoding is not (the encoder's name); the timecode is set again at the new rate
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 1 \
   -pix_fmt yuv420p -c:v libx264 -c:a aac -metadata title="Harbour at dawn" -metadata creation_time=2024-05-01T06:30:00Z \
   -metadata:s:a:0 language=fra -metadata:s:v:0 timecode=01:00:00:00 "$T/tagged.mp4"
@@ -207,7 +215,7 @@ tags() { ffprobe -v error -show_entries format_tags:stream_tags -of compact "$1"
 for ext in mp4 mkv webm; do
   check "a tagged clip, --factor 2 into $ext" "$K" interpolate "$T/tagged.mp4" -o "$T/tagged2.$ext" --factor 2
   check "  ... keeps its title, creation time and the sound's language" bash -c "$(declare -f tags); tags '$T/tagged2.$ext' > '$T/tags.txt' && grep -q 'title=Harbour at dawn' '$T/tags.txt' && grep -q 'creation_time=2024-05-01T06:30:00' '$T/tags.txt' && grep -q 'language=fra' '$T/tags.txt'"
-  check "  ... but not its timecode or encoder" bash -c "! grep -qi 'timecode\|encoder=Lav[fc]5' '$T/tags.txt'"
+  check "  ... its timecode at the new rate (01:00:00:00 still), but not its encoder" bash -c "grep -qi 'timecode=01:00:00:00' '$T/tags.txt' && ! grep -qi 'encoder=Lav[fc]5' '$T/tags.txt'"
 done
 
 # --- sound: copied unchanged into an output that holds it (re-encoded into one that does not), lined

@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
+#include <libavutil/timecode.h>
 #include <libswscale/swscale.h>
 
 /* VK_X264: H.264 in MP4, Matroska or QuickTime; VK_OTHER: what FFmpeg makes of the extension. */
@@ -386,17 +388,52 @@ static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_s
 }
 
 /* The tags of from's container and of its video stream, kept in oc and its video stream vst. */
-static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst, kn_error *err) {
+/* The input's start timecode (its container's, else a stream's: a QuickTime timecode track's, a
+ * video stream's) moved to the output's rate out: the same instant, its frames counted at the new
+ * rate (10:00:00:12 at 25 fps is 10:00:00:24 at 50; drop-frame counting is kept where the new rate
+ * has it, as 29.97 and 59.94 do, and 01:00:00;02 at 29.97 is 01:00:00:02 at 25). Set on the output where it was found (the container, or the video
+ * stream, from which QuickTime and MXF write theirs). Nothing where either rate is one a timecode
+ * cannot count in. Returns 0 or a negative FFmpeg error (out of memory). */
+static int keep_timecode(AVFormatContext *ic, const AVStream *video, AVFormatContext *oc, AVStream *vst,
+                         AVRational out) {
+    const AVDictionaryEntry *tc = av_dict_get(ic->metadata, "timecode", NULL, 0);
+    int in_container = tc != NULL;
+    for (unsigned i = 0; !tc && i < ic->nb_streams; i++) tc = av_dict_get(ic->streams[i]->metadata, "timecode", NULL, 0);
+    if (!tc || avformat_find_stream_info(ic, NULL) < 0) return 0;
+    AVRational in = av_guess_frame_rate(ic, (AVStream *)video, NULL);
+    AVTimecode t0, t1;
+    if (in.num <= 0 || av_timecode_init_from_string(&t0, in, tc->value, NULL) < 0) return 0;
+    int drop = (t0.flags & AV_TIMECODE_FLAG_DROPFRAME) && !av_timecode_check_frame_rate(out) &&
+               (int64_t)out.num * 1001 % ((int64_t)out.den * 30000) == 0;
+    AVTimecode probe;
+    if (av_timecode_init(&probe, out, drop ? AV_TIMECODE_FLAG_DROPFRAME : 0, 0, NULL) < 0) return 0;
+    /* labels counted with drop frames follow the clock (29.97 frames a second); others count frames at
+     * the nominal rate (a 23.976 fps timecode runs as 24) */
+    double from = t0.flags & AV_TIMECODE_FLAG_DROPFRAME ? av_q2d(in) : t0.fps;
+    double to = probe.flags & AV_TIMECODE_FLAG_DROPFRAME ? av_q2d(out) : probe.fps;
+    int64_t start = llround((double)t0.start * to / from);
+    if (start < 0 || start > INT_MAX || av_timecode_init(&t1, out, probe.flags, (int)start, NULL) < 0) return 0;
+    char buf[AV_TIMECODE_STR_SIZE];
+    av_timecode_make_string(&t1, buf, 0);
+    return av_dict_set(in_container ? &oc->metadata : &vst->metadata, "timecode", buf, 0);
+}
+
+/* The kept tags of from (io/av_tags.h) into oc and its video stream vst, and its start timecode at the
+ * output's rate out (keep_timecode). */
+static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst, AVRational out, kn_error *err) {
     AVFormatContext *ic = NULL;
     int r = kn_av_open_file(from, &ic);
     if (r < 0) return kn_av_fail(err, KN_EFORMAT, from, "cannot read its tags", r);
     r = kn_tags_copy(&oc->metadata, ic->metadata);
+    const AVStream *video = NULL;
     for (unsigned i = 0; r >= 0 && i < ic->nb_streams; i++) {   /* the first video stream, not a cover */
         const AVStream *s = ic->streams[i];
         if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || (s->disposition & AV_DISPOSITION_ATTACHED_PIC)) continue;
         r = kn_tags_copy(&vst->metadata, s->metadata);
+        video = s;
         break;
     }
+    if (r >= 0 && video) r = keep_timecode(ic, video, oc, vst, out);
     avformat_close_input(&ic);
     return r < 0 ? kn_av_fail(err, KN_ENOMEM, from, "cannot copy its tags", r) : KN_OK;
 }
@@ -495,7 +532,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     e->st->sample_aspect_ratio = cc->sample_aspect_ratio;   /* the container's own field (MP4's pasp) */
     if (s->kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
     e->oc->flags |= AVFMT_FLAG_BITEXACT;     /* no library version strings, no random container UIDs */
-    if (s->tags_from && (st = copy_tags(s->tags_from, e->oc, e->st, err))) return st;
+    if (s->tags_from && (st = copy_tags(s->tags_from, e->oc, e->st, fr, err))) return st;
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;

@@ -616,8 +616,9 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             r->work = work_format(r->d.frame->format);
             if (!(st = fields_take(r, err))) st = fields_next(r, *rgb, got, err);
             if (!st && !*got) st = kn_fail(err, KN_EINTERNAL, "%s: no field in frame 0", r->path);
+        } else {
+            st = convert_into(&r->d, r->d.frame, *rgb, w, h, r->path, err);
         }
-        else st = convert_into(&r->d, r->d.frame, *rgb, w, h, r->path, err);
     }
     kn_image_free(&img);
     *got = !st;

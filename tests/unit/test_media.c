@@ -957,8 +957,9 @@ TEST(video_writer_keeps_display) {
     kn_video_free(&v);
 }
 
-/* The writer keeps the tags of the file named by tags_from, less those of the old encoding; a file
- * it cannot read fails the open and leaves nothing. */
+/* The writer keeps the tags of the file named by tags_from, less those of the old encoding, and its
+ * start timecode counted at the writer's rate (01:00:00:06 at 12 fps is 01:00:00:12 at 24); a file it
+ * cannot read fails the open and leaves nothing. */
 TEST(video_writer_keeps_tags) {
     kn_video v;
     kn_error err;
@@ -966,13 +967,13 @@ TEST(video_writer_keeps_tags) {
     char src[512], p[512], cmd[1600];
     path_in(src, sizeof src, "tagged.mkv");
     snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -f lavfi -i testsrc=size=40x30:rate=12 -frames:v 3 -c:v ffv1 "
-             "-metadata title='Harbour at dawn' -metadata:s:v:0 language=fra -metadata:s:v:0 timecode=01:00:00:00 '%s'",
+             "-metadata title='Harbour at dawn' -metadata:s:v:0 language=fra -metadata:s:v:0 timecode=01:00:00:06 '%s'",
              src);
     REQUIRE(system(cmd) == 0);
     path_in(p, sizeof p, "kept-tags.mp4");
     kn_video_writer_opts o = {.tags_from = src};
     kn_video_writer *vw;
-    REQUIRE(kn_video_writer_open_with(p, 40, 30, 12.f, &o, &vw, &err) == KN_OK);
+    REQUIRE(kn_video_writer_open_with(p, 40, 30, 24.f, &o, &vw, &err) == KN_OK);
     for (int i = 0; i < 3; i++) CHECK(kn_video_writer_add(vw, kn_video_frame(&v, i), &err) == KN_OK);
     REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
     snprintf(cmd, sizeof cmd, "ffprobe -v error -show_entries format_tags:stream_tags -of compact '%s'", p);
@@ -982,8 +983,8 @@ TEST(video_writer_keeps_tags) {
     size_t n = fread(tags, 1, sizeof tags - 1, f);
     tags[n] = 0;
     CHECK(pclose(f) == 0);
-    CHECKF(strstr(tags, "title=Harbour at dawn") && strstr(tags, "language=fra") && !strstr(tags, "timecode") &&
-           !strstr(tags, "ENCODER") && !strstr(tags, "encoder"), "tags: %s", tags);
+    CHECKF(strstr(tags, "title=Harbour at dawn") && strstr(tags, "language=fra") && strstr(tags, "timecode=01:00:00:12") &&
+           !strstr(tags, "timecode=01:00:00:06") && !strstr(tags, "ENCODER") && !strstr(tags, "encoder"), "tags: %s", tags);
     path_in(src, sizeof src, "no-such-file.mkv");
     o.tags_from = src;
     path_in(p, sizeof p, "no-tags.mp4");
