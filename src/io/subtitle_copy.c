@@ -153,12 +153,11 @@ static kn_status add_stream(kn_subtitle_copy *sc, int i, double start, char *why
         snprintf(why + used, why_cap - used, "%s%s holds no %s subtitles, so they were re-encoded as %s",
                  used ? "; " : "", sc->out->oformat->name, name, s->enc->codec->name);
     }
-    int r = kn_tags_copy(&s->st->metadata, from->metadata);   /* their language and title */
-    if (r < 0) return av_fail(err, sc->path, "cannot copy its subtitles' tags", r);
+    sc->slot[i] = sc->n++;   /* kept: closing frees its codecs from here on */
     s->st->disposition = from->disposition & (AV_DISPOSITION_DEFAULT | AV_DISPOSITION_FORCED |
                                               AV_DISPOSITION_HEARING_IMPAIRED);
-    sc->slot[i] = sc->n++;
-    return KN_OK;
+    int r = kn_tags_copy(&s->st->metadata, from->metadata);   /* their language and title */
+    return r < 0 ? av_fail(err, sc->path, "cannot copy its subtitles' tags", r) : KN_OK;
 }
 
 /* The input's attachment i (a font an ASS subtitle is drawn with) added to out where it holds

@@ -387,22 +387,24 @@ static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_s
     }
 }
 
-/* The tags of from's container and of its video stream, kept in oc and its video stream vst. */
 /* The input's start timecode (its container's, else a stream's: a QuickTime timecode track's, a
  * video stream's) moved to the output's rate out: the same instant, its frames counted at the new
  * rate (10:00:00:12 at 25 fps is 10:00:00:24 at 50; drop-frame counting is kept where the new rate
- * has it, as 29.97 and 59.94 do, and 01:00:00;02 at 29.97 is 01:00:00:02 at 25). Set on the output where it was found (the container, or the video
- * stream, from which QuickTime and MXF write theirs). Nothing where either rate is one a timecode
- * cannot count in. Returns 0 or a negative FFmpeg error (out of memory). */
-static int keep_timecode(AVFormatContext *ic, const AVStream *video, AVFormatContext *oc, AVStream *vst,
-                         AVRational out) {
-    const AVDictionaryEntry *tc = av_dict_get(ic->metadata, "timecode", NULL, 0);
-    int in_container = tc != NULL;
-    for (unsigned i = 0; !tc && i < ic->nb_streams; i++) tc = av_dict_get(ic->streams[i]->metadata, "timecode", NULL, 0);
-    if (!tc || avformat_find_stream_info(ic, NULL) < 0) return 0;
-    AVRational in = av_guess_frame_rate(ic, (AVStream *)video, NULL);
+ * has it, as 29.97 and 59.94 do, and 01:00:00;02 at 29.97 is 01:00:00:02 at 25). Set on the output
+ * where it was found (the container, or the video stream, from which QuickTime and MXF write
+ * theirs); ic's video stream is number `video`. Nothing where either rate is one a timecode cannot
+ * count in. Returns 0 or a negative FFmpeg error (out of memory). */
+static int keep_timecode(AVFormatContext *ic, int video, AVFormatContext *oc, AVStream *vst, AVRational out) {
+    const AVDictionaryEntry *e = av_dict_get(ic->metadata, "timecode", NULL, 0);
+    int in_container = e != NULL;
+    for (unsigned i = 0; !e && i < ic->nb_streams; i++) e = av_dict_get(ic->streams[i]->metadata, "timecode", NULL, 0);
+    if (!e) return 0;
+    char label[AV_TIMECODE_STR_SIZE];   /* copied: reading the stream information may rewrite the tags */
+    snprintf(label, sizeof label, "%s", e->value);
+    if (avformat_find_stream_info(ic, NULL) < 0) return 0;
+    AVRational in = av_guess_frame_rate(ic, ic->streams[video], NULL);
     AVTimecode t0, t1;
-    if (in.num <= 0 || av_timecode_init_from_string(&t0, in, tc->value, NULL) < 0) return 0;
+    if (in.num <= 0 || av_timecode_init_from_string(&t0, in, label, NULL) < 0) return 0;
     int drop = (t0.flags & AV_TIMECODE_FLAG_DROPFRAME) && !av_timecode_check_frame_rate(out) &&
                (int64_t)out.num * 1001 % ((int64_t)out.den * 30000) == 0;
     AVTimecode probe;
@@ -425,15 +427,15 @@ static kn_status copy_tags(const char *from, AVFormatContext *oc, AVStream *vst,
     int r = kn_av_open_file(from, &ic);
     if (r < 0) return kn_av_fail(err, KN_EFORMAT, from, "cannot read its tags", r);
     r = kn_tags_copy(&oc->metadata, ic->metadata);
-    const AVStream *video = NULL;
+    int video = -1;
     for (unsigned i = 0; r >= 0 && i < ic->nb_streams; i++) {   /* the first video stream, not a cover */
         const AVStream *s = ic->streams[i];
         if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || (s->disposition & AV_DISPOSITION_ATTACHED_PIC)) continue;
         r = kn_tags_copy(&vst->metadata, s->metadata);
-        video = s;
+        video = (int)i;
         break;
     }
-    if (r >= 0 && video) r = keep_timecode(ic, video, oc, vst, out);
+    if (r >= 0 && video >= 0) r = keep_timecode(ic, video, oc, vst, out);
     avformat_close_input(&ic);
     return r < 0 ? kn_av_fail(err, KN_ENOMEM, from, "cannot copy its tags", r) : KN_OK;
 }
