@@ -140,6 +140,9 @@ mkdir -p "$T/bffd" "$T/bffyk"
 "$K" interpolate "$T/bffy.mkv" -o "$T/bffyk/" --factor 1 2>/dev/null
 check "bottom field first: 50 frames, yadif's too" bash -c "'$K' interpolate '$T/bff.mp4' -o '$T/bffd/' --factor 2 2>'$T/bff.log' && grep -q 'bottom field first' '$T/bff.log'"
 check "  ... the same frames" same_folder "$T/bffd" "$T/bffyk"
+ffmpeg -v error -f lavfi -i testsrc2=size=96x64:rate=25 -t 1 -pix_fmt yuv420p -c:v mpeg2video -field_order tt "$T/said.mkv"
+check "a stream said to be interlaced whose frames are flagged progressive: its 25 frames, 2*(25-1)+1 = 49" bash -c "'$K' interpolate '$T/said.mkv' -o '$T/said2.mkv' --factor 2 2>'$T/said.log' && [ \$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$T/said2.mkv') = 49 ]"
+check "  ... with a note saying so" grep -q "says it is interlaced (top field first) but its frames are flagged progressive" "$T/said.log"
 check "interlaced --factor 2 into mp4: 50 frames at 50 fps" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/inter2.mp4' --factor 2 2>/dev/null"
 check "  ... counted" expect_video "$T/inter2.mp4" 50 50/1
 check "  ... and progressive" test "$(probe "$T/inter2.mp4" field_order)" = progressive

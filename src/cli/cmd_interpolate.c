@@ -262,6 +262,9 @@ int kn_cmd_interpolate(int argc, char **argv) {
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
                         "second; --no-deinterlace keeps its woven frames\n", in, fields[0] == 't' ? "top" : "bottom",
                 in_fps);
+    else if (fields && !no_deinterlace)   /* said to be interlaced, its frames flagged progressive */
+        fprintf(stderr, "kinora: note: %s says it is interlaced (%s field first) but its frames are flagged "
+                        "progressive; they are interpolated as they are\n", in, fields[0] == 't' ? "top" : "bottom");
     else if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
                         "so moving edges keep their combing\n", in, fields[0] == 't' ? "top" : "bottom");

@@ -589,10 +589,14 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         upright_size(&r->d, r->d.frame->width, r->d.frame->height, &w, &h);
         if (r->next > 0) { w = r->width; h = r->height; }   /* a later size is scaled to the first */
         if (r->next == 0) {
-            if ((r->fielded = r->deinterlace && r->d.fields)) {   /* a frame per field: twice the rate and count */
+            /* a frame per field, twice the rate and count, where the first frame itself is flagged
+             * interlaced: a stream said to be interlaced whose frames are flagged progressive (a film
+             * on DVD, progressive pictures in an interlaced container) keeps its frames */
+            const AVFrame *f0 = r->d.frame;
+            if ((r->fielded = r->deinterlace && r->d.fields && f0->interlaced_frame)) {
                 r->fps *= 2;
                 r->frames *= 2;
-                r->first_parity = r->d.fields[0] == 'b';
+                r->first_parity = !f0->top_field_first;
             }
             r->pts0 = r->d.frame->best_effort_timestamp;
             r->display = decoded_display(&r->d);
