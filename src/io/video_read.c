@@ -422,9 +422,8 @@ struct kn_video_reader {
     int fielded;         /* the stream is interlaced and deinterlaced */
     int first_parity;    /* the lines of the first field in time: 0 the even (top) ones, 1 the odd */
     enum AVPixelFormat work;   /* the 8-bit planar format the fields are rebuilt in (work_format) */
-    int sw, sh;          /* the size as stored (before turning upright): frame 0's */
-    AVFrame *woven[3];   /* in work, sw x sh: the frames before, at and after the one whose fields go
-                            out (woven[1]); NULL where there is none */
+    AVFrame *woven[3];   /* in work, at frame 0's size as stored (before turning upright): the frames before,
+                            at and after the one whose fields go out (woven[1]); NULL where there is none */
     double woven_time[3];
     AVFrame *spare;      /* a woven frame no longer needed, for the next one */
     AVFrame *field_frame;   /* the field's frame in work, before conversion to RGB */
@@ -500,7 +499,8 @@ static kn_status fields_take(kn_video_reader *r, kn_error *err) {
     AVFrame *f = r->spare ? r->spare : av_frame_alloc();
     r->spare = NULL;
     if (!f) return kn_fail(err, KN_ENOMEM, "%s: out of memory", r->path);
-    kn_status st = to_work(&r->d, r->d.frame, r->sw, r->sh, r->work, f, r->path, err);
+    int sw = r->d.turns % 2 ? r->height : r->width, sh = r->d.turns % 2 ? r->width : r->height;   /* as stored */
+    kn_status st = to_work(&r->d, r->d.frame, sw, sh, r->work, f, r->path, err);
     if (st) { av_frame_free(&f); return st; }
     int slot = r->woven[1] ? 2 : 1;
     r->woven[slot] = f;
@@ -615,8 +615,6 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         r->width = w; r->height = h;
         if (r->is_dir) memcpy(*rgb, img.rgb, (size_t)w * h * 3);
         else if (r->fielded) {   /* frame 0 is the first woven frame; its first field goes out */
-            r->sw = r->d.turns % 2 ? h : w;
-            r->sh = r->d.turns % 2 ? w : h;
             r->work = work_format(r->d.frame->format);
             if (!(st = fields_take(r, err))) st = fields_next(r, *rgb, got, err);
             if (!st && !*got) st = kn_fail(err, KN_EINTERNAL, "%s: no field in frame 0", r->path);
