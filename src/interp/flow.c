@@ -128,7 +128,8 @@ typedef struct {
     int w, h, ps, stride, nx, ny, iters;
     float *pu, *pv, *pd;   /* per patch: flow and brightness offset mean(I1 patch) - mean(I0 patch) */
     const float *cu, *cv, *cd;   /* propagation: the first pass's pu, pv, pd */
-    const kn_flow *cand;         /* a candidate flow at full resolution (NaN where none), or NULL */
+    const kn_flow *cand;         /* ncand candidate flows at full resolution (NaN where none) */
+    int ncand;
     int scale;                   /* this level's pixel in full-resolution pixels */
 } search_job;
 
@@ -264,29 +265,45 @@ static void search_task(void *arg, int row) {
  * (a small coin, flat around, was left behind). */
 #define PROP_GAIN 0.8f   /* a neighbour's flow must leave at most this share of the patch's own SSD */
 #define ZERO_TEXTURE 25.0 /* mean squared gradient (luma levels/px) above which zero motion is tried */
-/* The candidate flow (search_job.cand), where the caller knows more than this pair's frames: in a
- * whole video, the motion of the pair before carried on at constant velocity. On a render of
+/* The candidate flows (search_job.cand), where the caller knows more than this pair's frames: in a
+ * whole video, the motion of the pairs before carried on at constant velocity. On a render of
  * tumbling dice (identical objects that fly 15-60 px a pair) a die's patch matches a nearer die
- * better than its own next place; the search from the candidate, kept where it ends clearly better
- * (PROP_GAIN, as for a neighbour's flow), puts it back (docs/interpolation.md, Method step 1). Only
- * patches textured in both directions try it: along an edge (the rim of a disc) a patch slides, and
- * a candidate that ends better there says nothing about the motion (two discs that turn back,
- * DualDiscs.mov, lost 0.43 dB without this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end
- * where it did: not searched. got: the patch's SSD at its flow. */
+ * better than its own next place; the search from the candidate puts it back (docs/interpolation.md,
+ * Method step 1). It is kept where it ends clearly better than the patch's own flow: at most
+ * PROP_GAIN of its SSD, as for a neighbour's flow, when the two are close; the further apart they
+ * are, the more a match elsewhere is another object that looks alike, not this one's next place,
+ * so the gate opens linearly from CAND_FAR_FROM px apart (|du| + |dv| at full resolution) to
+ * CAND_GATE_FAR at CAND_FAR_FROM + CAND_FAR_SPAN px. A tumbling die changes its face, so its own
+ * next place may match worse than a look-alike: gate 0.8 everywhere gave the dice 24.00 dB, this gate
+ * 25.05 (eval-interp, 121 frames); opened from 0 px instead of 8 it cost tree.avi 0.015 dB. A uniform
+ * gate of 1.0 or looser cost Force_constante and Principe_inertie 1.2-1.4 dB. Only patches textured in both directions try a
+ * candidate: along an edge (the rim of a disc) a patch slides, and a candidate that ends better
+ * there says nothing about the motion (two discs that turn back, DualDiscs.mov, lost 0.43 dB without
+ * this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end where it did:
+ * not searched. got: the patch's SSD at its flow; returns the SSD at the flow it keeps. */
 #define CAND_NEAR 1.0f
 #define CAND_TEXTURE 5.0   /* mean squared gradient (luma levels/px) the weaker direction must reach */
-static void candidate_try(const search_job *j, patch_tmpl *t, int ox, int oy, size_t q, float got) {
+#define CAND_FAR_FROM 8.0f
+#define CAND_FAR_SPAN 30.0f
+#define CAND_GATE_FAR 2.0f
+static float candidate_try(const search_job *j, const kn_flow *cand, patch_tmpl *t, int ox, int oy, size_t q,
+                           float got) {
     int ps = j->ps;
-    int cx = kn_clampi((ox + ps / 2) * j->scale, 0, j->cand->w - 1);
-    int cy = kn_clampi((oy + ps / 2) * j->scale, 0, j->cand->h - 1);
-    size_t c = (size_t)cy * j->cand->w + cx;
-    float cu = j->cand->u[c] / (float)j->scale, cv = j->cand->v[c] / (float)j->scale;
-    if (!(cu == cu && cv == cv) || fabsf(cu - j->pu[q]) + fabsf(cv - j->pv[q]) < CAND_NEAR) return;
+    int cx = kn_clampi((ox + ps / 2) * j->scale, 0, cand->w - 1);
+    int cy = kn_clampi((oy + ps / 2) * j->scale, 0, cand->h - 1);
+    size_t c = (size_t)cy * cand->w + cx;
+    float cu = cand->u[c] / (float)j->scale, cv = cand->v[c] / (float)j->scale;
+    float ou = j->pu[q], ov = j->pv[q], od = j->pd[q], apart = fabsf(cu - ou) + fabsf(cv - ov);
+    if (!(cu == cu && cv == cv) || apart < CAND_NEAR) return got;
     /* the weaker direction of the patch's structure (the smaller eigenvalue of its gradients' matrix) */
     double tr = t->hxx + t->hyy, dd = sqrt((t->hxx - t->hyy) * (t->hxx - t->hyy) + 4 * t->hxy * t->hxy);
-    if (0.5 * (tr - dd) < CAND_TEXTURE * ps * ps) return;
-    float ou = j->pu[q], ov = j->pv[q], od = j->pd[q];
-    if (!(patch_search(j, t, ox, oy, cu, cv, q) < got * PROP_GAIN)) { j->pu[q] = ou; j->pv[q] = ov; j->pd[q] = od; }
+    if (0.5 * (tr - dd) < CAND_TEXTURE * ps * ps) return got;
+    float far = (apart * (float)j->scale - CAND_FAR_FROM) / CAND_FAR_SPAN;
+    float gate = PROP_GAIN + (CAND_GATE_FAR - PROP_GAIN) * (far < 0 ? 0 : far > 1 ? 1 : far);
+    float ssd = patch_search(j, t, ox, oy, cu, cv, q);
+    if (ssd < got * gate) return ssd;
+    j->pu[q] = ou; j->pv[q] = ov; j->pd[q] = od;
+    return got;
 }
 
 static void propagate_task(void *arg, int row) {
@@ -320,7 +337,7 @@ static void propagate_task(void *arg, int row) {
         float got = own;
         if (moved) got = patch_search(j, &t, ox, oy, bu, bv, q);
         else { j->pu[q] = j->cu[q]; j->pv[q] = j->cv[q]; j->pd[q] = j->cd[q]; }
-        if (j->cand) candidate_try(j, &t, ox, oy, q, got);
+        for (int k = 0; k < j->ncand; k++) got = candidate_try(j, &j->cand[k], &t, ox, oy, q, got);
     }
 }
 
@@ -392,7 +409,7 @@ static int level_count(const kn_interp_opts *o, int w, int h) {
 }
 
 static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const float *I0, const float *I1, int w,
-                            int h, const kn_flow *cand, int scale, float *u, float *v, kn_interp_ws *ws,
+                            int h, const kn_flow *cand, int ncand, int scale, float *u, float *v, kn_interp_ws *ws,
                             kn_error *err) {
     size_t n = (size_t)w * h;
     int ps = o->patch;
@@ -412,7 +429,7 @@ static kn_status level_flow(const kn_ctx *ctx, const kn_interp_opts *o, const fl
     }
     gradients(I0, w, h, gx, gy);
     search_job sj = {I0, I1, gx, gy, u, v, w, h, ps, stride, nx, ny, o->iters < 1 ? 1 : o->iters, pu, pv, pd,
-                     NULL, NULL, NULL, cand, scale};
+                     NULL, NULL, NULL, cand, ncand, scale};
     kn_interp_run(ctx, ny, search_task, &sj);
     if (o->propagate) {   /* the first pass's results become the candidates of the second */
         size_t np = (size_t)nx * ny;
@@ -432,9 +449,9 @@ done:
 }
 
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
-                              int w, int h, const kn_flow *cand, kn_interp_ws *ws, float **u_out, float **v_out,
+                              int w, int h, const kn_flow *cand, int ncand, kn_interp_ws *ws, float **u_out, float **v_out,
                               kn_error *err) {
-    if (!opts->propagate) cand = NULL;   /* tried in the propagation pass */
+    if (!opts->propagate) ncand = 0;   /* tried in the propagation pass */
     int L = level_count(opts, w, h);
     /* auto: half resolution is as good as full on real footage and 3-4x cheaper (tree.avi, 320x240:
      * 27.549 dB at half vs 27.542 at full, 2.3x less time). From 100 to 199 px it loses 0.02-0.29 dB
@@ -468,7 +485,7 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, con
     memset(v, 0, cn * sizeof *v);
     for (int l = L - 1; l >= 0; l--) {
         if (l >= finest) {
-            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], cand, 1 << l, u, v, ws, err);
+            st = level_flow(ctx, opts, p0[l], p1[l], lw[l], lh[l], cand, ncand, 1 << l, u, v, ws, err);
             if (st) goto done;
         }
         if (l == 0) break;
@@ -496,7 +513,7 @@ kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *opts, const 
     kn_interp_ws ws = {0};
     float *u, *v;
     size_t n = (size_t)w * h;
-    kn_status st = kn_flow_estimate_ws(ctx, opts, g0, g1, w, h, NULL, &ws, &u, &v, err);
+    kn_status st = kn_flow_estimate_ws(ctx, opts, g0, g1, w, h, NULL, 0, &ws, &u, &v, err);
     if (!st) {
         out->u = kn_malloc(n * sizeof(float));
         out->v = kn_malloc(n * sizeof(float));
@@ -520,4 +537,26 @@ void kn_flow_reverse(const kn_flow *f, kn_flow *out) {
             out->u[t] = -f->u[p];
             out->v[t] = -f->v[p];
         }
+}
+
+void kn_flow_fill_gaps(kn_flow *f, int reach, float *su, float *sv) {
+    int w = f->w, h = f->h;
+    size_t n = (size_t)w * h;
+    for (int pass = 0; pass < reach; pass++) {
+        memcpy(su, f->u, n * sizeof *su);
+        memcpy(sv, f->v, n * sizeof *sv);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                size_t p = (size_t)y * w + x;
+                if (su[p] == su[p]) continue;
+                float au = 0, av = 0;
+                int k = 0;
+                for (int yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < h; yy++)
+                    for (int xx = x > 0 ? x - 1 : 0; xx <= x + 1 && xx < w; xx++) {
+                        size_t q = (size_t)yy * w + xx;
+                        if (su[q] == su[q]) { au += su[q]; av += sv[q]; k++; }
+                    }
+                if (k) { f->u[p] = au / k; f->v[p] = av / k; }
+            }
+    }
 }

@@ -171,13 +171,18 @@ void kn_ws_put(kn_interp_ws *ws, void *p);         /* p may be NULL */
 void kn_ws_free(kn_interp_ws *ws);
 
 void kn_interp_luma_into(const uint8_t *rgb, int w, int h, float *g);
-/* Flow into u, v (w*h each, from ws; the caller puts them back). cand (may be NULL): a flow from g0
- * that each patch also searches from at every level, where it is not NaN (flow.c, candidate_try). */
+/* Flow into u, v (w*h each, from ws; the caller puts them back). cand: ncand flows from g0 (ncand may
+ * be 0) that each patch also searches from at every level, where they are not NaN, in order (flow.c,
+ * candidate_try). */
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1, int w,
-                              int h, const kn_flow *cand, kn_interp_ws *ws, float **u, float **v, kn_error *err);
+                              int h, const kn_flow *cand, int ncand, kn_interp_ws *ws, float **u, float **v,
+                              kn_error *err);
 /* The flow the other way that f predicts: -f carried to the pixel where each pixel of f lands (the
  * last one in raster order wins), NaN where none lands. out->u, out->v are the caller's. */
 void kn_flow_reverse(const kn_flow *f, kn_flow *out);
+/* Fills the NaN pixels of f that have a value within `reach` pixels (chessboard distance), each pass
+ * taking the mean of the 3x3 neighbours filled before it; u, v: scratch of f's size. */
+void kn_flow_fill_gaps(kn_flow *f, int reach, float *u, float *v);
 /* What a whole video tells the renderer about one pair (interp.c). acc[0]: the acceleration field of
  * frame a's pixels, acc[1] that of frame b's (kn_accel_field; either may be NULL: that side moves at
  * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedged: nonzero to
