@@ -286,15 +286,11 @@ static void search_task(void *arg, int row) {
 #define CAND_FAR_FROM 8.0f
 #define CAND_FAR_SPAN 30.0f
 #define CAND_GATE_FAR 2.0f
-static float candidate_try(const search_job *j, const kn_flow *cand, patch_tmpl *t, int ox, int oy, size_t q,
+static float candidate_try(const search_job *j, patch_tmpl *t, int ox, int oy, size_t q, float cu, float cv,
                            float got) {
     int ps = j->ps;
-    int cx = kn_clampi((ox + ps / 2) * j->scale, 0, cand->w - 1);
-    int cy = kn_clampi((oy + ps / 2) * j->scale, 0, cand->h - 1);
-    size_t c = (size_t)cy * cand->w + cx;
-    float cu = cand->u[c] / (float)j->scale, cv = cand->v[c] / (float)j->scale;
     float ou = j->pu[q], ov = j->pv[q], od = j->pd[q], apart = fabsf(cu - ou) + fabsf(cv - ov);
-    if (!(cu == cu && cv == cv) || apart < CAND_NEAR) return got;
+    if (apart < CAND_NEAR) return got;
     /* the weaker direction of the patch's structure (the smaller eigenvalue of its gradients' matrix) */
     double tr = t->hxx + t->hyy, dd = sqrt((t->hxx - t->hyy) * (t->hxx - t->hyy) + 4 * t->hxy * t->hxy);
     if (0.5 * (tr - dd) < CAND_TEXTURE * ps * ps) return got;
@@ -304,6 +300,18 @@ static float candidate_try(const search_job *j, const kn_flow *cand, patch_tmpl 
     if (ssd < got * gate) return ssd;
     j->pu[q] = ou; j->pv[q] = ov; j->pd[q] = od;
     return got;
+}
+
+/* Each candidate's flow at patch (ox, oy), in this level's pixels, tried in order where it has one. */
+static void candidates_try(const search_job *j, patch_tmpl *t, int ox, int oy, size_t q, float got) {
+    int ps = j->ps;
+    for (int k = 0; k < j->ncand; k++) {
+        const kn_flow *c = &j->cand[k];
+        size_t at = (size_t)kn_clampi((oy + ps / 2) * j->scale, 0, c->h - 1) * c->w +
+                    (size_t)kn_clampi((ox + ps / 2) * j->scale, 0, c->w - 1);
+        float cu = c->u[at] / (float)j->scale, cv = c->v[at] / (float)j->scale;
+        if (cu == cu && cv == cv) got = candidate_try(j, t, ox, oy, q, cu, cv, got);
+    }
 }
 
 static void propagate_task(void *arg, int row) {
@@ -337,7 +345,7 @@ static void propagate_task(void *arg, int row) {
         float got = own;
         if (moved) got = patch_search(j, &t, ox, oy, bu, bv, q);
         else { j->pu[q] = j->cu[q]; j->pv[q] = j->cv[q]; j->pd[q] = j->cd[q]; }
-        for (int k = 0; k < j->ncand; k++) got = candidate_try(j, &j->cand[k], &t, ox, oy, q, got);
+        candidates_try(j, &t, ox, oy, q, got);
     }
 }
 
@@ -539,24 +547,41 @@ void kn_flow_reverse(const kn_flow *f, kn_flow *out) {
         }
 }
 
-void kn_flow_fill_gaps(kn_flow *f, int reach, float *su, float *sv) {
-    int w = f->w, h = f->h;
-    size_t n = (size_t)w * h;
+typedef struct {
+    kn_flow *f;
+    float *su, *sv;   /* the flow before this pass */
+} gap_job;
+
+static void gap_copy_task(void *arg, int task) {
+    const gap_job *j = arg;
+    size_t w = (size_t)j->f->w, y0 = (size_t)task * BAND, y1 = y0 + BAND < (size_t)j->f->h ? y0 + BAND : (size_t)j->f->h;
+    memcpy(j->su + y0 * w, j->f->u + y0 * w, (y1 - y0) * w * sizeof *j->su);
+    memcpy(j->sv + y0 * w, j->f->v + y0 * w, (y1 - y0) * w * sizeof *j->sv);
+}
+
+static void gap_fill_task(void *arg, int task) {
+    const gap_job *j = arg;
+    int w = j->f->w, h = j->f->h, y1 = (task + 1) * BAND < h ? (task + 1) * BAND : h;
+    const float *su = j->su, *sv = j->sv;
+    for (int y = task * BAND; y < y1; y++)
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            if (su[p] == su[p]) continue;
+            float au = 0, av = 0;
+            int k = 0;
+            for (int yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < h; yy++)
+                for (int xx = x > 0 ? x - 1 : 0; xx <= x + 1 && xx < w; xx++) {
+                    size_t q = (size_t)yy * w + xx;
+                    if (su[q] == su[q]) { au += su[q]; av += sv[q]; k++; }
+                }
+            if (k) { j->f->u[p] = au / k; j->f->v[p] = av / k; }
+        }
+}
+
+void kn_flow_fill_gaps(const kn_ctx *ctx, kn_flow *f, int reach, float *su, float *sv) {
+    gap_job j = {f, su, sv};
     for (int pass = 0; pass < reach; pass++) {
-        memcpy(su, f->u, n * sizeof *su);
-        memcpy(sv, f->v, n * sizeof *sv);
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                size_t p = (size_t)y * w + x;
-                if (su[p] == su[p]) continue;
-                float au = 0, av = 0;
-                int k = 0;
-                for (int yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < h; yy++)
-                    for (int xx = x > 0 ? x - 1 : 0; xx <= x + 1 && xx < w; xx++) {
-                        size_t q = (size_t)yy * w + xx;
-                        if (su[q] == su[q]) { au += su[q]; av += sv[q]; k++; }
-                    }
-                if (k) { f->u[p] = au / k; f->v[p] = av / k; }
-            }
+        kn_interp_run(ctx, nbands(f->h), gap_copy_task, &j);
+        kn_interp_run(ctx, nbands(f->h), gap_fill_task, &j);
     }
 }

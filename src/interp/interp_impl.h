@@ -182,7 +182,7 @@ kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *o, const 
 void kn_flow_reverse(const kn_flow *f, kn_flow *out);
 /* Fills the NaN pixels of f that have a value within `reach` pixels (chessboard distance), each pass
  * taking the mean of the 3x3 neighbours filled before it; u, v: scratch of f's size. */
-void kn_flow_fill_gaps(kn_flow *f, int reach, float *u, float *v);
+void kn_flow_fill_gaps(const kn_ctx *ctx, kn_flow *f, int reach, float *u, float *v);
 /* What a whole video tells the renderer about one pair (interp.c). acc[0]: the acceleration field of
  * frame a's pixels, acc[1] that of frame b's (kn_accel_field; either may be NULL: that side moves at
  * constant velocity); gain: how far to follow the bend (0 = constant velocity); hedged: nonzero to

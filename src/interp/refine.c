@@ -115,19 +115,47 @@ static void weights_task(void *arg, int task) {
         }
 }
 
+/* One red-black SOR update of pixel p (x, y) from its neighbours inside the frame. */
+static inline void sor_pixel(const refine_job *j, int x, int y) {
+    int w = j->w, h = j->h;
+    float *const *b = j->b;
+    size_t p = (size_t)y * w + x;
+    float sw = 0, su = 0, sv = 0, up = j->u[p], vp = j->v[p];
+    if (x > 0) { float k = b[WS][p - 1]; sw += k; su += k * (j->u[p - 1] + b[DU][p - 1] - up); sv += k * (j->v[p - 1] + b[DV][p - 1] - vp); }
+    if (x < w - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + 1] + b[DU][p + 1] - up); sv += k * (j->v[p + 1] + b[DV][p + 1] - vp); }
+    if (y > 0) { float k = b[WS][p - w]; sw += k; su += k * (j->u[p - w] + b[DU][p - w] - up); sv += k * (j->v[p - w] + b[DV][p - w] - vp); }
+    if (y < h - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + w] + b[DU][p + w] - up); sv += k * (j->v[p + w] + b[DV][p + w] - vp); }
+    float du = b[DU][p], dv = b[DV][p];
+    float nu = (b[B1][p] - b[A12][p] * dv + su) / (b[A11][p] + sw + 1e-9f);
+    du = (1 - OMEGA) * du + OMEGA * nu;
+    float nv = (b[B2][p] - b[A12][p] * du + sv) / (b[A22][p] + sw + 1e-9f);
+    dv = (1 - OMEGA) * dv + OMEGA * nv;
+    b[DU][p] = du;
+    b[DV][p] = dv;
+}
+
+/* Rows away from the top and bottom borders take the same update without the border tests (the same
+ * arithmetic in the same order, so the same result), which the compiler keeps in registers. */
 static void sor_task(void *arg, int task) {
     const refine_job *j = arg;
     int w = j->w, h = j->h;
     float *const *b = j->b;
-    for (int y = task * BAND; y < band_end(task, h); y++)
-        for (int x = (y + j->color) & 1; x < w; x += 2) {
+    const float *ws = b[WS], *bu = b[DU], *bv = b[DV], *U = j->u, *V = j->v;
+    for (int y = task * BAND; y < band_end(task, h); y++) {
+        int x = (y + j->color) & 1;
+        if (y == 0 || y == h - 1 || w < 3) {
+            for (; x < w; x += 2) sor_pixel(j, x, y);
+            continue;
+        }
+        if (x == 0) { sor_pixel(j, 0, y); x = 2; }
+        for (; x < w - 1; x += 2) {
             size_t p = (size_t)y * w + x;
-            float sw = 0, su = 0, sv = 0, up = j->u[p], vp = j->v[p];
-            if (x > 0) { float k = b[WS][p - 1]; sw += k; su += k * (j->u[p - 1] + b[DU][p - 1] - up); sv += k * (j->v[p - 1] + b[DV][p - 1] - vp); }
-            if (x < w - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + 1] + b[DU][p + 1] - up); sv += k * (j->v[p + 1] + b[DV][p + 1] - vp); }
-            if (y > 0) { float k = b[WS][p - w]; sw += k; su += k * (j->u[p - w] + b[DU][p - w] - up); sv += k * (j->v[p - w] + b[DV][p - w] - vp); }
-            if (y < h - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + w] + b[DU][p + w] - up); sv += k * (j->v[p + w] + b[DV][p + w] - vp); }
-            float du = b[DU][p], dv = b[DV][p];
+            float up = U[p], vp = V[p], k0 = ws[p - 1], k1 = ws[p], k2 = ws[p - w];
+            float sw = k0 + k1, su = k0 * (U[p - 1] + bu[p - 1] - up), sv = k0 * (V[p - 1] + bv[p - 1] - vp);
+            su += k1 * (U[p + 1] + bu[p + 1] - up); sv += k1 * (V[p + 1] + bv[p + 1] - vp);
+            sw += k2; su += k2 * (U[p - w] + bu[p - w] - up); sv += k2 * (V[p - w] + bv[p - w] - vp);
+            sw += k1; su += k1 * (U[p + w] + bu[p + w] - up); sv += k1 * (V[p + w] + bv[p + w] - vp);
+            float du = bu[p], dv = bv[p];
             float nu = (b[B1][p] - b[A12][p] * dv + su) / (b[A11][p] + sw + 1e-9f);
             du = (1 - OMEGA) * du + OMEGA * nu;
             float nv = (b[B2][p] - b[A12][p] * du + sv) / (b[A22][p] + sw + 1e-9f);
@@ -135,6 +163,8 @@ static void sor_task(void *arg, int task) {
             b[DU][p] = du;
             b[DV][p] = dv;
         }
+        if (x == w - 1) sor_pixel(j, x, y);
+    }
 }
 
 static void apply_task(void *arg, int task) {

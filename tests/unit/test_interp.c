@@ -1189,7 +1189,7 @@ TEST(carried_flow_gaps_are_filled_nearby_only) {
     kn_flow_reverse(&f, &r);
     int gaps = 0;
     for (int x = 15; x <= 28; x++) gaps += ru[10 * w + x] != ru[10 * w + x];
-    kn_flow_fill_gaps(&r, 2, su, sv);
+    kn_flow_fill_gaps(NULL, &r, 2, su, sv);
     int left = 0;
     for (int x = 15; x <= 28; x++) left += ru[10 * w + x] != ru[10 * w + x];
     printf("  %d gaps inside the landed object, %d after filling\n", gaps, left);
