@@ -275,17 +275,19 @@ static void search_task(void *arg, int row) {
  * so the gate opens linearly from CAND_FAR_FROM px apart (|du| + |dv| at full resolution) to
  * CAND_GATE_FAR at CAND_FAR_FROM + CAND_FAR_SPAN px. A tumbling die changes its face, so its own
  * next place may match worse than a look-alike: gate 0.8 everywhere gave the dice 24.00 dB, this gate
- * 25.05 (eval-interp, 121 frames); opened from 0 px instead of 8 it cost tree.avi 0.015 dB. A uniform
- * gate of 1.0 or looser cost Force_constante and Principe_inertie 1.2-1.4 dB. Only patches textured in both directions try a
- * candidate: along an edge (the rim of a disc) a patch slides, and a candidate that ends better
+ * 25.03 (eval-interp, 121 frames). Gates reaching 1.0-4.0 over 20-80 px gave the dice more the
+ * looser they were, and cost g1.avi up to 0.085 dB; opened from 0 px instead of 8 they cost tree.avi
+ * 0.015; 2.0 over 30 px gave the same dice but DualDiscs.mov 0.26 dB less. A uniform gate of 1.0
+ * or looser cost Force_constante and Principe_inertie 1.2-1.4 dB. Only patches textured in both
+ * directions try a candidate: along an edge (the rim of a disc) a patch slides, and a candidate that ends better
  * there says nothing about the motion (two discs that turn back, DualDiscs.mov, lost 0.43 dB without
  * this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end where it did:
  * not searched. got: the patch's SSD at its flow; returns the SSD at the flow it keeps. */
 #define CAND_NEAR 1.0f
 #define CAND_TEXTURE 5.0   /* mean squared gradient (luma levels/px) the weaker direction must reach */
 #define CAND_FAR_FROM 8.0f
-#define CAND_FAR_SPAN 30.0f
-#define CAND_GATE_FAR 2.0f
+#define CAND_FAR_SPAN 20.0f
+#define CAND_GATE_FAR 1.5f
 static float candidate_try(const search_job *j, patch_tmpl *t, int ox, int oy, size_t q, float cu, float cv,
                            float got) {
     int ps = j->ps;

