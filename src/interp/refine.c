@@ -115,6 +115,17 @@ static void weights_task(void *arg, int task) {
         }
 }
 
+/* The over-relaxed update of pixel p's increment from its neighbours' sums sw (weights), su, sv. */
+static inline void sor_solve(float *const *b, size_t p, float sw, float su, float sv) {
+    float du = b[DU][p], dv = b[DV][p];
+    float nu = (b[B1][p] - b[A12][p] * dv + su) / (b[A11][p] + sw + 1e-9f);
+    du = (1 - OMEGA) * du + OMEGA * nu;
+    float nv = (b[B2][p] - b[A12][p] * du + sv) / (b[A22][p] + sw + 1e-9f);
+    dv = (1 - OMEGA) * dv + OMEGA * nv;
+    b[DU][p] = du;
+    b[DV][p] = dv;
+}
+
 /* One red-black SOR update of pixel p (x, y) from its neighbours inside the frame. */
 static inline void sor_pixel(const refine_job *j, int x, int y) {
     int w = j->w, h = j->h;
@@ -125,13 +136,7 @@ static inline void sor_pixel(const refine_job *j, int x, int y) {
     if (x < w - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + 1] + b[DU][p + 1] - up); sv += k * (j->v[p + 1] + b[DV][p + 1] - vp); }
     if (y > 0) { float k = b[WS][p - w]; sw += k; su += k * (j->u[p - w] + b[DU][p - w] - up); sv += k * (j->v[p - w] + b[DV][p - w] - vp); }
     if (y < h - 1) { float k = b[WS][p]; sw += k; su += k * (j->u[p + w] + b[DU][p + w] - up); sv += k * (j->v[p + w] + b[DV][p + w] - vp); }
-    float du = b[DU][p], dv = b[DV][p];
-    float nu = (b[B1][p] - b[A12][p] * dv + su) / (b[A11][p] + sw + 1e-9f);
-    du = (1 - OMEGA) * du + OMEGA * nu;
-    float nv = (b[B2][p] - b[A12][p] * du + sv) / (b[A22][p] + sw + 1e-9f);
-    dv = (1 - OMEGA) * dv + OMEGA * nv;
-    b[DU][p] = du;
-    b[DV][p] = dv;
+    sor_solve(b, p, sw, su, sv);
 }
 
 /* Rows away from the top and bottom borders take the same update without the border tests (the same
@@ -155,13 +160,7 @@ static void sor_task(void *arg, int task) {
             su += k1 * (U[p + 1] + bu[p + 1] - up); sv += k1 * (V[p + 1] + bv[p + 1] - vp);
             sw += k2; su += k2 * (U[p - w] + bu[p - w] - up); sv += k2 * (V[p - w] + bv[p - w] - vp);
             sw += k1; su += k1 * (U[p + w] + bu[p + w] - up); sv += k1 * (V[p + w] + bv[p + w] - vp);
-            float du = bu[p], dv = bv[p];
-            float nu = (b[B1][p] - b[A12][p] * dv + su) / (b[A11][p] + sw + 1e-9f);
-            du = (1 - OMEGA) * du + OMEGA * nu;
-            float nv = (b[B2][p] - b[A12][p] * du + sv) / (b[A22][p] + sw + 1e-9f);
-            dv = (1 - OMEGA) * dv + OMEGA * nv;
-            b[DU][p] = du;
-            b[DV][p] = dv;
+            sor_solve(b, p, sw, su, sv);
         }
         if (x == w - 1) sor_pixel(j, x, y);
     }
