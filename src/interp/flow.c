@@ -279,9 +279,9 @@ static void search_task(void *arg, int row) {
  * looser they were, and cost g1.avi up to 0.085 dB; opened from 0 px instead of 8 they cost tree.avi
  * 0.015; 2.0 over 30 px gave the same dice but DualDiscs.mov 0.26 dB less. A uniform gate of 1.0
  * or looser cost Force_constante and Principe_inertie 1.2-1.4 dB. Only patches textured in both
- * directions try a candidate: along an edge (the rim of a disc) a patch slides, and a candidate that ends better
- * there says nothing about the motion (two discs that turn back, DualDiscs.mov, lost 0.43 dB without
- * this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end where it did:
+ * directions try a candidate: along an edge (the rim of a disc) a patch slides, and a candidate that
+ * ends better there says nothing about the motion (two discs that turn back, DualDiscs.mov, lost
+ * 0.43 dB without this). A candidate within CAND_NEAR px (|du| + |dv|) of the patch's flow would end where it did:
  * not searched. got: the patch's SSD at its flow; returns the SSD at the flow it keeps. */
 #define CAND_NEAR 1.0f
 #define CAND_TEXTURE 5.0   /* mean squared gradient (luma levels/px) the weaker direction must reach */
@@ -459,8 +459,8 @@ done:
 }
 
 kn_status kn_flow_estimate_ws(const kn_ctx *ctx, const kn_interp_opts *opts, const float *g0, const float *g1,
-                              int w, int h, const kn_flow *cand, int ncand, kn_interp_ws *ws, float **u_out, float **v_out,
-                              kn_error *err) {
+                              int w, int h, const kn_flow *cand, int ncand, kn_interp_ws *ws, float **u_out,
+                              float **v_out, kn_error *err) {
     if (!opts->propagate) ncand = 0;   /* tried in the propagation pass */
     int L = level_count(opts, w, h);
     /* auto: half resolution is as good as full on real footage and 3-4x cheaper (tree.avi, 320x240:
@@ -556,7 +556,7 @@ typedef struct {
 
 static void gap_copy_task(void *arg, int task) {
     const gap_job *j = arg;
-    size_t w = (size_t)j->f->w, y0 = (size_t)task * BAND, y1 = y0 + BAND < (size_t)j->f->h ? y0 + BAND : (size_t)j->f->h;
+    size_t w = (size_t)j->f->w, h = (size_t)j->f->h, y0 = (size_t)task * BAND, y1 = y0 + BAND < h ? y0 + BAND : h;
     memcpy(j->su + y0 * w, j->f->u + y0 * w, (y1 - y0) * w * sizeof *j->su);
     memcpy(j->sv + y0 * w, j->f->v + y0 * w, (y1 - y0) * w * sizeof *j->sv);
 }
