@@ -258,16 +258,16 @@ int kn_cmd_interpolate(int argc, char **argv) {
                                .subtitles_from = src.timed && !no_subtitles ? in : NULL};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
+    const char *first = fields && fields[0] == 't' ? "top" : "bottom";   /* the field first in time */
     if (fields && fielded)
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
-                        "second; --no-deinterlace keeps its woven frames\n", in, fields[0] == 't' ? "top" : "bottom",
-                in_fps);
+                        "second; --no-deinterlace keeps its woven frames\n", in, first, in_fps);
     else if (fields && !no_deinterlace)   /* said to be interlaced, its frames flagged progressive */
         fprintf(stderr, "kinora: note: %s says it is interlaced (%s field first) but its frames are flagged "
-                        "progressive; they are interpolated as they are\n", in, fields[0] == 't' ? "top" : "bottom");
+                        "progressive; they are interpolated as they are\n", in, first);
     else if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
-                        "so moving edges keep their combing\n", in, fields[0] == 't' ? "top" : "bottom");
+                        "so moving edges keep their combing\n", in, first);
     kn_video_writer *vw = NULL;
     kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])

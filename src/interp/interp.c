@@ -156,10 +156,10 @@ static kn_status pair_flows(const kn_ctx *ctx, const kn_interp_opts *o, const fl
                             kn_flow *fwd, kn_flow *bwd, kn_error *err) {
     size_t n = (size_t)w * h;
     kn_flow cf[2], cb[2];
-    float *buf[10] = {0};
+    float *buf[10] = {0};   /* with candidates: cf[0], cb[0], cf[1], cb[1] (u, v each), then scratch u, v */
     int nc = before_b && before_f && o->flow_candidates ? 2 : 0;
     kn_status st = KN_OK;
-    for (int i = 0; i < 4 * nc + 2 * (nc > 0) && !st; i++)
+    for (int i = 0; i < (nc ? 10 : 0) && !st; i++)
         if (!(buf[i] = kn_ws_get(ws, n * sizeof(float))))
             st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d flows", w, h);
     if (nc && !st) {
@@ -174,8 +174,8 @@ static kn_status pair_flows(const kn_ctx *ctx, const kn_interp_opts *o, const fl
         carried(ctx, &cf[0], &cb[0], su, sv);
         carried(ctx, &cf[1], &cb[1], su, sv);
     }
-    if (!st) st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, cf, nc, ws, &fwd->u, &fwd->v, err);
-    if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, cb, nc, ws, &bwd->u, &bwd->v, err);
+    if (!st) st = kn_flow_estimate_ws(ctx, o, g0, g1, w, h, nc ? cf : NULL, nc, ws, &fwd->u, &fwd->v, err);
+    if (!st) st = kn_flow_estimate_ws(ctx, o, g1, g0, w, h, nc ? cb : NULL, nc, ws, &bwd->u, &bwd->v, err);
     for (int i = 0; i < 10; i++) kn_ws_put(ws, buf[i]);
     return st;
 }

@@ -45,9 +45,10 @@ kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float 
 typedef struct kn_video_reader kn_video_reader;
 kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error *err);
 /* deinterlace: nonzero: a stream that is interlaced (its field order, else its first frame's flag)
- * and whose first frame is flagged interlaced is handed out a frame per field (deinterlace.h: its own lines kept, the others rebuilt as FFmpeg's
- * yadif=mode=send_field rebuilds them, to the bit), at twice its rate: fps, times and frame count are
- * the fields'. Every frame of such a stream is taken as two fields. */
+ * and whose first frame is flagged interlaced is handed out a frame per field (deinterlace.h: its own
+ * lines kept, the others rebuilt as FFmpeg's yadif=mode=send_field rebuilds them, to the bit), at
+ * twice its rate: fps, times and frame count are the fields'. Every frame of such a stream is taken
+ * as two fields. */
 typedef struct kn_video_reader_opts {
     int deinterlace;
 } kn_video_reader_opts;
