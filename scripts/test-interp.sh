@@ -93,6 +93,30 @@ check "  ... 8 frames at 8 fps" expect_video "$T/copy.y4m" 8 8/1
 check "folder in, mp4 out with --input-fps 8 --factor 2" "$K" interpolate "$T/frames" -o "$T/fromdir.mp4" --factor 2 --input-fps 8 --threads 2
 check "  ... 15 frames at 16 fps" expect_video "$T/fromdir.mp4" 15 16/1
 
+# --- the standard input, a pipe and the standard output: through a private folder in $TMPDIR that
+# is gone afterwards, whatever happened
+mkdir "$T/tmp"
+check "IN - (the standard input)" bash -c "cat '$T/in.mp4' | TMPDIR='$T/tmp' '$K' interpolate - -o '$T/stdin.mp4' --factor 2 2>/dev/null"
+check "  ... 15 frames at 16 fps, the file's own frames" bash -c "$(declare -f probe expect_video pixels same_pixels); expect_video '$T/stdin.mp4' 15 16/1 && same_pixels '$T/stdin.mp4' '$T/notty.mp4'"
+mkfifo "$T/fifo"
+cat "$T/in.mp4" > "$T/fifo" &
+check "IN a named pipe" env TMPDIR="$T/tmp" "$K" interpolate "$T/fifo" -o "$T/fifo.mp4" --factor 2
+check "  ... the file's own frames" same_pixels "$T/fifo.mp4" "$T/notty.mp4"
+check "OUT - (the standard output) with --format mkv" bash -c "TMPDIR='$T/tmp' '$K' interpolate '$T/in.mp4' -o - --format mkv --factor 2 > '$T/stdout.mkv' 2>/dev/null"
+check "  ... Matroska, 15 frames at 16 fps, the file's own frames" bash -c "$(declare -f probe expect_video pixels same_pixels); expect_video '$T/stdout.mkv' 15 16/1 && same_pixels '$T/stdout.mkv' '$T/f2.mkv' && ffprobe -v error -show_entries format=format_name '$T/stdout.mkv' | grep -q matroska"
+check "both at once, with sound kept" bash -c "ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=8 -f lavfi -i sine=d=1 -t 1 -pix_fmt yuv420p -c:v libx264 -c:a aac '$T/av_in.mp4' && cat '$T/av_in.mp4' | TMPDIR='$T/tmp' '$K' interpolate - -o - --format mp4 --factor 2 2>/dev/null | cat > '$T/av_out.mp4'"
+check "  ... 15 frames and an AAC stream" bash -c "$(declare -f probe expect_video); expect_video '$T/av_out.mp4' 15 16/1 && ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/av_out.mp4' | grep -qx aac"
+# (15 y4m frames of 96x64, 138 KB, are more than a pipe holds, so the writer meets the closed end)
+check "a reader that stops early (| head): exit 1, Broken pipe" bash -c "TMPDIR='$T/tmp' '$K' interpolate '$T/in.mp4' -o - --format y4m --factor 2 2>'$T/epipe.log' | head -c 100 > /dev/null; [ \${PIPESTATUS[0]} -eq 1 ] && grep -q 'Broken pipe' '$T/epipe.log'"
+"$K" interpolate - -o "$T/stall.mp4" --factor 2 < <(sleep 20) 2>"$T/stall.log" & stallpid=$!
+sleep 1; kill -TERM $stallpid; wait $stallpid; stallrc=$?
+check "SIGTERM while the standard input stalls: exit 143 at once, nothing written" bash -c "[ $stallrc -eq 143 ] && grep -q 'stopped by SIGTERM' '$T/stall.log' && [ ! -e '$T/stall.mp4' ]"
+check "-o - without --format exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o - --factor 2
+check "--format with a file OUT exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/fmt.mp4" --format mkv --factor 2
+check "--format that is not an extension exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o - --format ../x --factor 2
+check "a TMPDIR that does not exist: exit 1, naming it" bash -c "cat '$T/in.mp4' | TMPDIR='$T/nowhere' '$K' interpolate - -o '$T/nowhere.mp4' --factor 2 2>'$T/err.log'; [ \$? -eq 1 ] && grep -q '$T/nowhere' '$T/err.log' && [ ! -e '$T/nowhere.mp4' ]"
+check "the temporary folder is gone after each of them" test -z "$(ls -A "$T/tmp")"
+
 # --- a display matrix (a phone's portrait video is stored sideways): frames come out upright, as
 # the ffmpeg tool shows them: the stored frames turned by the matrix's rotation (counter-clockwise
 # degrees, as ffprobe prints it)

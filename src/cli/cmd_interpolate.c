@@ -32,9 +32,12 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "       [--no-audio] [--no-subtitles] [--no-deinterlace]\n"
+               "       [--no-audio] [--no-subtitles] [--no-deinterlace] [--format EXT]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
+               "            IN '-' reads the standard input (or a pipe); OUT '-' writes the standard output,\n"
+               "            in the container --format names (mkv, mp4, webm, nut, y4m ...), once it is whole.\n"
+               "            Both go through a temporary folder in $TMPDIR (else /tmp), removed at the end\n"
                "  --factor N  N-1 new frames between neighbours; frame N*i is input frame i, at its time\n"
                "            (fps * N, with a video's own timing when its frames are unevenly spaced)\n"
                "  --fps F     frames at times k/F between the first and last input frame (F: 60, 29.97 or\n"
@@ -173,44 +176,117 @@ static int same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-int kn_cmd_interpolate(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
-    long factor = 0, threads = kn_default_threads();
-    double fps = 0, max_memory = 0, input_fps = 0;
-    int no_audio = 0, no_subtitles = 0, no_deinterlace = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
-        else if (!strcmp(a, "--no-audio")) no_audio = 1;
-        else if (!strcmp(a, "--no-deinterlace")) no_deinterlace = 1;
-        else if (!strcmp(a, "--no-subtitles")) no_subtitles = 1;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
-            out = val; i++;
-        } else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &factor)) return 2; i++; }
-        else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, val, 1e-3, 10000, &fps)) return 2; i++; }
-        else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) return 2; i++; }
-        else if (!strcmp(a, "--input-fps")) { if (kn_arg_rate(a, val, 1e-3, 1000, &input_fps)) return 2; i++; }
-        else if (!strcmp(a, "--max-memory")) { if (kn_arg_float(a, val, 1e-6, 1e6, &max_memory)) return 2; i++; }
-        else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); interpolate_usage(stderr); return 2; }
-        else if (!in) in = a;
-        else { fprintf(stderr, "kinora: interpolate takes one input (got '%s' too)\n", a); return 2; }
+/* What `kinora interpolate` was asked for, beside its input and output. */
+typedef struct {
+    long factor, threads;
+    double fps, max_memory, input_fps;
+    int no_audio, no_subtitles, no_deinterlace;
+} interp_args;
+
+/* IN "-" (the standard input) or a pipe, and OUT "-" (the standard output), go through files in a
+ * private temporary folder: the reader opens its input more than once (frames, sound, subtitles,
+ * tags) and seeks in it, and the writer finishes its file before it is whole (an MP4's index comes
+ * last) and then renames it into place. in and out: the paths to read and write (IN and OUT
+ * themselves where they are files or folders). */
+typedef struct {
+    char dir[4096];               /* the temporary folder, "" when none was needed */
+    const char *in, *out;         /* IN and OUT, or these: */
+    char in_tmp[4200], out_tmp[4200];
+    int to_stdout;
+} stream_files;
+
+/* 1 when path is "-" or names a pipe, a socket or a device: something read once, as it comes. */
+static int is_stream(const char *path) {
+    struct stat sb;
+    return !strcmp(path, "-") || (stat(path, &sb) == 0 && (S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode) ||
+                                                            S_ISSOCK(sb.st_mode)));
+}
+
+/* A --format value: a file name extension, letters and digits only. */
+static int format_ok(const char *f) {
+    size_t n = strlen(f);
+    if (n < 1 || n > 16) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((f[i] >= 'a' && f[i] <= 'z') || (f[i] >= 'A' && f[i] <= 'Z') || (f[i] >= '0' && f[i] <= '9'))) return 0;
+    return 1;
+}
+
+/* Sets sf up for IN and OUT (format: OUT's extension when OUT is "-"), copying a streamed input into
+ * the temporary folder; returns the exit code (0: go on). stream_files_close undoes it either way. */
+static int stream_files_open(stream_files *sf, const char *in, const char *out, const char *format,
+                             const kn_interrupt *stop) {
+    memset(sf, 0, sizeof *sf);
+    sf->in = in;
+    sf->out = out;
+    sf->to_stdout = !strcmp(out, "-");
+    int from_stream = is_stream(in);
+    if (!from_stream && !sf->to_stdout) return 0;
+    if (sf->to_stdout && !format_ok(format)) {
+        fprintf(stderr, "kinora: --format takes a file name extension (mkv, mp4, webm, ...), not '%s'\n", format);
+        return 2;
     }
-    if (!in || !out) { interpolate_usage(stderr); return 2; }
-    if ((factor > 0) == (fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
-    if (same_file(in, out)) {   /* replacing the input would lose it to a mistyped -o, as ffmpeg also refuses */
-        fprintf(stderr, "kinora: %s is the input itself; write the output elsewhere\n", out);
+    if (sf->to_stdout && isatty(1)) {
+        fprintf(stderr, "kinora: the standard output is a terminal; send it to a file or a pipe\n");
+        return 2;
+    }
+    if (!strcmp(in, "-") && isatty(0)) {
+        fprintf(stderr, "kinora: the standard input is a terminal; give a file, or send a video to it\n");
         return 2;
     }
     kn_error err = {0};
+    if (kn_tmp_dir(sf->dir, sizeof sf->dir, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    if (sf->to_stdout) {
+        snprintf(sf->out_tmp, sizeof sf->out_tmp, "%s/output.%s", sf->dir, format);
+        sf->out = sf->out_tmp;
+    }
+    if (!from_stream) return 0;
+    snprintf(sf->in_tmp, sizeof sf->in_tmp, "%s/input", sf->dir);
+    sf->in = sf->in_tmp;
+    int fd = strcmp(in, "-") ? open(in, O_RDONLY | O_CLOEXEC) : 0;
+    if (fd < 0) { fprintf(stderr, "kinora: %s: %s\n", in, strerror(errno)); return 1; }
+    const char *what = fd ? in : "the standard input";
+    kn_status st = kn_copy_fd_to_file(fd, what, sf->in, &stop->raised, &err);
+    if (fd) close(fd);
+    if (st && !stop->raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told by the caller */
+    return st ? 1 : 0;
+}
+
+/* Copies a finished output to the standard output; returns the exit code. SIGPIPE is blocked (and a
+ * pending one taken) meanwhile, so a reader that stops early (`| head`) is an error here, EPIPE,
+ * and the temporary folder is still removed. */
+static int stream_files_deliver(const stream_files *sf) {
+    if (!sf->to_stdout) return 0;
+    sigset_t pipe_sig, old;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_sig, &old);
+    kn_error err = {0};
+    kn_status st = kn_copy_file_to_fd(sf->out, 1, "the standard output", &err);
+    struct timespec now = {0, 0};
+    while (sigtimedwait(&pipe_sig, NULL, &now) == SIGPIPE) {}
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (st) fprintf(stderr, "kinora: %s\n", err.msg);
+    return st ? 1 : 0;
+}
+
+static void stream_files_close(stream_files *sf) {
+    if (sf->dir[0]) kn_remove_dir_flat(sf->dir);
+}
+
+/* Interpolates in_path into out_path (files or folders), naming them in and out in what it prints;
+ * returns the exit code. */
+static int interpolate(const interp_args *o, const char *in_path, const char *out_path, const char *in,
+                       const char *out, const kn_interrupt *stop) {
+    long factor = o->factor;
+    double fps = o->fps, max_memory = o->max_memory, input_fps = o->input_fps;
+    int no_audio = o->no_audio, no_subtitles = o->no_subtitles, no_deinterlace = o->no_deinterlace;
+    long threads = o->threads;
+    kn_error err = {0};
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
-    kn_interrupt stop;   /* before any thread: they all leave the signals to its watcher */
-    if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora: cannot set up the signal watcher\n"); return 1; }
-    counted_reader src = {.stop = &stop};
+    counted_reader src = {.stop = stop};
     kn_video_reader_opts ro = {.deinterlace = !no_deinterlace};
-    if (kn_video_reader_open_with(in, &ro, &src.rd, &err)) {
+    if (kn_video_reader_open_with(in_path, &ro, &src.rd, &err)) {
         fprintf(stderr, "kinora: %s\n", err.msg);
-        kn_interrupt_stop(&stop);
         return 1;
     }
     int w, h;
@@ -227,11 +303,11 @@ int kn_cmd_interpolate(int argc, char **argv) {
     src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
     int rc = 1;
     kn_pool *pool = NULL;
-    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .stop = &stop};
+    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .stop = stop};
     /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
      * are its cadence's anyway); --fps makes a steady output of its own */
     if (factor > 0 && src.timed) dst.src = &src;
-    if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out))) {   /* fail now, not after interpolating */
+    if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out_path))) {   /* fail now, not after interpolating */
         fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
                 fps > 0 ? "use --fps" : "write a video");
         goto done;
@@ -241,7 +317,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     long long held = kn_interp_video_between(in_fps, (int)factor, fps) + WRITER_SLOTS;
     if (check_memory(in, w, h, held, budget, max_memory > 0 ? "that --max-memory allows" : "available on this machine"))
         goto done;
-    if (budget > 0 && kn_video_writer_keeps_frames(out))
+    if (budget > 0 && kn_video_writer_keeps_frames(out_path))
         dst.limit = (long long)((budget - needed_bytes(w, h, held)) / (3.0 * w * h));
     double out_fps = factor > 0 ? in_fps * (double)factor : fps;
     kn_ctx ctx;
@@ -253,11 +329,11 @@ int kn_cmd_interpolate(int argc, char **argv) {
     dst.expected = nin > 0 ? kn_interp_video_frames((int)(nin < INT_MAX ? nin : INT_MAX), in_fps, (int)factor, fps) : 0;
     long long dropped = 0;
     /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
-    kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && !no_audio ? in : NULL,
+    kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && !no_audio ? in_path : NULL,
                                .audio_start = kn_video_reader_start(src.rd),
-                               .subtitles_from = src.timed && !no_subtitles ? in : NULL};
+                               .subtitles_from = src.timed && !no_subtitles ? in_path : NULL};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
-    if (!kn_video_path_is_folder(in)) wo.tags_from = in;   /* title, creation time, place, language */
+    if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
     const char *first = fields && fields[0] == 't' ? "top" : "bottom";   /* the field first in time */
     if (fields && fielded)
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
@@ -269,7 +345,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
                         "so moving edges keep their combing\n", in, first);
     kn_video_writer *vw = NULL;
-    kn_status st = kn_video_writer_open_with(out, w, h, (float)out_fps, &wo, &vw, &err);
+    kn_status st = kn_video_writer_open_with(out_path, w, h, (float)out_fps, &wo, &vw, &err);
     if (!st && kn_video_writer_audio_note(vw)[0])
         fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(vw));
     if (!st && kn_video_writer_subtitle_note(vw)[0])
@@ -281,7 +357,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (!st) { st = kn_video_pipe_finish(dst.pipe, &err); dst.pipe = NULL; }
     show_progress(&dst, 1);
     if (st) {
-        if (!stop.raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
+        if (!stop->raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
     } else {
         fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
                         "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
@@ -295,6 +371,52 @@ done:
     kn_video_reader_close(src.rd);
     free(src.times);
     kn_pool_destroy(pool);
+    return rc;
+}
+
+
+int kn_cmd_interpolate(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *format = NULL;
+    interp_args o = {.threads = kn_default_threads()};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
+        else if (!strcmp(a, "--no-audio")) o.no_audio = 1;
+        else if (!strcmp(a, "--no-deinterlace")) o.no_deinterlace = 1;
+        else if (!strcmp(a, "--no-subtitles")) o.no_subtitles = 1;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
+            out = val; i++;
+        } else if (!strcmp(a, "--format")) {
+            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
+            format = val; i++;
+        } else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &o.factor)) return 2; i++; }
+        else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, val, 1e-3, 10000, &o.fps)) return 2; i++; }
+        else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &o.threads)) return 2; i++; }
+        else if (!strcmp(a, "--input-fps")) { if (kn_arg_rate(a, val, 1e-3, 1000, &o.input_fps)) return 2; i++; }
+        else if (!strcmp(a, "--max-memory")) { if (kn_arg_float(a, val, 1e-6, 1e6, &o.max_memory)) return 2; i++; }
+        else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); interpolate_usage(stderr); return 2; }
+        else if (!in) in = a;
+        else { fprintf(stderr, "kinora: interpolate takes one input (got '%s' too)\n", a); return 2; }
+    }
+    if (!in || !out) { interpolate_usage(stderr); return 2; }
+    if (!strcmp(out, "-") != (format != NULL)) {
+        fprintf(stderr, "kinora: %s\n", format ? "--format is for -o - (the standard output) only"
+                                               : "-o - (the standard output) needs --format (mkv, mp4, webm, ...)");
+        return 2;
+    }
+    if ((o.factor > 0) == (o.fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
+    if (same_file(in, out)) {   /* replacing the input would lose it to a mistyped -o, as ffmpeg also refuses */
+        fprintf(stderr, "kinora: %s is the input itself; write the output elsewhere\n", out);
+        return 2;
+    }
+    kn_interrupt stop;   /* before any thread: they all leave the signals to its watcher */
+    if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora: cannot set up the signal watcher\n"); return 1; }
+    stream_files sf;
+    int rc = stream_files_open(&sf, in, out, format, &stop);
+    if (!rc) rc = interpolate(&o, sf.in, sf.out, in, out, &stop);
+    if (!rc) rc = stream_files_deliver(&sf);
+    stream_files_close(&sf);
     return kn_interrupt_finish(&stop, "kinora", out, rc);
 }
 

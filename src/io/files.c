@@ -1,7 +1,9 @@
-/* Atomic file writes, whole-file reads, directories. */
+/* Atomic file writes, whole-file reads, directories, temporary folders, streams to and from files. */
 #include "io/io.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -89,4 +91,73 @@ kn_status kn_mkdirs(const char *path, kn_error *err) {
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) return kn_fail(err, KN_EIO, "%s: %s", buf, strerror(errno));
     if (!kn_path_is_dir(buf)) return kn_fail(err, KN_EIO, "%s: exists and is not a folder", buf);
     return KN_OK;
+}
+
+kn_status kn_tmp_dir(char *dir, size_t cap, kn_error *err) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !base[0]) base = "/tmp";
+    if ((size_t)snprintf(dir, cap, "%s/kinora-XXXXXX", base) >= cap)
+        return kn_fail(err, KN_EINVAL, "TMPDIR is too long: %s", base);
+    if (!mkdtemp(dir)) return kn_fail(err, KN_EIO, "cannot make a temporary folder in %s: %s", base, strerror(errno));
+    return KN_OK;
+}
+
+void kn_remove_dir_flat(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        char p[4096];
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p) unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* How long a wait for a stalled stream lasts before *stop is read again, in ms. */
+#define STOP_POLL_MS 200
+
+kn_status kn_copy_fd_to_file(int fd, const char *what, const char *path, const volatile int *stop, kn_error *err) {
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) return kn_fail(err, KN_EIO, "%s: cannot create: %s", path, strerror(errno));
+    enum { CHUNK = 1 << 16 };
+    char *buf = malloc(CHUNK);
+    kn_status st = buf ? KN_OK : kn_fail(err, KN_ENOMEM, "out of memory copying %s", what);
+    while (!st) {
+        if (stop && *stop) { st = kn_fail(err, KN_ECANCELLED, "interrupted while reading %s", what); break; }
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int ready = poll(&pf, 1, STOP_POLL_MS);
+        if (ready < 0 && errno != EINTR) { st = kn_fail(err, KN_EIO, "%s: %s", what, strerror(errno)); break; }
+        if (ready <= 0) continue;
+        ssize_t r = read(fd, buf, CHUNK);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r < 0) { st = kn_fail(err, KN_EIO, "cannot read %s: %s", what, strerror(errno)); break; }
+        if (r == 0) break;
+        if (kn_write_all(out, buf, (size_t)r) != 0)
+            st = kn_fail(err, KN_EIO, "%s: cannot hold a copy of %s: %s", path, what, strerror(errno));
+    }
+    free(buf);
+    if (close(out) != 0 && !st) st = kn_fail(err, KN_EIO, "%s: cannot hold a copy of %s: %s", path, what, strerror(errno));
+    if (st) unlink(path);
+    return st;
+}
+
+kn_status kn_copy_file_to_fd(const char *path, int fd, const char *what, kn_error *err) {
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno));
+    enum { CHUNK = 1 << 16 };
+    char *buf = malloc(CHUNK);
+    kn_status st = buf ? KN_OK : kn_fail(err, KN_ENOMEM, "out of memory copying %s", path);
+    while (!st) {
+        ssize_t r = read(in, buf, CHUNK);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { st = kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno)); break; }
+        if (r == 0) break;
+        if (kn_write_all(fd, buf, (size_t)r) != 0) st = kn_fail(err, KN_EIO, "cannot write %s: %s", what, strerror(errno));
+    }
+    free(buf);
+    close(in);
+    return st;
 }

@@ -77,5 +77,17 @@ kn_status kn_read_file(const char *path, size_t max_size, char **out, size_t *n,
 int kn_tmp_open(const char *path, char *tmp, size_t tmpcap);
 int kn_path_is_dir(const char *path);
 kn_status kn_mkdirs(const char *path, kn_error *err);
+/* A private folder for a command's temporary files, $TMPDIR (else /tmp)/kinora-XXXXXX, mode 0700,
+ * into dir (cap bytes). The caller removes it (kn_remove_dir_flat). */
+kn_status kn_tmp_dir(char *dir, size_t cap, kn_error *err);
+/* Removes the files in dir (not in sub-folders), then dir itself. */
+void kn_remove_dir_flat(const char *dir);
+/* Copies what fd delivers until its end into a new file at path (mode 0600). A pipe can stall, so
+ * fd is polled and *stop (when stop is not NULL) read between waits: once it is nonzero the copy
+ * ends with KN_ECANCELLED. On any failure (full disk, read error) the partial file is removed and
+ * err names what, and `what` names the stream in it ("the standard input"). */
+kn_status kn_copy_fd_to_file(int fd, const char *what, const char *path, const volatile int *stop, kn_error *err);
+/* Copies the file at path to fd (`what` names fd in errors, e.g. "the standard output"). */
+kn_status kn_copy_file_to_fd(const char *path, int fd, const char *what, kn_error *err);
 
 #endif

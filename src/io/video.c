@@ -583,20 +583,6 @@ static kn_status write_all(int fd, const void *buf, size_t n, const char *path, 
 
 /* ---- folder of PNG frames ---- */
 
-static void remove_tree_flat(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        char p[4096];
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p) unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* 1 if dir has entries other than . and .., 0 if empty, -1 if it cannot be read. */
 static int dir_nonempty(const char *dir) {
     DIR *d = opendir(dir);
@@ -853,7 +839,7 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     enc_free(&vw->e);
     if (vw->fd >= 0) close(vw->fd);
     if (vw->tmp[0]) {
-        if (vw->kind == VK_DIR) remove_tree_flat(vw->tmp);
+        if (vw->kind == VK_DIR) kn_remove_dir_flat(vw->tmp);
         else unlink(vw->tmp);
     }
     free(vw->buf);

@@ -1,6 +1,9 @@
-/* safetensors reader/writer and config getters. */
+/* safetensors reader/writer, config getters, temporary folders and stream copies. */
 #include "test.h"
 #include "io/io.h"
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TEST(safetensors_roundtrip) {
@@ -104,9 +107,66 @@ TEST(config_getters) {
     json_decref(o);
 }
 
+/* A pipe's bytes copied into a file in a temporary folder and back out through another pipe; a copy
+ * asked to stop, or onto an existing file, fails and leaves no file; the folder is removed whole. */
+TEST(stream_copies) {
+    kn_error err = {0};
+    char dir[4096], path[4200], other[4200];
+    REQUIRE(kn_tmp_dir(dir, sizeof dir, &err) == KN_OK);
+    struct stat sb;
+    CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700);
+    snprintf(path, sizeof path, "%s/copy", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    enum { N = 200000 };   /* more than a pipe holds: written in pieces by a child */
+    unsigned char *src = malloc(N), *back = malloc(N);
+    REQUIRE(src && back);
+    for (int i = 0; i < N; i++) src[i] = (unsigned char)(i * 7 + i / 251);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) { close(fds[0]); _exit(kn_write_all(fds[1], src, N) ? 1 : 0); }
+    close(fds[1]);
+    volatile int stop = 0;
+    CHECK(kn_copy_fd_to_file(fds[0], "the test pipe", path, &stop, &err) == KN_OK);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CHECK(stat(path, &sb) == 0 && sb.st_size == N);
+    REQUIRE(pipe(fds) == 0);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) { close(fds[0]); _exit(kn_copy_file_to_fd(path, fds[1], "the test pipe", &err) ? 1 : 0); }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got < N && (r = read(fds[0], back + got, N - got)) > 0) got += (size_t)r;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CHECK(got == N && memcmp(src, back, N) == 0);
+    /* onto an existing file: refused, and that file is left as it was */
+    REQUIRE(pipe(fds) == 0);
+    close(fds[1]);
+    CHECK(kn_copy_fd_to_file(fds[0], "the test pipe", path, NULL, &err) == KN_EIO && strstr(err.msg, path));
+    CHECK(stat(path, &sb) == 0 && sb.st_size == N);
+    close(fds[0]);
+    /* stop raised while the pipe is open and silent: cancelled, no file */
+    REQUIRE(pipe(fds) == 0);
+    stop = 1;
+    CHECK(kn_copy_fd_to_file(fds[0], "the test pipe", other, &stop, &err) == KN_ECANCELLED &&
+          strstr(err.msg, "the test pipe"));
+    CHECK(stat(other, &sb) != 0);
+    close(fds[0]);
+    close(fds[1]);
+    kn_remove_dir_flat(dir);
+    CHECK(stat(dir, &sb) != 0);
+    free(src);
+    free(back);
+}
+
 TEST_MAIN_BEGIN
     RUN(safetensors_roundtrip);
     RUN(safetensors_rejects_bad_headers);
     RUN(f16_bf16_conversions);
     RUN(config_getters);
+    RUN(stream_copies);
 TEST_MAIN_END
