@@ -164,6 +164,15 @@ mkdir -p "$T/bffd" "$T/bffyk"
 "$K" interpolate "$T/bffy.mkv" -o "$T/bffyk/" --factor 1 2>/dev/null
 check "bottom field first: 50 frames, yadif's too" bash -c "'$K' interpolate '$T/bff.mp4' -o '$T/bffd/' --factor 2 2>'$T/bff.log' && grep -q 'bottom field first' '$T/bff.log'"
 check "  ... the same frames" same_folder "$T/bffd" "$T/bffyk"
+# progressive segmented frames (PsF): the truth's every other frame, 25 progressive pictures coded as
+# interlaced frames (each flagged so): kept as frames, not split into fields that would repeat each
+ffmpeg -v error -i "$T/truth50.mkv" -vf "select=not(mod(n\,2))" -fps_mode passthrough -pix_fmt yuv420p -c:v libx264 \
+  -crf 10 -x264-params interlaced=1 -flags +ildct+ilme "$T/psf.mp4"
+mkdir -p "$T/psf" "$T/psfw"
+check "PsF (25 pictures flagged interlaced), --factor 2: 2*(25-1)+1 = 49 frames, not 50 fields" bash -c "'$K' interpolate '$T/psf.mp4' -o '$T/psf/' --factor 2 2>'$T/psf.log' && [ \$(find '$T/psf' -name '*.png' | wc -l) -eq 49 ]"
+check "  ... with a note saying so" grep -q "is flagged interlaced (top field first) but both fields of each frame show one moment" "$T/psf.log"
+"$K" interpolate "$T/psf.mp4" -o "$T/psfw/" --factor 2 --no-deinterlace 2>/dev/null
+check "  ... the frames --no-deinterlace gives" same_folder "$T/psf" "$T/psfw"
 ffmpeg -v error -f lavfi -i testsrc2=size=96x64:rate=25 -t 1 -pix_fmt yuv420p -c:v mpeg2video -field_order tt "$T/said.mkv"
 check "a stream said to be interlaced whose frames are flagged progressive: its 25 frames, 2*(25-1)+1 = 49" bash -c "'$K' interpolate '$T/said.mkv' -o '$T/said2.mkv' --factor 2 2>'$T/said.log' && [ \$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$T/said2.mkv') = 49 ]"
 check "  ... with a note saying so" grep -q "says it is interlaced (top field first) but its frames are flagged progressive" "$T/said.log"

@@ -338,6 +338,10 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
     if (fields && fielded)
         fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
                         "second; --no-deinterlace keeps its woven frames\n", in, first, in_fps);
+    else if (fields && kn_video_reader_psf(src.rd))   /* flagged interlaced, its fields one moment */
+        fprintf(stderr, "kinora: note: %s is flagged interlaced (%s field first) but both fields of each frame "
+                        "show one moment (progressive segmented frames): its frames are interpolated as they "
+                        "are\n", in, first);
     else if (fields && !no_deinterlace)   /* said to be interlaced, its frames flagged progressive */
         fprintf(stderr, "kinora: note: %s says it is interlaced (%s field first) but its frames are flagged "
                         "progressive; they are interpolated as they are\n", in, first);

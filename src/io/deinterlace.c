@@ -1,5 +1,6 @@
 /* yadif's rule, one plane at a time (deinterlace.h). */
 #include "io/deinterlace.h"
+#include <stdlib.h>
 #include <string.h>
 
 static inline int absi(int a) { return a < 0 ? -a : a; }
@@ -72,4 +73,45 @@ void kn_deinterlace_plane(const uint8_t *p2, const uint8_t *p1, const uint8_t *c
         if ((y & 1) == parity || h == 1) memcpy(out + y * out_stride, cur + y * stride, (size_t)w);
         else rebuild_row(p2, p1, cur, n1, n2, stride, w, h, y, out + y * out_stride);
     }
+}
+
+/* Levels by which the interpolated top fields of a frame and both its neighbours must differ for a
+ * pixel to count as moving: flat and still parts say nothing about timing. */
+#define FIELD_MOVE_LEVELS 12
+/* Moving pixels needed before a verdict, and how much worse the neighbours' top fields must match
+ * than the frame's own for PsF. Measured 2026-12-07 on H.264 (crf 16, interlaced coding) made from
+ * real footage (vtest.avi, box.mp4, cup.mp4; 48 frames), each once as PsF (its frames flagged
+ * interlaced) and once interlaced (pairs of frames woven as fields, both field orders): PsF 7.3,
+ * 1.40 and 3.9; interlaced 0.83, 0.93 and 0.58. Below the threshold the frames stay split into
+ * fields, as they were before this test. */
+#define FIELD_MIN_MOVING 1000
+#define FIELD_PSF_RATIO 1.25
+
+/* The top field interpolated to bottom line y (odd, 3 <= y <= h - 4), pixel x: taps -1, 9, 9, -1 on
+ * the top lines y - 3, y - 1, y + 1, y + 3, times 16. */
+static int top_at(const uint8_t *p, ptrdiff_t stride, int y, int x) {
+    return 9 * (p[(y - 1) * stride + x] + p[(y + 1) * stride + x]) - p[(y - 3) * stride + x] - p[(y + 3) * stride + x];
+}
+
+void kn_field_timing_add(const uint8_t *prev, const uint8_t *cur, const uint8_t *next, ptrdiff_t stride, int w,
+                         int h, kn_field_timing *t) {
+    double own = 0, to_prev = 0, to_next = 0;
+    long long moving = 0;
+    for (int y = 3; y + 3 < h; y += 2)
+        for (int x = 0; x < w; x++) {
+            int c = top_at(cur, stride, y, x), p = top_at(prev, stride, y, x), n = top_at(next, stride, y, x);
+            if (abs(p - c) <= 16 * FIELD_MOVE_LEVELS || abs(n - c) <= 16 * FIELD_MOVE_LEVELS) continue;
+            int b = 16 * cur[y * stride + x];
+            own += abs(b - c);
+            to_prev += abs(b - p);
+            to_next += abs(b - n);
+            moving++;
+        }
+    t->own += own;
+    t->other += to_prev < to_next ? to_prev : to_next;
+    t->moving += moving;
+}
+
+int kn_field_timing_is_psf(const kn_field_timing *t) {
+    return t->moving >= FIELD_MIN_MOVING && t->other > FIELD_PSF_RATIO * t->own;
 }

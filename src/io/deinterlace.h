@@ -29,4 +29,19 @@ void kn_deinterlace_plane(const uint8_t *p2, const uint8_t *p1, const uint8_t *c
                           const uint8_t *n2, ptrdiff_t stride, int w, int h, int parity, uint8_t *out,
                           ptrdiff_t out_stride);
 
+/* Whether the two fields of woven frames show one moment (progressive pictures stored as fields,
+ * "PsF": a film or a progressive camera in an interlaced broadcast, flagged interlaced frame by
+ * frame) or two a field period apart (interlaced). Each line of the bottom field is compared with
+ * the top field, interpolated to that line, of its own frame and of the frames before and after,
+ * where the picture moves (the three interpolations differ there): a PsF bottom line matches its own
+ * frame's top field far better than the neighbours', an interlaced one, half a frame from both its
+ * own frame's top field and one neighbour's, about as well.
+ * Add the 8-bit luma planes (w x h, rows `stride` bytes apart) of each three consecutive frames, then
+ * ask. */
+typedef struct { double own, other; long long moving; } kn_field_timing;
+void kn_field_timing_add(const uint8_t *prev, const uint8_t *cur, const uint8_t *next, ptrdiff_t stride, int w,
+                         int h, kn_field_timing *t);
+/* 1: the fields show one moment (PsF); 0: they do not, or too little moved to tell. */
+int kn_field_timing_is_psf(const kn_field_timing *t);
+
 #endif

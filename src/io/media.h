@@ -84,9 +84,13 @@ void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d);
 /* Whether the stream says its frames are interlaced (two fields of different times woven together,
  * as broadcast and DV video are): "tt", "bb", "tb" or "bt" then, else NULL (progressive or not said,
  * a PNG folder). Without the deinterlace option the reader hands the woven frames out as they are;
- * with it, kn_video_reader_deinterlaced is nonzero and the frames are the fields'. */
+ * with it, kn_video_reader_deinterlaced is nonzero and the frames are the fields', unless the first
+ * 48 frames show both fields of each at one moment (progressive segmented frames, PsF: a film or a
+ * progressive camera sent as interlaced video; deinterlace.h, kn_field_timing): then the frames are
+ * handed out as they are and kn_video_reader_psf is nonzero. */
 const char *kn_video_reader_interlaced(const kn_video_reader *r);
 int kn_video_reader_deinterlaced(const kn_video_reader *r);
+int kn_video_reader_psf(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

@@ -420,6 +420,7 @@ struct kn_video_reader {
     /* deinterlacing (kn_video_reader_opts): frame 0 decides, and fields_next hands out a frame per field */
     int deinterlace;     /* asked for */
     int fielded;         /* the stream is interlaced and deinterlaced */
+    int psf;             /* flagged interlaced, but its fields show one moment: kept as frames (kn_field_timing) */
     int first_parity;    /* the lines of the first field in time: 0 the even (top) ones, 1 the odd */
     enum AVPixelFormat work;   /* the 8-bit planar format the fields are rebuilt in (work_format) */
     AVFrame *woven[3];   /* in work, at frame 0's size as stored (before turning upright): the frames before,
@@ -492,6 +493,38 @@ static kn_status reader_open_ffmpeg(kn_video_reader *r, kn_error *err) {
     st = dec_open(d, r->path, &r->fps, err);
     r->fps = fps;
     return st;
+}
+
+/* Frames the PsF test (kn_field_timing) decodes: about two seconds of broadcast. */
+#define PSF_PROBE_FRAMES 48
+
+/* 1 when the first PSF_PROBE_FRAMES frames of an interlaced-flagged stream (frame 0 w x h as stored)
+ * show each frame's two fields at one moment (kn_field_timing_is_psf), read by a decoder of its own
+ * so that the reader's stays at frame 0. Anything that stops the test (an error, a change of size)
+ * leaves the verdict to the frames seen so far. */
+static int fields_same_moment(const char *path, int w, int h) {
+    dec d = {0};
+    d.t_first = AV_NOPTS_VALUE;
+    d.t_end = INT64_MIN;
+    float fps;
+    kn_error err = {0};
+    kn_field_timing timing = {0};
+    AVFrame *luma[3] = {av_frame_alloc(), av_frame_alloc(), av_frame_alloc()};
+    int n = 0, got = 1;
+    if (luma[0] && luma[1] && luma[2] && !dec_open(&d, path, &fps, &err)) {
+        while (n < PSF_PROBE_FRAMES && !dec_next(&d, path, &got, &err) && got) {
+            const AVFrame *f = d.frame;
+            AVFrame *slot = luma[n % 3];
+            if (f->width != w || f->height != h || to_work(&d, f, w, h, work_format(f->format), slot, path, &err)) break;
+            if (++n < 3) continue;
+            const AVFrame *p = luma[(n - 3) % 3], *c = luma[(n - 2) % 3];
+            if (p->linesize[0] != slot->linesize[0] || c->linesize[0] != slot->linesize[0]) break;
+            kn_field_timing_add(p->data[0], c->data[0], slot->data[0], slot->linesize[0], w, h, &timing);
+        }
+    }
+    for (int i = 0; i < 3; i++) av_frame_free(&luma[i]);
+    dec_close(&d);
+    return kn_field_timing_is_psf(&timing);
 }
 
 /* The frame just decoded into the next free woven slot. */
@@ -593,7 +626,9 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
              * interlaced: a stream said to be interlaced whose frames are flagged progressive (a film
              * on DVD, progressive pictures in an interlaced container) keeps its frames */
             const AVFrame *f0 = r->d.frame;
-            if ((r->fielded = r->deinterlace && r->d.fields && f0->interlaced_frame)) {
+            r->psf = r->deinterlace && r->d.fields && f0->interlaced_frame &&
+                     fields_same_moment(r->path, f0->width, f0->height);
+            if ((r->fielded = r->deinterlace && r->d.fields && f0->interlaced_frame && !r->psf)) {
                 r->fps *= 2;
                 r->frames *= 2;
                 r->first_parity = !f0->top_field_first;
@@ -683,6 +718,8 @@ void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d) { *d
 const char *kn_video_reader_interlaced(const kn_video_reader *r) { return r->is_dir ? NULL : r->d.fields; }
 
 int kn_video_reader_deinterlaced(const kn_video_reader *r) { return r->fielded; }
+
+int kn_video_reader_psf(const kn_video_reader *r) { return r->psf; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);

@@ -1281,6 +1281,36 @@ TEST(deinterlace_moving_bar_is_rebuilt_from_its_own_field) {
     CHECK(!memcmp(out, truth[3], sizeof out));
 }
 
+/* A smooth texture panning 4 px a frame, woven two ways: both fields from the same moment (PsF) and
+ * the bottom field half a frame later (interlaced, top field first), and also bottom field first.
+ * Only the first reads as PsF; a still picture says nothing, and neither does a strided plane of
+ * fewer than 8 rows (nothing read outside it, under ASan). */
+static uint8_t pan_at(double x, int y) { return (uint8_t)(128 + 60 * sin(x / 3.0) + 40 * sin(y / 5.0 + x / 7.0)); }
+static void woven_frame(uint8_t *f, int w, int h, double x0_top, double x0_bottom) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) f[y * w + x] = pan_at(x + (y & 1 ? x0_bottom : x0_top), y);
+}
+TEST(field_timing_tells_psf_from_interlaced) {
+    enum { W = 64, H = 48, N = 6 };
+    static uint8_t fr[N][H * W];
+    const double offsets[4][2] = {{0, 0}, {0, 2}, {2, 0}, {0, 0}};   /* PsF, tff, bff (bottom first), still */
+    const double speed[4] = {4, 4, 4, 0};
+    for (int kind = 0; kind < 4; kind++) {
+        kn_field_timing t = {0};
+        for (int k = 0; k < N; k++)
+            woven_frame(fr[k], W, H, speed[kind] * k + offsets[kind][0], speed[kind] * k + offsets[kind][1]);
+        for (int k = 1; k + 1 < N; k++) kn_field_timing_add(fr[k - 1], fr[k], fr[k + 1], W, W, H, &t);
+        CHECKF(kn_field_timing_is_psf(&t) == (kind == 0), "kind %d: %g own, %g other, %lld moving", kind, t.own,
+               t.other, t.moving);
+        if (kind < 3) CHECKF(t.moving >= 1000, "kind %d: only %lld moving", kind, t.moving);
+    }
+    kn_field_timing t = {0};
+    static uint8_t small[7 * 80];
+    for (int i = 0; i < 7 * 80; i++) small[i] = (uint8_t)(i * 13);
+    kn_field_timing_add(small, small + 1, small + 2, 80, 70, 7, &t);
+    CHECK(t.moving >= 0 && !kn_field_timing_is_psf(&t));
+}
+
 /* Odd and tiny planes, wider strides, and the ends: kept rows copied, nothing read or written
  * outside the planes (checked under ASan). */
 TEST(deinterlace_small_planes_and_strides) {
@@ -1349,6 +1379,7 @@ TEST_MAIN_BEGIN
     RUN(deinterlace_still_picture_is_exact);
     RUN(deinterlace_moving_bar_is_rebuilt_from_its_own_field);
     RUN(deinterlace_small_planes_and_strides);
+    RUN(field_timing_tells_psf_from_interlaced);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_dir);
