@@ -378,6 +378,8 @@ check "  ... prints all four methods" bash -c "grep -q '^  kinora ' '$T/eval.txt
 check "  ... scores every method on the frames all of them rebuilt" bash -c "grep -q '2 rebuilt' '$T/eval.txt' && grep -q 'all methods are scored on the 2 rebuilt frames' '$T/eval.err'"
 check "  ... without minterpolate scores all 3 rebuilt frames" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --no-minterpolate | grep -q '3 rebuilt'"
 check "  ... with no ffmpeg to run, the minterpolate row is left out, saying so" bash -c "PATH=/nonexistent '$K' eval-interp '$T/in.mp4' --frames 7 > '$T/nomi.txt' 2>'$T/nomi.err' && ! grep -q '^  minterpolate ' '$T/nomi.txt' && grep -q '^  blend ' '$T/nomi.txt' && grep -q 'minterpolate failed' '$T/nomi.err'"
+check "eval-interp --runs 3: medians of 3 runs taking turns, the same scores as one run, and the ratio" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --threads 2 --runs 3 > '$T/eval3.txt' 2>/dev/null && grep -q 'medians of 3 runs, Kinora and minterpolate taking turns' '$T/eval3.txt' && [ \"\$(grep '^  kinora ' '$T/eval3.txt' | awk '{print \$2, \$3}')\" = \"\$(grep '^  kinora ' '$T/eval.txt' | awk '{print \$2, \$3}')\" ] && grep -q '^  Kinora - minterpolate: [-+][0-9.]* dB in [0-9.]* of its wall time' '$T/eval3.txt'"
+check "eval-interp --runs 0 exits 2" exits 2 "$K" eval-interp "$T/in.mp4" --runs 0
 check "eval-interp on a missing file exits 1" exits 1 "$K" eval-interp "$T/nope.mp4" --frames 5
 check "eval-interp beyond --max-memory exits 1" exits 1 "$K" eval-interp "$T/in.mp4" --frames 7 --max-memory 0.000001
 check "  ... saying how much it needs" grep -q "needs about .* GB of memory, more than the 0.00 GB that --max-memory allows; not even 3 frames fit" "$T/err.log"

@@ -522,12 +522,16 @@ static int run_minterpolate(const kn_video *even, int m, int threads, uint8_t *d
 
 static void eval_usage(FILE *f) {
     fprintf(f, "usage: kinora eval-interp VIDEO... [--frames N] [--threads N] [--no-minterpolate] [--max-memory GB]\n"
+               "                         [--runs N]\n"
                "  Drops every other frame of the first N frames (default 301), rebuilds the dropped ones and\n"
                "  prints mean RGB PSNR (8-bit, per-frame mean) and mean SSIM (luma, 11x11 Gaussian window,\n"
                "  sigma 1.5) for Kinora, frame duplication, linear blend and FFmpeg's minterpolate, all scored\n"
                "  on the frames every method rebuilt (minterpolate stops up to a frame early).\n"
                "  The frames are held in memory; a clip that would need more than --max-memory (default: the\n"
-               "  memory available) is refused with the number of frames that fit.\n");
+               "  memory available) is refused with the number of frames that fit.\n"
+               "  --runs N  run Kinora and minterpolate N times each (default 1), taking turns, and print the\n"
+               "            median wall and CPU time of each, and their ratio: a machine whose speed wanders\n"
+               "            then moves both alike\n");
 }
 
 /* Memory eval-interp needs beside the frames, per pixel of a frame: measured as peak RSS minus the
@@ -542,8 +546,17 @@ static double eval_bytes(int m, int ne, int w, int h) {
     return (3.0 * m + ne) * 3.0 * px + EVAL_WORK_BYTES_PER_PIXEL * px;
 }
 
-static int eval_one(const char *path, int frames, int threads, int with_mi, double budget, const char *what,
-                    kn_ctx *ctx) {
+/* The median of n values (sorted in place). */
+static double median(double *v, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) { double t = v[j]; v[j] = v[j - 1]; v[j - 1] = t; }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define EVAL_MAX_RUNS 99
+
+static int eval_one(const char *path, int frames, int threads, int with_mi, int runs, double budget,
+                    const char *what, kn_ctx *ctx) {
     kn_error err = {0};
     kn_video v = {0}, even = {0}, out = {0};
     if (kn_video_read_range(path, 0, frames, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
@@ -572,31 +585,38 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, doub
     method_score s[4] = {{"kinora", 0, 0, 0, 0, 0}, {"duplicate", 0, 0, 0, 0, 0}, {"blend", 0, 0, 0, 0, 0},
                          {"minterpolate", 0, 0, 0, 0, 0}};
     /* minterpolate first: it stops up to a frame early, and every method is then scored on the frames
-     * all of them rebuilt, so the means compare the same frames */
+     * all of them rebuilt, so the means compare the same frames. With several runs the two take turns,
+     * and each run's frames are the same as the first's (both are deterministic): the first are scored */
     int nmethods = 3, mlim = m;
-    double t0, c0;
-    if (with_mi) {
-        t0 = kn_now(); c0 = cpu_seconds(RUSAGE_CHILDREN);
-        int got = run_minterpolate(&even, m, threads, buf);
-        s[3].wall = kn_now() - t0;
-        s[3].cpu = cpu_seconds(RUSAGE_CHILDREN) - c0;
-        if (got >= 0) score(&v, buf, got, &s[3]);
-        if (got < 0 || !s[3].scored)
-            fprintf(stderr, "kinora: ffmpeg minterpolate failed or returned no in-between frames; its row is left out\n");
-        else {
-            if (got < m) {
-                mlim = got;
-                fprintf(stderr, "kinora: minterpolate returned %d of %d frames; all methods are scored on the %d "
-                        "rebuilt frames before frame %d\n", got, m, s[3].scored, got);
+    double t0, c0, wall[2][EVAL_MAX_RUNS], cpu[2][EVAL_MAX_RUNS];
+    for (int r = 0; r < runs; r++) {
+        if (with_mi && (r == 0 || nmethods == 4)) {
+            t0 = kn_now(); c0 = cpu_seconds(RUSAGE_CHILDREN);
+            int got = run_minterpolate(&even, m, threads, buf);
+            wall[1][r] = kn_now() - t0;
+            cpu[1][r] = cpu_seconds(RUSAGE_CHILDREN) - c0;
+            if (r == 0 && got >= 0) score(&v, buf, got, &s[3]);
+            if (r == 0 && (got < 0 || !s[3].scored))
+                fprintf(stderr, "kinora: ffmpeg minterpolate failed or returned no in-between frames; its row is left out\n");
+            else if (r == 0) {
+                if (got < m) {
+                    mlim = got;
+                    fprintf(stderr, "kinora: minterpolate returned %d of %d frames; all methods are scored on the %d "
+                            "rebuilt frames before frame %d\n", got, m, s[3].scored, got);
+                }
+                nmethods = 4;
             }
-            nmethods = 4;
         }
+        kn_video_free(&out);
+        t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
+        if (kn_interp_video(ctx, NULL, &even, 2, 0, &out, &err)) { fprintf(stderr, "kinora: %s: %s\n", path, err.msg); goto done; }
+        wall[0][r] = kn_now() - t0;
+        cpu[0][r] = cpu_seconds(RUSAGE_SELF) - c0;
+        if (r == 0) score(&v, out.rgb, mlim, &s[0]);
     }
-    t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
-    if (kn_interp_video(ctx, NULL, &even, 2, 0, &out, &err)) { fprintf(stderr, "kinora: %s: %s\n", path, err.msg); goto done; }
-    s[0].wall = kn_now() - t0;
-    s[0].cpu = cpu_seconds(RUSAGE_SELF) - c0;
-    score(&v, out.rgb, mlim, &s[0]);
+    s[0].wall = median(wall[0], runs);
+    s[0].cpu = median(cpu[0], runs);
+    if (nmethods == 4) { s[3].wall = median(wall[1], runs); s[3].cpu = median(cpu[1], runs); }
     t0 = kn_now(); c0 = cpu_seconds(RUSAGE_SELF);
     for (int i = 1; i < m; i += 2) memcpy(buf + (size_t)i * fb, kn_video_frame(&v, i - 1), fb);
     s[1].wall = kn_now() - t0;
@@ -611,11 +631,15 @@ static int eval_one(const char *path, int frames, int threads, int with_mi, doub
     s[2].wall = kn_now() - t0;
     s[2].cpu = cpu_seconds(RUSAGE_SELF) - c0;
     score(&v, buf, mlim, &s[2]);
-    printf("%s: %dx%d, frames 0..%d, %d rebuilt; %d threads; load average %.2f at start\n", path, w, h, m - 1,
+    printf("%s: %dx%d, frames 0..%d, %d rebuilt; %d threads; load average %.2f at start", path, w, h, m - 1,
            s[0].scored, threads, la[0]);
+    if (runs > 1) printf("; times: medians of %d runs, Kinora and minterpolate taking turns", runs);
+    printf("\n");
     printf("  %-13s %9s %8s %9s %9s\n", "method", "PSNR dB", "SSIM", "wall s", "CPU s");
     for (int i = 0; i < nmethods; i++)
         printf("  %-13s %9.3f %8.4f %9.2f %9.2f\n", s[i].name, s[i].psnr, s[i].ssim, s[i].wall, s[i].cpu);
+    if (nmethods == 4 && s[3].wall > 0)
+        printf("  Kinora - minterpolate: %+.3f dB in %.2f of its wall time\n", s[0].psnr - s[3].psnr, s[0].wall / s[3].wall);
     fflush(stdout);
     rc = 0;
 done:
@@ -627,7 +651,7 @@ done:
 }
 
 int kn_cmd_eval_interp(int argc, char **argv) {
-    long frames = 301, threads = kn_default_threads();
+    long frames = 301, threads = kn_default_threads(), runs = 1;
     double max_memory = 0;
     int with_mi = 1, nin = 0;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -638,6 +662,7 @@ int kn_cmd_eval_interp(int argc, char **argv) {
         else if (!strcmp(a, "--frames")) { if (kn_arg_int(a, val, 3, 1000000, &frames)) { free(inputs); return 2; } i++; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &threads)) { free(inputs); return 2; } i++; }
         else if (!strcmp(a, "--no-minterpolate")) with_mi = 0;
+        else if (!strcmp(a, "--runs")) { if (kn_arg_int(a, val, 1, EVAL_MAX_RUNS, &runs)) { free(inputs); return 2; } i++; }
         else if (!strcmp(a, "--max-memory")) { if (kn_arg_float(a, val, 1e-6, 1e6, &max_memory)) { free(inputs); return 2; } i++; }
         else if (a[0] == '-' && a[1]) { fprintf(stderr, "kinora: unknown option '%s'\n", a); eval_usage(stderr); free(inputs); return 2; }
         else inputs[nin++] = a;
@@ -649,7 +674,7 @@ int kn_cmd_eval_interp(int argc, char **argv) {
     int rc = 0;
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
     const char *what = max_memory > 0 ? "that --max-memory allows" : "available on this machine";
-    for (int i = 0; i < nin; i++) rc |= eval_one(inputs[i], (int)frames, (int)threads, with_mi, budget, what, &ctx);
+    for (int i = 0; i < nin; i++) rc |= eval_one(inputs[i], (int)frames, (int)threads, with_mi, (int)runs, budget, what, &ctx);
     kn_pool_destroy(pool);
     free(inputs);
     return rc;
