@@ -154,6 +154,16 @@ static inline float kn_bilinear(const float *im, int w, int h, float x, float y)
     return kn_bilinear_read(im, &b);
 }
 
+/* The planes one red-black SOR sweep of refine.c reads and writes: the flow (u, v), its increment
+ * (du, dv, updated in place), the smoothness weights and the per-pixel system. */
+typedef struct {
+    const float *u, *v, *ws, *a11, *a12, *a22, *b1, *b2;
+    float *du, *dv;
+} kn_sor_planes;
+/* The SOR update of pixels x, x + 2, ... of row y (0 < y < h - 1, x >= 1) while x + 15 < w, bit for
+ * bit as refine.c's scalar loop; returns the first x not updated (refine_avx2.c). */
+int kn_sor_row_avx2(const kn_sor_planes *s, int y, int x, int w, float omega);
+
 /* fn over [0, ntasks) on ctx->pool, or inline when there is none. */
 void kn_interp_run(const kn_ctx *ctx, int ntasks, kn_task_fn fn, void *arg);
 
