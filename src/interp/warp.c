@@ -59,6 +59,74 @@ static void cons_task(void *arg, int task) {
         }
 }
 
+/* ---- still parts: copied, not rendered ----
+ * Where both frames are the same, byte for byte, over a (2 SAME_R + 1)^2 window, and no source pixel
+ * outside such windows lands there at time t, the frame at t shows that same picture, and it is
+ * copied. A render would sample both frames at the offsets of every motion hypothesis (over a plain
+ * still background the flow is whatever the smoothness left there) and mix them, for the same
+ * value give or take a level, at the cost of a moving pixel. The dice of gem-doc's alea.mpg fly
+ * over black: 92% of their pixels are the same in both frames.
+ * Why the sources that are the same in both frames may be ignored: an object that moves and is
+ * the same at some pixel in both frames overlaps itself there (a flat fill), and for a convex
+ * object moving straight, every place it passes at time t outside both of its positions is
+ * reached from a pixel that it leaves (the object in a, the background in b), which differs.
+ * A pixel whose path the acceleration bends (path_at) moves whatever its frames show (the same
+ * picture either side of a turn, a pendulum at its end, is not the picture at the turn), unless its
+ * window is flat (within FLAT_LEVELS between neighbours): moved there, it shows the same. (On the
+ * dice's black the acceleration field is whatever the flows left there, and bends every pair.)
+ * Footage whose frames are seldom the same byte for byte (camera noise, a codec that does not copy
+ * still blocks) takes the render everywhere, as before. */
+#define SAME_R 2
+/* px: a bend that moves a pixel further than this makes it count as moving (splat_task) */
+#define BEND_MOVES 0.01f
+/* levels: a window whose neighbouring pixels differ by no more than this is flat */
+#define FLAT_LEVELS 2
+enum { SAME = 1, FLAT = 2 };
+
+typedef struct {
+    const uint8_t *a, *b;
+    uint8_t *near_marks;  /* per pixel: pixel_marks of those within SAME_R in its row, or-ed */
+    uint8_t *same;        /* out: SAME where the window is the same in both frames, FLAT where a is flat */
+    int w, h;
+} same_job;
+
+/* Bit SAME of pixel p: it differs between the frames; bit FLAT: frame a changes by more than
+ * FLAT_LEVELS from it to its right or lower neighbour (inverted, as the names say, in same_task). */
+static int pixel_marks(const same_job *j, size_t p, int x, int y) {
+    const uint8_t *pa = j->a + 3 * p, *pb = j->b + 3 * p;
+    int marks = pa[0] != pb[0] || pa[1] != pb[1] || pa[2] != pb[2] ? SAME : 0;
+    const uint8_t *r = x + 1 < j->w ? pa + 3 : pa, *d = y + 1 < j->h ? pa + 3 * (size_t)j->w : pa;
+    for (int c = 0; c < 3; c++)
+        if (abs(r[c] - pa[c]) > FLAT_LEVELS || abs(d[c] - pa[c]) > FLAT_LEVELS) marks |= FLAT;
+    return marks;
+}
+
+/* near_marks[p]: the marks of the pixels within SAME_R of p in its row, or-ed. */
+static void near_marks_task(void *arg, int y) {
+    const same_job *j = arg;
+    int w = j->w, count[2] = {0, 0};
+    size_t row = (size_t)y * w;
+#define ADD(x, k) do { int m_ = pixel_marks(j, row + (x), (x), y); count[0] += (k) * (m_ & SAME); \
+                       count[1] += (k) * !!(m_ & FLAT); } while (0)
+    for (int x = 0; x < SAME_R && x < w; x++) ADD(x, 1);
+    for (int x = 0; x < w; x++) {
+        if (x + SAME_R < w) ADD(x + SAME_R, 1);
+        if (x - SAME_R - 1 >= 0) ADD(x - SAME_R - 1, -1);
+        j->near_marks[row + x] = (uint8_t)((count[0] > 0 ? SAME : 0) | (count[1] > 0 ? FLAT : 0));
+    }
+#undef ADD
+}
+
+static void same_task(void *arg, int y) {
+    const same_job *j = arg;
+    int w = j->w, y0 = y - SAME_R < 0 ? 0 : y - SAME_R, y1 = y + SAME_R >= j->h ? j->h - 1 : y + SAME_R;
+    for (int x = 0; x < w; x++) {
+        int marks = 0;
+        for (int yy = y0; yy <= y1; yy++) marks |= j->near_marks[(size_t)yy * w + x];
+        j->same[(size_t)y * w + x] = (uint8_t)(marks ^ (SAME | FLAT));   /* no mark: the same, flat */
+    }
+}
+
 /* Splat accumulator per target pixel, interleaved so a candidate touches one cache line. */
 enum { A_W = NCH, A_Z, A_N = 8 };
 
@@ -75,6 +143,8 @@ typedef struct {
     float *mu[2], *mv[2];      /* each source pixel's displacement to time t */
     struct splat_cell *cell[2];  /* each source pixel's landing cell (place_task) */
     int *row_lo[2], *row_hi[2];  /* per source row: the target rows its pixels reach (floor of y + mv) */
+    const uint8_t *same;         /* per pixel: the same in both frames around it (same_task) */
+    uint8_t *moved;              /* out: per target pixel, whether a source pixel that is not lands there */
 } splat_job;
 
 /* Where a source pixel lands at time t: the top-left target pixel (x0, y0) of its bilinear footprint
@@ -160,6 +230,7 @@ static void splat_task(void *arg, int task) {
         float *a = j->acc + q * A_N;
         for (int i = 0; i < A_N; i++) a[i] = 0;
         a[A_Z] = INFINITY;
+        j->moved[q] = 0;
     }
     for (int pass = 0; pass < 2; pass++)
         for (int src = 0; src < 2; src++) {
@@ -178,12 +249,19 @@ static void splat_task(void *arg, int task) {
                     if (cell->y0 < y0 - 1 || cell->y0 >= y1) continue;
                     float ax = cell->ax, ay = cell->ay, sc = score[p];
                     if (pass == 0) {
+                        /* a pixel the bend moves is moving, the same in both frames or not: at a
+                         * turn (the top of a throw) the frames either side can be the same */
+                        int moving = !(j->same[p] & SAME) ||
+                                     (bent && !(j->same[p] & FLAT) && (fabsf(j->mu[src][p] - st * f->u[p]) > BEND_MOVES ||
+                                               fabsf(j->mv[src][p] - st * f->v[p]) > BEND_MOVES));
                         for (int k = 0; k < 4; k++) {
                             int qx = cell->x0 + (k & 1), qy = cell->y0 + (k >> 1);
                             if (qx < 0 || qy < y0 || qx >= w || qy >= y1) continue;
                             float wb = ((k & 1) ? ax : 1 - ax) * ((k >> 1) ? ay : 1 - ay);
-                            float *a = j->acc + ((size_t)qy * w + qx) * A_N;
+                            size_t q = (size_t)qy * w + qx;
+                            float *a = j->acc + q * A_N;
                             if (wb >= MIN_SPLAT_W && sc < a[A_Z]) a[A_Z] = sc;
+                            if (moving && wb > 0) j->moved[q] = 1;
                         }
                         continue;
                     }
@@ -309,6 +387,7 @@ typedef struct {
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
     int cubic;                   /* nonzero: bicubic samples of the frames (kernel.c), else bilinear */
     const kn_fade *fade;         /* a fade's brightness map (fade.c), or NULL */
+    const uint8_t *same, *moved;    /* as splat_job's: copied where same and not moved */
 } mix_job;
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
@@ -549,6 +628,10 @@ static void mix_task(void *arg, int task) {
     for (int y = task * BAND; y < y1; y++)
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
+            if ((j->same[p] & SAME) && !j->moved[p]) {   /* the same picture in both frames, nothing passing */
+                for (int c = 0; c < 3; c++) j->out[p * 3 + c] = j->a[p * 3 + c];
+                continue;
+            }
             float cost[NHYP], cmin = INFINITY;
             /* every plane is read at the same grid position: its corners and fractions found once */
             kn_bilinear_at at = kn_bilinear_where(j->cw, j->chh, (float)x / COST_STEP, (float)y / COST_STEP);
@@ -590,8 +673,8 @@ static void mix_task(void *arg, int task) {
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
                                 const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
                                 const kn_flow *f10, float t, const kn_flow *const accel[2], const float bend[2],
-                                float hedge, int cubic, const kn_fade *fade, kn_interp_ws *ws, uint8_t *out,
-                                kn_error *err) {
+                                float hedge, int cubic, const kn_fade *fade, const uint8_t *same,
+                                const uint8_t *moved, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
@@ -599,7 +682,7 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
     mix_job j = {.a = a, .b = b, .ya = ya, .yb = yb, .ch = ch, .f01 = f01, .f10 = f10, .gate = masks,
                  .near = masks + n, .out = out, .w = w, .h = h, .cw = cw, .chh = chh, .t = t, .hedge = hedge,
-                 .cubic = cubic, .fade = fade};
+                 .cubic = cubic, .fade = fade, .same = same, .moved = moved};
     for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
@@ -624,23 +707,24 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
 /* The frame at time t from the pair's consistency (score and visibility of each source, cons_task). */
 static kn_status render_one(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya, const float *yb,
                             int w, int h, const kn_flow *f01, const kn_flow *f10, float *const score[2],
-                            float *const vis[2], const kn_pair_hints *hints, float t, kn_interp_ws *ws, uint8_t *out,
-                            kn_error *err) {
+                            float *const vis[2], const uint8_t *same, const kn_pair_hints *hints, float t,
+                            kn_interp_ws *ws, uint8_t *out, kn_error *err) {
     size_t n = (size_t)w * h;
     enum { WS, MU0, MV0, MU1, MV1, NEXTRA };
     float *mem = kn_ws_get(ws, n * (NCH + NEXTRA) * sizeof *mem);
     float *acc = kn_ws_get(ws, n * A_N * sizeof *acc);
     int *rows = kn_ws_get(ws, (size_t)h * 4 * sizeof *rows);
     splat_cell *cells = kn_ws_get(ws, n * 2 * sizeof *cells);
-    if (!mem || !acc || !rows || !cells) {
-        kn_ws_put(ws, mem); kn_ws_put(ws, acc); kn_ws_put(ws, rows); kn_ws_put(ws, cells);
+    uint8_t *moved = kn_ws_get(ws, n);
+    if (!mem || !acc || !rows || !cells || !moved) {
+        kn_ws_put(ws, mem); kn_ws_put(ws, acc); kn_ws_put(ws, rows); kn_ws_put(ws, cells); kn_ws_put(ws, moved);
         return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     }
     float *x[NEXTRA];
     for (int i = 0; i < NEXTRA; i++) x[i] = mem + n * (NCH + i);
     splat_job sj = {{f01, f10}, {score[0], score[1]}, {vis[0], vis[1]}, acc, {0}, x[WS], w, h, t, {NULL, NULL},
                     {0, 0}, {x[MU0], x[MU1]}, {x[MV0], x[MV1]}, {cells, cells + n}, {rows, rows + h},
-                    {rows + 2 * h, rows + 3 * h}};
+                    {rows + 2 * h, rows + 3 * h}, same, moved};
     if (hints && hints->gain > 0) {
         for (int s = 0; s < 2; s++) {
             float st = s ? 1 - t : t;
@@ -657,8 +741,10 @@ static kn_status render_one(const kn_ctx *ctx, const uint8_t *a, const uint8_t *
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
     if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
                                       hints && hints->hedged ? kn_time_hedge(t) : 0, hints && hints->cubic,
-                                      hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, ws, out, err);
+                                      hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, same,
+                                      moved, ws, out, err);
     kn_ws_put(ws, mem);
+    kn_ws_put(ws, moved);
     return st;
 }
 
@@ -668,13 +754,21 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
                               uint8_t *const *outs, kn_error *err) {
     size_t n = (size_t)w * h;
     float *cons = NULL;   /* score and visibility of both sources: the same at every t, so found once */
+    uint8_t *same = NULL;   /* where the frames are the same (same_task): the same at every t too */
     kn_status st = KN_OK;
     for (int i = 0; !st && i < nt; i++) {
         if (!(ts[i] > 0)) { memcpy(outs[i], a, n * 3); continue; }
         if (!(ts[i] < 1)) { memcpy(outs[i], b, n * 3); continue; }
         if (!cons) {
-            if (!(cons = kn_ws_get(ws, n * 4 * sizeof *cons)))
+            cons = kn_ws_get(ws, n * 4 * sizeof *cons);
+            same = kn_ws_get(ws, 2 * n);
+            if (!cons || !same) {
+                kn_ws_put(ws, cons); kn_ws_put(ws, same);
                 return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
+            }
+            same_job sm = {a, b, same + n, same, w, h};
+            kn_interp_run(ctx, h, near_marks_task, &sm);
+            kn_interp_run(ctx, h, same_task, &sm);
             int nb = (h + BAND - 1) / BAND;
             cons_job c0 = {f01, f10, ya, yb, cons, cons + n, w, h};
             cons_job c1 = {f10, f01, yb, ya, cons + 2 * n, cons + 3 * n, w, h};
@@ -682,9 +776,10 @@ kn_status kn_interp_render_ws(const kn_ctx *ctx, const uint8_t *a, const uint8_t
             kn_interp_run(ctx, nb, cons_task, &c1);
         }
         float *score[2] = {cons, cons + 2 * n}, *vis[2] = {cons + n, cons + 3 * n};
-        st = render_one(ctx, a, b, ya, yb, w, h, f01, f10, score, vis, hints, ts[i], ws, outs[i], err);
+        st = render_one(ctx, a, b, ya, yb, w, h, f01, f10, score, vis, same, hints, ts[i], ws, outs[i], err);
     }
     kn_ws_put(ws, cons);
+    kn_ws_put(ws, same);
     return st;
 }
 
