@@ -6,6 +6,8 @@
  * writes only its own rows or patches, so the result does not depend on the thread count. */
 #include "interp/interp.h"
 #include "interp/interp_impl.h"
+#include <stdint.h>
+#include <sys/mman.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -42,6 +44,20 @@ void kn_interp_run(const kn_ctx *ctx, int ntasks, kn_task_fn fn, void *arg) {
     else for (int i = 0; i < ntasks; i++) fn(arg, i);
 }
 
+/* Maps a new buffer's pages in one call: touched one page at a time, a frame's working set (about
+ * 800 MB at 1280x720) cost 190 000 page faults, 1.1 s of system time on this virtual machine for
+ * 31 frames of cockatoo.mp4, against 0.35 s with this (2026-12-07). Where the kernel lacks it
+ * (before Linux 5.14) the pages are mapped as they are touched, as before. */
+#define PREFAULT_BYTES (1u << 20)
+static void prefault(void *p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (n >= PREFAULT_BYTES && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+    (void)p; (void)n;
+#endif
+}
+
 void *kn_ws_get(kn_interp_ws *ws, size_t bytes) {
     int best = -1;
     for (int i = 0; i < ws->nb; i++)
@@ -50,6 +66,7 @@ void *kn_ws_get(kn_interp_ws *ws, size_t bytes) {
         if (ws->nb == KN_WS_SLOTS) return NULL;
         void *p = kn_malloc(bytes);
         if (!p) return NULL;
+        prefault(p, bytes);
         best = ws->nb++;
         ws->b[best].p = p;
         ws->b[best].n = bytes;
