@@ -90,31 +90,31 @@ typedef struct {
     int w, h;
 } same_job;
 
-/* Bit SAME of pixel p: it differs between the frames; bit FLAT: frame a changes by more than
- * FLAT_LEVELS from it to its right or lower neighbour (inverted, as the names say, in same_task). */
+/* What pixel p shows about its window: DIFFERS, the frames differ there; VARIES, frame a changes by
+ * more than FLAT_LEVELS from it to its right or lower neighbour. same_task turns their absence over
+ * a window into SAME and FLAT. */
+enum { DIFFERS = 1, VARIES = 2 };
 static int pixel_marks(const same_job *j, size_t p, int x, int y) {
     const uint8_t *pa = j->a + 3 * p, *pb = j->b + 3 * p;
-    int marks = pa[0] != pb[0] || pa[1] != pb[1] || pa[2] != pb[2] ? SAME : 0;
+    int marks = pa[0] != pb[0] || pa[1] != pb[1] || pa[2] != pb[2] ? DIFFERS : 0;
     const uint8_t *r = x + 1 < j->w ? pa + 3 : pa, *d = y + 1 < j->h ? pa + 3 * (size_t)j->w : pa;
     for (int c = 0; c < 3; c++)
-        if (abs(r[c] - pa[c]) > FLAT_LEVELS || abs(d[c] - pa[c]) > FLAT_LEVELS) marks |= FLAT;
+        if (abs(r[c] - pa[c]) > FLAT_LEVELS || abs(d[c] - pa[c]) > FLAT_LEVELS) marks |= VARIES;
     return marks;
 }
 
-/* near_marks[p]: the marks of the pixels within SAME_R of p in its row, or-ed. */
+/* near_marks[p]: the marks of the pixels within SAME_R of p in its row, or-ed (a count of each
+ * mark slides along the row). */
 static void near_marks_task(void *arg, int y) {
     const same_job *j = arg;
-    int w = j->w, count[2] = {0, 0};
+    int w = j->w, differs = 0, varies = 0;
     size_t row = (size_t)y * w;
-#define ADD(x, k) do { int m_ = pixel_marks(j, row + (x), (x), y); count[0] += (k) * (m_ & SAME); \
-                       count[1] += (k) * !!(m_ & FLAT); } while (0)
-    for (int x = 0; x < SAME_R && x < w; x++) ADD(x, 1);
-    for (int x = 0; x < w; x++) {
-        if (x + SAME_R < w) ADD(x + SAME_R, 1);
-        if (x - SAME_R - 1 >= 0) ADD(x - SAME_R - 1, -1);
-        j->near_marks[row + x] = (uint8_t)((count[0] > 0 ? SAME : 0) | (count[1] > 0 ? FLAT : 0));
+    for (int x = -SAME_R; x < w; x++) {   /* the window of x is [x - SAME_R, x + SAME_R] */
+        int in = x + SAME_R, out = x - SAME_R - 1;
+        if (in < w) { int m = pixel_marks(j, row + in, in, y); differs += m & DIFFERS; varies += !!(m & VARIES); }
+        if (out >= 0) { int m = pixel_marks(j, row + out, out, y); differs -= m & DIFFERS; varies -= !!(m & VARIES); }
+        if (x >= 0) j->near_marks[row + x] = (uint8_t)((differs ? DIFFERS : 0) | (varies ? VARIES : 0));
     }
-#undef ADD
 }
 
 static void same_task(void *arg, int y) {
@@ -123,7 +123,7 @@ static void same_task(void *arg, int y) {
     for (int x = 0; x < w; x++) {
         int marks = 0;
         for (int yy = y0; yy <= y1; yy++) marks |= j->near_marks[(size_t)yy * w + x];
-        j->same[(size_t)y * w + x] = (uint8_t)(marks ^ (SAME | FLAT));   /* no mark: the same, flat */
+        j->same[(size_t)y * w + x] = (uint8_t)((marks & DIFFERS ? 0 : SAME) | (marks & VARIES ? 0 : FLAT));
     }
 }
 
@@ -251,9 +251,10 @@ static void splat_task(void *arg, int task) {
                     if (pass == 0) {
                         /* a pixel the bend moves is moving, the same in both frames or not: at a
                          * turn (the top of a throw) the frames either side can be the same */
-                        int moving = !(j->same[p] & SAME) ||
-                                     (bent && !(j->same[p] & FLAT) && (fabsf(j->mu[src][p] - st * f->u[p]) > BEND_MOVES ||
-                                               fabsf(j->mv[src][p] - st * f->v[p]) > BEND_MOVES));
+                        int moving = !(j->same[p] & SAME);
+                        if (!moving && bent && !(j->same[p] & FLAT))
+                            moving = fabsf(j->mu[src][p] - st * f->u[p]) > BEND_MOVES ||
+                                     fabsf(j->mv[src][p] - st * f->v[p]) > BEND_MOVES;
                         for (int k = 0; k < 4; k++) {
                             int qx = cell->x0 + (k & 1), qy = cell->y0 + (k >> 1);
                             if (qx < 0 || qy < y0 || qx >= w || qy >= y1) continue;

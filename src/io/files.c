@@ -139,7 +139,8 @@ kn_status kn_copy_fd_to_file(int fd, const char *what, const char *path, const v
             st = kn_fail(err, KN_EIO, "%s: cannot hold a copy of %s: %s", path, what, strerror(errno));
     }
     free(buf);
-    if (close(out) != 0 && !st) st = kn_fail(err, KN_EIO, "%s: cannot hold a copy of %s: %s", path, what, strerror(errno));
+    if (close(out) != 0 && !st)
+        st = kn_fail(err, KN_EIO, "%s: cannot hold a copy of %s: %s", path, what, strerror(errno));
     if (st) unlink(path);
     return st;
 }
@@ -155,7 +156,8 @@ kn_status kn_copy_file_to_fd(const char *path, int fd, const char *what, kn_erro
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) { st = kn_fail(err, KN_EIO, "%s: %s", path, strerror(errno)); break; }
         if (r == 0) break;
-        if (kn_write_all(fd, buf, (size_t)r) != 0) st = kn_fail(err, KN_EIO, "cannot write %s: %s", what, strerror(errno));
+        if (kn_write_all(fd, buf, (size_t)r) != 0)
+            st = kn_fail(err, KN_EIO, "cannot write %s: %s", what, strerror(errno));
     }
     free(buf);
     close(in);

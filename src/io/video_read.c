@@ -515,7 +515,8 @@ static int fields_same_moment(const char *path, int w, int h) {
         while (n < PSF_PROBE_FRAMES && !dec_next(&d, path, &got, &err) && got) {
             const AVFrame *f = d.frame;
             AVFrame *slot = luma[n % 3];
-            if (f->width != w || f->height != h || to_work(&d, f, w, h, work_format(f->format), slot, path, &err)) break;
+            if (f->width != w || f->height != h) break;
+            if (to_work(&d, f, w, h, work_format(f->format), slot, path, &err)) break;
             if (++n < 3) continue;
             const AVFrame *p = luma[(n - 3) % 3], *c = luma[(n - 2) % 3];
             if (p->linesize[0] != slot->linesize[0] || c->linesize[0] != slot->linesize[0]) break;
