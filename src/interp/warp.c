@@ -104,15 +104,18 @@ static int pixel_marks(const same_job *j, size_t p, int x, int y) {
 }
 
 /* near_marks[p]: the marks of the pixels within SAME_R of p in its row, or-ed (a count of each
- * mark slides along the row). */
+ * mark slides along the row). The row's own marks go first into its row of `same`, which same_task
+ * fills only after every row's near_marks. */
 static void near_marks_task(void *arg, int y) {
     const same_job *j = arg;
     int w = j->w, differs = 0, varies = 0;
     size_t row = (size_t)y * w;
+    uint8_t *marks = j->same + row;
+    for (int x = 0; x < w; x++) marks[x] = (uint8_t)pixel_marks(j, row + x, x, y);
     for (int x = -SAME_R; x < w; x++) {   /* the window of x is [x - SAME_R, x + SAME_R] */
         int in = x + SAME_R, out = x - SAME_R - 1;
-        if (in < w) { int m = pixel_marks(j, row + in, in, y); differs += m & DIFFERS; varies += !!(m & VARIES); }
-        if (out >= 0) { int m = pixel_marks(j, row + out, out, y); differs -= m & DIFFERS; varies -= !!(m & VARIES); }
+        if (in < w) { differs += marks[in] & DIFFERS; varies += !!(marks[in] & VARIES); }
+        if (out >= 0) { differs -= marks[out] & DIFFERS; varies -= !!(marks[out] & VARIES); }
         if (x >= 0) j->near_marks[row + x] = (uint8_t)((differs ? DIFFERS : 0) | (varies ? VARIES : 0));
     }
 }

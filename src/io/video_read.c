@@ -627,9 +627,9 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
              * interlaced: a stream said to be interlaced whose frames are flagged progressive (a film
              * on DVD, progressive pictures in an interlaced container) keeps its frames */
             const AVFrame *f0 = r->d.frame;
-            r->psf = r->deinterlace && r->d.fields && f0->interlaced_frame &&
-                     fields_same_moment(r->path, f0->width, f0->height);
-            if ((r->fielded = r->deinterlace && r->d.fields && f0->interlaced_frame && !r->psf)) {
+            int interlaced = r->deinterlace && r->d.fields && f0->interlaced_frame;
+            r->psf = interlaced && fields_same_moment(r->path, f0->width, f0->height);
+            if ((r->fielded = interlaced && !r->psf)) {
                 r->fps *= 2;
                 r->frames *= 2;
                 r->first_parity = !f0->top_field_first;
