@@ -58,12 +58,26 @@ static void prefault(void *p, size_t n) {
 #endif
 }
 
+/* A free buffer is reused only for a request of at least half its size. Taking the smallest free
+ * buffer that fits, whatever its size, let a small request take a large buffer that a large request
+ * of the same pair then had to allocate again: 640x480 frames of box.mp4 held 238 MB of buffers for
+ * at most 81 MB in use at once; with this rule 94 MB (2026-12-07). */
+#define WS_REUSE_RATIO 2
 void *kn_ws_get(kn_interp_ws *ws, size_t bytes) {
-    int best = -1;
-    for (int i = 0; i < ws->nb; i++)
-        if (!ws->b[i].used && ws->b[i].n >= bytes && (best < 0 || ws->b[i].n < ws->b[best].n)) best = i;
+    int best = -1, spare = -1;
+    for (int i = 0; i < ws->nb; i++) {
+        if (ws->b[i].used) continue;
+        if (ws->b[i].n >= bytes && ws->b[i].n / WS_REUSE_RATIO <= bytes &&
+            (best < 0 || ws->b[i].n < ws->b[best].n))
+            best = i;
+        if (spare < 0 || ws->b[i].n > ws->b[spare].n) spare = i;
+    }
     if (best < 0) {
-        if (ws->nb == KN_WS_SLOTS) return NULL;
+        if (ws->nb == KN_WS_SLOTS) {   /* every slot holds a buffer: drop the largest free one */
+            if (spare < 0) return NULL;
+            kn_free(ws->b[spare].p);
+            ws->b[spare] = ws->b[--ws->nb];
+        }
         void *p = kn_malloc(bytes);
         if (!p) return NULL;
         prefault(p, bytes);

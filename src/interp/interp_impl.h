@@ -168,10 +168,10 @@ int kn_sor_row_avx2(const kn_sor_planes *s, int y, int x, int w, float omega);
 void kn_interp_run(const kn_ctx *ctx, int ntasks, kn_task_fn fn, void *arg);
 
 
-/* Buffer cache for one run of work (a pair, a whole video): the same sequence of sizes is asked for
- * at every pair, so after the first pair nothing is allocated or page-faulted again. Buffers come
- * back uninitialised. */
-#define KN_WS_SLOTS 96
+/* Buffer cache for one run of work (a pair, a whole video): much the same sequence of sizes is asked
+ * for at every pair, so after the first pairs little is allocated or page-faulted again. Buffers come
+ * back uninitialised. When all KN_WS_SLOTS hold buffers, the largest free one is released. */
+#define KN_WS_SLOTS 128
 typedef struct kn_interp_ws {
     struct { void *p; size_t n; int used; } b[KN_WS_SLOTS];
     int nb;

@@ -1252,6 +1252,40 @@ TEST(far_candidate_beats_a_look_alike) {
     free(g0); free(g1); free(cu); free(cv);
 }
 
+static size_t ws_held(const kn_interp_ws *ws) {
+    size_t t = 0;
+    for (int i = 0; i < ws->nb; i++) t += ws->b[i].n;
+    return t;
+}
+
+/* The buffer cache hands a free buffer only to a request of at least half its size: a small request
+ * that took the large buffer would make the large request after it allocate a second one, and over
+ * a video the cache grew to three times what was in use at once. When every slot holds a buffer,
+ * a free one is released instead of failing. */
+TEST(buffer_cache_keeps_large_buffers_for_large_requests) {
+    kn_interp_ws ws = {0};
+    for (int pair = 0; pair < 3; pair++) {   /* the same sizes at every pair, as a render asks them */
+        void *big = kn_ws_get(&ws, 1 << 20);
+        REQUIRE(big);
+        kn_ws_put(&ws, big);
+        void *small = kn_ws_get(&ws, 1 << 10), *big2 = kn_ws_get(&ws, 1 << 20);
+        REQUIRE(small && big2);
+        CHECK(small != big);
+        kn_ws_put(&ws, small);
+        kn_ws_put(&ws, big2);
+    }
+    CHECKF(ws_held(&ws) == (1u << 20) + (1u << 10), "%zu bytes held", ws_held(&ws));
+    kn_ws_free(&ws);
+    void *p[KN_WS_SLOTS];
+    for (int i = 0; i < KN_WS_SLOTS; i++) REQUIRE((p[i] = kn_ws_get(&ws, 64 + (size_t)i * 1000)));
+    CHECK(kn_ws_get(&ws, 64) == NULL);   /* every buffer in use: no slot for another */
+    kn_ws_put(&ws, p[3]);
+    void *q = kn_ws_get(&ws, 1 << 20);   /* too large for the free one, which is released */
+    CHECK(q != NULL);
+    CHECK(ws.nb == KN_WS_SLOTS);
+    kn_ws_free(&ws);
+}
+
 /* The reversed flow that the backward search starts from has gaps where a moving object's pixels do
  * not land on every pixel; they are filled from neighbours within the reach, and no further. */
 TEST(carried_flow_gaps_are_filled_nearby_only) {
@@ -1589,6 +1623,7 @@ TEST_MAIN_BEGIN
     RUN(jumps_are_blended);
     RUN(crossing_sprites_keep_their_own_motion);
     RUN(far_candidate_beats_a_look_alike);
+    RUN(buffer_cache_keeps_large_buffers_for_large_requests);
     RUN(carried_flow_gaps_are_filled_nearby_only);
     RUN(tumbling_dice_keep_their_own_motion);
     RUN(uneven_capture_hedges_the_longer_pairs);
