@@ -178,16 +178,11 @@ static int64_t continue_clock(track *t, AVPacket *p, int64_t ts) {
  * priming), so it goes first, at a negative time (the container's edit list hides it). */
 static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
     for (;;) {
-        av_packet_unref(ac->pkt);
-        int r = av_read_frame(ac->in, ac->pkt);
-        if (r == AVERROR_EOF) { ac->ended = 1; return KN_OK; }
+        int r = kn_av_read_mapped(ac->in, ac->slot, ac->pkt);
+        if (r == 0) { ac->ended = 1; return KN_OK; }
         if (r < 0) return av_fail(err, ac->path, "reading its audio failed", r);
-        int s = ac->pkt->stream_index;
-        if (s < 0 || (unsigned)s >= ac->in->nb_streams || ac->slot[s] < 0) continue;
-        track *t = &ac->t[ac->slot[s]];
-        int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
-        if (ts == AV_NOPTS_VALUE) continue;
-        ts = continue_clock(t, ac->pkt, ts);
+        track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
+        int64_t ts = continue_clock(t, ac->pkt, ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts);
         if (ts < t->offset && !t->primed) {   /* before the first frame */
             av_packet_unref(t->prime);
             av_packet_move_ref(t->prime, ac->pkt);

@@ -224,18 +224,11 @@ kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatC
 
 /* Reads the next subtitle packet into sc->pkt (sc->pending), or marks the end. */
 static kn_status next_packet(kn_subtitle_copy *sc, kn_error *err) {
-    for (;;) {
-        av_packet_unref(sc->pkt);
-        int r = av_read_frame(sc->in, sc->pkt);
-        if (r == AVERROR_EOF) { sc->ended = 1; return KN_OK; }
-        if (r < 0) return av_fail(err, sc->path, "reading its subtitles failed", r);
-        if (sc->pkt->stream_index < 0 || (unsigned)sc->pkt->stream_index >= sc->in->nb_streams ||
-            sc->slot[sc->pkt->stream_index] < 0)
-            continue;
-        if (sc->pkt->pts == AV_NOPTS_VALUE && sc->pkt->dts == AV_NOPTS_VALUE) continue;
-        sc->pending = 1;
-        return KN_OK;
-    }
+    int r = kn_av_read_mapped(sc->in, sc->slot, sc->pkt);
+    if (r < 0) return av_fail(err, sc->path, "reading its subtitles failed", r);
+    if (r == 0) sc->ended = 1;
+    else sc->pending = 1;
+    return KN_OK;
 }
 
 /* The packet's start on the output clock, in its input stream's time base. */
