@@ -529,6 +529,51 @@ TEST(metrics) {
     free(a); free(b);
 }
 
+/* SSIM as Wang et al. define it, summed over each 2-D window directly: the reference for the
+ * separable, row-ring kn_ssim_luma. */
+static double ssim_direct(const uint8_t *a, const uint8_t *b, int w, int h) {
+    int win = 11;
+    if (w < win || h < win) win = w < h ? w : h;
+    double g[11], gs = 0, total = 0;
+    for (int i = 0; i < win; i++) { double d = i - (win - 1) / 2.0; g[i] = exp(-d * d / 4.5); gs += g[i]; }
+    for (int i = 0; i < win; i++) g[i] /= gs;
+    const double c1 = 6.5025, c2 = 58.5225;
+    for (int r = 0; r + win <= h; r++)
+        for (int c = 0; c + win <= w; c++) {
+            double mx = 0, my = 0, xx = 0, yy = 0, xy = 0;
+            for (int i = 0; i < win; i++)
+                for (int k = 0; k < win; k++) {
+                    const uint8_t *p = a + 3 * ((size_t)(r + i) * w + c + k), *q = b + 3 * ((size_t)(r + i) * w + c + k);
+                    double x = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+                    double y = 0.299 * q[0] + 0.587 * q[1] + 0.114 * q[2], wt = g[i] * g[k];
+                    mx += wt * x; my += wt * y; xx += wt * x * x; yy += wt * y * y; xy += wt * x * y;
+                }
+            double vx = xx - mx * mx, vy = yy - my * my, cxy = xy - mx * my;
+            total += ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+        }
+    return total / ((double)(w - win + 1) * (h - win + 1));
+}
+
+TEST(ssim_matches_the_windowed_definition) {
+    int sizes[][2] = {{37, 29}, {11, 11}, {64, 12}, {9, 20}};
+    for (int s = 0; s < 4; s++) {
+        int w = sizes[s][0], h = sizes[s][1];
+        size_t fb = (size_t)w * h * 3;
+        uint8_t *a = malloc(fb), *b = malloc(fb);
+        REQUIRE(a && b);
+        texture(a, w, h, 0, 0, 0, 1);
+        uint32_t seed = 12345u + (uint32_t)s;
+        for (size_t i = 0; i < fb; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            int v = a[i] + (int)(seed >> 27) - 16;
+            b[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        double got = kn_ssim_luma(a, b, w, h), want = ssim_direct(a, b, w, h);
+        CHECKF(fabs(got - want) < 1e-12 && got < 0.999, "%dx%d: %.15f against %.15f", w, h, got, want);
+        free(a); free(b);
+    }
+}
+
 /* A consistent but wrong flow on a still scene: the splatted hypothesis's two warped frames disagree,
  * the no-motion hypothesis's agree exactly, so the render follows the latter. */
 TEST(wrong_flow_on_a_still_scene_hedges_to_no_motion) {
@@ -1608,6 +1653,7 @@ TEST_MAIN_BEGIN
     RUN(fps_mode_places_frames_at_their_times);
     RUN(fps_mode_takes_any_times);
     RUN(metrics);
+    RUN(ssim_matches_the_windowed_definition);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
     RUN(wrong_flow_patch_takes_a_nearby_pixels_flow);
     RUN(still_post_keeps_its_own_flow);
