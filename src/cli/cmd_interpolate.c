@@ -64,9 +64,10 @@ static void interpolate_usage(FILE *f) {
 }
 
 /* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
- * input and output frames, 870 B on vtest.avi (768x576) and 831 B on movie-hello.mp4 (1280x720), 2
- * threads, factor 2. */
-#define WORK_BYTES_PER_PIXEL 900.0
+ * input and output frames, 2 threads, factor 2, the first 61 frames, on 2026-12-07: 609 B on
+ * vtest.avi (768x576) and 548 B on movie-hello.mp4 (1280x720). (Before the engine's buffer cache
+ * stopped handing large buffers to small requests, 1066 and 1010 B, above the 900 assumed then.) */
+#define WORK_BYTES_PER_PIXEL 650.0
 /* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
 #define INPUT_FRAMES_HELD 10
 /* Output frames waiting for the writer's thread (kn_video_pipe): enough that it seldom waits for the
@@ -535,9 +536,11 @@ static void eval_usage(FILE *f) {
 }
 
 /* Memory eval-interp needs beside the frames, per pixel of a frame: measured as peak RSS minus the
- * frames below, 286 B on box.mp4 (640x480, 121 frames), 245 B on vtest.avi (768x576, 121) and 398 B
- * on movie-hello.mp4 (1280x720, 61), 2 threads, without minterpolate. */
-#define EVAL_WORK_BYTES_PER_PIXEL 450.0
+ * frames below, 2 threads, without minterpolate, on 2026-12-07: 70 B on box.mp4 (640x480, 121
+ * frames), 36 B on vtest.avi (768x576, 121) and 172 B on movie-hello.mp4 (1280x720, 61). (Before
+ * the engine's buffer cache stopped handing large buffers to small requests and SSIM stopped holding
+ * a frame of doubles, the same runs needed 531, 493 and 631 B, above the 450 assumed then.) */
+#define EVAL_WORK_BYTES_PER_PIXEL 300.0
 
 /* Bytes eval_one holds for m frames of w x h (ne of them kept): the clip, its kept frames, one
  * buffer that each method's frames take in turn, Kinora's output and the engine's own memory. */
