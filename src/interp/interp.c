@@ -484,8 +484,8 @@ static kn_status stream_advance(pair_stream *s, kn_error *err) {
  * the caller puts them back), acc[side] pointing at those computed. a's pixels go on to the frame
  * before a (pair i-1 backwards), b's to the frame after b; a side next to a cut or the video's end
  * keeps constant velocity. */
-static kn_status accel_fields(pair_stream *s, int i, int n, kn_flow field[2], const kn_flow *acc[2],
-                              kn_error *err) {
+static kn_status accel_fields(pair_stream *s, const kn_ctx *ctx, kn_interp_ws *ws, int i, int n, kn_flow field[2],
+                              const kn_flow *acc[2], kn_error *err) {
     int w = s->in->w, h = s->in->h;
     int sl = i % RING, prev = (i + RING - 1) % RING, next = (i + 1) % RING;
     const kn_flow *own[2] = {&s->fwd[sl], &s->bwd[sl]};
@@ -493,37 +493,55 @@ static kn_status accel_fields(pair_stream *s, int i, int n, kn_flow field[2], co
                              i + 1 <= n - 2 && !s->cut[next] ? &s->fwd[next] : NULL};
     for (int side = 0; side < 2; side++) {
         if (!out[side]) continue;
-        field[side].u = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
-        field[side].v = kn_ws_get(s->ws, (size_t)w * h * sizeof(float));
+        field[side].u = kn_ws_get(ws, (size_t)w * h * sizeof(float));
+        field[side].v = kn_ws_get(ws, (size_t)w * h * sizeof(float));
         if (!field[side].u || !field[side].v)
             return kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
-        kn_accel_field(s->ctx, own[side], out[side], &field[side]);
+        kn_accel_field(ctx, own[side], out[side], &field[side]);
         acc[side] = &field[side];
     }
     return KN_OK;
 }
 
-/* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support,
- * and hedged in time where the capture looks uneven (accel.c). */
-static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, uint8_t **outs, kn_error *err) {
-    int w = s->in->w, h = s->in->h, has;
+/* Pair i's place in a stream render: the output times and frames, and what stream_ready found. */
+typedef struct {
+    int i, n, even;   /* n: frames known to exist then; even: pairs i-1 .. i+1 evenly spaced */
+    const float *ts;
+    int nt;
+    uint8_t **outs;
+} pair_render;
+
+/* Estimates the pairs that rendering pair i reads (up to i+1, where frame i+2 exists). */
+static kn_status stream_ready(pair_stream *s, pair_render *r, kn_error *err) {
+    int has, i = r->i;
     /* n: frames known to exist, enough to tell whether frame i + 2 does (the last one read here) */
     kn_status st = src_has(s->in, i + 2, &has, err);
     int n = src_known(s->in);
     int need = i + 2 < n - 1 ? i + 2 : n - 1;   /* pairs 0 .. i+1 (the last pair is n-2) */
     while (!st && s->done < need) st = stream_advance(s, err);
-    if (st) return st;
+    r->n = n;
+    /* acceleration (from pairs i-1 and i+1) and the time hedge assume the frames evenly spaced */
+    r->even = pairs_even(s, i - 1, i + 1);
+    return st;
+}
+
+/* Frames at ts between input frames i and i+1, bent by the acceleration the recent pairs support,
+ * and hedged in time where the capture looks uneven (accel.c), once stream_ready has run. ctx and ws
+ * are its own: it reads only pairs i-1 .. i+1, frames i-1 .. i+2 and the per-frame arrays below
+ * i+2, so it may run beside stream_advance of pair i+2 (stream_overlap). */
+static kn_status render_pair(pair_stream *s, const kn_ctx *ctx, kn_interp_ws *ws, const pair_render *r,
+                             kn_error *err) {
+    int w = s->in->w, h = s->in->h, i = r->i, n = r->n;
     int from = i - GAIN_WINDOW > 0 ? i - GAIN_WINDOW : 0, sl = i % RING, next = (i + 1) % RING;
     /* the kernel from the kept frames measured so far, up to b (i + 1) */
     int kfrom = i + 2 - GAIN_WINDOW > 0 ? i + 2 - GAIN_WINDOW : 0;
-    /* acceleration (from pairs i-1 and i+1) and the time hedge assume the frames evenly spaced */
-    int even = pairs_even(s, i - 1, i + 1);
-    kn_pair_hints hints = {{NULL, NULL}, s->o->accel && even ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
+    kn_pair_hints hints = {{NULL, NULL}, s->o->accel && r->even ? kn_accel_gain(s->stats + from, i - from) : 0, 0,
                            s->o->cubic && kn_kernel_cubic(s->kernel + kfrom, i + 2 - kfrom), &s->fade[sl]};
     kn_flow field[2] = {{w, h, NULL, NULL}, {w, h, NULL, NULL}};
-    if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, i, n, field, hints.acc, err);
+    kn_status st = KN_OK;
+    if (hints.gain > 0 && !s->cut[sl]) st = accel_fields(s, ctx, ws, i, n, field, hints.acc, err);
     const uint8_t *a = src_frame(s->in, i), *b = src_frame(s->in, i + 1);
-    int uneven = s->o->accel && s->o->time_hedge && even && !s->cut[sl] &&
+    int uneven = s->o->accel && s->o->time_hedge && r->even && !s->cut[sl] &&
                  kn_pair_uneven(s->stats + from, i - from, hints.gain, s->motion, i, n - 1);
     /* still parts: the frames before a and after b too, as the kept frames measured so far (up to a)
      * support */
@@ -540,14 +558,64 @@ static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, u
     const int8_t *jump_b = jump_a ? s->jump + next * ntiles : NULL;
     hints.hedged = uneven;
     if (!st)
-        st = render_times(s->ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
-                          &hints, ts, nt, outs, s->ws, err);
-    for (int q = 0; !st && q < nt; q++) {
-        if (jump_a) kn_jump_blend(s->ctx, a, b, w, h, jump_a, jump_b, ts[q], outs[q]);
-        if (pool >= 0) kn_still_pool(s->ctx, around, w, h, ts[q], pool, outs[q]);
+        st = render_times(ctx, a, b, s->luma[sl], s->luma[next], w, h, &s->fwd[sl], &s->bwd[sl], s->cut[sl],
+                          &hints, r->ts, r->nt, r->outs, ws, err);
+    for (int q = 0; !st && q < r->nt; q++) {
+        if (jump_a) kn_jump_blend(ctx, a, b, w, h, jump_a, jump_b, r->ts[q], r->outs[q]);
+        if (pool >= 0) kn_still_pool(ctx, around, w, h, r->ts[q], pool, r->outs[q]);
     }
-    for (int side = 0; side < 2; side++) { kn_ws_put(s->ws, field[side].u); kn_ws_put(s->ws, field[side].v); }
+    for (int side = 0; side < 2; side++) { kn_ws_put(ws, field[side].u); kn_ws_put(ws, field[side].v); }
     return st;
+}
+
+static kn_status stream_render(pair_stream *s, int i, const float *ts, int nt, uint8_t **outs, kn_error *err) {
+    pair_render r = {i, 0, 0, ts, nt, outs};
+    kn_status st = stream_ready(s, &r, err);
+    return st ? st : render_pair(s, s->ctx, s->ws, &r, err);
+}
+
+/* Small frames keep two threads poorly busy when every step is split into row bands: a step is over
+ * before the threads have much to share, and they wait for each other hundreds of times a frame (the
+ * 1906 film, 218x160, ran 1.36 times as fast on two threads as on one). There pair i is rendered on
+ * one thread while pair i+2, which pair i+1 will need, is estimated on another, each single-threaded,
+ * with its own buffer cache: rws for the render, the stream's for the estimate. The frames come out
+ * byte for byte as from stream_render. */
+#define OVERLAP_MAX_PIXELS 320000
+
+typedef struct {
+    pair_stream *s;
+    const kn_ctx *solo;       /* the stream's context without its pool */
+    kn_interp_ws *rws;
+    const pair_render *r;
+    kn_status st[2];
+    kn_error err[2];
+} overlap_job;
+
+static void overlap_task(void *arg, int task) {
+    overlap_job *j = arg;
+    if (task == 0) j->st[0] = render_pair(j->s, j->solo, j->rws, j->r, &j->err[0]);
+    else j->st[1] = stream_advance(j->s, &j->err[1]);
+}
+
+static kn_status stream_overlap(pair_stream *s, kn_interp_ws *rws, int i, const float *ts, int nt, uint8_t **outs,
+                                kn_error *err) {
+    pair_render r = {i, 0, 0, ts, nt, outs};
+    kn_status st = stream_ready(s, &r, err);
+    int has = 0;
+    if (!st && s->done == i + 2) st = src_has(s->in, i + 3, &has, err);   /* pair i+2 exists */
+    if (st || !has) return st ? st : render_pair(s, s->ctx, rws, &r, err);
+    /* the estimate's own reservation (frames up to i+3) done here, so it moves no array the render reads */
+    if ((st = stream_reserve(s, i + 3, err))) return st;
+    const kn_ctx *ctx = s->ctx;
+    kn_ctx solo = *ctx;
+    solo.pool = NULL;
+    overlap_job j = {s, &solo, rws, &r, {KN_OK, KN_OK}, {{0}}};
+    s->ctx = &solo;   /* stream_advance's */
+    kn_interp_run(ctx, 2, overlap_task, &j);
+    s->ctx = ctx;
+    for (int q = 0; q < 2; q++)
+        if (j.st[q]) { *err = j.err[q]; return j.st[q]; }
+    return KN_OK;
 }
 
 /* Where the output frames come from: one of a factor, an fps pair, or input frames placed at output
@@ -642,6 +710,8 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_s
     if (!st && in_order && !(ps.jump = calloc(RING * kn_jump_tiles(w, h), 1)))
         st = kn_fail(err, KN_ENOMEM, "interp: out of memory for %dx%d frames", w, h);
     m->pairs = in_order ? &ps : NULL;
+    kn_interp_ws rws = {0};   /* the render's own buffers, when it overlaps the estimates */
+    int overlap = in_order && ctx && kn_pool_size(ctx->pool) >= 2 && (size_t)w * h <= OVERLAP_MAX_PIXELS;
     long long k = 0;
     while (!st && k < nout) {
         int i; double t;
@@ -669,13 +739,15 @@ static kn_status fill_frames(const kn_ctx *ctx, const kn_interp_opts *o, frame_s
             t = t2;
         }
         if (st) break;
-        if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
+        if (overlap) st = stream_overlap(&ps, &rws, i, ts, nt, outs, err);
+        else if (in_order) st = stream_render(&ps, i, ts, nt, outs, err);
         else st = pair_ws(ctx, o, src_frame(in, i), src_frame(in, i + 1), w, h, ts, nt, outs, &ws, err);
         if (st) kn_wrap(err, "interpolating between frames %d and %d", i, i + 1);
         for (long long q = k0; !st && q < k; q++) st = out->done(out->user, q, err);
     }
     stream_free(&ps);
     kn_ws_free(&ws);
+    kn_ws_free(&rws);
     free(ts); free(outs);
     return st;
 }

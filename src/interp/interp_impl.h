@@ -161,7 +161,9 @@ typedef struct {
     float *du, *dv;
 } kn_sor_planes;
 /* The SOR update of pixels x, x + 2, ... of row y (0 < y < h - 1, x >= 1) while x + 15 < w, bit for
- * bit as refine.c's scalar loop; returns the first x not updated (refine_avx2.c). */
+ * bit as refine.c's scalar loop; returns the first x not updated (refine_avx2.c). It reads 16 floats
+ * at a time of du and dv in rows y-1 and y+1 (and the first of row y+1), the odd ones being pixels
+ * of the colour the sweep writes: no other thread may be updating those rows. */
 int kn_sor_row_avx2(const kn_sor_planes *s, int y, int x, int w, float omega);
 
 /* fn over [0, ntasks) on ctx->pool, or inline when there is none. */

@@ -154,7 +154,9 @@ static void sor_task(void *arg, int task) {
             continue;
         }
         if (x == 0) { sor_pixel(j, 0, y); x = 2; }
-        if (j->avx2) {
+        /* the vector loads of rows y-1 and y+1 take 16 floats, among them pixels of the colour this
+         * sweep writes: only where those rows are this task's own (not another thread's) */
+        if (j->avx2 && y > task * BAND && y + 1 < band_end(task, h)) {
             kn_sor_planes s = {U, V, ws, b[A11], b[A12], b[A22], b[B1], b[B2], b[DU], b[DV]};
             x = kn_sor_row_avx2(&s, y, x, w, OMEGA);
         }

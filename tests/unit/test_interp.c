@@ -515,6 +515,48 @@ TEST(stream_matches_video_to) {
     free(full.rgb);
 }
 
+/* On small frames with two threads or more, a pair is rendered on one thread while a later pair's
+ * flows are estimated on another (interp.c, stream_overlap). The frames are those of one thread:
+ * a whole video and a pulled stream, factor and fps modes, steady and timed frames, with an
+ * accelerating texture and a cut, so every in-order feature runs. */
+TEST(overlapped_render_matches_one_thread) {
+    int w = 56, h = 40, n = 14;
+    size_t fb = (size_t)w * h * 3;
+    kn_video in = {w, h, n, 10.f, malloc(fb * n), 0, NULL};
+    REQUIRE(in.rgb != NULL);
+    for (int i = 0; i < n; i++)
+        texture(in.rgb + fb * i, w, h, 0.9 * i + 0.15 * i * i, -0.4 * i, 0, i < 9 ? 3 : 8);   /* a cut at 9 */
+    kn_error err = {0};
+    kn_pool *p2;
+    REQUIRE(kn_pool_create(2, &p2, &err) == KN_OK);
+    kn_ctx c2 = {p2, KN_ISA_SCALAR, NULL};
+    int factors[3] = {2, 0, 0};
+    double fpss[3] = {0, 27, 4}, times[14];
+    for (int i = 0; i < n; i++) times[i] = 3.1 + i / 10.0 + (i == 5 ? 0.03 : 0);   /* one frame late */
+    for (int q = 0; q < 6; q++) {
+        int f = factors[q % 3];
+        double fps = fpss[q % 3];
+        long long nout = kn_interp_video_frames(n, in.fps, f, fps);
+        collect_sink one = {calloc((size_t)nout, fb), fb, 0, -1}, two = {calloc((size_t)nout, fb), fb, 0, -1};
+        REQUIRE(one.rgb && two.rgb);
+        video_source s1 = {.v = &in, .fail_at = -1, .times = q >= 3 ? times : NULL}, s2 = s1;
+        REQUIRE(kn_interp_stream(NULL, NULL, w, h, in.fps, pull_frame, &s1, f, fps, collect, &one, NULL, &err) == KN_OK);
+        CHECKF(kn_interp_stream(&c2, NULL, w, h, in.fps, pull_frame, &s2, f, fps, collect, &two, NULL, &err) == KN_OK,
+               "%s", err.msg);
+        CHECKF(one.next == nout && two.next == nout && !memcmp(one.rgb, two.rgb, fb * (size_t)nout),
+               "mode %d: %lld and %lld frames of %lld", q, one.next, two.next, nout);
+        if (q < 3) {   /* the whole-video path too */
+            kn_video o = {0};
+            REQUIRE(kn_interp_video(&c2, NULL, &in, f, fps, &o, &err) == KN_OK);
+            CHECKF(o.nframes == nout && !memcmp(o.rgb, one.rgb, fb * (size_t)nout), "mode %d, whole video", q);
+            kn_video_free(&o);
+        }
+        free(one.rgb); free(two.rgb);
+    }
+    kn_pool_destroy(p2);
+    free(in.rgb);
+}
+
 TEST(metrics) {
     int w = 32, h = 24;
     size_t fb = (size_t)w * h * 3;
@@ -1652,6 +1694,7 @@ TEST_MAIN_BEGIN
     RUN(stream_matches_video_to);
     RUN(fps_mode_places_frames_at_their_times);
     RUN(fps_mode_takes_any_times);
+    RUN(overlapped_render_matches_one_thread);
     RUN(metrics);
     RUN(ssim_matches_the_windowed_definition);
     RUN(wrong_flow_on_a_still_scene_hedges_to_no_motion);
