@@ -67,6 +67,12 @@ mkdir "$T/sigout"
 sleep 1; kill -TERM $sigpid; wait $sigpid; sigrc=$?
 check "SIGTERM midway exits 143" test "$sigrc" -eq 143
 check "  ... says so (not that it wrote), and leaves nothing in the output's folder" bash -c "grep -q 'stopped by SIGTERM' '$T/sig.log' && ! grep -q ' -> ' '$T/sig.log' && [ -z \"\$(ls -A '$T/sigout')\" ]"
+# a download that stopped: an MP4 with its index first, cut to a third, is refused, not read as a
+# shorter video
+ffmpeg -v error -i "$T/big.mp4" -c copy -movflags +faststart "$T/whole.mp4"
+head -c $(( $(stat -c %s "$T/whole.mp4") / 3 )) "$T/whole.mp4" > "$T/cut.mp4"
+check "an MP4 cut short exits 1" exits 1 "$K" interpolate "$T/cut.mp4" -o "$T/cut-out.mp4" --factor 2
+check "  ... saying so, and writes nothing" bash -c "grep -q 'cut.mp4: the file is cut short' '$T/err.log' && [ ! -e '$T/cut-out.mp4' ]"
 cp "$T/in.mp4" "$T/self.mp4"; ln -s self.mp4 "$T/selflink.mp4"
 check "OUT the input itself (through a link) exits 2" exits 2 "$K" interpolate "$T/selflink.mp4" -o "$T/self.mp4" --factor 2
 check "  ... naming it, and the input is untouched" bash -c "grep -q 'is the input itself' '$T/err.log' && cmp -s '$T/in.mp4' '$T/self.mp4'"

@@ -131,6 +131,19 @@ static void upright_size(const dec *d, int w, int h, int *uw, int *uh) {
     *uh = d->turns % 2 ? w : h;
 }
 
+/* Where the container's index (an MP4's sample table, a Matroska file's cues) says the stream's data
+ * ends, in bytes from the start of the file; 0 when it has no index. A file that ends before that
+ * was cut short (a copy or download that stopped): its frames after the cut cannot be read, and
+ * the demuxer only logs it and ends the stream early. */
+static int64_t index_end(AVStream *st) {
+    int64_t end = 0;
+    for (int i = 0, n = avformat_index_get_entries_count(st); i < n; i++) {
+        const AVIndexEntry *e = avformat_index_get_entry(st, i);
+        if (e && e->pos >= 0 && e->pos + e->size > end) end = e->pos + e->size;
+    }
+    return end;
+}
+
 static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
     int r = kn_av_open_file(path, &d->ic);
     if (r == AVERROR(ENAMETOOLONG)) return kn_fail(err, KN_EINVAL, "%s: path too long", path);
@@ -143,6 +156,12 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
     d->stream = r;
     AVStream *st = d->ic->streams[r];
     d->tb = st->time_base;
+    int64_t size = d->ic->pb ? avio_size(d->ic->pb) : -1, end = index_end(st);
+    if (size > 0 && end > size)
+        return kn_fail(err, KN_EFORMAT,
+                       "%s: the file is cut short: its index places video up to byte %" PRId64
+                       ", but the file ends at byte %" PRId64 " (a copy or download that stopped?)",
+                       path, end, size);
     d->is_gif = st->codecpar->codec_id == AV_CODEC_ID_GIF;
     d->turns = display_turns(st);
     if (st->codecpar->width > KN_IMAGE_MAX_SIDE || st->codecpar->height > KN_IMAGE_MAX_SIDE)

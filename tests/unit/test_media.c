@@ -622,6 +622,32 @@ TEST(video_reader_errors) {
     kn_video_free(&small);
 }
 
+/* An MP4 cut short (its index, written first, still lists every frame) is refused by name with
+ * both sizes, by the whole-file read and the frame-by-frame reader alike, instead of ending early
+ * as if the video were shorter; the whole file reads. */
+TEST(video_cut_short_is_refused) {
+    kn_video v, r;
+    kn_video_reader *rd = NULL;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 64, 48, 24, 12.f, 0);
+    path_in(p, sizeof p, "cut.mp4");
+    REQUIRE(kn_video_write(p, &v, &err) == KN_OK);
+    kn_video_free(&v);
+    REQUIRE(kn_video_read(p, &r, &err) == KN_OK);
+    CHECK(r.nframes == 24);
+    kn_video_free(&r);
+    struct stat sb;
+    REQUIRE(stat(p, &sb) == 0);
+    REQUIRE(truncate(p, sb.st_size * 2 / 3) == 0);
+    CHECK(kn_video_read(p, &r, &err) == KN_EFORMAT);
+    CHECKF(strstr(err.msg, p) && strstr(err.msg, "cut short"), "%s", err.msg);
+    char size[32];
+    snprintf(size, sizeof size, "byte %lld ", (long long)(sb.st_size * 2 / 3));
+    CHECKF(strstr(err.msg, size) != NULL, "no '%s' in: %s", size, err.msg);
+    CHECK(kn_video_reader_open(p, &rd, &err) == KN_EFORMAT && rd == NULL && strstr(err.msg, "cut short"));
+}
+
 TEST(video_read_range_real) {
     const char *avi = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
     if (!file_exists(avi)) { printf("# skipped: %s not installed\n", avi); return; }
@@ -1361,6 +1387,7 @@ TEST_MAIN_BEGIN
     RUN(video_y4m_header_and_probe);
     RUN(video_png_folder);
     RUN(video_reader_errors);
+    RUN(video_cut_short_is_refused);
     RUN(video_read_range_real);
     RUN(video_write_errors);
     RUN(video_fractional_fps);
