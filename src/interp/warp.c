@@ -388,6 +388,7 @@ typedef struct {
     float t;
     const kn_flow *accel[2];     /* as in splat_job: the flows read at the pixel bend the same way */
     float bend[2];
+    const float *mu[2], *mv[2];  /* splat_job's: where each source's pixels are at t (place_task) */
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
     int cubic;                   /* nonzero: bicubic samples of the frames (kernel.c), else bilinear */
     const kn_fade *fade;         /* a fade's brightness map (fade.c), or NULL */
@@ -396,7 +397,6 @@ typedef struct {
 
 /* Offsets to frames a (T[0], T[1]) and b (T[2], T[3]) and visibilities of hypothesis k at pixel p. */
 static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]) {
-    float t = j->t;
     V[0] = V[1] = 1.f;
     if (k >= H_NEAR) {   /* a nearby pixel's splatted flow */
         int x = kn_clampi((int)(p % j->w) + NEAR_OFFSET[k - H_NEAR][0], 0, j->w - 1);
@@ -410,14 +410,12 @@ static void hypothesis(const mix_job *j, int k, size_t p, float T[4], float V[2]
         V[0] = j->ch[VIS0][p]; V[1] = j->ch[VIS1][p];
         break;
     case H_STILL: T[0] = T[1] = T[2] = T[3] = 0; break;
-    case H_FWD: {
-        float fu = j->f01->u[p], fv = j->f01->v[p], mu, mv;
-        path_at(j->f01, j->accel[0], j->accel[1], t, j->bend[0], p, &mu, &mv);
+    case H_FWD: {   /* path_at as place_task found it for source 0 */
+        float fu = j->f01->u[p], fv = j->f01->v[p], mu = j->mu[0][p], mv = j->mv[0][p];
         T[0] = -mu; T[1] = -mv; T[2] = fu - mu; T[3] = fv - mv;
         break; }
     default: {
-        float gu = j->f10->u[p], gv = j->f10->v[p], mu, mv;
-        path_at(j->f10, j->accel[1], j->accel[0], 1 - t, j->bend[1], p, &mu, &mv);
+        float gu = j->f10->u[p], gv = j->f10->v[p], mu = j->mu[1][p], mv = j->mv[1][p];
         T[0] = gu - mu; T[1] = gv - mv; T[2] = -mu; T[3] = -mv;
         break; }
     }
@@ -674,20 +672,22 @@ static void mix_task(void *arg, int task) {
         }
 }
 
+/* The frame at sj's time from the hypotheses: sj holds the flows, the splatted flow and where each
+ * source's pixels are at that time. */
 static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8_t *b, const float *ya,
-                                const float *yb, int w, int h, float *const *ch, const kn_flow *f01,
-                                const kn_flow *f10, float t, const kn_flow *const accel[2], const float bend[2],
-                                float hedge, int cubic, const kn_fade *fade, const uint8_t *same,
-                                const uint8_t *moved, kn_interp_ws *ws, uint8_t *out, kn_error *err) {
-    int cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
+                                const float *yb, const splat_job *sj, float hedge, int cubic, const kn_fade *fade,
+                                kn_interp_ws *ws, uint8_t *out, kn_error *err) {
+    int w = sj->w, h = sj->h, cw = (w + COST_STEP - 1) / COST_STEP, chh = (h + COST_STEP - 1) / COST_STEP;
     size_t n = (size_t)cw * chh;
     float *mem = kn_ws_get(ws, n * 2 * NHYP * sizeof *mem + 2 * n);
     if (!mem) return kn_fail(err, KN_ENOMEM, "interp: out of memory rendering a %dx%d frame", w, h);
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
-    mix_job j = {.a = a, .b = b, .ya = ya, .yb = yb, .ch = ch, .f01 = f01, .f10 = f10, .gate = masks,
-                 .near = masks + n, .out = out, .w = w, .h = h, .cw = cw, .chh = chh, .t = t, .hedge = hedge,
-                 .cubic = cubic, .fade = fade, .same = same, .moved = moved};
-    for (int s = 0; s < 2; s++) { j.accel[s] = accel[s]; j.bend[s] = bend[s]; }
+    mix_job j = {.a = a, .b = b, .ya = ya, .yb = yb, .ch = sj->ch, .f01 = sj->f[0], .f10 = sj->f[1], .gate = masks,
+                 .near = masks + n, .out = out, .w = w, .h = h, .cw = cw, .chh = chh, .t = sj->t, .hedge = hedge,
+                 .cubic = cubic, .fade = fade, .same = sj->same, .moved = sj->moved};
+    for (int s = 0; s < 2; s++) {
+        j.accel[s] = sj->accel[s]; j.bend[s] = sj->bend[s]; j.mu[s] = sj->mu[s]; j.mv[s] = sj->mv[s];
+    }
     for (int k = 0; k < NHYP; k++) j.cost[k] = mem + k * n;
     int bands = (chh + BAND - 1) / BAND, col_tasks = (cw + BOX_COLS - 1) / BOX_COLS;
     /* the base hypotheses' window means decide where the nearby ones are tried */
@@ -743,10 +743,9 @@ static kn_status render_one(const kn_ctx *ctx, const uint8_t *a, const uint8_t *
     kn_ws_put(ws, acc); kn_ws_put(ws, rows); kn_ws_put(ws, cells);
     float **chs = sj.ch;
     kn_status st = fill_holes(chs, x[WS], w, h, ws, err);
-    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, w, h, chs, f01, f10, t, sj.accel, sj.bend,
-                                      hints && hints->hedged ? kn_time_hedge(t) : 0, hints && hints->cubic,
-                                      hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, same,
-                                      moved, ws, out, err);
+    if (!st) st = mix_hypotheses(ctx, a, b, ya, yb, &sj, hints && hints->hedged ? kn_time_hedge(t) : 0,
+                                 hints && hints->cubic,
+                                 hints && hints->fade && hints->fade->is_fade ? hints->fade : NULL, ws, out, err);
     kn_ws_put(ws, mem);
     kn_ws_put(ws, moved);
     return st;
