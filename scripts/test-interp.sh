@@ -227,6 +227,14 @@ chapters() { ffprobe -v error -show_chapters -of csv=p=0 -show_entries chapter=s
 check "a clip with SubRip subtitles and chapters, --factor 2 into mkv" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.mkv' --factor 2 2>'$T/sub.log' && ! grep -q subtitles '$T/sub.log'"
 check "  ... the subtitles copied: same events, same times, their language" bash -c "$(declare -f subs probe); [ \"\$(subs '$T/sub2.mkv')\" = \"\$(subs '$T/sub.mkv')\" ] && [ \"\$(ffprobe -v error -select_streams s:0 -show_entries stream_tags=language -of csv=p=0 '$T/sub2.mkv')\" = fra ]"
 check "  ... and the chapters with their titles" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mkv')\" = '0.000000,Opening 0.500000,Rest ' ]"
+# with AAC sound Matroska moves every stream by its priming packet (21 ms), and the chapters with them
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=f=440:r=48000 -i "$T/chap.txt" -map 0 -map 1 \
+  -map_chapters 2 -t 2 -c:v libx264 -pix_fmt yuv420p -c:a aac "$T/chapaac.mkv"
+since_video() {   # since_video FILE: the second chapter's start less the video's
+  echo "$(ffprobe -v error -show_chapters -of csv=p=0 -show_entries chapter=start_time "$1" | sed -n 2p)" \
+       "$(ffprobe -v error -select_streams v -show_entries stream=start_time -of csv=p=0 "$1")" | awk '{print $1 - $2}'
+}
+check "with AAC sound into mkv, the chapters stay where they were on the video (to 1 ms)" bash -c "$(declare -f since_video); '$K' interpolate '$T/chapaac.mkv' -o '$T/chapaac2.mkv' --factor 2 2>/dev/null && awk -v a=\$(since_video '$T/chapaac.mkv') -v b=\$(since_video '$T/chapaac2.mkv') 'BEGIN { d = a - b; exit !(a > 0.45 && (d < 0 ? -d : d) < 0.0015) }'"
 check "into mp4: re-encoded as its timed text, with a note" bash -c "'$K' interpolate '$T/sub.mkv' -o '$T/sub2.mp4' --factor 2 2>'$T/sub.log' && grep -q 'mp4 holds no subrip subtitles, so they were re-encoded as mov_text' '$T/sub.log'"
 check "  ... the same events at the same times" bash -c "$(declare -f subs); [ \"\$(subs '$T/sub2.mp4')\" = \"\$(subs '$T/sub.mkv')\" ]"
 check "  ... and the chapters" bash -c "$(declare -f chapters); [ \"\$(chapters '$T/sub2.mp4')\" = '0.000000,Opening 0.500000,Rest ' ]"

@@ -214,6 +214,23 @@ static kn_status finish_all(kn_audio_copy *ac, kn_error *err) {
     return KN_OK;
 }
 
+kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err) {
+    *lead = 0;
+    if (!ac || ac->out->oformat->flags & (AVFMT_TS_NEGATIVE | AVFMT_NOTIMESTAMPS)) return KN_OK;
+    for (int i = 0; i < ac->n; i++)   /* an encoder's flush (finish_all) must not come before the header */
+        if (ac->t[i].enc) return KN_OK;
+    if (!ac->pending && !ac->ended) {
+        kn_status st = next_packet(ac, err);
+        if (st || !ac->pending) return st;
+    }
+    const track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
+    if (!t->prime->size) return KN_OK;
+    int64_t ts = t->prime->pts != AV_NOPTS_VALUE ? t->prime->pts : t->prime->dts;
+    if (ts != AV_NOPTS_VALUE && ts < t->offset)
+        *lead = (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base);
+    return KN_OK;
+}
+
 kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
     if (!ac) return KN_OK;
     while (!ac->ended) {

@@ -179,8 +179,8 @@ static kn_status add_attachment(kn_subtitle_copy *sc, int i, char *why, size_t w
     return r < 0 ? av_fail(err, sc->path, "cannot copy its attachments", r) : KN_OK;
 }
 
-kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatContext *out, kn_subtitle_copy **scp,
-                                char *why, size_t why_cap, kn_error *err) {
+kn_status kn_subtitle_copy_open(const char *path, double start, double lead, struct AVFormatContext *out,
+                                kn_subtitle_copy **scp, char *why, size_t why_cap, kn_error *err) {
     *scp = NULL;
     if (why_cap) why[0] = 0;
     kn_subtitle_copy *sc = calloc(1, sizeof *sc);
@@ -199,7 +199,7 @@ kn_status kn_subtitle_copy_open(const char *path, double start, struct AVFormatC
         kn_subtitle_copy_close(sc);
         return KN_OK;
     }
-    kn_status st = copy_chapters(sc->in, start, out, path, err);
+    kn_status st = copy_chapters(sc->in, start - lead, out, path, err);
     unsigned ns = sc->in->nb_streams;
     sc->s = calloc(ns ? ns : 1, sizeof *sc->s);
     sc->slot = malloc((ns ? ns : 1) * sizeof *sc->slot);

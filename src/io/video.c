@@ -538,8 +538,10 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
-    if (s->subtitles_from && (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, e->oc, &e->subs, sub_note,
-                                                         sub_note_cap, err)))
+    double lead = 0;   /* Matroska moves every stream by the sound's priming; the chapters too, then */
+    if ((st = kn_audio_copy_lead(e->audio, &lead, err))) return st;
+    if (s->subtitles_from && (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, lead, e->oc, &e->subs,
+                                                         sub_note, sub_note_cap, err)))
         return st;
     r = avio_open(&e->oc->pb, s->url, AVIO_FLAG_WRITE);
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
@@ -923,8 +925,8 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
         st = kn_audio_copy_open(vw->audio_from, 0, NULL, &none, vw->audio_note, sizeof vw->audio_note, err);
     kn_subtitle_copy *no_subs = NULL;   /* the same for subtitles */
     if (!st && vw->subtitles_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
-        st = kn_subtitle_copy_open(vw->subtitles_from, 0, NULL, &no_subs, vw->subtitle_note, sizeof vw->subtitle_note,
-                                   err);
+        st = kn_subtitle_copy_open(vw->subtitles_from, 0, 0, NULL, &no_subs, vw->subtitle_note,
+                                   sizeof vw->subtitle_note, err);
     if (!st && kind == VK_DIR) st = dir_open(vw, err);
     else if (!st) {
         vw->fd = kn_tmp_open(path, vw->tmp, sizeof vw->tmp);
