@@ -40,6 +40,7 @@ struct kn_audio_copy {
     int *slot;                /* input stream index -> index in t, or -1 */
     AVPacket *pkt;            /* the next packet, read but not yet written (pending) */
     int pending, ended;
+    int flushed;              /* the re-encoders have given out what they held (finish_all) */
     const char *path;
 };
 
@@ -217,27 +218,31 @@ static kn_status finish_all(kn_audio_copy *ac, kn_error *err) {
 kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err) {
     *lead = 0;
     if (!ac || ac->out->oformat->flags & (AVFMT_TS_NEGATIVE | AVFMT_NOTIMESTAMPS)) return KN_OK;
-    for (int i = 0; i < ac->n; i++)   /* an encoder's flush (finish_all) must not come before the header */
-        if (ac->t[i].enc) return KN_OK;
+    for (int i = 0; i < ac->n; i++)   /* a re-encoded stream's first packet goes before 0 by its padding */
+        if (ac->t[i].enc) *lead = fmax(*lead, kn_audio_encode_lead(ac->t[i].enc));
     if (!ac->pending && !ac->ended) {
         kn_status st = next_packet(ac, err);
         if (st || !ac->pending) return st;
     }
     const track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
-    if (!t->prime->size) return KN_OK;
+    if (t->enc || !t->prime->size) return KN_OK;
     int64_t ts = t->prime->pts != AV_NOPTS_VALUE ? t->prime->pts : t->prime->dts;
     if (ts != AV_NOPTS_VALUE && ts < t->offset)
-        *lead = (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base);
+        *lead = fmax(*lead, (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base));
     return KN_OK;
 }
 
 kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
     if (!ac) return KN_OK;
-    while (!ac->ended) {
-        if (!ac->pending) {
+    for (;;) {
+        if (!ac->pending && !ac->ended) {
             kn_status st = next_packet(ac, err);
             if (st) return st;
-            if (ac->ended) return finish_all(ac, err);
+        }
+        if (ac->ended) {   /* (kn_audio_copy_lead may have met the end before the header) */
+            if (ac->flushed) return KN_OK;
+            ac->flushed = 1;
+            return finish_all(ac, err);
         }
         track *k = &ac->t[ac->slot[ac->pkt->stream_index]];
         AVRational tb = ac->in->streams[k->index]->time_base;
@@ -250,5 +255,4 @@ kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
         if (!st) st = write_packet(ac, k, ac->pkt, err);
         if (st) return st;
     }
-    return KN_OK;
 }

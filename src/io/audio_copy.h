@@ -21,12 +21,12 @@ typedef struct kn_audio_copy kn_audio_copy;
 kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatContext *out, kn_audio_copy **ac,
                              char *why, size_t why_cap, kn_error *err);
 /* *lead: the seconds by which out's muxer will move every stream later, 0 if none. A container that
- * cannot start a stream before 0 (Matroska) moves all of them by the copied priming packet that
- * goes first at a negative time (AAC's 1024 samples: 21 ms at 48 kHz), so the video starts there;
- * what the muxer does not move (chapters) must be moved by as much to stay on the video. Reads the
- * sound up to the first frame's time, where kn_audio_copy_until goes on. Known only where every
- * stream is copied, the first stream in the file deciding; with one re-encoded (its encoder may put
- * its own first packet before 0), *lead is 0. ac may be NULL (0). */
+ * cannot start a stream before 0 (Matroska, WebM) moves all of them by the packet that goes first
+ * at the most negative time: a copied stream's priming packet (AAC's 1024 samples: 21 ms at 48 kHz)
+ * or a re-encoded stream's padding (Opus: 312 samples), so the video starts there; what the muxer
+ * does not move (chapters) must be moved by as much to stay on the video. Reads the sound up to the
+ * first frame's time, where kn_audio_copy_until goes on; of the copied streams, the one whose
+ * packet comes first in the file decides. ac may be NULL (0). */
 kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err);
 /* Writes the packets that start before output time t seconds (INFINITY: all that are left). ac may
  * be NULL (nothing to do). */

@@ -422,6 +422,11 @@ static kn_status decode_ready(kn_audio_encode *ae, kn_error *err) {
     }
 }
 
+double kn_audio_encode_lead(const kn_audio_encode *ae) {
+    const AVCodecContext *c = ae->enc;
+    return c->initial_padding > 0 && c->sample_rate > 0 ? (double)c->initial_padding / c->sample_rate : 0;
+}
+
 kn_status kn_audio_encode_push(kn_audio_encode *ae, const AVPacket *p, kn_error *err) {
     int r = avcodec_send_packet(ae->dec, p);
     /* a damaged packet is skipped, as players do; the decoder goes on with the next */

@@ -45,6 +45,9 @@ extern const char KN_PROBE_TAG[];
 kn_status kn_audio_encode_open(const char *path, const struct AVCodecParameters *par, int tb_num, int tb_den,
                                int64_t start, struct AVFormatContext *out, kn_audio_encode **ae, char *why,
                                size_t why_cap, kn_error *err);
+/* Seconds by which the encoder puts its first packet before output time 0 (its initial padding:
+ * Opus's 312 samples at 48 kHz), 0 for none. */
+double kn_audio_encode_lead(const kn_audio_encode *ae);
 /* Decodes packet p (the input's time base) and writes what the encoder makes of it. */
 kn_status kn_audio_encode_push(kn_audio_encode *ae, const struct AVPacket *p, kn_error *err);
 /* Flushes decoder, resampler and encoder into the container (the last frame padded with silence
