@@ -288,6 +288,10 @@ check "  ... as many samples as the input" bash -c "$(declare -f pcm_bytes); [ \
 check "  ... and says so" grep -q "webm holds no aac audio, so the sound was re-encoded as libopus" "$T/note.log"
 check "  ... into an MPEG-TS, which holds AAC but keeps no table of it, copied" bash -c "'$K' interpolate '$T/av.mp4' -o '$T/av2.ts' --fps 25 2>/dev/null && ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/av2.ts' | grep -qx aac"
 check "  ... into an Ogg, re-encoded as Vorbis, with no complaint of FFmpeg's on the way" bash -c "'$K' interpolate '$T/av.mp4' -o '$T/av2.ogv' --factor 2 2>'$T/ogg.log' && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 '$T/av2.ogv')\" = vorbis ] && ! grep -q ' @ 0x' '$T/ogg.log'"
+ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 2 -c:v mpeg4 \
+  -c:a wmav2 "$T/wma.avi"
+check "  ... WMA into a NUT, which keeps no block alignment (WMA then decodes to nothing): re-encoded, with a note" bash -c "'$K' interpolate '$T/wma.avi' -o '$T/wma.nut' --factor 2 2>'$T/nut.log' && grep -q 'nut holds no wmav2 audio, so the sound was re-encoded' '$T/nut.log'"
+check "  ... and its 2 s decode without an error" bash -c "[ -z \"\$(ffmpeg -v error -i '$T/wma.nut' -map 0:a -f null - 2>&1)\" ] && [ \$(ffmpeg -v error -i '$T/wma.nut' -map 0:a -f s16le -ac 1 -ar 44100 - | wc -c) -ge 176000 ]"
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -f lavfi -i sine=frequency=440:sample_rate=44100 -t 1 \
   -pix_fmt yuv420p -c:v libx264 -c:a aac "$T/av44.mp4"
 check "  ... into an MXF, which takes PCM at 48 kHz only, re-encoded at 48 kHz" bash -c "'$K' interpolate '$T/av44.mp4' -o '$T/av44.mxf' --factor 2 2>'$T/mxf.log' && [ \"\$(ffprobe -v error -select_streams a -show_entries stream=codec_name,sample_rate -of csv=p=0 '$T/av44.mxf')\" = pcm_s16le,48000 ] && grep -q 'at 44100 Hz, so the sound was re-encoded as pcm_s16le at 48000 Hz' '$T/mxf.log'"

@@ -58,7 +58,8 @@ int kn_stream_copy_write(AVFormatContext *oc, AVStream *to, AVPacket *p, int tb_
  * codec it has no stream type for as private data, which players (and the ffmpeg tool) do not read as
  * sound at all (FLAC, Vorbis, PCM, ALAC, WMA were lost that way); FLV marks 8 and 16 kHz as its
  * "special" rate, which means those rates for Nellymoser and Speex only: PCM at 8 kHz played back at
- * 5512 Hz. */
+ * 5512 Hz. NUT keeps no block alignment, without which the WMA decoders decode nothing ("block_align
+ * is not set"; the ffmpeg tool's NUT files lose it too). */
 static int stored_faithfully(const AVOutputFormat *f, const AVCodecParameters *par) {
     static const enum AVCodecID ts_audio[] = {AV_CODEC_ID_MP1, AV_CODEC_ID_MP2, AV_CODEC_ID_MP3, AV_CODEC_ID_AAC,
                                               AV_CODEC_ID_AAC_LATM, AV_CODEC_ID_AC3, AV_CODEC_ID_EAC3,
@@ -71,6 +72,10 @@ static int stored_faithfully(const AVOutputFormat *f, const AVCodecParameters *p
     }
     if (!strcmp(f->name, "flv") && (par->sample_rate == 8000 || par->sample_rate == 16000))
         return par->codec_id == AV_CODEC_ID_NELLYMOSER || par->codec_id == AV_CODEC_ID_SPEEX;
+    if (!strcmp(f->name, "nut"))
+        return par->codec_id != AV_CODEC_ID_WMAV1 && par->codec_id != AV_CODEC_ID_WMAV2 &&
+               par->codec_id != AV_CODEC_ID_WMAPRO && par->codec_id != AV_CODEC_ID_WMALOSSLESS &&
+               par->codec_id != AV_CODEC_ID_WMAVOICE;
     return 1;
 }
 
