@@ -538,7 +538,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
-    double lead = 0;   /* Matroska moves every stream by the sound's priming; the chapters too, then */
+    double lead = 0;   /* Matroska moves every stream by the sound's priming or padding; the chapters too */
     if ((st = kn_audio_copy_lead(e->audio, &lead, err))) return st;
     if (s->subtitles_from && (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, lead, e->oc, &e->subs,
                                                          sub_note, sub_note_cap, err)))

@@ -131,10 +131,10 @@ static void upright_size(const dec *d, int w, int h, int *uw, int *uh) {
     *uh = d->turns % 2 ? w : h;
 }
 
-/* Where the container's index (an MP4's sample table, a Matroska file's cues) says the stream's data
- * ends, in bytes from the start of the file; 0 when it has no index. A file that ends before that
- * was cut short (a copy or download that stopped): its frames after the cut cannot be read, and
- * the demuxer only logs it and ends the stream early. */
+/* Where the index read on opening (an MP4's sample table, when written first) says the stream's
+ * data ends, in bytes from the start of the file; 0 when there is none (Matroska reads its cues only
+ * to seek). A file that ends before that was cut short (a copy or download that stopped): its frames
+ * after the cut cannot be read, and the demuxer only logs it and ends the stream early. */
 static int64_t index_end(AVStream *st) {
     int64_t end = 0;
     for (int i = 0, n = avformat_index_get_entries_count(st); i < n; i++) {
