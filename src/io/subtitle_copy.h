@@ -17,9 +17,9 @@ typedef struct kn_subtitle_copy kn_subtitle_copy;
 /* Opens path's subtitle streams and adds to out those it can hold, with their tags (language,
  * title), path's attachments where out holds them (the fonts of ASS subtitles, in Matroska), and
  * path's chapters (shifted by start, then by lead later: what the muxer moves the streams by,
- * kn_audio_copy_lead; those that end before start - lead are left out). *sc = NULL with KN_OK when path has no subtitles (its chapters are still added) or out is NULL (an output that
- * holds none: a GIF, PNG frames). why, when not empty, says which subtitles were left out or
- * re-encoded. */
+ * kn_audio_copy_lead; those that end before start - lead are left out). *sc = NULL with KN_OK when
+ * path has no subtitles (its chapters are still added) or out is NULL (an output that holds none: a
+ * GIF, PNG frames). why, when not empty, says which subtitles were left out or re-encoded. */
 kn_status kn_subtitle_copy_open(const char *path, double start, double lead, struct AVFormatContext *out,
                                 kn_subtitle_copy **sc, char *why, size_t why_cap, kn_error *err);
 /* Writes the subtitle packets that start before output time t seconds (INFINITY: all that are left).
