@@ -183,7 +183,7 @@ static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
         if (r == 0) { ac->ended = 1; return KN_OK; }
         if (r < 0) return av_fail(err, ac->path, "reading its audio failed", r);
         track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
-        int64_t ts = continue_clock(t, ac->pkt, ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts);
+        int64_t ts = continue_clock(t, ac->pkt, kn_av_packet_time(ac->pkt));
         if (ts < t->offset && !t->primed) {   /* before the first frame */
             av_packet_unref(t->prime);
             av_packet_move_ref(t->prime, ac->pkt);
@@ -226,8 +226,8 @@ kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err) {
     }
     const track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
     if (t->enc || !t->prime->size) return KN_OK;
-    int64_t ts = t->prime->pts != AV_NOPTS_VALUE ? t->prime->pts : t->prime->dts;
-    if (ts != AV_NOPTS_VALUE && ts < t->offset)
+    int64_t ts = kn_av_packet_time(t->prime);   /* timed: kn_av_read_mapped keeps no other */
+    if (ts < t->offset)
         *lead = fmax(*lead, (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base));
     return KN_OK;
 }
@@ -246,7 +246,7 @@ kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
         }
         track *k = &ac->t[ac->slot[ac->pkt->stream_index]];
         AVRational tb = ac->in->streams[k->index]->time_base;
-        int64_t ts = ac->pkt->pts != AV_NOPTS_VALUE ? ac->pkt->pts : ac->pkt->dts;
+        int64_t ts = kn_av_packet_time(ac->pkt);
         if ((double)(ts - k->offset) * av_q2d(tb) >= t) return KN_OK;   /* later: keep it pending */
         kn_status st = KN_OK;
         if (!k->primed && k->prime->size) st = write_packet(ac, k, k->prime, err);

@@ -19,6 +19,9 @@ static inline int kn_av_open_file(const char *path, AVFormatContext **ic) {
     return r;
 }
 
+/* A packet's time: its pts, else its dts (the decoding time, the same for sound and subtitles). */
+static inline int64_t kn_av_packet_time(const AVPacket *p) { return p->pts != AV_NOPTS_VALUE ? p->pts : p->dts; }
+
 /* Reads into pkt the next packet of a stream that slot maps (slot[index] >= 0) and that carries a
  * time (pts or dts); the packets of other streams and untimed ones are skipped. Returns 1 with a
  * packet, 0 at the end of the file, or av_read_frame's negative code. */

@@ -234,7 +234,7 @@ static kn_status next_packet(kn_subtitle_copy *sc, kn_error *err) {
 /* The packet's start on the output clock, in its input stream's time base. */
 static int64_t out_start(const kn_subtitle_copy *sc, const AVPacket *p) {
     const sub_stream *s = &sc->s[sc->slot[p->stream_index]];
-    return (p->pts != AV_NOPTS_VALUE ? p->pts : p->dts) - s->offset;
+    return kn_av_packet_time(p) - s->offset;
 }
 
 /* Decodes p and writes it in the output's text codec. */

@@ -538,11 +538,13 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     if (s->audio_from &&
         (st = kn_audio_copy_open(s->audio_from, s->audio_start, e->oc, &e->audio, note, note_cap, err)))
         return st;
-    double lead = 0;   /* Matroska moves every stream by the sound's priming or padding; the chapters too */
-    if ((st = kn_audio_copy_lead(e->audio, &lead, err))) return st;
-    if (s->subtitles_from && (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, lead, e->oc, &e->subs,
-                                                         sub_note, sub_note_cap, err)))
-        return st;
+    if (s->subtitles_from) {
+        double lead = 0;   /* Matroska moves every stream by the sound's priming or padding; the chapters too */
+        if ((st = kn_audio_copy_lead(e->audio, &lead, err)) ||
+            (st = kn_subtitle_copy_open(s->subtitles_from, s->audio_start, lead, e->oc, &e->subs, sub_note,
+                                        sub_note_cap, err)))
+            return st;
+    }
     r = avio_open(&e->oc->pb, s->url, AVIO_FLAG_WRITE);
     if (r < 0) return av_fail(err, path, "cannot open the temporary file", r);
     e->opened = 1;
