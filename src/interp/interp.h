@@ -39,7 +39,7 @@ typedef struct kn_interp_opts {
     int propagate;        /* nonzero: each patch also tries its four neighbours' results and searches
                              again from one that explains it clearly better (1; see flow.c) */
     int finest_level;     /* flow is estimated down to this level (0 = full resolution) and
-                             upsampled from there; -1 = auto: 1 when the smaller side >= 100, else 0 */
+                             upsampled from there; -1 = auto (kn_flow_finest_level) */
     int scene_cut;        /* nonzero: detect cuts and repeat the nearer frame across them (1) */
     float cut_threshold;  /* a pair is a cut when fewer than this fraction of textured blocks still
                              correlate after motion compensation (0.3) */
@@ -78,6 +78,10 @@ void kn_flow_free(kn_flow *f);
 
 /* Luma (BT.601 weights, 0..255) of an RGB frame into a new kn_malloc'd buffer. */
 kn_status kn_interp_luma(const uint8_t *rgb, int w, int h, float **out, kn_error *err);
+
+/* The pyramid level the flow is estimated down to for a w x h frame: o->finest_level, or where that
+ * is -1, 0 below 100 px on the smaller side, 1 (half resolution) from 100 and 2 (a quarter) from 720. */
+int kn_flow_finest_level(const kn_interp_opts *o, int w, int h);
 
 /* Flow from luma image g0 to g1 (both w x h). */
 kn_status kn_flow_estimate(const kn_ctx *ctx, const kn_interp_opts *o, const float *g0, const float *g1,
