@@ -148,6 +148,9 @@ static inline void kn_rebuild_rgb(const uint8_t *prev, const uint8_t *next, int 
     kn_bicubic_rgb(next, w, h, nx, ny, c1);
     for (int c = 0; c < 3; c++) { lin[c] = 0.5f * (l0[c] + l1[c]); cub[c] = 0.5f * (c0[c] + c1[c]); }
 }
+/* kn_bicubic_rgb, bit for bit, with two rows of taps a vector where all 16 lie inside the frame
+ * (sample_avx2.c; only on machines with AVX2). */
+void kn_bicubic_rgb_avx2(const uint8_t *im, int w, int h, float x, float y, float out[3]);
 /* Bilinear sample of a w x h float plane with the coordinates clamped to the frame (NaN -> 0). */
 static inline float kn_bilinear(const float *im, int w, int h, float x, float y) {
     kn_bilinear_at b = kn_bilinear_where(w, h, x, y);

@@ -391,6 +391,7 @@ typedef struct {
     const float *mu[2], *mv[2];  /* splat_job's: where each source's pixels are at t (place_task) */
     float hedge;                 /* > 0: each hypothesis rendered at t -+ hedge along its path, averaged */
     int cubic;                   /* nonzero: bicubic samples of the frames (kernel.c), else bilinear */
+    int avx2;                    /* bicubic samples two rows of taps at a time (sample_avx2.c), the same */
     const kn_fade *fade;         /* a fade's brightness map (fade.c), or NULL */
     const uint8_t *same, *moved;    /* as splat_job's: copied where same and not moved */
 } mix_job;
@@ -578,8 +579,9 @@ static void box_cols_task(void *arg, int task) {
 typedef struct { float x, y, rgb[3]; } sample_memo;
 
 static void sample_rgb(const mix_job *j, const uint8_t *im, float x, float y, float out[3]) {
-    if (j->cubic) kn_bicubic_rgb(im, j->w, j->h, x, y, out);
-    else kn_bilinear_rgb(im, j->w, j->h, x, y, out);
+    if (!j->cubic) kn_bilinear_rgb(im, j->w, j->h, x, y, out);
+    else if (j->avx2) kn_bicubic_rgb_avx2(im, j->w, j->h, x, y, out);
+    else kn_bicubic_rgb(im, j->w, j->h, x, y, out);
 }
 
 static void sample_once(const mix_job *j, const uint8_t *im, float x, float y, sample_memo *memo, int *nmemo,
@@ -684,7 +686,8 @@ static kn_status mix_hypotheses(const kn_ctx *ctx, const uint8_t *a, const uint8
     uint8_t *masks = (uint8_t *)(mem + n * 2 * NHYP);
     mix_job j = {.a = a, .b = b, .ya = ya, .yb = yb, .ch = sj->ch, .f01 = sj->f[0], .f10 = sj->f[1], .gate = masks,
                  .near = masks + n, .out = out, .w = w, .h = h, .cw = cw, .chh = chh, .t = sj->t, .hedge = hedge,
-                 .cubic = cubic, .fade = fade, .same = sj->same, .moved = sj->moved};
+                 .cubic = cubic, .avx2 = ctx && ctx->isa >= KN_ISA_AVX2, .fade = fade, .same = sj->same,
+                 .moved = sj->moved};
     for (int s = 0; s < 2; s++) {
         j.accel[s] = sj->accel[s]; j.bend[s] = sj->bend[s]; j.mu[s] = sj->mu[s]; j.mv[s] = sj->mv[s];
     }
