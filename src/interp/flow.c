@@ -493,10 +493,10 @@ done:
  * 27.549 dB at half vs 27.542 at full, 2.3x less time). From 100 to 199 px it loses 0.02-0.29 dB
  * but full resolution there was slower than ffmpeg's minterpolate (real clips downscaled to
  * 160x120-192x144: 0.52-0.57 s against 0.35-0.47 s; half: 0.16-0.34 s, still 1.1-2.1 dB above it
- * on five of six); below 100 px the patches would cover too much of the frame. From 720 lines the
- * flow stops at a quarter: on the five such clips of the tests 18-26% less time for -0.21..+0.06 dB
- * (at 576 lines vtest.avi lost 0.16 dB; a flow below a quarter gained no time at 1080 lines or 4K,
- * where the render then takes most of it) */
+ * on five of six); below 100 px the patches would cover too much of the frame. From 720 px the flow
+ * stops at a quarter: on the five such clips of the 31 in docs/interpolation.md 18-26% less time for
+ * -0.21..+0.06 dB (at 576 lines vtest.avi lost 0.16 dB; a flow below a quarter gained no time at
+ * 1080 lines or 4K, where the render then takes most of it) */
 int kn_flow_finest_level(const kn_interp_opts *o, int w, int h) {
     if (o->finest_level >= 0) return o->finest_level;
     int m = w < h ? w : h;

@@ -94,8 +94,8 @@ TEST(flow_recovers_translation) {
 static void blocks(uint8_t *rgb, int w, int h, double dx, double dy);
 
 /* The flow stops at half resolution from 100 px on the smaller side and at a quarter from 720 (HD
- * and above, where it took 18-26% less time than half resolution for -0.21..+0.06 dB; flow.c), in either
- * orientation; an explicit level is kept. On a 1280x720 pair the automatic flow is the quarter
+ * and above, where it took 18-26% less time than half resolution for -0.21..+0.06 dB; flow.c), in
+ * either orientation; an explicit level is kept. On a 1280x720 pair the automatic flow is the quarter
  * resolution one bit for bit, and still finds the shift: within 0.2 px on random 7 px blocks, which
  * a quarter-resolution level all but blurs away (half resolution: within 0.01 px). */
 TEST(flow_level_follows_the_frame_size) {
@@ -111,6 +111,7 @@ TEST(flow_level_follows_the_frame_size) {
     CHECK(kn_flow_finest_level(&o, 1920, 1080) == 0);
     int w = 1280, h = 720;
     uint8_t *a = malloc((size_t)w * h * 3), *b = malloc((size_t)w * h * 3);
+    REQUIRE(a && b);
     blocks(a, w, h, 0, 0);
     blocks(b, w, h, 7.0, -5.0);
     kn_error err = {0};
