@@ -30,6 +30,7 @@ typedef struct track {
                                  packet's duration; next = INT64_MIN before the first */
     AVPacket *prime;          /* the last packet before time 0, kept to start the decoder (primed) */
     int primed;
+    int started;              /* a packet from time 0 on has been read (prime is then final) */
 } track;
 
 struct kn_audio_copy {
@@ -40,6 +41,8 @@ struct kn_audio_copy {
     int *slot;                /* input stream index -> index in t, or -1 */
     AVPacket *pkt;            /* the next packet, read but not yet written (pending) */
     int pending, ended;
+    AVPacket **ahead;         /* packets read ahead by kn_audio_copy_lead, in order, before any other */
+    int nahead, ahead_first;
     int flushed;              /* the re-encoders have given out what they held (finish_all) */
     const char *path;
 };
@@ -56,6 +59,8 @@ void kn_audio_copy_close(kn_audio_copy *ac) {
     }
     free(ac->t);
     free(ac->slot);
+    for (int i = ac->ahead_first; i < ac->nahead; i++) av_packet_free(&ac->ahead[i]);
+    free(ac->ahead);
     av_packet_free(&ac->pkt);
     avformat_close_input(&ac->in);
     free(ac);
@@ -174,24 +179,37 @@ static int64_t continue_clock(track *t, AVPacket *p, int64_t ts) {
     return ts;
 }
 
-/* Reads the next audio packet into ac->pkt (ac->pending), or marks the end. Packets before time 0
- * are cut, but for the last of them: an encoder's first frames lean on the one before (AAC's
+/* Reads the next audio packet from the input into p (*got = 1), or marks the end. Packets before
+ * time 0 are cut, but for the last of them: an encoder's first frames lean on the one before (AAC's
  * priming), so it goes first, at a negative time (the container's edit list hides it). */
-static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
+static kn_status read_packet(kn_audio_copy *ac, AVPacket *p, int *got, kn_error *err) {
+    *got = 0;
     for (;;) {
-        int r = kn_av_read_mapped(ac->in, ac->slot, ac->pkt);
+        int r = kn_av_read_mapped(ac->in, ac->slot, p);
         if (r == 0) { ac->ended = 1; return KN_OK; }
         if (r < 0) return av_fail(err, ac->path, "reading its audio failed", r);
-        track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
-        int64_t ts = continue_clock(t, ac->pkt, kn_av_packet_time(ac->pkt));
+        track *t = &ac->t[ac->slot[p->stream_index]];
+        int64_t ts = continue_clock(t, p, kn_av_packet_time(p));
         if (ts < t->offset && !t->primed) {   /* before the first frame */
             av_packet_unref(t->prime);
-            av_packet_move_ref(t->prime, ac->pkt);
+            av_packet_move_ref(t->prime, p);
             continue;
         }
+        t->started = 1;
+        *got = 1;
+        return KN_OK;
+    }
+}
+
+/* The next packet into ac->pkt (ac->pending): the first read ahead, else the input's next. */
+static kn_status next_packet(kn_audio_copy *ac, kn_error *err) {
+    if (ac->ahead_first < ac->nahead) {
+        av_packet_move_ref(ac->pkt, ac->ahead[ac->ahead_first]);
+        av_packet_free(&ac->ahead[ac->ahead_first++]);
         ac->pending = 1;
         return KN_OK;
     }
+    return ac->ended ? KN_OK : read_packet(ac, ac->pkt, &ac->pending, err);
 }
 
 /* Writes p (input stream time base) of track t at its output time, or re-encodes it. */
@@ -215,31 +233,53 @@ static kn_status finish_all(kn_audio_copy *ac, kn_error *err) {
     return KN_OK;
 }
 
+/* Reads ahead until every copied stream has a packet from time 0 on (its priming packet is then
+ * known), the input ends, or AHEAD_MAX packets are held: a stream that starts later than that is
+ * left out of the lead. */
+#define AHEAD_MAX 4096
+static kn_status read_ahead(kn_audio_copy *ac, kn_error *err) {
+    for (;;) {
+        int waiting = 0;
+        for (int i = 0; i < ac->n; i++) waiting += !ac->t[i].enc && !ac->t[i].started;
+        if (!waiting || ac->ended || ac->nahead >= AHEAD_MAX) return KN_OK;
+        if (!ac->ahead && !(ac->ahead = calloc(AHEAD_MAX, sizeof *ac->ahead)))
+            return kn_fail(err, KN_ENOMEM, "%s: out of memory reading its audio", ac->path);
+        AVPacket *p = av_packet_alloc();
+        if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory reading its audio", ac->path);
+        int got;
+        kn_status st = read_packet(ac, p, &got, err);
+        if (st || !got) { av_packet_free(&p); return st; }
+        ac->ahead[ac->nahead++] = p;
+    }
+}
+
 kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err) {
     *lead = 0;
     if (!ac || ac->out->oformat->flags & (AVFMT_TS_NEGATIVE | AVFMT_NOTIMESTAMPS)) return KN_OK;
-    for (int i = 0; i < ac->n; i++)   /* a re-encoded stream's first packet goes before 0 by its padding */
-        if (ac->t[i].enc) *lead = fmax(*lead, kn_audio_encode_lead(ac->t[i].enc));
-    if (!ac->pending && !ac->ended) {
-        kn_status st = next_packet(ac, err);
-        if (st || !ac->pending) return st;
+    kn_status st = read_ahead(ac, err);
+    if (st) return st;
+    for (int i = 0; i < ac->n; i++) {
+        const track *t = &ac->t[i];
+        if (t->enc) {   /* a re-encoded stream's first packet goes before 0 by its padding */
+            *lead = fmax(*lead, kn_audio_encode_lead(t->enc));
+            continue;
+        }
+        if (!t->started || !t->prime->size) continue;   /* no priming packet will be written */
+        int64_t ts = kn_av_packet_time(t->prime);   /* timed: kn_av_read_mapped keeps no other */
+        if (ts < t->offset)
+            *lead = fmax(*lead, (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base));
     }
-    const track *t = &ac->t[ac->slot[ac->pkt->stream_index]];
-    if (t->enc || !t->prime->size) return KN_OK;
-    int64_t ts = kn_av_packet_time(t->prime);   /* timed: kn_av_read_mapped keeps no other */
-    if (ts < t->offset)
-        *lead = fmax(*lead, (double)(t->offset - ts) * av_q2d(ac->in->streams[t->index]->time_base));
     return KN_OK;
 }
 
 kn_status kn_audio_copy_until(kn_audio_copy *ac, double t, kn_error *err) {
     if (!ac) return KN_OK;
     for (;;) {
-        if (!ac->pending && !ac->ended) {
+        if (!ac->pending) {
             kn_status st = next_packet(ac, err);
             if (st) return st;
         }
-        if (ac->ended) {   /* (kn_audio_copy_lead may have met the end before the header) */
+        if (!ac->pending) {   /* the end (kn_audio_copy_lead may have met it before the header) */
             if (ac->flushed) return KN_OK;
             ac->flushed = 1;
             return finish_all(ac, err);

@@ -24,9 +24,10 @@ kn_status kn_audio_copy_open(const char *path, double start, struct AVFormatCont
  * cannot start a stream before 0 (Matroska, WebM) moves all of them by the packet that goes first
  * at the most negative time: a copied stream's priming packet (AAC's 1024 samples: 21 ms at 48 kHz)
  * or a re-encoded stream's padding (Opus: 312 samples), so the video starts there; what the muxer
- * does not move (chapters) must be moved by as much to stay on the video. Reads the sound up to the
- * first frame's time, where kn_audio_copy_until goes on; of the copied streams, the one whose
- * packet comes first in the file decides. ac may be NULL (0). */
+ * does not move (chapters) must be moved by as much to stay on the video. Reads the sound ahead
+ * until every copied stream reaches the first frame's time (holding what it read for
+ * kn_audio_copy_until), since the stream that goes furthest before 0 decides, wherever it lies in
+ * the file. ac may be NULL (0). */
 kn_status kn_audio_copy_lead(kn_audio_copy *ac, double *lead, kn_error *err);
 /* Writes the packets that start before output time t seconds (INFINITY: all that are left). ac may
  * be NULL (nothing to do). */
