@@ -414,5 +414,15 @@ check "eval-interp beyond --max-memory exits 1" exits 1 "$K" eval-interp "$T/in.
 check "  ... saying how much it needs" grep -q "needs about .* GB of memory, more than the 0.00 GB that --max-memory allows; not even 3 frames fit" "$T/err.log"
 check "eval-interp within --max-memory runs" bash -c "'$K' eval-interp '$T/in.mp4' --frames 7 --no-minterpolate --max-memory 1 | grep -q '3 rebuilt'"
 
+# The public API from outside: the library installed under a prefix, examples/interpolate.c built
+# with what pkg-config says of it, and run on a video.
+check "a program built against the installed library (pkg-config) interpolates a video" bash -c "
+  make -s -C '$root' install PREFIX='$T/prefix' >/dev/null &&
+  cc -std=c11 -Wall -Wextra -Werror '$root/examples/interpolate.c' \$(PKG_CONFIG_PATH='$T/prefix/lib/pkgconfig' pkg-config --cflags --libs kinora) -o '$T/example' &&
+  LD_LIBRARY_PATH='$T/prefix/lib' '$T/example' '$T/in.mp4' '$T/example.mp4' 3 2>'$T/example.log' &&
+  grep -q '8 frames at 8 fps -> 22 frames at 24 fps' '$T/example.log'"
+check "  ... its frames are those of kinora interpolate" bash -c "$(declare -f pixels same_pixels); '$K' interpolate '$T/in.mp4' -o '$T/cli3.mp4' --factor 3 --threads 2 2>/dev/null && same_pixels '$T/example.mp4' '$T/cli3.mp4'"
+check "  ... and a failure comes back as a status with the message" bash -c "! LD_LIBRARY_PATH='$T/prefix/lib' '$T/example' '$T/nope.mp4' '$T/x.mp4' 2>'$T/example.log' && grep -q 'nope.mp4' '$T/example.log' && [ ! -e '$T/x.mp4' ]"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -117,6 +117,67 @@ kn_status kn_keyframes_save(const char *dir, const kn_generate_params *params, c
 kn_status kn_keyframes_load(const char *dir, kn_keyframe_set *set, kn_error *err);
 void kn_keyframe_set_free(kn_keyframe_set *set);
 
+/* ---- Frame interpolation (stage 2 on its own, for any video) ----
+ * Optical flow both ways, occlusion from their consistency, both neighbours warped to the new frame's
+ * time and blended (docs/interpolation.md). Three ways in, the same frames out: a video in memory, a
+ * stream of frames through callbacks (neither the input nor the output need fit in memory), and a
+ * file or PNG folder to another, as `kinora interpolate` does. */
+typedef struct kn_interpolate_params {
+    int factor;          /* N >= 1: frame N*i is input frame i and N - 1 frames lie between neighbours */
+    double fps;          /* > 0 instead of a factor: frames at k / fps from the first input frame, the
+                            input's frames at their own times (a variable frame rate keeps its timing) */
+    double input_fps;    /* > 0: the input's frames are taken as evenly spaced at this rate, whatever
+                            their timestamps (a PNG folder has none); 0: the input's own rate and times */
+    int threads;         /* compute threads, 1 to 256 (1) */
+    int deinterlace;     /* files: an interlaced video becomes a frame per field, each at its own time (1) */
+    int audio;           /* files: the input's sound is kept, copied or re-encoded for OUT's format (1) */
+    int subtitles;       /* files: its subtitles, their fonts and its chapters are kept where OUT holds them (1) */
+    double max_memory;   /* files: bytes the job may hold; more is refused before it starts (and a GIF,
+                            which keeps every frame, stops once it would need more); 0 = the memory
+                            available (0) */
+    const char *in_name, *out_name;   /* files: how messages name IN and OUT (NULL: by their paths) */
+    kn_progress_fn progress;   /* optional: (user, KN_STAGE_INTERPOLATE, frames made, frames expected
+                                  or 0 when the input does not say); nonzero cancels */
+    void *progress_user;
+    void (*note)(void *user, const char *text);   /* optional: what is worth telling (interlacing found,
+                                                     sound re-encoded, frames dropped), one line each */
+    void *note_user;
+    const volatile int *cancel;   /* optional: nonzero cancels (KN_ECANCELLED) at the next frame */
+} kn_interpolate_params;
+/* factor 2, one thread, files keeping sound, subtitles and deinterlacing; no callbacks. */
+void kn_interpolate_params_default(kn_interpolate_params *p);
+
+typedef struct kn_interpolate_result {
+    int width, height;
+    long long frames_in, frames_out;
+    long long dropped;    /* input frames left out: each had a timestamp not after the frame before's */
+    double fps_in, fps_out;
+} kn_interpolate_result;
+
+/* The frames of in (its fps, or p->input_fps, needed for p->fps) into out (allocated here; free with
+ * kn_video_free). Keyframe indices are not carried over. */
+kn_status kn_interpolate(const kn_video *in, const kn_interpolate_params *p, kn_video *out, kn_error *err);
+
+/* A frame source: the next input frame into rgb (width * height * 3 bytes), *got = 0 after the last;
+ * *time (NAN on entry) may be set to its presentation time in seconds, from any origin. */
+typedef kn_status (*kn_frame_source)(void *user, uint8_t *rgb, double *time, int *got, kn_error *err);
+/* A frame sink: output frame k (0, 1, ... in order); rgb is valid during the call only. */
+typedef kn_status (*kn_frame_sink)(void *user, long long k, const uint8_t *rgb, kn_error *err);
+/* Frames pulled from source one at a time (width x height, at fps: 0 when unknown, then only a
+ * factor) and handed to sink as they are made: the engine holds a few input frames and one pair's
+ * output, whatever the length. A source or sink that fails stops the run with its status. res may
+ * be NULL. */
+kn_status kn_interpolate_stream(int width, int height, double fps, kn_frame_source source, void *source_user,
+                                kn_frame_sink sink, void *sink_user, const kn_interpolate_params *p,
+                                kn_interpolate_result *res, kn_error *err);
+
+/* A video FFmpeg reads, or a folder of PNG frames 00000.png ..., into a video whose format OUT's
+ * extension names, or a folder of PNG frames (a path ending in '/' or an existing empty folder),
+ * keeping what p asks for of the input's sound, subtitles and tags. OUT appears whole or not at all:
+ * an error or a cancel leaves nothing behind. OUT may not be IN. res may be NULL. */
+kn_status kn_interpolate_file(const char *in, const char *out, const kn_interpolate_params *p,
+                              kn_interpolate_result *res, kn_error *err);
+
 /* Writes a video by OUT's extension: .mp4 (H.264 yuv420p), .webm (VP9), .gif, .y4m, or a folder of
  * PNG frames (path ending in '/' or an existing directory). Atomic: temp name, then rename. */
 kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err);

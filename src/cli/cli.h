@@ -47,7 +47,4 @@ int kn_interrupt_finish(kn_interrupt *it, const char *who, const char *out, int 
 /* "SIGINT", "SIGTERM" or "SIGHUP" (others: "a signal"). */
 const char *kn_signal_name(int sig);
 
-/* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
-double kn_available_memory(void);
-
 #endif

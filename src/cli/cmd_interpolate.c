@@ -63,92 +63,15 @@ static void interpolate_usage(FILE *f) {
                "            a GIF, which keeps every frame, once its frames would need more\n");
 }
 
-/* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
- * input and output frames, 2 threads, factor 2, the first 61 frames, on 2026-12-07: 609 B on
- * vtest.avi (768x576) and 548 B on movie-hello.mp4 (1280x720). (Before the engine's buffer cache
- * stopped handing large buffers to small requests, 1066 and 1010 B, above the 900 assumed then.) */
-#define WORK_BYTES_PER_PIXEL 650.0
-/* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
-#define INPUT_FRAMES_HELD 10
-/* Output frames waiting for the writer's thread (kn_video_pipe): enough that it seldom waits for the
- * engine or the engine for it. */
-#define WRITER_SLOTS 3
-
-/* Bytes interpolating w x h frames takes with held output frames at a time. */
-static double needed_bytes(int w, int h, long long held) {
-    double px = (double)w * h;
-    return ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
-}
-
-/* 0 when interpolating w x h frames, held output frames at a time, fits in budget bytes (0: unknown,
- * no check); else prints why not and returns -1. what says where the budget came from. */
-static int check_memory(const char *in, int w, int h, long long held, double budget, const char *what) {
-    double need = needed_bytes(w, h, held);
-    if (!(budget > 0) || need <= budget) return 0;
-    fprintf(stderr, "kinora: %s: interpolating its %dx%d frames needs about %.2f GB of memory (%d input frames "
-                    "and %lld output frames are held), more than the %.2f GB %s\n",
-            in, w, h, need / 1e9, INPUT_FRAMES_HELD, held, budget / 1e9, what);
-    return -1;
-}
-
-/* Input frames come from the reader, counted, with their times unless a rate was given instead; the
- * times are kept (8 bytes a frame) for the output frames' (frame_time), on the engine's clock
- * (kn_frame_clock). */
+/* The progress line on a terminal: when it began and was last drawn, and the frames made. */
 typedef struct {
-    kn_video_reader *rd;
-    const kn_interrupt *stop;   /* Ctrl-C: the next frame fails */
-    int n, timed;
-    double fps;        /* the input's rate */
-    double *times;     /* frame i's time, for i < n */
-    double shift;      /* the clock's shift (kn_frame_clock) */
-    int cap;
-} counted_reader;
-static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
-    counted_reader *c = user;
-    if (c->stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
-    kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
-    if (st || !*got || !c->timed) { c->n += !st && *got; return st; }
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 256;
-        double *p = realloc(c->times, sizeof *p * (size_t)cap);
-        if (!p) return kn_fail(err, KN_ENOMEM, "out of memory for the times of %d frames", cap);
-        c->times = p;
-        c->cap = cap;
-    }
-    double t = kn_video_reader_time(c->rd);
-    *time = t;
-    c->times[c->n] = c->n ? kn_frame_clock(t, c->times[c->n - 1], 1 / c->fps, &c->shift) : isfinite(t) ? t : 0;
-    c->n++;
-    return KN_OK;
-}
-
-/* The time of output frame k of --factor: input frame k / factor's, or between it and the next at
- * the fraction k % factor / factor of their interval. */
-static double frame_time(const counted_reader *c, long long k, int factor) {
-    long long i = k / factor, j = k % factor;
-    double t = c->times[i];
-    return j ? t + (c->times[i + 1] - t) * (double)j / factor : t;
-}
-
-/* Output frames go to the writer's thread, counted; a writer that keeps them (GIF) takes at most
- * limit, so the budget is kept as the frames come (their number is known only at the end). With
- * src, --factor's frames are written at the input's times (frame_time). */
-typedef struct {
-    kn_video_pipe *pipe;
-    long long n, limit;
-    const char *path;
-    double budget;
-    const counted_reader *src;
-    const kn_interrupt *stop;   /* Ctrl-C: the next frame fails */
-    int factor;
-    /* progress on a terminal: the frames expected (0: unknown), when it began and was last drawn */
     int tty;
-    long long expected;
+    long long n, expected;
     double start, drawn;
-} counted_writer;
+} progress_line;
 
 /* Redraws the progress line at most 4 times a second (final: now, and ends the line). */
-static void show_progress(counted_writer *c, int final) {
+static void show_progress(progress_line *c, int final) {
     if (!c->tty) return;
     double now = kn_now(), el = now - c->start;
     if (!final && now - c->drawn < 0.25) return;
@@ -158,23 +81,17 @@ static void show_progress(counted_writer *c, int final) {
     kn_progress_line("interpolate", c->n, total, !final, el, eta);
     if (final) { fputc('\n', stderr); fflush(stderr); }
 }
-static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
-    counted_writer *c = user;
-    if (c->n >= c->limit)
-        return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
-                       "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
-                       c->path, c->n, c->budget / 1e9);
-    if (c->stop->raised) return kn_fail(err, KN_ECANCELLED, "interrupted");
-    kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
-    c->n += !st;
+static int on_progress(void *user, kn_stage stage, int step, int total) {
+    (void)stage;
+    progress_line *c = user;
+    c->n = step;
+    c->expected = total;
     show_progress(c, 0);
-    return st;
+    return 0;
 }
-
-/* Whether paths a and b name the same existing file or folder (through links or other spellings). */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+static void on_note(void *user, const char *text) {
+    (void)user;
+    fprintf(stderr, "kinora: note: %s\n", text);
 }
 
 /* What `kinora interpolate` was asked for, beside its input and output. */
@@ -278,107 +195,39 @@ static void stream_files_close(stream_files *sf) {
  * returns the exit code. */
 static int interpolate(const interp_args *o, const char *in_path, const char *out_path, const char *in,
                        const char *out, const kn_interrupt *stop) {
-    long factor = o->factor;
-    double fps = o->fps, max_memory = o->max_memory, input_fps = o->input_fps;
-    int no_audio = o->no_audio, no_subtitles = o->no_subtitles, no_deinterlace = o->no_deinterlace;
-    long threads = o->threads;
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    p.factor = (int)o->factor;
+    p.fps = o->fps;
+    p.input_fps = o->input_fps;
+    p.threads = (int)o->threads;
+    p.deinterlace = !o->no_deinterlace;
+    p.audio = !o->no_audio;
+    p.subtitles = !o->no_subtitles;
+    p.max_memory = o->max_memory * 1e9;
+    p.in_name = in;
+    p.out_name = out;
+    progress_line pl = {.tty = isatty(2), .start = kn_now()};
+    p.progress = on_progress;
+    p.progress_user = &pl;
+    p.note = on_note;
+    p.cancel = &stop->raised;
+    kn_interpolate_result r;
     kn_error err = {0};
-    double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
-    counted_reader src = {.stop = stop};
-    kn_video_reader_opts ro = {.deinterlace = !no_deinterlace};
-    if (kn_video_reader_open_with(in_path, &ro, &src.rd, &err)) {
-        fprintf(stderr, "kinora: %s\n", err.msg);
+    kn_status st = kn_interpolate_file(in_path, out_path, &p, &r, &err);
+    if (pl.n) show_progress(&pl, 1);
+    if (st) {
+        if (!stop->raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told by the caller */
         return 1;
     }
-    int w, h;
-    float in_fps;
-    kn_video_reader_info(src.rd, &w, &h, &in_fps);
-    const char *fields = kn_video_reader_interlaced(src.rd);
-    int fielded = kn_video_reader_deinterlaced(src.rd);   /* a frame per field: twice the frames' rate */
-    if (input_fps > 0) in_fps = (float)(fielded ? 2 * input_fps : input_fps);
-    if (fielded && factor > 0) {   /* N times the frame rate from the fields' frames, at steady times */
-        fps = (double)in_fps / 2 * (double)factor;
-        factor = 0;
-    }
-    src.fps = in_fps;
-    src.timed = !(input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
-    int rc = 1;
-    kn_pool *pool = NULL;
-    counted_writer dst = {.limit = LLONG_MAX, .path = out, .budget = budget, .factor = (int)factor, .stop = stop};
-    /* --factor keeps a video's timing: its output frames go at the input's times (a steady input's
-     * are its cadence's anyway); --fps makes a steady output of its own */
-    if (factor > 0 && src.timed) dst.src = &src;
-    if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out_path))) {   /* fail now, not after interpolating */
-        fprintf(stderr, "kinora: %s has no frame rate (a PNG folder); give --input-fps to %s\n", in,
-                fps > 0 ? "use --fps" : "write a video");
-        goto done;
-    }
-    /* the output frames of one pair and those waiting for the writer; a GIF's writer keeps every frame
-     * for its palette, up to what the budget leaves (to_writer) */
-    long long held = kn_interp_video_between(in_fps, (int)factor, fps) + WRITER_SLOTS;
-    if (check_memory(in, w, h, held, budget, max_memory > 0 ? "that --max-memory allows" : "available on this machine"))
-        goto done;
-    if (budget > 0 && kn_video_writer_keeps_frames(out_path))
-        dst.limit = (long long)((budget - needed_bytes(w, h, held)) / (3.0 * w * h));
-    double out_fps = factor > 0 ? in_fps * (double)factor : fps;
-    kn_ctx ctx;
-    if (make_ctx((int)threads, &pool, &ctx)) goto done;
-    double t0 = kn_now();
-    long long nin = kn_video_reader_frames(src.rd);   /* as the file says; 0 when it does not */
-    dst.tty = isatty(2);
-    dst.start = t0;
-    dst.expected = nin > 0 ? kn_interp_video_frames((int)(nin < INT_MAX ? nin : INT_MAX), in_fps, (int)factor, fps) : 0;
-    long long dropped = 0;
-    /* the sound comes along where the timing is the input's own (not --input-fps, not a PNG folder) */
-    kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && !no_audio ? in_path : NULL,
-                               .audio_start = kn_video_reader_start(src.rd),
-                               .subtitles_from = src.timed && !no_subtitles ? in_path : NULL};
-    kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
-    if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
-    const char *first = fields && fields[0] == 't' ? "top" : "bottom";   /* the field first in time */
-    if (fields && fielded)
-        fprintf(stderr, "kinora: note: %s is interlaced (%s field first): each field is a frame (yadif), %g a "
-                        "second; --no-deinterlace keeps its woven frames\n", in, first, in_fps);
-    else if (fields && kn_video_reader_psf(src.rd))   /* flagged interlaced, its fields one moment */
-        fprintf(stderr, "kinora: note: %s is flagged interlaced (%s field first) but both fields of each frame "
-                        "show one moment (progressive segmented frames): its frames are interpolated as they "
-                        "are\n", in, first);
-    else if (fields && !no_deinterlace)   /* said to be interlaced, its frames flagged progressive */
-        fprintf(stderr, "kinora: note: %s says it is interlaced (%s field first) but its frames are flagged "
-                        "progressive; they are interpolated as they are\n", in, first);
-    else if (fields)   /* a woven frame holds two moments: its fields are moved together, and motion combs */
-        fprintf(stderr, "kinora: note: %s is interlaced (%s field first); its frames are interpolated as they are, "
-                        "so moving edges keep their combing\n", in, first);
-    kn_video_writer *vw = NULL;
-    kn_status st = kn_video_writer_open_with(out_path, w, h, (float)out_fps, &wo, &vw, &err);
-    if (!st && kn_video_writer_audio_note(vw)[0])
-        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_audio_note(vw));
-    if (!st && kn_video_writer_subtitle_note(vw)[0])
-        fprintf(stderr, "kinora: note: %s: %s\n", out, kn_video_writer_subtitle_note(vw));
-    if (!st) st = kn_video_pipe_start(vw, w, h, WRITER_SLOTS, &dst.pipe, &err);   /* takes vw over */
-    if (!st)
-        st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_reader, &src, (int)factor, fps, to_writer, &dst,
-                              &dropped, &err);
-    if (!st) { st = kn_video_pipe_finish(dst.pipe, &err); dst.pipe = NULL; }
-    show_progress(&dst, 1);
-    if (st) {
-        if (!stop->raised) fprintf(stderr, "kinora: %s\n", err.msg);   /* a signal is told below */
-    } else {
-        fprintf(stderr, "%s: %d frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
-                        "%.2f s)\n", in, src.n, w, h, in_fps, out, dst.n, out_fps, kn_now() - t0);
-        if (dropped)
-            fprintf(stderr, "%s: %lld frames were dropped: each has a timestamp not after the frame before's\n", in,
-                    dropped);
-        rc = 0;
-    }
-done:
-    kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */
-    kn_video_reader_close(src.rd);
-    free(src.times);
-    kn_pool_destroy(pool);
-    return rc;
+    fprintf(stderr, "%s: %lld frames %dx%d at %g fps -> %s: %lld frames at %g fps (read, interpolate and write "
+                    "%.2f s)\n", in, r.frames_in, r.width, r.height, r.fps_in, out, r.frames_out, r.fps_out,
+            kn_now() - pl.start);
+    if (r.dropped)
+        fprintf(stderr, "%s: %lld frames were dropped: each has a timestamp not after the frame before's\n", in,
+                r.dropped);
+    return 0;
 }
-
 
 int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *format = NULL;
@@ -411,7 +260,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         return 2;
     }
     if ((o.factor > 0) == (o.fps > 0)) { fprintf(stderr, "kinora: give exactly one of --factor or --fps\n"); return 2; }
-    if (same_file(in, out)) {   /* replacing the input would lose it to a mistyped -o, as ffmpeg also refuses */
+    if (kn_same_file(in, out)) {   /* replacing the input would lose it to a mistyped -o, as ffmpeg also refuses */
         fprintf(stderr, "kinora: %s is the input itself; write the output elsewhere\n", out);
         return 2;
     }

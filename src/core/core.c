@@ -1,4 +1,4 @@
-/* Errors, allocation, dtype conversion, timing. */
+/* Errors, allocation, dtype conversion, timing, the machine's free memory. */
 #include "core/core.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,4 +157,15 @@ double kn_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double kn_available_memory(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024.0;
 }

@@ -76,4 +76,7 @@ void kn_randu(float *out, size_t n, uint64_t seed, uint64_t stream);  /* uniform
 /* ---- time ---- */
 double kn_now(void);   /* monotonic seconds */
 
+/* Bytes of memory the system can still give (MemAvailable in /proc/meminfo); 0 when unknown. */
+double kn_available_memory(void);
+
 #endif

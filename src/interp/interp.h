@@ -121,12 +121,13 @@ long long kn_interp_video_frames(int n, double in_fps, int factor, double out_fp
  * call only) instead of kept, so the output takes memory for kn_interp_video_between frames, not all
  * of them. The frames are byte for byte kn_interp_video's. A sink that fails stops the run with its
  * status. */
-typedef kn_status (*kn_interp_sink)(void *user, long long k, const uint8_t *rgb, kn_error *err);
+typedef kn_frame_sink kn_interp_sink;   /* the public kn_frame_sink (kinora.h) */
 kn_status kn_interp_video_to(const kn_ctx *ctx, const kn_interp_opts *o, const kn_video *in, int factor,
                              double out_fps, kn_interp_sink sink, void *user, kn_error *err);
 /* Pulls the next input frame into rgb (width * height * 3 bytes); *got = 0 when there is none. *time
- * (NAN on entry) may be set to the frame's presentation time in seconds, from any origin. */
-typedef kn_status (*kn_interp_source)(void *user, uint8_t *rgb, double *time, int *got, kn_error *err);
+ * (NAN on entry) may be set to the frame's presentation time in seconds, from any origin. The public
+ * kn_frame_source (kinora.h). */
+typedef kn_frame_source kn_interp_source;
 /* The clock frames with presentation times run on: kn_interp_stream's, and that of a caller who times
  * output frames as it does. Returns time + *shift, except that a frame without a time (NAN) comes step
  * seconds after the frame before (placed at prev), and a time step or more before prev starts the

@@ -76,6 +76,8 @@ kn_status kn_read_file(const char *path, size_t max_size, char **out, size_t *n,
 /* Create a unique temporary path next to `path` ("path.tmp-XXXXXX"), opened for writing: returns fd. */
 int kn_tmp_open(const char *path, char *tmp, size_t tmpcap);
 int kn_path_is_dir(const char *path);
+/* Whether paths a and b name the same existing file or folder (through links or other spellings). */
+int kn_same_file(const char *a, const char *b);
 kn_status kn_mkdirs(const char *path, kn_error *err);
 /* A private folder for a command's temporary files, $TMPDIR (else /tmp)/kinora-XXXXXX, mode 0700,
  * into dir (cap bytes). The caller removes it (kn_remove_dir_flat). */

@@ -1,4 +1,5 @@
-/* src/pipeline: text-to-video and image-to-video, keyframe correction, context windows.
+/* src/pipeline: text-to-video and image-to-video, keyframe correction, context windows, and the
+ * public interpolation calls (interpolate.c: a video, a stream or a file through src/interp).
  * Contract: kn_pipeline (include/kinora/kinora.h) owns the opened models, a thread pool and a
  * prompt-embedding cache; one pipeline serves one call at a time. Noise comes from Philox streams
  * keyed by (seed, purpose, step), so a seed gives the same frames whatever the thread count.

@@ -1,0 +1,344 @@
+/* The public interpolation calls (include/kinora/kinora.h): a video in memory, a stream of frames
+ * through callbacks, and a file or PNG folder to another. The engine is src/interp's; this file
+ * checks what the caller asked for, makes the thread pool, and for files joins the reader, the
+ * engine and the writer's thread, with the sound, subtitles and tags the writer carries over. */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "interp/interp.h"
+#include "io/io.h"
+#include "io/media.h"
+#include "io/video_pipe.h"
+
+void kn_interpolate_params_default(kn_interpolate_params *p) {
+    memset(p, 0, sizeof *p);
+    p->factor = 2;
+    p->threads = 1;
+    p->deinterlace = p->audio = p->subtitles = 1;
+}
+
+/* The same bounds as `kinora interpolate`'s options: beyond them a job is a mistake, not a video. */
+static kn_status check_params(const kn_interpolate_params *p, kn_error *err) {
+    if (!p) return kn_fail(err, KN_EINVAL, "interpolate: no parameters");
+    if ((p->factor > 0) == (p->fps > 0) || p->factor < 0 || p->fps < 0)
+        return kn_fail(err, KN_EINVAL, "interpolate: give exactly one of a factor (>= 1) or an output fps (> 0)");
+    if (p->factor > 1000) return kn_fail(err, KN_EINVAL, "interpolate: factor %d is above 1000", p->factor);
+    if (!(p->fps <= 10000)) return kn_fail(err, KN_EINVAL, "interpolate: fps %g is not a rate up to 10000", p->fps);
+    if (!(p->input_fps >= 0 && p->input_fps <= 1000))
+        return kn_fail(err, KN_EINVAL, "interpolate: input fps %g is not 0 or a rate up to 1000", p->input_fps);
+    if (p->threads < 1 || p->threads > 256)
+        return kn_fail(err, KN_EINVAL, "interpolate: threads must be 1 to 256 (got %d)", p->threads);
+    if (!(p->max_memory >= 0)) return kn_fail(err, KN_EINVAL, "interpolate: max_memory must be >= 0");
+    return KN_OK;
+}
+
+static kn_status open_ctx(const kn_interpolate_params *p, kn_pool **pool, kn_ctx *ctx, kn_error *err) {
+    kn_status st = kn_pool_create(p->threads, pool, err);
+    if (st) return st;
+    ctx->pool = *pool;
+    ctx->isa = kn_cpu_detect();
+    ctx->scratch = NULL;
+    return KN_OK;
+}
+
+static int cancelled(const kn_interpolate_params *p) { return p->cancel && *p->cancel; }
+
+static void note(const kn_interpolate_params *p, const char *fmt, ...) {
+    if (!p->note) return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    p->note(p->note_user, text);
+}
+
+/* Output frames counted, with the caller's progress and cancel between them; then passed on. */
+typedef struct {
+    const kn_interpolate_params *p;
+    kn_frame_sink sink;
+    void *user;
+    long long n, expected;
+} counted_sink;
+static kn_status to_sink(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    counted_sink *c = user;
+    if (cancelled(c->p)) return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
+    kn_status st = c->sink(c->user, k, rgb, err);
+    if (st) return st;
+    c->n++;
+    if (c->p->progress &&
+        c->p->progress(c->p->progress_user, KN_STAGE_INTERPOLATE, (int)(c->n < INT_MAX ? c->n : INT_MAX),
+                       (int)(c->expected < INT_MAX ? c->expected : INT_MAX)))
+        return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
+    return KN_OK;
+}
+
+/* ---- a video in memory ---- */
+
+typedef struct { uint8_t *rgb; size_t frame_bytes; } frames_out;
+static kn_status store_frame(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    (void)err;
+    frames_out *f = user;
+    memcpy(f->rgb + (size_t)k * f->frame_bytes, rgb, f->frame_bytes);
+    return KN_OK;
+}
+
+kn_status kn_interpolate(const kn_video *in, const kn_interpolate_params *p, kn_video *out, kn_error *err) {
+    memset(out, 0, sizeof *out);
+    kn_status st = check_params(p, err);
+    if (st) return st;
+    if (!in || !in->rgb || in->width < 1 || in->height < 1 || in->nframes < 1)
+        return kn_fail(err, KN_EINVAL, "interpolate: the input video has no frames");
+    kn_video src = *in;   /* the engine reads the rate from the video */
+    src.nkeyframes = 0;
+    src.keyframe_index = NULL;
+    if (p->input_fps > 0) src.fps = (float)p->input_fps;
+    long long nout = kn_interp_video_frames(src.nframes, src.fps, p->factor, p->fps);
+    size_t fb = (size_t)src.width * src.height * 3;
+    if (nout <= 0) {
+        if (p->fps > 0 && !(src.fps > 0))
+            return kn_fail(err, KN_EINVAL, "interpolate: an output fps needs the input's rate (input_fps)");
+        return kn_fail(err, KN_EINVAL, "interpolate: no output frames for %d input frames", src.nframes);
+    }
+    if ((double)nout * (double)fb > (double)KN_VIDEO_MAX_BYTES)
+        return kn_fail(err, KN_EINVAL, "interpolate: %lld output frames of %dx%d do not fit in memory; use "
+                       "kn_interpolate_stream", nout, src.width, src.height);
+    frames_out fo = {kn_malloc((size_t)nout * fb), fb};
+    if (!fo.rgb) return kn_fail(err, KN_ENOMEM, "interpolate: out of memory for %lld output frames", nout);
+    kn_pool *pool = NULL;
+    kn_ctx ctx;
+    counted_sink cs = {p, store_frame, &fo, 0, nout};
+    st = open_ctx(p, &pool, &ctx, err);
+    if (!st) st = kn_interp_video_to(&ctx, NULL, &src, p->factor, p->fps, to_sink, &cs, err);
+    kn_pool_destroy(pool);
+    if (st) { kn_free(fo.rgb); return st; }
+    out->rgb = fo.rgb;
+    out->width = src.width;
+    out->height = src.height;
+    out->nframes = (int)nout;
+    out->fps = p->factor ? src.fps * (float)p->factor : (float)p->fps;
+    return KN_OK;
+}
+
+/* ---- a stream of frames ---- */
+
+typedef struct {
+    const kn_interpolate_params *p;
+    kn_frame_source source;
+    void *user;
+    long long n;
+} counted_source;
+static kn_status from_source(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
+    counted_source *c = user;
+    if (cancelled(c->p)) return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
+    kn_status st = c->source(c->user, rgb, time, got, err);
+    c->n += !st && *got;
+    return st;
+}
+
+kn_status kn_interpolate_stream(int width, int height, double fps, kn_frame_source source, void *source_user,
+                                kn_frame_sink sink, void *sink_user, const kn_interpolate_params *p,
+                                kn_interpolate_result *res, kn_error *err) {
+    if (res) memset(res, 0, sizeof *res);
+    kn_status st = check_params(p, err);
+    if (st) return st;
+    if (!source || !sink) return kn_fail(err, KN_EINVAL, "interpolate: a stream needs a source and a sink");
+    if (p->input_fps > 0) fps = p->input_fps;
+    kn_pool *pool = NULL;
+    kn_ctx ctx;
+    counted_source cs = {p, source, source_user, 0};
+    counted_sink ck = {p, sink, sink_user, 0, 0};
+    long long dropped = 0;
+    st = open_ctx(p, &pool, &ctx, err);
+    if (!st)
+        st = kn_interp_stream(&ctx, NULL, width, height, fps, from_source, &cs, p->factor, p->fps, to_sink, &ck,
+                              &dropped, err);
+    kn_pool_destroy(pool);
+    if (res) {
+        *res = (kn_interpolate_result){width, height, cs.n, ck.n, dropped, fps,
+                                       p->factor ? fps * p->factor : p->fps};
+    }
+    return st;
+}
+
+/* ---- a file to a file ---- */
+
+/* Memory the engine needs beside the frames, per pixel of a frame: measured as peak RSS minus the
+ * input and output frames, 2 threads, factor 2, the first 61 frames, on 2026-12-07: 609 B on
+ * vtest.avi (768x576) and 548 B on movie-hello.mp4 (1280x720). (Before the engine's buffer cache
+ * stopped handing large buffers to small requests, 1066 and 1010 B, above the 900 assumed then.) */
+#define WORK_BYTES_PER_PIXEL 650.0
+/* Input frames the engine holds (its ring, kn_interp_stream), and the reader's own. */
+#define INPUT_FRAMES_HELD 10
+/* Output frames waiting for the writer's thread (kn_video_pipe): enough that it seldom waits for the
+ * engine or the engine for it. */
+#define WRITER_SLOTS 3
+
+/* Bytes interpolating w x h frames takes with held output frames at a time. */
+static double needed_bytes(int w, int h, long long held) {
+    double px = (double)w * h;
+    return ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+}
+
+/* Input frames come from the reader, counted, with their times unless a rate was given instead; the
+ * times are kept (8 bytes a frame) for the output frames' (frame_time), on the engine's clock
+ * (kn_frame_clock). */
+typedef struct {
+    kn_video_reader *rd;
+    int n, timed;
+    double fps;        /* the input's rate */
+    double *times;     /* frame i's time, for i < n */
+    double shift;      /* the clock's shift (kn_frame_clock) */
+    int cap;
+} timed_reader;
+static kn_status from_reader(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
+    timed_reader *c = user;
+    kn_status st = kn_video_reader_next(c->rd, rgb, got, err);
+    if (st || !*got || !c->timed) { c->n += !st && *got; return st; }
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        double *t = realloc(c->times, sizeof *t * (size_t)cap);
+        if (!t) return kn_fail(err, KN_ENOMEM, "out of memory for the times of %d frames", cap);
+        c->times = t;
+        c->cap = cap;
+    }
+    double t = kn_video_reader_time(c->rd);
+    *time = t;
+    c->times[c->n] = c->n ? kn_frame_clock(t, c->times[c->n - 1], 1 / c->fps, &c->shift) : isfinite(t) ? t : 0;
+    c->n++;
+    return KN_OK;
+}
+
+/* The time of output frame k of a factor: input frame k / factor's, or between it and the next at
+ * the fraction k % factor / factor of their interval. */
+static double frame_time(const timed_reader *c, long long k, int factor) {
+    long long i = k / factor, j = k % factor;
+    double t = c->times[i];
+    return j ? t + (c->times[i + 1] - t) * (double)j / factor : t;
+}
+
+/* Output frames go to the writer's thread; a writer that keeps them (GIF) takes at most limit, so the
+ * budget is kept as the frames come (their number is known only at the end). With src, a factor's
+ * frames are written at the input's times (frame_time). */
+typedef struct {
+    kn_video_pipe *pipe;
+    long long n, limit;
+    const char *name;
+    double budget;
+    const timed_reader *src;
+    int factor;
+} piped_writer;
+static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    piped_writer *c = user;
+    if (c->n >= c->limit)
+        return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
+                       "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
+                       c->name, c->n, c->budget / 1e9);
+    kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
+    c->n += !st;
+    return st;
+}
+
+/* Says how an input flagged interlaced is taken. */
+static void note_fields(const kn_interpolate_params *p, const char *in, const kn_video_reader *rd, double in_fps) {
+    const char *fields = kn_video_reader_interlaced(rd);
+    if (!fields) return;
+    const char *first = fields[0] == 't' ? "top" : "bottom";   /* the field first in time */
+    if (kn_video_reader_deinterlaced(rd))
+        note(p, "%s is interlaced (%s field first): each field is a frame (yadif), %g a second; without "
+                "deinterlacing (--no-deinterlace) its woven frames are kept", in, first, in_fps);
+    else if (kn_video_reader_psf(rd))   /* flagged interlaced, its fields one moment */
+        note(p, "%s is flagged interlaced (%s field first) but both fields of each frame show one moment "
+                "(progressive segmented frames): its frames are interpolated as they are", in, first);
+    else if (p->deinterlace)   /* said to be interlaced, its frames flagged progressive */
+        note(p, "%s says it is interlaced (%s field first) but its frames are flagged progressive; they are "
+                "interpolated as they are", in, first);
+    else   /* a woven frame holds two moments: its fields are moved together, and motion combs */
+        note(p, "%s is interlaced (%s field first); its frames are interpolated as they are, so moving edges "
+                "keep their combing", in, first);
+}
+
+kn_status kn_interpolate_file(const char *in_path, const char *out_path, const kn_interpolate_params *p,
+                              kn_interpolate_result *res, kn_error *err) {
+    if (res) memset(res, 0, sizeof *res);
+    kn_status st = check_params(p, err);
+    if (st) return st;
+    if (!in_path || !out_path) return kn_fail(err, KN_EINVAL, "interpolate: no input or output path");
+    const char *in = p->in_name ? p->in_name : in_path, *out = p->out_name ? p->out_name : out_path;
+    if (kn_same_file(in_path, out_path))   /* replacing the input would lose it to a mistyped output */
+        return kn_fail(err, KN_EINVAL, "%s is the input itself; write the output elsewhere", out);
+    double budget = p->max_memory > 0 ? p->max_memory : kn_available_memory();
+    int factor = p->factor;
+    double fps = p->fps;
+    timed_reader src = {0};
+    kn_video_reader_opts ro = {.deinterlace = p->deinterlace};
+    if ((st = kn_video_reader_open_with(in_path, &ro, &src.rd, err))) return st;
+    int w, h;
+    float in_fps;
+    kn_video_reader_info(src.rd, &w, &h, &in_fps);
+    int fielded = kn_video_reader_deinterlaced(src.rd);   /* a frame per field: twice the frames' rate */
+    if (p->input_fps > 0) in_fps = (float)(fielded ? 2 * p->input_fps : p->input_fps);
+    if (fielded && factor > 0) {   /* N times the frame rate from the fields' frames, at steady times */
+        fps = (double)in_fps / 2 * (double)factor;
+        factor = 0;
+    }
+    src.fps = in_fps;
+    src.timed = !(p->input_fps > 0) && in_fps > 0;   /* a PNG folder's frames have no times */
+    kn_pool *pool = NULL;
+    kn_ctx ctx;
+    piped_writer dst = {.limit = LLONG_MAX, .name = out, .budget = budget, .factor = factor};
+    counted_sink cs = {p, to_writer, &dst, 0, 0};
+    long long dropped = 0;
+    /* a factor keeps a video's timing: its output frames go at the input's times (a steady input's
+     * are its cadence's anyway); an fps makes a steady output of its own */
+    if (factor > 0 && src.timed) dst.src = &src;
+    /* the output frames of one pair and those waiting for the writer; a GIF's writer keeps every frame
+     * for its palette, up to what the budget leaves (to_writer) */
+    long long held = kn_interp_video_between(in_fps, factor, fps) + WRITER_SLOTS;
+    double need = needed_bytes(w, h, held);
+    if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out_path))) {   /* fail now, not after interpolating */
+        st = kn_fail(err, KN_EINVAL, "%s has no frame rate (a PNG folder); give its rate (input_fps, --input-fps) to %s",
+                     in, fps > 0 ? "make frames at an output fps" : "write a video");
+        goto done;
+    }
+    if (budget > 0 && need > budget) {
+        st = kn_fail(err, KN_ENOMEM, "%s: interpolating its %dx%d frames needs about %.2f GB of memory (%d input "
+                     "frames and %lld output frames are held), more than the %.2f GB %s", in, w, h, need / 1e9,
+                     INPUT_FRAMES_HELD, held, budget / 1e9,
+                     p->max_memory > 0 ? "allowed (max_memory, --max-memory)" : "available on this machine");
+        goto done;
+    }
+    if (budget > 0 && kn_video_writer_keeps_frames(out_path)) dst.limit = (long long)((budget - need) / (3.0 * w * h));
+    double out_fps = factor > 0 ? in_fps * (double)factor : fps;
+    long long nin = kn_video_reader_frames(src.rd);   /* as the file says; 0 when it does not */
+    cs.expected = nin > 0 ? kn_interp_video_frames((int)(nin < INT_MAX ? nin : INT_MAX), in_fps, factor, fps) : 0;
+    /* the sound comes along where the timing is the input's own (not input_fps, not a PNG folder) */
+    kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && p->audio ? in_path : NULL,
+                               .audio_start = kn_video_reader_start(src.rd),
+                               .subtitles_from = src.timed && p->subtitles ? in_path : NULL};
+    kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
+    if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
+    note_fields(p, in, src.rd, in_fps);
+    if ((st = open_ctx(p, &pool, &ctx, err))) goto done;
+    kn_video_writer *vw = NULL;
+    st = kn_video_writer_open_with(out_path, w, h, (float)out_fps, &wo, &vw, err);
+    if (!st && kn_video_writer_audio_note(vw)[0]) note(p, "%s: %s", out, kn_video_writer_audio_note(vw));
+    if (!st && kn_video_writer_subtitle_note(vw)[0]) note(p, "%s: %s", out, kn_video_writer_subtitle_note(vw));
+    if (!st) st = kn_video_pipe_start(vw, w, h, WRITER_SLOTS, &dst.pipe, err);   /* takes vw over */
+    if (!st) {
+        counted_source cr = {p, from_reader, &src, 0};
+        st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_source, &cr, factor, fps, to_sink, &cs, &dropped, err);
+    }
+    if (!st) { st = kn_video_pipe_finish(dst.pipe, err); dst.pipe = NULL; }
+    if (res) *res = (kn_interpolate_result){w, h, src.n, dst.n, dropped, in_fps, out_fps};
+done:
+    kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */
+    kn_video_reader_close(src.rd);
+    free(src.times);
+    kn_pool_destroy(pool);
+    return st;
+}

@@ -1,0 +1,227 @@
+/* The public interpolation calls (kinora.h): a video in memory, a stream through callbacks and a
+ * file to a file give the engine's frames byte for byte; progress, cancel and notes reach the
+ * caller; bad requests fail with KN_EINVAL naming what is wrong, and leave no output behind. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "test.h"
+#include "kinora/kinora.h"
+#include "interp/interp.h"
+#include "io/io.h"
+#include "io/media.h"
+
+enum { W = 64, H = 48, N = 6 };
+
+/* A textured background with a brighter square sliding 3 px right and 1 px down a frame. */
+static kn_video moving_square(void) {
+    kn_video v = {.width = W, .height = H, .nframes = N, .fps = 10};
+    v.rgb = malloc((size_t)N * W * H * 3);
+    for (int f = 0; v.rgb && f < N; f++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                uint8_t *p = v.rgb + (((size_t)f * H + y) * W + x) * 3;
+                int in = x >= 10 + 3 * f && x < 26 + 3 * f && y >= 12 + f && y < 28 + f;
+                int t = (x * 37 + y * 91 + (x / 5) * (y / 7) * 13) % 97;
+                p[0] = (uint8_t)(in ? 200 + t / 2 : 40 + t);
+                p[1] = (uint8_t)(in ? 180 : 60 + (t * 3) % 80);
+                p[2] = (uint8_t)(in ? 60 + t : 90 + t / 3);
+            }
+    return v;
+}
+
+static size_t frame_bytes(void) { return (size_t)W * H * 3; }
+
+TEST(in_memory_gives_the_engines_frames) {
+    kn_video in = moving_square(), ref = {0}, out = {0};
+    REQUIRE(in.rgb);
+    kn_error err = {0};
+    REQUIRE(kn_interp_video(NULL, NULL, &in, 2, 0, &ref, &err) == KN_OK);
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    CHECK(p.factor == 2 && p.fps == 0 && p.threads == 1 && p.deinterlace && p.audio && p.subtitles);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        p.threads = threads;
+        REQUIRE(kn_interpolate(&in, &p, &out, &err) == KN_OK);
+        CHECK(out.nframes == 2 * N - 1 && out.width == W && out.height == H);
+        CHECK_NEAR(out.fps, 20, 1e-6);
+        CHECKF(!memcmp(out.rgb, ref.rgb, (size_t)ref.nframes * frame_bytes()), "threads %d: frames differ", threads);
+        CHECK(!memcmp(out.rgb + 2 * frame_bytes(), in.rgb + frame_bytes(), frame_bytes()));   /* frame 2 is input 1 */
+        kn_video_free(&out);
+    }
+    /* an output rate: 25 fps from 10 over 0.5 s, frames at k / 25 */
+    p.factor = 0;
+    p.fps = 25;
+    REQUIRE(kn_interpolate(&in, &p, &out, &err) == KN_OK);
+    CHECK(out.nframes == 13);
+    CHECK(!memcmp(out.rgb + 5 * frame_bytes(), in.rgb + 2 * frame_bytes(), frame_bytes()));   /* 0.2 s */
+    kn_video_free(&out);
+    kn_video_free(&ref);
+    free(in.rgb);
+}
+
+/* A source over a video in memory that counts its calls, and a sink that keeps what it gets. */
+typedef struct { const kn_video *v; int next; } mem_source;
+static kn_status mem_next(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
+    (void)time; (void)err;
+    mem_source *s = user;
+    *got = s->next < s->v->nframes;
+    if (*got) memcpy(rgb, s->v->rgb + (size_t)s->next++ * frame_bytes(), frame_bytes());
+    return KN_OK;
+}
+typedef struct { uint8_t *rgb; long long n, cap; int fail_at; } mem_sink;
+static kn_status mem_put(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    mem_sink *s = user;
+    if (k == s->fail_at) return kn_fail(err, KN_EIO, "sink: disk full at frame %lld", k);
+    if (k != s->n || k >= s->cap) return kn_fail(err, KN_EINTERNAL, "sink: frame %lld out of order", k);
+    memcpy(s->rgb + (size_t)k * frame_bytes(), rgb, frame_bytes());
+    s->n++;
+    return KN_OK;
+}
+
+typedef struct { int calls, last, total, stop_at; } progress_log;
+static int log_progress(void *user, kn_stage stage, int step, int total) {
+    progress_log *l = user;
+    if (stage != KN_STAGE_INTERPOLATE || step != l->last + 1) l->last = -1000;   /* out of order: fails below */
+    else l->last = step;
+    l->calls++;
+    l->total = total;
+    return l->stop_at && step >= l->stop_at;
+}
+
+TEST(stream_gives_the_same_frames_with_progress_and_cancel) {
+    kn_video in = moving_square(), ref = {0};
+    REQUIRE(in.rgb);
+    kn_error err = {0};
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    p.factor = 3;
+    REQUIRE(kn_interpolate(&in, &p, &ref, &err) == KN_OK);
+    mem_source src = {&in, 0};
+    mem_sink dst = {malloc((size_t)ref.nframes * frame_bytes()), 0, ref.nframes, -1};
+    REQUIRE(dst.rgb);
+    progress_log log = {0};
+    p.progress = log_progress;
+    p.progress_user = &log;
+    kn_interpolate_result r;
+    REQUIRE(kn_interpolate_stream(W, H, 10, mem_next, &src, mem_put, &dst, &p, &r, &err) == KN_OK);
+    CHECK(r.frames_in == N && r.frames_out == 3 * N - 2 && r.dropped == 0 && r.width == W && r.height == H);
+    CHECK_NEAR(r.fps_out, 30, 1e-9);
+    CHECK(dst.n == ref.nframes && !memcmp(dst.rgb, ref.rgb, (size_t)ref.nframes * frame_bytes()));
+    CHECKF(log.calls == ref.nframes && log.last == ref.nframes, "progress: %d calls, last %d", log.calls, log.last);
+    /* progress returning nonzero cancels: nothing after that frame reaches the sink */
+    src.next = 0; dst.n = 0; log = (progress_log){.stop_at = 4};
+    CHECK(kn_interpolate_stream(W, H, 10, mem_next, &src, mem_put, &dst, &p, &r, &err) == KN_ECANCELLED);
+    CHECK(dst.n == 4);
+    /* so does the cancel flag, before the first frame */
+    volatile int stop = 1;
+    p.progress = NULL;
+    p.cancel = &stop;
+    src.next = 0; dst.n = 0;
+    CHECK(kn_interpolate_stream(W, H, 10, mem_next, &src, mem_put, &dst, &p, NULL, &err) == KN_ECANCELLED);
+    CHECK(dst.n == 0 && src.next == 0);
+    /* a sink that fails stops the run with its own error */
+    p.cancel = NULL;
+    src.next = 0; dst.n = 0; dst.fail_at = 2;
+    CHECK(kn_interpolate_stream(W, H, 10, mem_next, &src, mem_put, &dst, &p, NULL, &err) == KN_EIO);
+    CHECKF(strstr(err.msg, "disk full") != NULL, "message: %s", err.msg);
+    free(dst.rgb);
+    kn_video_free(&ref);
+    free(in.rgb);
+}
+
+TEST(bad_requests_name_what_is_wrong) {
+    kn_video in = moving_square(), out = {0};
+    REQUIRE(in.rgb);
+    kn_error err = {0};
+    kn_interpolate_params p;
+    struct { int factor; double fps, input_fps; int threads; const char *says; } bad[] = {
+        {2, 30, 0, 1, "exactly one"}, {0, 0, 0, 1, "exactly one"}, {-2, 0, 0, 1, "exactly one"},
+        {1001, 0, 0, 1, "above 1000"}, {0, NAN, 0, 1, "exactly one"}, {0, 1e9, 0, 1, "up to 10000"},
+        {2, 0, -1, 1, "input fps"}, {2, 0, 0, 0, "threads"}, {2, 0, 0, 1000, "threads"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kn_interpolate_params_default(&p);
+        p.factor = bad[i].factor; p.fps = bad[i].fps; p.input_fps = bad[i].input_fps; p.threads = bad[i].threads;
+        err.msg[0] = 0;
+        CHECKF(kn_interpolate(&in, &p, &out, &err) == KN_EINVAL && strstr(err.msg, bad[i].says),
+               "case %zu: %s", i, err.msg);
+        CHECK(out.rgb == NULL);
+    }
+    kn_interpolate_params_default(&p);
+    CHECK(kn_interpolate(&in, NULL, &out, &err) == KN_EINVAL);
+    /* an output rate needs the input's */
+    in.fps = 0;
+    p.factor = 0;
+    p.fps = 30;
+    CHECKF(kn_interpolate(&in, &p, &out, &err) == KN_EINVAL && strstr(err.msg, "input_fps"), "%s", err.msg);
+    p.input_fps = 15;   /* given here, it serves */
+    REQUIRE(kn_interpolate(&in, &p, &out, &err) == KN_OK);
+    CHECK(out.nframes == 11);   /* 5 intervals of 1/15 s at 1/30 */
+    kn_video_free(&out);
+    kn_interpolate_params_default(&p);
+    CHECK(kn_interpolate_stream(W, H, 10, NULL, NULL, mem_put, NULL, &p, NULL, &err) == KN_EINVAL);
+    free(in.rgb);
+}
+
+static void count_note(void *user, const char *text) { (void)text; ++*(int *)user; }
+
+TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
+    kn_media_quiet();   /* the MP4 muxer's notes */
+    kn_video in = moving_square(), ref = {0}, back = {0};
+    REQUIRE(in.rgb);
+    char dir[] = "/tmp/kn-interp-api-XXXXXX", src[128], dst[128], mp4[128], gone[128];
+    REQUIRE(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/in/", dir);
+    snprintf(dst, sizeof dst, "%s/out/", dir);
+    snprintf(mp4, sizeof mp4, "%s/out.mp4", dir);
+    snprintf(gone, sizeof gone, "%s/big.mp4", dir);
+    kn_error err = {0};
+    REQUIRE(kn_video_write(src, &in, &err) == KN_OK);   /* a PNG folder: lossless both ways */
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    REQUIRE(kn_interpolate(&in, &p, &ref, &err) == KN_OK);
+    int notes = 0;
+    progress_log log = {0};
+    p.note = count_note;
+    p.note_user = &notes;
+    p.progress = log_progress;
+    p.progress_user = &log;
+    kn_interpolate_result r;
+    REQUIRE(kn_interpolate_file(src, dst, &p, &r, &err) == KN_OK);
+    CHECK(r.frames_in == N && r.frames_out == 2 * N - 1 && notes == 0 && log.last == 2 * N - 1);
+    REQUIRE(kn_video_read(dst, &back, &err) == KN_OK);
+    CHECK(back.nframes == ref.nframes && !memcmp(back.rgb, ref.rgb, (size_t)ref.nframes * frame_bytes()));
+    kn_video_free(&back);
+    /* a PNG folder has no rate: a video OUT needs one, and then gets it */
+    CHECKF(kn_interpolate_file(src, mp4, &p, NULL, &err) == KN_EINVAL && strstr(err.msg, "no frame rate"), "%s",
+           err.msg);
+    p.input_fps = 10;
+    REQUIRE(kn_interpolate_file(src, mp4, &p, &r, &err) == KN_OK);
+    CHECK_NEAR(r.fps_out, 20, 1e-9);
+    /* OUT may not be IN; too little memory is refused before anything is written */
+    CHECKF(kn_interpolate_file(mp4, mp4, &p, NULL, &err) == KN_EINVAL && strstr(err.msg, "the input itself"), "%s",
+           err.msg);
+    p.max_memory = 1e5;
+    CHECKF(kn_interpolate_file(mp4, gone, &p, NULL, &err) == KN_ENOMEM && strstr(err.msg, "needs about"), "%s",
+           err.msg);
+    CHECK(access(gone, F_OK) != 0);
+    /* a cancel partway leaves no file either */
+    p.max_memory = 0;
+    log = (progress_log){.stop_at = 3};
+    CHECK(kn_interpolate_file(mp4, gone, &p, NULL, &err) == KN_ECANCELLED);
+    CHECK(access(gone, F_OK) != 0);
+    CHECK(kn_interpolate_file(dir, gone, &p, NULL, &err) != KN_OK);   /* a folder without frames */
+    kn_video_free(&ref);
+    free(in.rgb);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+TEST_MAIN_BEGIN
+RUN(in_memory_gives_the_engines_frames);
+RUN(stream_gives_the_same_frames_with_progress_and_cancel);
+RUN(bad_requests_name_what_is_wrong);
+RUN(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure);
+TEST_MAIN_END
