@@ -155,6 +155,7 @@ check "  ... notes that it is interlaced and that each field is a frame" grep -q
 check "  ... 50 frames: one per field, the last field the last frame" test "$(count_png "$T/deint")" -eq 50
 check "--no-deinterlace: the woven frames, 2*(25-1)+1 = 49" bash -c "'$K' interpolate '$T/inter.mp4' -o '$T/woven/' --factor 2 --no-deinterlace 2>'$T/woven.log' && [ \$(find '$T/woven' -name '*.png' | wc -l) -eq 49 ]"
 check "  ... with a note that they are interpolated as they are" grep -q "is interlaced (top field first); its frames are interpolated as they are" "$T/woven.log"
+check "eval-interp on it says its woven frames are scored" bash -c "'$K' eval-interp '$T/inter.mp4' --frames 7 --no-minterpolate 2>&1 >/dev/null | grep -q 'is interlaced (top field first): its woven frames are dropped, rebuilt and scored as they are'"
 deint_db=$(psnr_folders "$T/deint" "$T/itruth"); woven_db=$(psnr_folders "$T/woven" "$T/itruth")
 echo "  deinterlaced $deint_db dB, woven $woven_db dB against the 50 fps truth"
 check "  ... the fields' frames are nearer the 50 fps truth than the woven frames' interpolation, by 10 dB" \
@@ -197,6 +198,7 @@ cat "$T/ia.ts" "$T/ib.ts" > "$T/ijoined.ts"
 check "interlaced and changing size midway, --factor 1 into mkv" bash -c "'$K' interpolate '$T/ijoined.ts' -o '$T/ijoined.mkv' --factor 1 2>/dev/null"
 check "  ... 35 frames of 96x64" bash -c "$(declare -f probe); [ \$(probe '$T/ijoined.mkv' nb_read_frames) = 35 ] && [ \$(probe '$T/ijoined.mkv' width) = 96 ]"
 check "  ... and a progressive one gets no such note" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/prog.mp4' --factor 2 2>'$T/prog.log' && ! grep -q interlaced '$T/prog.log'"
+check "  ... nor from eval-interp" bash -c "! '$K' eval-interp '$T/in.mp4' --frames 7 --no-minterpolate 2>&1 >/dev/null | grep -q interlaced"
 
 # --- a start timecode is kept at the new rate: the same instant, its frames counted at the new rate
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=25 -t 1 -pix_fmt yuv420p -c:v libx264 -timecode 10:00:00:12 "$T/tc.mov"

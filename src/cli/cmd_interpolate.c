@@ -407,11 +407,28 @@ static double median(double *v, int n) {
 
 #define EVAL_MAX_RUNS 99
 
+/* Says so when path's video is interlaced (and not progressive frames sent as fields): its woven
+ * frames are what is scored, each holding two moments, where `interpolate` would make a frame of
+ * each field. */
+static void note_woven(const char *path) {
+    kn_error err = {0};
+    kn_video_reader *rd = NULL;
+    kn_video_reader_opts ro = {.deinterlace = 1};   /* tells interlaced frames from PsF ones */
+    if (kn_video_reader_open_with(path, &ro, &rd, &err)) return;   /* reading the frames says what is wrong */
+    const char *fields = kn_video_reader_interlaced(rd);
+    if (fields && kn_video_reader_deinterlaced(rd))
+        fprintf(stderr, "kinora: note: %s is interlaced (%s field first): its woven frames are dropped, rebuilt and "
+                        "scored as they are, each holding two moments (interpolate makes a frame of each field)\n",
+                path, fields[0] == 't' ? "top" : "bottom");
+    kn_video_reader_close(rd);
+}
+
 static int eval_one(const char *path, int frames, int threads, int with_mi, int runs, double budget,
                     const char *what, kn_ctx *ctx) {
     kn_error err = {0};
     kn_video v = {0}, even = {0}, out = {0};
     if (kn_video_read_range(path, 0, frames, &v, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return 1; }
+    note_woven(path);
     int m = (v.nframes & 1) ? v.nframes : v.nframes - 1;   /* odd: first and last frames kept */
     if (m < 3) { fprintf(stderr, "kinora: %s: need at least 3 frames (has %d)\n", path, v.nframes); kn_video_free(&v); return 1; }
     int w = v.width, h = v.height, ne = (m + 1) / 2;
