@@ -91,8 +91,10 @@ kn_status kn_interpolate(const kn_video *in, const kn_interpolate_params *p, kn_
     memset(out, 0, sizeof *out);
     kn_status st = check_params(p, err);
     if (st) return st;
-    if (!in || !in->rgb || in->width < 1 || in->height < 1 || in->nframes < 1)
-        return kn_fail(err, KN_EINVAL, "interpolate: the input video has no frames");
+    if (!in || !in->rgb || in->nframes < 1) return kn_fail(err, KN_EINVAL, "interpolate: the input video has no frames");
+    if (in->width < 1 || in->height < 1 || in->width > KN_IMAGE_MAX_SIDE || in->height > KN_IMAGE_MAX_SIDE)
+        return kn_fail(err, KN_EINVAL, "interpolate: frame size %dx%d is outside 1..%d", in->width, in->height,
+                       KN_IMAGE_MAX_SIDE);
     kn_video src = *in;   /* the engine reads the rate from the video */
     src.nkeyframes = 0;
     src.keyframe_index = NULL;

@@ -161,6 +161,18 @@ TEST(bad_requests_name_what_is_wrong) {
     kn_video_free(&out);
     kn_interpolate_params_default(&p);
     CHECK(kn_interpolate_stream(W, H, 10, NULL, NULL, mem_put, NULL, &p, NULL, &err) == KN_EINVAL);
+    /* absurd sizes are refused before anything is allocated or read */
+    mem_source src = {&in, 0};
+    CHECKF(kn_interpolate_stream(0, H, 10, mem_next, &src, mem_put, NULL, &p, NULL, &err) == KN_EINVAL &&
+           strstr(err.msg, "outside"), "%s", err.msg);
+    CHECK(kn_interpolate_stream(W, 1 << 20, 10, mem_next, &src, mem_put, NULL, &p, NULL, &err) == KN_EINVAL);
+    CHECK(src.next == 0);
+    in.width = 50000;   /* 7.5 GB a frame: within the memory limit, beyond any frame Kinora takes */
+    in.height = 50000;
+    CHECKF(kn_interpolate(&in, &p, &out, &err) == KN_EINVAL && strstr(err.msg, "50000x50000 is outside"), "%s",
+           err.msg);
+    in.nframes = 0;
+    CHECK(kn_interpolate(&in, &p, &out, &err) == KN_EINVAL && out.rgb == NULL);
     free(in.rgb);
 }
 
