@@ -2,7 +2,8 @@
 # libFuzzer runs: scripts/fuzz.sh SECONDS [HARNESS...]
 # Builds each fuzz/fuzz_*.c with clang -fsanitize=fuzzer,address,undefined straight from the sources it
 # needs (not the Makefile objects) into build/fuzz/, seeds it from the shared test vectors and the
-# project's own vectors (copied at run time, nothing committed), runs it for SECONDS and fails on any
+# project's own vectors (copied at run time, nothing committed; the video harness from short clips that
+# FFmpeg makes at run time), runs it for SECONDS and fails on any
 # crash, leak or sanitizer report. Prints one line per harness and a closing "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,7 @@ sources_for() {   # the library sources a harness links
   case "$1" in
     fuzz_config) echo "$common src/sched/*.c" ;;
     fuzz_exif) echo "$common src/io/image.c" ;;
+    fuzz_video) echo "src/core/core.c src/io/*.c" ;;
     *) echo "$common" ;;
   esac
 }
@@ -29,6 +31,13 @@ sources_for() {   # the library sources a harness links
 libs_for() {   # the system libraries a harness needs beyond jansson
   case "$1" in
     fuzz_exif) pkg-config --libs libpng libjpeg 2>/dev/null || echo "-lpng16 -ljpeg" ;;
+    fuzz_video) pkg-config --libs libpng libjpeg libavcodec libavformat libavutil libswscale libswresample freetype2 ;;
+  esac
+}
+
+cflags_for() {   # the system headers a harness needs beyond jansson's
+  case "$1" in
+    fuzz_video) pkg-config --cflags libpng libavcodec libavformat freetype2 ;;
   esac
 }
 
@@ -38,6 +47,17 @@ seed() {   # seed DIR HARNESS: small real inputs of the harness's format
   [ -d "$SHARED/testvectors" ] && dirs+=("$SHARED/testvectors")
   [ -d tests/vectors ] && dirs+=(tests/vectors)
   [ -d tests/data ] && dirs+=(tests/data)
+  if [ "$name" = fuzz_video ]; then   # one short clip in each container and codec family FFmpeg makes here,
+    local spec ext                    # an interlaced MPEG-2 among them (the deinterlacer's path)
+    for spec in "mp4:-c:v libx264 -pix_fmt yuv420p" "mkv:-c:v ffv1" "avi:-c:v mjpeg -pix_fmt yuvj420p" "gif:" \
+                "y4m:-pix_fmt yuv420p" "webm:-c:v libvpx-vp9 -pix_fmt yuv420p" "mov:-c:v png" \
+                "ts:-c:v mpeg2video -flags +ildct+ilme -top 1 -pix_fmt yuv420p" "nut:-c:v rawvideo -pix_fmt rgb24"; do
+      ext=${spec%%:*}
+      # shellcheck disable=SC2086
+      ffmpeg -v error -y -f lavfi -i testsrc=size=32x24:rate=10 -t 0.5 ${spec#*:} "$dir/seed.$ext" || true
+    done
+    return
+  fi
   [ ${#dirs[@]} -eq 0 ] && return
   case "$name" in
     fuzz_safetensors)
@@ -66,7 +86,7 @@ pass=0; fail=0
 for h in "${harnesses[@]}"; do
   bin="$out/$h"
   # shellcheck disable=SC2046
-  if ! $CC $flags "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs $(libs_for "$h") > "$out/$h.build.log" 2>&1; then
+  if ! $CC $flags $(cflags_for "$h") "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs $(libs_for "$h") > "$out/$h.build.log" 2>&1; then
     cat "$out/$h.build.log"; echo "not ok - fuzz $h: build failed"; fail=$((fail+1)); continue
   fi
   corpus="$out/corpus-$h"; seeds="$out/seeds-$h"

@@ -102,6 +102,13 @@ static kn_status format_of(const char *path, vkind kind, const AVOutputFormat **
                    (*codec)->name);
 }
 
+void kn_video_free(kn_video *v) {
+    if (!v) return;
+    free(v->rgb);
+    free(v->keyframe_index);
+    memset(v, 0, sizeof *v);
+}
+
 kn_status kn_video_alloc(kn_video *v, int width, int height, int nframes, float fps, kn_error *err) {
     memset(v, 0, sizeof *v);
     if (width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE || height > KN_IMAGE_MAX_SIDE || nframes < 1)

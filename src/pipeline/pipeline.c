@@ -30,13 +30,6 @@ void kn_generate_params_default(kn_generate_params *p) {
     p->image_strength = 1.0f;
 }
 
-void kn_video_free(kn_video *v) {
-    if (!v) return;
-    free(v->rgb);
-    free(v->keyframe_index);
-    memset(v, 0, sizeof *v);
-}
-
 static int report(const kn_generate_params *prm, kn_stage st, int step, int total) {
     if (prm && prm->cancel && *prm->cancel) return 1;
     if (prm && prm->progress) return prm->progress(prm->progress_user, st, step, total);
