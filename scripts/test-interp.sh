@@ -360,6 +360,13 @@ near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a != "" && d < 0.000
 check "  ... --factor 2 into an mp4" "$K" interpolate "$T/vfr.mkv" -o "$T/vfr2.mp4" --factor 2
 check "  ... keeps the input's timing: 63 frames, frame 6 (input 3) at 5/60 s, frame 5 halfway before it" \
   bash -c "$(declare -f probe expect_video frame_time near); expect_video '$T/vfr2.mp4' 63 120/1 && near \$(frame_time '$T/vfr2.mp4' 6) 0.083333 && near \$(frame_time '$T/vfr2.mp4' 5) 0.058333"
+# a timestamp 100 000 s (28 hours) ahead: --fps would fill the gap with 3 million frames, so it is
+# refused naming the frame; --factor keeps the timing without filling it
+ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=10:duration=1 -vf "setpts='if(gte(N\,5)\,PTS+100000/TB\,PTS)'" \
+  -fps_mode passthrough -c:v ffv1 "$T/jump.mkv"
+check "a timestamp hours ahead, --fps 30, exits 1" exits 1 "$K" interpolate "$T/jump.mkv" -o "$T/jump30.mkv" --fps 30
+check "  ... naming the frame and the gap, and writing nothing" bash -c "grep -q 'input frame 5 comes 100000 s after the frame before it' '$T/err.log' && [ ! -e '$T/jump30.mkv' ]"
+check "  ... --factor 2 keeps its timing: 19 frames" bash -c "'$K' interpolate '$T/jump.mkv' -o '$T/jump2.mkv' --factor 2 2>/dev/null && [ \$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 '$T/jump2.mkv') -eq 19 ]"
 # two MPEG-TS files joined: the second's clock starts again, and goes on after the first's
 ffmpeg -v error -f lavfi -i testsrc=size=96x64:rate=10 -t 1 -pix_fmt yuv420p -c:v libx264 -bf 0 "$T/part.ts"
 cat "$T/part.ts" "$T/part.ts" > "$T/joined.ts"

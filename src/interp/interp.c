@@ -279,24 +279,31 @@ double kn_frame_clock(double time, double prev, double step, double *shift) {
 
 /* Places the frame just pulled (frame s->loaded) at its time on the clock (kn_frame_clock, a frame
  * of s->rate a step): t - t0 in frames, a whole number when within 1e-6 of one (so a steady source's
- * times give exactly its frame numbers). 0: its time is not after the frame before's, and it is
- * dropped. */
-static int src_place(frame_src *s, double time) {
+ * times give exactly its frame numbers). *placed = 0: its time is not after the frame before's, and
+ * it is dropped. A time more than KN_INTERP_MAX_GAP after the frame before's fails: the frames
+ * between would take hours of output to fill (a broken timestamp, usually). */
+static kn_status src_place(frame_src *s, double time, int *placed, kn_error *err) {
     int f = s->loaded;
+    *placed = 1;
     if (f == 0) {
         s->timed = s->rate > 0 && isfinite(time);
         s->t0 = s->last = time;
         s->at[0] = 0;
-        return 1;
+        return KN_OK;
     }
-    if (!s->timed) return 1;
+    if (!s->timed) return KN_OK;
     double prev = s->at[(f - 1) % SRC_RING], t = kn_frame_clock(time, s->last, 1 / s->rate, &s->shift);
+    if (t - s->last > KN_INTERP_MAX_GAP)
+        return kn_fail(err, KN_EFORMAT, "interp: input frame %d comes %.0f s after the frame before it (its "
+                       "timestamp), more than the %.0f s of frames an output rate may fill between two frames; a "
+                       "factor keeps such timing without filling it, an input rate takes the frames as evenly "
+                       "spaced", f + (int)s->dropped, t - s->last, KN_INTERP_MAX_GAP);
     double p = (t - s->t0) * s->rate, whole = nearbyint(p);
     if (fabs(p - whole) < 1e-6) p = whole;
-    if (!(p > prev + 1e-6)) { s->dropped++; return 0; }
+    if (!(p > prev + 1e-6)) { s->dropped++; *placed = 0; return KN_OK; }
     s->at[f % SRC_RING] = p;
     s->last = t;
-    return 1;
+    return KN_OK;
 }
 
 /* Where frame f of a pulled source lives in the ring. */
@@ -317,8 +324,10 @@ static kn_status src_has(frame_src *s, int f, int *has, kn_error *err) {
         double time = NAN;
         kn_status st = s->pull(s->user, src_slot(s, s->loaded), &time, &got, err);
         if (st) return st;
+        int placed = 0;
         if (!got) s->ended = 1;
-        else if (src_place(s, time)) s->loaded++;
+        else if ((st = src_place(s, time, &placed, err))) return st;
+        else if (placed) s->loaded++;
     }
     *has = f < s->loaded;
     return KN_OK;

@@ -134,6 +134,10 @@ typedef kn_frame_source kn_interp_source;
  * clock again step after it (files joined, a capture clock reset), which raises *shift (0 at first). */
 double kn_frame_clock(double time, double prev, double step, double *shift);
 
+/* The longest time between two input frames that an output rate fills with frames (kn_interp_stream):
+ * an hour, 216 000 frames at 60 fps. Beyond it the timestamps are taken for broken. */
+#define KN_INTERP_MAX_GAP 3600.0
+
 /* kn_interp_video_to on frames pulled from source one at a time (width x height, in_fps: 0 when
  * unknown, then only a factor), so neither the input nor the output need be in memory: the engine
  * holds a ring of 8 input frames and the output frames of one pair, whatever the video's length.
@@ -142,10 +146,11 @@ double kn_frame_clock(double time, double prev, double step, double *shift);
  * or a screen recording's capture, a GIF's delays): output frame k is at k / out_fps after frame 0's
  * time, between the two input frames around it; a frame without a time comes 1 / in_fps after the
  * one before, a time a frame or more back starts the timeline again one frame after the frame before
- * (a discontinuity), and a frame whose time is otherwise not after the one before's is dropped
- * (*dropped counts them when not NULL). Acceleration and the kernel's measurement are used only where the frames around a
- * pair are evenly spaced. A factor ignores the times. A source that fails stops the run with its
- * status; a source with no frame is an error. */
+ * (a discontinuity), a frame whose time is otherwise not after the one before's is dropped
+ * (*dropped counts them when not NULL), and one more than KN_INTERP_MAX_GAP after the frame before
+ * fails (KN_EFORMAT, naming the frame). Acceleration and the kernel's measurement are used only
+ * where the frames around a pair are evenly spaced. A factor ignores the times. A source that fails
+ * stops the run with its status; a source with no frame is an error. */
 kn_status kn_interp_stream(const kn_ctx *ctx, const kn_interp_opts *o, int width, int height, double in_fps,
                            kn_interp_source source, void *source_user, int factor, double out_fps,
                            kn_interp_sink sink, void *user, long long *dropped, kn_error *err);

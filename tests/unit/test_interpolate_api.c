@@ -176,6 +176,55 @@ TEST(bad_requests_name_what_is_wrong) {
     free(in.rgb);
 }
 
+/* The moving square's frames at given times (seconds). */
+typedef struct { const kn_video *v; const double *t; int next; } timed_source;
+static kn_status timed_next(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
+    (void)err;
+    timed_source *s = user;
+    *got = s->next < s->v->nframes;
+    if (!*got) return KN_OK;
+    memcpy(rgb, s->v->rgb + (size_t)s->next * frame_bytes(), frame_bytes());
+    *time = s->t[s->next++];
+    return KN_OK;
+}
+typedef struct { long long n; } count_sink;
+static kn_status count_put(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    (void)k; (void)rgb; (void)err;
+    ((count_sink *)user)->n++;
+    return KN_OK;
+}
+
+TEST(an_output_rate_fills_gaps_up_to_an_hour) {
+    kn_video in = moving_square();
+    REQUIRE(in.rgb);
+    kn_error err = {0};
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    p.factor = 0;
+    p.fps = 2;
+    /* 50 s without a frame (a paused capture): filled, 0.5 s a frame */
+    double paused[N] = {0, 0.5, 1, 51, 51.5, 52};
+    timed_source src = {&in, paused, 0};
+    count_sink n = {0};
+    kn_interpolate_result r;
+    REQUIRE(kn_interpolate_stream(W, H, 2, timed_next, &src, count_put, &n, &p, &r, &err) == KN_OK);
+    CHECK(n.n == 105 && r.frames_out == 105 && r.frames_in == N);
+    /* a timestamp hours ahead is broken: refused, naming the frame, before any frame past it is made */
+    double broken[N] = {0, 0.5, 1, 1.5, 1e5, 1e5 + 0.5};
+    src = (timed_source){&in, broken, 0};
+    n.n = 0;
+    CHECKF(kn_interpolate_stream(W, H, 2, timed_next, &src, count_put, &n, &p, NULL, &err) == KN_EFORMAT &&
+           strstr(err.msg, "input frame 4 comes 99998 s after"), "%s", err.msg);
+    CHECK(n.n <= 4);
+    /* a factor keeps the timing without filling, so the same times pass */
+    p.factor = 2;
+    p.fps = 0;
+    src.next = 0;
+    n.n = 0;
+    CHECK(kn_interpolate_stream(W, H, 2, timed_next, &src, count_put, &n, &p, NULL, &err) == KN_OK && n.n == 2 * N - 1);
+    free(in.rgb);
+}
+
 static void count_note(void *user, const char *text) { (void)text; ++*(int *)user; }
 
 TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
@@ -235,5 +284,6 @@ TEST_MAIN_BEGIN
 RUN(in_memory_gives_the_engines_frames);
 RUN(stream_gives_the_same_frames_with_progress_and_cancel);
 RUN(bad_requests_name_what_is_wrong);
+RUN(an_output_rate_fills_gaps_up_to_an_hour);
 RUN(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure);
 TEST_MAIN_END
