@@ -24,6 +24,7 @@ sources_for() {   # the library sources a harness links
     fuzz_config) echo "$common src/sched/*.c" ;;
     fuzz_exif) echo "$common src/io/image.c" ;;
     fuzz_video) echo "src/core/core.c src/io/*.c" ;;
+    fuzz_interp_times) echo "src/core/core.c src/core/pool.c src/io/*.c" $(ls src/interp/*.c | grep -v '_avx2\.c$') ;;
     *) echo "$common" ;;
   esac
 }
@@ -31,13 +32,28 @@ sources_for() {   # the library sources a harness links
 libs_for() {   # the system libraries a harness needs beyond jansson
   case "$1" in
     fuzz_exif) pkg-config --libs libpng libjpeg 2>/dev/null || echo "-lpng16 -ljpeg" ;;
-    fuzz_video) pkg-config --libs libpng libjpeg libavcodec libavformat libavutil libswscale libswresample freetype2 ;;
+    fuzz_video|fuzz_interp_times)
+      pkg-config --libs libpng libjpeg libavcodec libavformat libavutil libswscale libswresample freetype2 ;;
   esac
 }
 
 cflags_for() {   # the system headers a harness needs beyond jansson's
   case "$1" in
-    fuzz_video) pkg-config --cflags libpng libavcodec libavformat freetype2 ;;
+    fuzz_video|fuzz_interp_times) pkg-config --cflags libpng libavcodec libavformat freetype2 ;;
+  esac
+}
+
+isa_objects_for() {   # the *_avx2.c sources a harness links, built with their own flags (as the Makefile does)
+  local h=$1 f o
+  case "$h" in
+    fuzz_interp_times)
+      mkdir -p "$out/obj-$h"
+      for f in src/interp/*_avx2.c; do
+        o="$out/obj-$h/$(basename "$f" .c).o"
+        # shellcheck disable=SC2086
+        $CC $flags -mavx2 -mfma -mf16c -c "$f" -o "$o" || return 1
+        echo "$o"
+      done ;;
   esac
 }
 
@@ -47,6 +63,11 @@ seed() {   # seed DIR HARNESS: small real inputs of the harness's format
   [ -d "$SHARED/testvectors" ] && dirs+=("$SHARED/testvectors")
   [ -d tests/vectors ] && dirs+=(tests/vectors)
   [ -d tests/data ] && dirs+=(tests/data)
+  if [ "$name" = fuzz_interp_times ]; then   # 10 fps in, 20 out, six frames: steady, then one late and one back
+    perl -e 'print pack("C3 d6", 9, 19, 4, 0, 0.1, 0.2, 0.3, 0.4, 0.5), "\x80" x 96' > "$dir/steady"
+    perl -e 'print pack("C3 d6", 9, 19, 4, 0, 0.1, 0.9, 0.3, 0.4, "nan"), "\x40" x 96' > "$dir/uneven"
+    return
+  fi
   if [ "$name" = fuzz_video ]; then   # one short clip in each container and codec family FFmpeg makes here,
     local spec ext                    # an interlaced MPEG-2 among them (the deinterlacer's path)
     for spec in "mp4:-c:v libx264 -pix_fmt yuv420p" "mkv:-c:v ffv1" "avi:-c:v mjpeg -pix_fmt yuvj420p" "gif:" \
@@ -86,7 +107,8 @@ pass=0; fail=0
 for h in "${harnesses[@]}"; do
   bin="$out/$h"
   # shellcheck disable=SC2046
-  if ! $CC $flags $(cflags_for "$h") "fuzz/$h.c" $(sources_for "$h") -o "$bin" $libs $(libs_for "$h") > "$out/$h.build.log" 2>&1; then
+  if ! objs=$(isa_objects_for "$h" 2> "$out/$h.build.log") ||
+     ! $CC $flags $(cflags_for "$h") "fuzz/$h.c" $(sources_for "$h") $objs -o "$bin" $libs $(libs_for "$h") >> "$out/$h.build.log" 2>&1; then
     cat "$out/$h.build.log"; echo "not ok - fuzz $h: build failed"; fail=$((fail+1)); continue
   fi
   corpus="$out/corpus-$h"; seeds="$out/seeds-$h"
