@@ -1,8 +1,10 @@
 /* The public interpolation calls (kinora.h): a video in memory, a stream through callbacks and a
  * file to a file give the engine's frames byte for byte; progress, cancel and notes reach the
  * caller; bad requests fail with KN_EINVAL naming what is wrong, and leave no output behind. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "test.h"
@@ -231,7 +233,7 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     kn_media_quiet();   /* the MP4 muxer's notes */
     kn_video in = moving_square(), ref = {0}, back = {0};
     REQUIRE(in.rgb);
-    char dir[] = "/tmp/kn-interp-api-XXXXXX", src[128], dst[128], mp4[128], gone[128];
+    char dir[] = "/tmp/kn-interp-api-XXXXXX", src[128], dst[128], mp4[128], gone[128], cmd[256];
     REQUIRE(mkdtemp(dir));
     snprintf(src, sizeof src, "%s/in/", dir);
     snprintf(dst, sizeof dst, "%s/out/", dir);
@@ -273,9 +275,27 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     CHECK(kn_interpolate_file(mp4, gone, &p, NULL, &err) == KN_ECANCELLED);
     CHECK(access(gone, F_OK) != 0);
     CHECK(kn_interpolate_file(dir, gone, &p, NULL, &err) != KN_OK);   /* a folder without frames */
+    /* a full disk, as far as this process can tell (files may not grow past 4000 bytes: the write
+     * fails with EFBIG, the path ENOSPC takes): the writer's thread fails, and its error comes back
+     * naming the file, with nothing left under its name or beside it */
+    log = (progress_log){0};
+    struct rlimit old_lim, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_lim) == 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old_lim;
+    lim.rlim_cur = 4000;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    p.factor = 2;   /* 11 frames of 4.6 kB in .y4m */
+    snprintf(gone, sizeof gone, "%s/full.y4m", dir);
+    kn_status st = kn_interpolate_file(src, gone, &p, NULL, &err);
+    setrlimit(RLIMIT_FSIZE, &old_lim);
+    signal(SIGXFSZ, old_sig);
+    CHECKF(st == KN_EIO && strstr(err.msg, gone), "status %d: %s", st, err.msg);
+    CHECK(access(gone, F_OK) != 0);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp-", dir);
+    CHECK(system(cmd) != 0);
     kn_video_free(&ref);
     free(in.rgb);
-    char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
 }
