@@ -431,6 +431,10 @@ check "a program built against the installed library (pkg-config) interpolates a
   LD_LIBRARY_PATH='$T/prefix/lib' '$T/example' '$T/in.mp4' '$T/example.mp4' 3 2>'$T/example.log' &&
   grep -q '8 frames at 8 fps -> 22 frames at 24 fps' '$T/example.log'"
 check "  ... its frames are those of kinora interpolate" bash -c "$(declare -f pixels same_pixels); '$K' interpolate '$T/in.mp4' -o '$T/cli3.mp4' --factor 3 --threads 2 2>/dev/null && same_pixels '$T/example.mp4' '$T/cli3.mp4'"
+check "  ... and its header compiles as C++ too" bash -c "echo '#include <kinora/kinora.h>
+int main() { kn_interpolate_params p; kn_interpolate_params_default(&p); return p.factor == 2 ? 0 : 1; }' > '$T/api.cc' &&
+  c++ -std=c++11 -Wall -Wextra -Werror '$T/api.cc' \$(PKG_CONFIG_PATH='$T/prefix/lib/pkgconfig' pkg-config --cflags --libs kinora) -o '$T/api-cc' &&
+  LD_LIBRARY_PATH='$T/prefix/lib' '$T/api-cc'"
 check "  ... and a failure comes back as a status with the message" bash -c "! LD_LIBRARY_PATH='$T/prefix/lib' '$T/example' '$T/nope.mp4' '$T/x.mp4' 2>'$T/example.log' && grep -q 'nope.mp4' '$T/example.log' && [ ! -e '$T/x.mp4' ]"
 
 echo "$pass passed, $fail failed"
