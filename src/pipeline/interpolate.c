@@ -128,6 +128,8 @@ kn_status kn_interpolate(const kn_video *in, const kn_interpolate_params *p, kn_
 
 /* ---- a stream of frames ---- */
 
+/* Input frames counted, with the caller's cancel between them, and without their times where an
+ * input rate stands for them. */
 typedef struct {
     const kn_interpolate_params *p;
     kn_frame_source source;
@@ -139,6 +141,7 @@ static kn_status from_source(void *user, uint8_t *rgb, double *time, int *got, k
     if (cancelled(c->p)) return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
     kn_status st = c->source(c->user, rgb, time, got, err);
     c->n += !st && *got;
+    if (c->p->input_fps > 0) *time = NAN;   /* an input rate stands for the times: frames evenly spaced */
     return st;
 }
 

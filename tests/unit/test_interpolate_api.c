@@ -224,6 +224,14 @@ TEST(an_output_rate_fills_gaps_up_to_an_hour) {
     src.next = 0;
     n.n = 0;
     CHECK(kn_interpolate_stream(W, H, 2, timed_next, &src, count_put, &n, &p, NULL, &err) == KN_OK && n.n == 2 * N - 1);
+    /* an input rate takes the frames as evenly spaced whatever their times: 6 frames at 2 fps, 2.5 s */
+    p.factor = 0;
+    p.fps = 4;
+    p.input_fps = 2;
+    src.next = 0;
+    n.n = 0;
+    CHECKF(kn_interpolate_stream(W, H, 30, timed_next, &src, count_put, &n, &p, NULL, &err) == KN_OK && n.n == 11,
+           "%lld frames: %s", n.n, err.msg);
     free(in.rgb);
 }
 
