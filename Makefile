@@ -83,7 +83,8 @@ unit: all $(TESTS) $(TOOLS)
 	@tests/run_unit.sh $(BUILD)/tests
 
 santest: $(SANTESTS)
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run_unit.sh $(BUILD)/santests
+	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run_unit.sh $(BUILD)/santests
 
 check: unit santest
 

@@ -56,6 +56,11 @@ check "y4m generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a.y4
 check "y4m is rawvideo, 10 frames at 8 fps" expect_probe "$T/a.y4m" rawvideo "" 10 8/1
 check "png folder generated" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/pngs/"
 check "png folder has 10 frames" test "$(ls "$T/pngs" | grep -c '^[0-9]\{5\}\.png$')" = 10
+check "--codec av1 --crf 40 into .mkv" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a_av1.mkv" --codec av1 --crf 40
+check "  ... is av1 yuv420p, 10 frames at 8 fps" expect_probe "$T/a_av1.mkv" av1 yuv420p 10 8/1
+check "--codec ffv1 into .mkv" "$K" generate "a red apple bouncing" "${G[@]}" -o "$T/a_ffv1.mkv" --codec ffv1
+check "  ... holds the PNG folder's frames exactly" bash -c "[ \"\$(ffmpeg -v error -i '$T/a_ffv1.mkv' -f rawvideo -pix_fmt rgb24 - | md5sum)\" = \"\$(ffmpeg -v error -i '$T/pngs/%05d.png' -f rawvideo -pix_fmt rgb24 - | md5sum)\" ]"
+check "--codec h265 at 32x32 fails before generating, naming the size" bash -c "! '$K' generate 'a red apple' ${G[*]} -o '$T/small.mp4' --codec h265 2>&1 | grep -q 'H.265 is written only from 64x16 up, not 32x32' && exit 1; [ ! -e '$T/small.mp4' ]"
 check "--fps 8 --seconds 1.5" "$K" generate "a cat" --model "$M" --size 32x32 --keyframes 4 --steps 3 --fps 8 --seconds 1.5 -o "$T/s.y4m"
 check "--seconds gives round(fps*seconds) = 12 frames" test "$(probe "$T/s.y4m" nb_read_frames)" = 12
 # --- determinism across thread counts

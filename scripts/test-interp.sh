@@ -58,6 +58,13 @@ check "on a terminal, a progress line with the frames expected" bash -c "script 
 check "  ... and none when stderr is not one" bash -c "! '$K' interpolate '$T/in.mp4' -o '$T/notty.mp4' --factor 2 2>&1 | grep -q 'interpolate \['"
 check "mkv and mov out (H.264)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/f2.mkv' --factor 2 2>/dev/null && '$K' interpolate '$T/in.mp4' -o '$T/f2.mov' --factor 2 2>/dev/null"
 check "  ... 15 frames at 16 fps each" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.mkv' 15 16/1 && expect_video '$T/f2.mov' 15 16/1 && [ \$(probe '$T/f2.mkv' codec_name) = h264 ]"
+check "--codec h265 --crf 26 into .mp4: H.265 tagged hvc1, 15 frames" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/h265.mp4' --factor 2 --codec h265 --crf 26 2>/dev/null && $(declare -f probe expect_video); expect_video '$T/h265.mp4' 15 16/1 && [ \$(probe '$T/h265.mp4' codec_name) = hevc ] && [ \$(probe '$T/h265.mp4' codec_tag_string) = hvc1 ]"
+check "--codec ffv1 into .mkv keeps the frames exactly (the PNG output's)" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/ffv1.mkv' --factor 2 --codec ffv1 2>/dev/null && '$K' interpolate '$T/in.mp4' -o '$T/ffv1png/' --factor 2 2>/dev/null && [ \"\$(ffmpeg -v error -i '$T/ffv1.mkv' -f rawvideo -pix_fmt rgb24 - | md5sum)\" = \"\$(ffmpeg -v error -i '$T/ffv1png/%05d.png' -f rawvideo -pix_fmt rgb24 - | md5sum)\" ]"
+check "--codec ffv1 into .mp4 exits 1 naming the container, leaving nothing" exits 1 "$K" interpolate "$T/in.mp4" -o "$T/ffv1.mp4" --factor 2 --codec ffv1
+check "  ... said so" grep -q 'ffv1.mp4: the mp4 container cannot hold FFV1' "$T/err.log"
+check "  ... and wrote nothing beside it" bash -c "[ -z \"\$(ls '$T' | grep '^ffv1.mp4')\" ]"
+check "--crf 70 exits 2 (usage)" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/crf.mp4" --factor 2 --crf 70
+check "--crf 55 for H.264 exits 1 naming its range" bash -c "'$K' interpolate '$T/in.mp4' -o '$T/crf.mp4' --factor 2 --crf 55 2>&1 | grep -q \"crf 55 is outside H.264's 0..51\" && [ ! -e '$T/crf.mp4' ]"
 check "avi out (FFmpeg's default for it, MPEG-4)" "$K" interpolate "$T/in.mp4" -o "$T/f2.avi" --factor 2
 check "  ... 15 frames at 16 fps" bash -c "$(declare -f probe expect_video); expect_video '$T/f2.avi' 15 16/1 && [ \$(probe '$T/f2.avi' codec_name) = mpeg4 ]"
 # stopped midway (SIGTERM; a script's background job ignores SIGINT): exit 128 + 15, nothing left

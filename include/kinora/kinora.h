@@ -117,6 +117,19 @@ kn_status kn_keyframes_save(const char *dir, const kn_generate_params *params, c
 kn_status kn_keyframes_load(const char *dir, kn_keyframe_set *set, kn_error *err);
 void kn_keyframe_set_free(kn_keyframe_set *set);
 
+/* How a video file that FFmpeg writes is encoded (GIF, .y4m and PNG frames take neither field).
+ * codec: NULL or "" for the format's own: H.264 in .mp4 .m4v .mkv .mov, VP9 in .webm, FFmpeg's
+ *   default for other extensions. Else one of "h264" (or "avc"), "h265" (or "hevc"), "vp9", "av1",
+ *   "ffv1" (lossless RGB) and "prores" (ProRes 422 HQ, 10-bit 4:2:2), where the container holds it
+ *   (.mkv holds them all; .mp4 all but FFV1 and ProRes; .mov all but FFV1; .webm VP9 and AV1).
+ * crf: < 0 for the codec's default (H.264 18, H.265 20, VP9 30, AV1 30), else its constant-quality
+ *   level, lower meaning better and larger: 0..51 for H.264 (0 lossless) and H.265, 0..63 for VP9
+ *   and AV1. FFV1 and ProRes take none. */
+typedef struct kn_video_encoding {
+    const char *codec;
+    int crf;
+} kn_video_encoding;
+
 /* ---- Frame interpolation (stage 2 on its own, for any video) ----
  * Optical flow both ways, occlusion from their consistency, both neighbours warped to the new frame's
  * time and blended (docs/interpolation.md). Three ways in, the same frames out: a video in memory, a
@@ -132,6 +145,7 @@ typedef struct kn_interpolate_params {
     int deinterlace;     /* files: an interlaced video becomes a frame per field, each at its own time (1) */
     int audio;           /* files: the input's sound is kept, copied or re-encoded for OUT's format (1) */
     int subtitles;       /* files: its subtitles, their fonts and its chapters are kept where OUT holds them (1) */
+    kn_video_encoding encoding;   /* files: OUT's codec and crf ({NULL, -1}: its format's own) */
     double max_memory;   /* files: bytes the job may hold; more is refused before it starts (and a GIF,
                             which keeps every frame, stops once it would need more); 0 = the memory
                             available (0) */
@@ -144,7 +158,7 @@ typedef struct kn_interpolate_params {
     void *note_user;
     const volatile int *cancel;   /* optional: nonzero cancels (KN_ECANCELLED) at the next frame */
 } kn_interpolate_params;
-/* factor 2, one thread, files keeping sound, subtitles and deinterlacing; no callbacks. */
+/* factor 2, one thread, files keeping sound, subtitles and deinterlacing, OUT's own codec; no callbacks. */
 void kn_interpolate_params_default(kn_interpolate_params *p);
 
 typedef struct kn_interpolate_result {
@@ -181,6 +195,9 @@ kn_status kn_interpolate_file(const char *in, const char *out, const kn_interpol
 /* Writes a video by OUT's extension: .mp4 (H.264 yuv420p), .webm (VP9), .gif, .y4m, or a folder of
  * PNG frames (path ending in '/' or an existing directory). Atomic: temp name, then rename. */
 kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err);
+/* The same, encoded as e asks (NULL: as kn_video_write). A codec or crf the format cannot take fails
+ * with KN_EINVAL or KN_EUNSUPPORTED, naming it, before anything is written. */
+kn_status kn_video_write_encoded(const char *path, const kn_video *v, const kn_video_encoding *e, kn_error *err);
 kn_status kn_video_read(const char *path, kn_video *v, kn_error *err);
 
 #ifdef __cplusplus

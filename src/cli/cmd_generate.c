@@ -69,6 +69,10 @@ static const char generate_usage[] =
     "usage: kinora generate PROMPT -o OUT [options]\n"
     "  -o, --output OUT      .mp4 .mkv .mov (H.264), .webm (VP9), .gif, .y4m, another container FFmpeg\n"
     "                        writes (.avi ...), or a folder for PNG frames\n"
+    "  --codec NAME          OUT's codec: h264, h265, vp9, av1, ffv1 (lossless) or prores (422 HQ), where\n"
+    "                        its container holds it (.mkv holds all; default: the container's own)\n"
+    "  --crf N               the codec's constant quality, lower is better (h264, h265: 0..51, default 18\n"
+    "                        and 20; vp9, av1: 0..63, default 30)\n"
     "  --model DIR           diffusers-layout pipeline folder (default: the bundled default model)\n"
     "  --negative TEXT       negative prompt (default empty)\n"
     "  --seed N              random seed (default 0)\n"
@@ -96,7 +100,8 @@ int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params g;
     kn_generate_params_default(&g);
     const char *out = NULL, *model = NULL, *image = NULL, *end_image = NULL, *kfdir = NULL;
-    long threads = kn_default_threads(), l;
+    long threads = kn_default_threads(), l, crf = -1;
+    kn_video_encoding enc = {NULL, -1};
     double d, seconds = -1, guidance = -1, motion_guidance = -1;   /* < 0: the model's recommended value */
     int json = 0, have_frames = 0;
     char mbuf[PATH_MAX];
@@ -141,6 +146,8 @@ int kn_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--image-strength")) { if (kn_arg_float(a, v, 0, 1, &d)) return 2; g.image_strength = (float)d; }
         else if (!strcmp(a, "--keyframes-out")) kfdir = v;
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, v, 1, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--codec")) enc.codec = v;
+        else if (!strcmp(a, "--crf")) { if (kn_arg_int(a, v, 0, 63, &crf)) return 2; enc.crf = (int)crf; }
         else { fprintf(stderr, "kinora generate: unknown option '%s'\n%s", a, generate_usage); return 2; }
     }
     if (!g.prompt) { fprintf(stderr, "kinora generate: missing PROMPT\n%s", generate_usage); return 2; }
@@ -173,10 +180,10 @@ int kn_cmd_generate(int argc, char **argv) {
     if (guidance >= 0) g.guidance = (float)guidance;
     if (motion_guidance >= 0) g.motion_guidance = (float)motion_guidance;
     /* an output that cannot be written fails now, not after the generation */
-    if (kn_video_writer_check(out, g.width, g.height, g.fps, &err)) goto fail;
+    if (kn_video_writer_check(out, g.width, g.height, g.fps, &enc, &err)) goto fail;
     if (kn_pipeline_generate(p, &g, &kf, &video, &err)) goto fail;
     if (kfdir && kn_keyframes_save(kfdir, &g, model, &kf, &err)) goto fail;
-    if (kn_video_write(out, &video, &err)) goto fail;
+    if (kn_video_write_encoded(out, &video, &enc, &err)) goto fail;
     if (json) print_json(out, &video, kn_now() - bar.start, g.seed, kfdir);
     else if (bar.tty) fprintf(stderr, "wrote %s: %d frames %dx%d at %g fps in %.1fs\n", out, video.nframes, video.width, video.height, video.fps, kn_now() - bar.start);
     rc = 0;
@@ -235,7 +242,7 @@ int kn_cmd_regenerate(int argc, char **argv) {
     set.params.cancel = &stop.raised;
     if (!model) { snprintf(err.msg, sizeof err.msg, "no model: pass --model DIR"); goto fail; }
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
-    if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, &err)) goto fail;
+    if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, NULL, &err)) goto fail;
     if (kn_pipeline_regenerate(p, &set.params, &set.keyframes, set.changed, (float)harmonize, &video, &err)) goto fail;
     if (kn_video_write(out, &video, &err)) goto fail;
     if (json) print_json(out, &video, kn_now() - bar.start, set.params.seed, NULL);

@@ -32,7 +32,7 @@ static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "       [--no-audio] [--no-subtitles] [--no-deinterlace] [--format EXT]\n"
+               "       [--no-audio] [--no-subtitles] [--no-deinterlace] [--format EXT] [--codec NAME] [--crf N]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
                "            IN '-' reads the standard input (or a pipe); OUT '-' writes the standard output,\n"
@@ -60,7 +60,12 @@ static void interpolate_usage(FILE *f) {
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair, 3 waiting for the writer) and working buffers need\n"
                "            more (default: the memory available; the video's length does not count), and stop\n"
-               "            a GIF, which keeps every frame, once its frames would need more\n");
+               "            a GIF, which keeps every frame, once its frames would need more\n"
+               "  --codec NAME  OUT's codec: h264, h265, vp9, av1, ffv1 (lossless RGB) or prores (422 HQ, 10-bit),\n"
+               "            where its container holds it (.mkv holds all); default: the container's own (H.264\n"
+               "            in .mp4 .mkv .mov, VP9 in .webm)\n"
+               "  --crf N   the codec's constant quality, lower is better and larger (h264, h265: 0..51,\n"
+               "            default 18 and 20; vp9, av1: 0..63, default 30; ffv1 and prores take none)\n");
 }
 
 /* The progress line on a terminal: when it began and was last drawn, and the frames made. */
@@ -96,9 +101,10 @@ static void on_note(void *user, const char *text) {
 
 /* What `kinora interpolate` was asked for, beside its input and output. */
 typedef struct {
-    long factor, threads;
+    long factor, threads, crf;
     double fps, max_memory, input_fps;
     int no_audio, no_subtitles, no_deinterlace;
+    const char *codec;
 } interp_args;
 
 /* IN "-" (the standard input) or a pipe, and OUT "-" (the standard output), go through files in a
@@ -204,6 +210,8 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
     p.deinterlace = !o->no_deinterlace;
     p.audio = !o->no_audio;
     p.subtitles = !o->no_subtitles;
+    p.encoding.codec = o->codec;
+    p.encoding.crf = (int)o->crf;
     p.max_memory = o->max_memory * 1e9;
     p.in_name = in;
     p.out_name = out;
@@ -231,7 +239,7 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
 
 int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *format = NULL;
-    interp_args o = {.threads = kn_default_threads()};
+    interp_args o = {.threads = kn_default_threads(), .crf = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
@@ -244,7 +252,11 @@ int kn_cmd_interpolate(int argc, char **argv) {
         } else if (!strcmp(a, "--format")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             format = val; i++;
-        } else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &o.factor)) return 2; i++; }
+        } else if (!strcmp(a, "--codec")) {
+            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
+            o.codec = val; i++;
+        } else if (!strcmp(a, "--crf")) { if (kn_arg_int(a, val, 0, 63, &o.crf)) return 2; i++; }
+        else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &o.factor)) return 2; i++; }
         else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, val, 1e-3, 10000, &o.fps)) return 2; i++; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &o.threads)) return 2; i++; }
         else if (!strcmp(a, "--input-fps")) { if (kn_arg_rate(a, val, 1e-3, 1000, &o.input_fps)) return 2; i++; }

@@ -114,9 +114,11 @@ typedef struct kn_video_writer kn_video_writer;
 kn_status kn_video_writer_open(const char *path, int width, int height, float fps, kn_video_writer **out,
                                kn_error *err);
 kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err);
-/* Opens a writer for path and aborts it: fails, as open would, when the extension, encoder, size,
- * rate or folder cannot be written, and leaves nothing behind. For a long job, before it starts. */
-kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err);
+/* Opens a writer for path (encoded as e asks; NULL: the format's own) and aborts it: fails, as open
+ * would, when the extension, encoder, codec, crf, size, rate or folder cannot be written, and leaves
+ * nothing behind. For a long job, before it starts. */
+kn_status kn_video_writer_check(const char *path, int width, int height, float fps, const kn_video_encoding *e,
+                                kn_error *err);
 /* A writer opened with more than a size and rate (o NULL: as kn_video_writer_open).
  * - timed: the frames come with their times (a variable frame rate), added with
  *   kn_video_writer_add_at: time in seconds, from any origin (the first frame's is the start). fps
@@ -141,7 +143,9 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  * - subtitles_from: a file whose subtitle streams and chapters go into the output, on the sound's
  *   clock (audio_start is that file's time of output time 0): copied where the container holds their
  *   codec, text subtitles re-encoded into its own text codec where not, others left out
- *   (io/subtitle_copy.h; kn_video_writer_subtitle_note says which). Formats FFmpeg writes, less GIF. */
+ *   (io/subtitle_copy.h; kn_video_writer_subtitle_note says which). Formats FFmpeg writes, less GIF.
+ * - encoding: the codec and crf (kinora.h, kn_video_encoding; io/video_codecs.h), or NULL for the
+ *   format's own. Checked at open, before anything is written. */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
@@ -149,6 +153,7 @@ typedef struct kn_video_writer_opts {
     kn_video_display display;
     const char *tags_from;
     const char *subtitles_from;
+    const kn_video_encoding *encoding;
 } kn_video_writer_opts;
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);

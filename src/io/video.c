@@ -16,7 +16,9 @@
  *   .gif   one global 256-colour median-cut palette over all frames, no dithering; frame delays
  *          in 1/100 s from fps (accumulated, so 12 fps gives 8,8,9,... cs), at least 2 cs.
  *   .y4m   4:2:0 C420jpeg (centred chroma), BT.601 full range, "XCOLORRANGE=FULL", F<num>:<den>.
- *   DIR/   PNG frames 00000.png, 00001.png, ... (DIR is an existing empty folder or ends in '/'). */
+ *   DIR/   PNG frames 00000.png, 00001.png, ... (DIR is an existing empty folder or ends in '/').
+ * A codec named by the caller (kn_video_encoding: H.264, H.265, VP9, AV1, FFV1, ProRes; its settings in
+ * io/video_codecs.c) replaces the container's own in any format FFmpeg writes but GIF, in BT.709. */
 #include "io/media.h"
 #include "io/av_error.h"
 #include "io/audio_copy.h"
@@ -24,6 +26,7 @@
 #include "io/subtitle_copy.h"
 #include "io/av_input.h"
 #include "io/av_tags.h"
+#include "io/video_codecs.h"
 #include "io/io.h"
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +66,14 @@ static vkind kind_of(const char *path) {
     return of && of->video_codec != AV_CODEC_ID_NONE && !(of->flags & AVFMT_NOFILE) ? VK_OTHER : VK_UNKNOWN;
 }
 
+/* The format codec takes that is nearest to RGB (APNG's rgb24, FFV1's bgr0), if swscale makes it. */
+static enum AVPixelFormat nearest_rgb(const AVCodec *codec) {
+    enum AVPixelFormat best = avcodec_find_best_pix_fmt_of_list(codec->pix_fmts, AV_PIX_FMT_RGB24, 0, NULL);
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(best);
+    return d && !(d->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)) &&
+                   sws_isSupportedOutput(best) ? best : AV_PIX_FMT_NONE;
+}
+
 /* The frames an encoder chosen by a file's extension (VK_OTHER) is given: yuv420p, converted by this
  * writer, where it takes them (or any format, as rawvideo does); full-range yuvj420p for MJPEG (JPEG's
  * own range, which its encoder asks for); else its format nearest to RGB (APNG's rgb24), converted by
@@ -76,27 +87,35 @@ static enum AVPixelFormat other_format(const AVCodec *codec) {
         yuvj420 |= *p == AV_PIX_FMT_YUVJ420P;
     }
     if (codec->id == AV_CODEC_ID_MJPEG && yuvj420) return AV_PIX_FMT_YUVJ420P;
-    if (yuv420) return AV_PIX_FMT_YUV420P;
-    enum AVPixelFormat best = avcodec_find_best_pix_fmt_of_list(f, AV_PIX_FMT_RGB24, 0, NULL);
-    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(best);
-    return d && !(d->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)) &&
-                   sws_isSupportedOutput(best) ? best : AV_PIX_FMT_NONE;
+    return yuv420 ? AV_PIX_FMT_YUV420P : nearest_rgb(codec);
 }
 
-/* The muxer and encoder path is written with (kind not VK_Y4M or VK_DIR); fails, naming them, when
- * this FFmpeg lacks the encoder or the encoder takes no frames this writer can make. */
-static kn_status format_of(const char *path, vkind kind, const AVOutputFormat **mux, const AVCodec **codec,
-                           kn_error *err) {
+/* The frames the encoder is given: the named codec's (kind VK_X264 and VK_WEBM always name one),
+ * PAL8 for a GIF, else other_format's choice. */
+static enum AVPixelFormat enc_format(vkind kind, const kn_codec *named, const AVCodec *codec) {
+    if (named) return named->pix != AV_PIX_FMT_NONE ? named->pix : nearest_rgb(codec);
+    return kind == VK_GIF ? AV_PIX_FMT_PAL8 : other_format(codec);
+}
+
+/* The muxer and encoder path is written with (kind not VK_Y4M or VK_DIR; named: the codec asked
+ * for, else the container's default); fails, naming them, when this FFmpeg lacks the encoder, the
+ * container cannot hold the codec, or the encoder takes no frames this writer can make. */
+static kn_status format_of(const char *path, vkind kind, const kn_codec *named, const AVOutputFormat **mux,
+                           const AVCodec **codec, kn_error *err) {
     const char *mname = kind == VK_WEBM ? "webm" : kind == VK_GIF ? "gif" : NULL;
     if (kind == VK_X264) mname = ends_with_ci(path, ".mkv") ? "matroska" : ends_with_ci(path, ".mov") ? "mov" : "mp4";
     *mux = mname ? av_guess_format(mname, NULL, NULL) : av_guess_format(NULL, path, NULL);
     if (!*mux) return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s muxer", path, mname ? mname : "such");
-    const char *cname = kind == VK_X264 ? "libx264" : kind == VK_WEBM ? "libvpx-vp9" : kind == VK_GIF ? "gif" : NULL;
+    const char *cname = named ? named->encoder : kind == VK_GIF ? "gif" : NULL;
     *codec = cname ? avcodec_find_encoder_by_name(cname) : avcodec_find_encoder((*mux)->video_codec);
     if (!*codec)
         return kn_fail(err, KN_EUNSUPPORTED, "%s: this FFmpeg has no %s encoder", path,
                        cname ? cname : avcodec_get_name((*mux)->video_codec));
-    if (kind != VK_OTHER || other_format(*codec) != AV_PIX_FMT_NONE) return KN_OK;
+    /* 0: the muxer knows it cannot; < 0: it cannot tell, and writing the header will */
+    if (named && avformat_query_codec(*mux, (*codec)->id, FF_COMPLIANCE_NORMAL) == 0)
+        return kn_fail(err, KN_EUNSUPPORTED, "%s: the %s container cannot hold %s (.mkv holds every codec Kinora "
+                       "writes)", path, (*mux)->name, named->label);
+    if (enc_format(kind, named, *codec) != AV_PIX_FMT_NONE) return KN_OK;
     return kn_fail(err, KN_EUNSUPPORTED, "%s: FFmpeg writes this as %s with the %s encoder, which takes no frames "
                    "Kinora can make; use .mp4, .mkv, .mov, .webm, .gif, .y4m or a PNG folder", path, (*mux)->name,
                    (*codec)->name);
@@ -349,6 +368,8 @@ typedef struct enc_spec {
     kn_video_display display;  /* pixel shape and colour tags (checked; 0s: the defaults) */
     const char *tags_from;     /* a file whose tags are kept, or NULL */
     const char *subtitles_from;   /* a file whose subtitles and chapters are copied in, or NULL */
+    const kn_codec *codec;     /* the codec named (always for VK_X264 and VK_WEBM), or NULL */
+    int crf;                   /* its quality (< 0: its default) */
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
@@ -365,29 +386,20 @@ static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_s
         cc->time_base = (AVRational){1, 100};
         return;
     }
-    cc->pix_fmt = s->kind == VK_OTHER ? other_format(codec) : AV_PIX_FMT_YUV420P;
+    cc->pix_fmt = enc_format(s->kind, s->codec, codec);
     cc->time_base = s->timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
     cc->framerate = fr;
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(cc->pix_fmt);
     int rgb = desc && (desc->flags & AV_PIX_FMT_FLAG_RGB);
     cc->color_range = cc->pix_fmt == AV_PIX_FMT_YUVJ420P || rgb ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
-    cc->colorspace = rgb ? AVCOL_SPC_RGB : s->kind == VK_OTHER ? AVCOL_SPC_SMPTE170M : AVCOL_SPC_BT709;
+    cc->colorspace = rgb ? AVCOL_SPC_RGB : s->codec ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
     /* the RGB values are in the input's primaries and transfer, so those tags carry over; the matrix
      * is the one this writer's conversion applies */
     cc->color_primaries = s->display.primaries ? (enum AVColorPrimaries)s->display.primaries : AVCOL_PRI_BT709;
     cc->color_trc = s->display.transfer ? (enum AVColorTransferCharacteristic)s->display.transfer : AVCOL_TRC_BT709;
     cc->chroma_sample_location = cc->pix_fmt == AV_PIX_FMT_YUVJ420P ? AVCHROMA_LOC_CENTER : AVCHROMA_LOC_LEFT;
-    if (s->kind == VK_X264) {
-        av_opt_set(cc->priv_data, "preset", "medium", 0);
-        av_opt_set(cc->priv_data, "crf", "18", 0);
-        av_opt_set(cc->priv_data, "profile", "high", 0);
-    } else if (s->kind == VK_WEBM) {
-        cc->bit_rate = 0;
-        av_opt_set(cc->priv_data, "crf", "30", 0);
-        av_opt_set(cc->priv_data, "deadline", "good", 0);
-        av_opt_set(cc->priv_data, "cpu-used", "2", 0);
-        av_opt_set(cc->priv_data, "row-mt", "0", 0);
-        av_opt_set(cc->priv_data, "tile-columns", "0", 0);
+    if (s->codec) {
+        kn_codec_apply(s->codec, s->crf, cc);
     } else if (s->kind == VK_OTHER) {   /* MPEG-4 part 2, MPEG-2, FLV, Theora ...: near-lossless quantiser */
         cc->flags |= AV_CODEC_FLAG_QSCALE;
         cc->global_quality = FF_QP2LAMBDA * 2;
@@ -509,7 +521,7 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     const char *path = s->path;
     const AVOutputFormat *mux = NULL;
     const AVCodec *codec = NULL;
-    kn_status st = format_of(path, s->kind, &mux, &codec, err);
+    kn_status st = format_of(path, s->kind, s->codec, &mux, &codec, err);
     if (st) return st;
     int r = avformat_alloc_output_context2(&e->oc, mux, NULL, s->url);
     if (r < 0) return av_fail(err, path, "cannot set up the container", r);
@@ -537,6 +549,9 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     }
     r = avcodec_parameters_from_context(e->st->codecpar, cc);
     if (r < 0) return av_fail(err, path, "encoder parameters", r);
+    /* Apple's players take H.265 in MP4 and QuickTime only under the tag hvc1, not FFmpeg's hev1 */
+    if (codec->id == AV_CODEC_ID_HEVC && (!strcmp(mux->name, "mp4") || !strcmp(mux->name, "mov")))
+        e->st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
     e->st->time_base = cc->time_base;
     e->st->sample_aspect_ratio = cc->sample_aspect_ratio;   /* the container's own field (MP4's pasp) */
     if (s->kind != VK_GIF) e->st->avg_frame_rate = e->st->r_frame_rate = fr;
@@ -564,6 +579,12 @@ static kn_status enc_setup(enc *e, const enc_spec *s, char *note, size_t note_ca
     e->frame->format = cc->pix_fmt;
     e->frame->width = s->w;
     e->frame->height = s->h;
+    /* some encoders write the frame's colour tags into the bitstream, not the context's (ProRes) */
+    e->frame->color_range = cc->color_range;
+    e->frame->colorspace = cc->colorspace;
+    e->frame->color_primaries = cc->color_primaries;
+    e->frame->color_trc = cc->color_trc;
+    e->frame->chroma_location = cc->chroma_sample_location;
     r = av_frame_get_buffer(e->frame, 0);
     if (r < 0) return av_fail(err, path, "frame buffer", r);
     return KN_OK;
@@ -643,6 +664,9 @@ struct kn_video_writer {
     kn_video_display display; /* checked; GIF and PNG frames: none */
     const char *tags_from;    /* kn_video_writer_opts; NULL for formats FFmpeg does not write */
     const char *subtitles_from;   /* kn_video_writer_opts, or NULL */
+    const kn_codec *codec;    /* the codec named or the container's own (MP4 ... H.264, WebM VP9); NULL:
+                                 FFmpeg's default for the extension, or not an FFmpeg format */
+    int crf;                  /* the codec's quality, < 0 for its default */
     char audio_note[200];     /* why the sound was left out */
     char subtitle_note[400];  /* which subtitles were left out or re-encoded */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
@@ -666,8 +690,9 @@ static int64_t gif_pts(const kn_video_writer *vw, long long i, int64_t prev) {
     return i > 0 && p < prev + 2 ? prev + 2 : p;
 }
 
-/* rgb into f, in the encoder's own format, by swscale: BT.601 limited range where that is YUV (as
- * this writer's other formats from FFmpeg's list), edges repeated where the encoded size is larger. */
+/* rgb into f, in the encoder's own format, by swscale: limited range where that is YUV, BT.709 for a
+ * codec named (ProRes), else BT.601 (as this writer's other formats from FFmpeg's list), edges repeated
+ * where the encoded size is larger. */
 static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, kn_error *err) {
     enc *e = &vw->e;
     int ew = vw->ew, eh = vw->eh;
@@ -684,8 +709,8 @@ static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, 
         if (!e->sws)
             return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert RGB to %s", vw->path,
                            av_get_pix_fmt_name(f->format));
-        const int *bt601 = sws_getCoefficients(SWS_CS_ITU601);
-        sws_setColorspaceDetails(e->sws, bt601, 1, bt601, 0, 0, 1 << 16, 1 << 16);
+        const int *m = sws_getCoefficients(vw->codec ? SWS_CS_ITU709 : SWS_CS_ITU601);
+        sws_setColorspaceDetails(e->sws, m, 1, m, 0, 0, 1 << 16, 1 << 16);
     }
     const uint8_t *src[4] = {rgb, NULL, NULL, NULL};
     int sl[4] = {ew * 3, 0, 0, 0};
@@ -710,8 +735,8 @@ static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const pal
         memcpy(f->data[1], pal->argb, sizeof pal->argb);
     } else if (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) {
         const yuv_spec *spec = f->format == AV_PIX_FMT_YUVJ420P ? &BT601_PC_CENTRED
-                               : vw->kind == VK_OTHER           ? &BT601_TV
-                                                                : &BT709_TV;
+                               : vw->codec                      ? &BT709_TV
+                                                                : &BT601_TV;
         rgb_to_yuv420(rgb, vw->w, vw->h, vw->ew, vw->eh, spec, f->data[0], f->linesize[0], f->data[1], f->linesize[1],
                       f->data[2], f->linesize[2]);
     } else {
@@ -753,7 +778,8 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     /* a GIF holds no sound (its encoder runs at finish, without it) */
     enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
                      vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display,
-                     vw->kind == VK_GIF ? NULL : vw->tags_from, vw->kind == VK_GIF ? NULL : vw->subtitles_from};
+                     vw->kind == VK_GIF ? NULL : vw->tags_from, vw->kind == VK_GIF ? NULL : vw->subtitles_from,
+                     vw->codec, vw->crf};
     return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, vw->subtitle_note, sizeof vw->subtitle_note,
                      err);
 }
@@ -874,18 +900,38 @@ static kn_status display_check(const char *path, const kn_video_display *d, kn_e
     return KN_OK;
 }
 
-/* The encoded size of an FFmpeg format chosen by extension: the frame's, grown to whole chroma samples
- * (odd sizes of 4:2:0 by one pixel, the edges repeated); an RGB format keeps it. */
+/* The encoded size of a format FFmpeg writes: the frame's, grown to whole chroma samples (odd sizes of
+ * 4:2:0 by one pixel, the edges repeated); an RGB format, VP9 and AV1 keep it. */
 static void pad_to_chroma(kn_video_writer *vw, const char *path) {
+    if (vw->codec && vw->codec->any_size) return;
     const AVOutputFormat *mux;
     const AVCodec *codec;
     kn_error ignored;   /* an unusable format fails later, at encode_open, with its message */
-    if (format_of(path, VK_OTHER, &mux, &codec, &ignored)) return;
-    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(other_format(codec));
+    if (format_of(path, vw->kind, vw->codec, &mux, &codec, &ignored)) return;
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(enc_format(vw->kind, vw->codec, codec));
     if (!d) return;
     int sw = 1 << d->log2_chroma_w, sh = 1 << d->log2_chroma_h;
     vw->ew = (vw->w + sw - 1) / sw * sw;
     vw->eh = (vw->h + sh - 1) / sh * sh;
+}
+
+/* The codec e names for path (kind), or the container's own (H.264 for MP4, Matroska and QuickTime,
+ * VP9 for WebM; NULL for FFmpeg's default elsewhere); KN_EINVAL when the codec is unknown, the format
+ * takes none (GIF, .y4m, PNG frames), or the crf is not one the codec takes. */
+static kn_status codec_of(const char *path, vkind kind, const kn_video_encoding *e, const kn_codec **out,
+                          kn_error *err) {
+    int named = e && e->codec && *e->codec, crf = e ? e->crf : -1;
+    *out = kind == VK_X264 ? kn_codec_h264() : kind == VK_WEBM ? kn_codec_vp9() : NULL;
+    if (!named && crf < 0) return KN_OK;
+    if (kind == VK_GIF || kind == VK_Y4M || kind == VK_DIR)
+        return kn_fail(err, KN_EINVAL, "%s: %s take%s no codec or crf", path,
+                       kind == VK_GIF ? "a GIF" : kind == VK_Y4M ? "a .y4m file" : "PNG frames",
+                       kind == VK_DIR ? "" : "s");
+    if (named && !(*out = kn_codec_find(e->codec, path, err))) return KN_EINVAL;
+    if (!*out)
+        return kn_fail(err, KN_EINVAL, "%s: a crf needs a codec named for this format (h264, h265, vp9 or av1)",
+                       path);
+    return kn_codec_check_crf(*out, crf, path, err);
 }
 
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
@@ -907,6 +953,9 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     if (kind != VK_DIR && !(fps > 0 && fps <= 1000))
         return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)fps);
     kn_status st = o ? display_check(path, &o->display, err) : KN_OK;
+    const kn_codec *codec = NULL;
+    int crf = o && o->encoding ? o->encoding->crf : -1;
+    if (!st) st = codec_of(path, kind, o ? o->encoding : NULL, &codec, err);
     if (st) return st;
     kn_video_writer *vw = calloc(1, sizeof *vw);
     if (!vw) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
@@ -924,10 +973,12 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     if (o && (kind != VK_GIF && kind != VK_DIR)) vw->display = o->display;
     vw->tags_from = o ? o->tags_from : NULL;   /* used by FFmpeg's formats only */
     vw->subtitles_from = o ? o->subtitles_from : NULL;
+    vw->codec = codec;
+    vw->crf = crf < 0 ? -1 : crf;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
-    if (kind == VK_X264) { vw->ew += width & 1; vw->eh += height & 1; }
-    if (kind == VK_OTHER) pad_to_chroma(vw, path);
+    if (kind == VK_X264 || kind == VK_WEBM || kind == VK_OTHER) pad_to_chroma(vw, path);
+    if (codec && (st = kn_codec_check_size(codec, vw->ew, vw->eh, path, err))) { free(vw); return st; }
     snprintf(vw->path, sizeof vw->path, "%s", path);
     kn_audio_copy *none = NULL;   /* an output without sound says so if the input has some */
     if (vw->audio_from && (kind == VK_DIR || kind == VK_Y4M || kind == VK_GIF))
@@ -955,9 +1006,11 @@ kn_status kn_video_writer_open(const char *path, int width, int height, float fp
     return kn_video_writer_open_with(path, width, height, fps, NULL, out, err);
 }
 
-kn_status kn_video_writer_check(const char *path, int width, int height, float fps, kn_error *err) {
+kn_status kn_video_writer_check(const char *path, int width, int height, float fps, const kn_video_encoding *e,
+                                kn_error *err) {
     kn_video_writer *vw = NULL;
-    kn_status st = kn_video_writer_open(path, width, height, fps, &vw, err);
+    kn_video_writer_opts o = {.encoding = e};
+    kn_status st = kn_video_writer_open_with(path, width, height, fps, &o, &vw, err);
     kn_video_writer_abort(vw);
     return st;
 }
@@ -1034,12 +1087,17 @@ kn_status kn_video_writer_finish(kn_video_writer *vw, kn_error *err) {
 
 /* ---- entry point ---- */
 
-kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
+kn_status kn_video_write_encoded(const char *path, const kn_video *v, const kn_video_encoding *e, kn_error *err) {
     if (!v || !v->rgb || v->nframes < 1)
         return kn_fail(err, KN_EINVAL, "%s: the video has no frames", path ? path : "video write");
     kn_video_writer *vw;
-    kn_status st = kn_video_writer_open(path, v->width, v->height, v->fps, &vw, err);
+    kn_video_writer_opts o = {.encoding = e};
+    kn_status st = kn_video_writer_open_with(path, v->width, v->height, v->fps, &o, &vw, err);
     for (int i = 0; !st && i < v->nframes; i++) st = kn_video_writer_add(vw, kn_video_frame(v, i), err);
     if (st) { kn_video_writer_abort(vw); return st; }
     return kn_video_writer_finish(vw, err);
+}
+
+kn_status kn_video_write(const char *path, const kn_video *v, kn_error *err) {
+    return kn_video_write_encoded(path, v, NULL, err);
 }

@@ -19,6 +19,7 @@ void kn_interpolate_params_default(kn_interpolate_params *p) {
     p->factor = 2;
     p->threads = 1;
     p->deinterlace = p->audio = p->subtitles = 1;
+    p->encoding.crf = -1;
 }
 
 /* The same bounds as `kinora interpolate`'s options: beyond them a job is a mistake, not a video. */
@@ -324,7 +325,8 @@ kn_status kn_interpolate_file(const char *in_path, const char *out_path, const k
     /* the sound comes along where the timing is the input's own (not input_fps, not a PNG folder) */
     kn_video_writer_opts wo = {.timed = dst.src != NULL, .audio_from = src.timed && p->audio ? in_path : NULL,
                                .audio_start = kn_video_reader_start(src.rd),
-                               .subtitles_from = src.timed && p->subtitles ? in_path : NULL};
+                               .subtitles_from = src.timed && p->subtitles ? in_path : NULL,
+                               .encoding = &p->encoding};
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
     note_fields(p, in, src.rd, in_fps);

@@ -390,12 +390,13 @@ TEST(resize_cover) {
 
 /* ---- video ---- */
 
-typedef struct probe { char codec[32], pix_fmt[32], rate[32]; int w, h, frames; } probe;
+typedef struct probe { char codec[32], pix_fmt[32], rate[32], tag[16], space[32]; int w, h, frames; } probe;
 
 static int ffprobe(const char *path, probe *pr) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "ffprobe -v error -select_streams v:0 -count_frames -show_entries "
-             "stream=codec_name,width,height,pix_fmt,r_frame_rate,nb_read_frames -of json '%s' 2>/dev/null", path);
+             "stream=codec_name,codec_tag_string,width,height,pix_fmt,r_frame_rate,nb_read_frames,color_space "
+             "-of json '%s' 2>/dev/null", path);
     FILE *f = popen(cmd, "r");
     if (!f) return -1;
     char buf[8192];
@@ -410,6 +411,8 @@ static int ffprobe(const char *path, probe *pr) {
     snprintf(pr->codec, sizeof pr->codec, "%s", json_string_value(json_object_get(s, "codec_name")) ?: "");
     snprintf(pr->pix_fmt, sizeof pr->pix_fmt, "%s", json_string_value(json_object_get(s, "pix_fmt")) ?: "");
     snprintf(pr->rate, sizeof pr->rate, "%s", json_string_value(json_object_get(s, "r_frame_rate")) ?: "");
+    snprintf(pr->tag, sizeof pr->tag, "%s", json_string_value(json_object_get(s, "codec_tag_string")) ?: "");
+    snprintf(pr->space, sizeof pr->space, "%s", json_string_value(json_object_get(s, "color_space")) ?: "");
     pr->w = (int)json_integer_value(json_object_get(s, "width"));
     pr->h = (int)json_integer_value(json_object_get(s, "height"));
     const char *nf = json_string_value(json_object_get(s, "nb_read_frames"));
@@ -454,14 +457,16 @@ static void reader_matches(kn_test_state *T_, const char *path, const kn_video *
     kn_video_reader_close(rd);
 }
 
-static void roundtrip(kn_test_state *T_, const char *name, const char *codec, const char *pix_fmt, float fps,
-                      const char *rate, double max_mae, int gray) {
+/* Writes 12 frames of 64x48 to name (encoded as enc asks, NULL: the format's own), reads them back
+ * within max_mae, checks what ffprobe sees, and that a second write gives the same bytes. */
+static void roundtrip_encoded(kn_test_state *T_, const char *name, const kn_video_encoding *enc, const char *codec,
+                              const char *pix_fmt, float fps, const char *rate, double max_mae, int gray) {
     kn_video v, r;
     kn_error err;
     char p[512], p2[512];
     synth_video(&v, 64, 48, 12, fps, gray);
     path_in(p, sizeof p, name);
-    kn_status st = kn_video_write(p, &v, &err);
+    kn_status st = kn_video_write_encoded(p, &v, enc, &err);
     CHECKF(st == KN_OK, "%s: %s", name, err.msg);
     if (st) { kn_video_free(&v); return; }
     CHECK(count_entries(g_dir, ".tmp-") == 0);
@@ -489,8 +494,120 @@ static void roundtrip(kn_test_state *T_, const char *name, const char *codec, co
     }
     /* Determinism: a second write gives the same bytes. */
     snprintf(p2, sizeof p2, "%s/again-%s", g_dir, name);
-    CHECK(kn_video_write(p2, &v, &err) == KN_OK);
+    CHECK(kn_video_write_encoded(p2, &v, enc, &err) == KN_OK);
     CHECKF(same_bytes(p, p2), "%s: two writes differ", name);
+    kn_video_free(&v);
+}
+
+static void roundtrip(kn_test_state *T_, const char *name, const char *codec, const char *pix_fmt, float fps,
+                      const char *rate, double max_mae, int gray) {
+    roundtrip_encoded(T_, name, NULL, codec, pix_fmt, fps, rate, max_mae, gray);
+}
+
+/* The codecs a caller may name, each in a container that holds it. */
+TEST(video_codec_h265_mp4) {
+    kn_video_encoding e = {"h265", -1};
+    roundtrip_encoded(T_, "h265.mp4", &e, "hevc", "yuv420p", 12.f, "12/1", 2.0, 0);
+    probe pr;
+    char p[512];
+    path_in(p, sizeof p, "h265.mp4");
+    CHECK(ffprobe(p, &pr) == 0);
+    CHECKF(!strcmp(pr.tag, "hvc1"), "H.265 in MP4 tagged '%s', not hvc1 (Apple's players need it)", pr.tag);
+}
+TEST(video_codec_hevc_alias_mkv) {
+    kn_video_encoding e = {"HEVC", 24};
+    roundtrip_encoded(T_, "h265.mkv", &e, "hevc", "yuv420p", 12.f, "12/1", 3.0, 0);
+}
+TEST(video_codec_vp9_mp4) {
+    kn_video_encoding e = {"vp9", 20};
+    roundtrip_encoded(T_, "vp9.mp4", &e, "vp9", "yuv420p", 12.f, "12/1", 3.0, 0);
+}
+TEST(video_codec_av1_webm) {
+    kn_video_encoding e = {"av1", -1};
+    roundtrip_encoded(T_, "av1.webm", &e, "av1", "yuv420p", 12.f, "12/1", 3.0, 0);
+}
+TEST(video_codec_ffv1_is_lossless) {
+    kn_video_encoding e = {"ffv1", -1};
+    roundtrip_encoded(T_, "ffv1.mkv", &e, "ffv1", "bgr0", 12.f, "12/1", 0.0, 0);
+}
+TEST(video_codec_prores_mov) {
+    kn_video_encoding e = {"prores", -1};
+    roundtrip_encoded(T_, "prores.mov", &e, "prores", "yuv422p10le", 25.f, "25/1", 1.0, 0);
+    probe pr;
+    char p[512];
+    path_in(p, sizeof p, "prores.mov");
+    CHECK(ffprobe(p, &pr) == 0);
+    /* ProRes carries the matrix in each frame's header: untagged, a player would take BT.601 */
+    CHECKF(!strcmp(pr.space, "bt709"), "ProRes colour matrix '%s', not bt709", pr.space);
+    CHECKF(!strcmp(pr.tag, "apch"), "ProRes tag '%s', not apch (422 HQ)", pr.tag);
+}
+
+/* Odd sizes: padded to whole chroma samples for 4:2:0 H.265 and 4:2:2 ProRes, kept by AV1 and by
+ * FFV1's RGB; the crf moves the size of the file. */
+TEST(video_codec_sizes_and_crf) {
+    kn_video v, v265;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 41, 31, 6, 12.f, 0);
+    synth_video(&v265, 65, 17, 6, 12.f, 0);   /* H.265 takes nothing under 64x16 */
+    const struct { const char *name, *codec; int w, h; } c[] = {
+        {"odd265.mkv", "h265", 66, 18}, {"odd_av1.mkv", "av1", 41, 31}, {"oddffv1.mkv", "ffv1", 41, 31},
+        {"oddprores.mkv", "prores", 42, 31}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        kn_video_encoding e = {c[i].codec, -1};
+        path_in(p, sizeof p, c[i].name);
+        kn_status st = kn_video_write_encoded(p, i == 0 ? &v265 : &v, &e, &err);
+        CHECKF(st == KN_OK, "%s: %s", c[i].name, err.msg);
+        probe pr;
+        CHECK(st || ffprobe(p, &pr) == 0);
+        CHECKF(st || (pr.w == c[i].w && pr.h == c[i].h && pr.frames == 6), "%s: %dx%d, %d frames", c[i].name, pr.w,
+               pr.h, pr.frames);
+    }
+    long long bytes[3];
+    const int crf[3] = {0, 10, 40};
+    for (int i = 0; i < 3; i++) {
+        kn_video_encoding e = {"h264", crf[i]};
+        snprintf(p, sizeof p, "%s/crf%d.mp4", g_dir, crf[i]);
+        CHECKF(kn_video_write_encoded(p, &v, &e, &err) == KN_OK, "crf %d: %s", crf[i], err.msg);
+        struct stat sb;
+        bytes[i] = stat(p, &sb) ? -1 : (long long)sb.st_size;
+    }
+    CHECKF(bytes[0] > bytes[1] && bytes[1] > bytes[2] && bytes[2] > 0, "crf 0, 10, 40: %lld, %lld, %lld bytes",
+           bytes[0], bytes[1], bytes[2]);
+    kn_video_free(&v);
+    kn_video_free(&v265);
+}
+
+/* A codec or crf the format cannot take is refused before anything is written, naming what is wrong. */
+TEST(video_codec_errors) {
+    kn_video v;
+    kn_error err;
+    char p[512];
+    synth_video(&v, 16, 16, 2, 10.f, 0);
+    const struct { const char *name, *codec; int crf; kn_status st; const char *says; } c[] = {
+        {"u.mkv", "mpeg7", -1, KN_EINVAL, "unknown codec 'mpeg7'"},
+        {"w.webm", "h264", -1, KN_EUNSUPPORTED, "cannot hold H.264"},
+        {"f.mp4", "ffv1", -1, KN_EUNSUPPORTED, "cannot hold FFV1"},
+        {"r.mp4", "prores", -1, KN_EUNSUPPORTED, "cannot hold ProRes"},
+        {"c.mp4", NULL, 52, KN_EINVAL, "crf 52 is outside H.264's 0..51"},
+        {"c.webm", NULL, 64, KN_EINVAL, "crf 64 is outside VP9's 0..63"},
+        {"l.mkv", "ffv1", 10, KN_EINVAL, "FFV1 takes no crf"},
+        {"p.mov", "prores", 10, KN_EINVAL, "ProRes 422 HQ takes no crf"},
+        {"g.gif", "h264", -1, KN_EINVAL, "a GIF takes no codec"},
+        {"y.y4m", NULL, 20, KN_EINVAL, "a .y4m file takes no codec"},
+        {"frames/", "h264", -1, KN_EINVAL, "PNG frames take no codec"},
+        {"crf.avi", NULL, 20, KN_EINVAL, "a crf needs a codec named"},
+        {"small.mkv", "h265", -1, KN_EUNSUPPORTED, "H.265 is written only from 64x16 up, not 16x16"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        kn_video_encoding e = {c[i].codec, c[i].crf};
+        path_in(p, sizeof p, c[i].name);
+        kn_status st = kn_video_write_encoded(p, &v, &e, &err);
+        CHECKF(st == c[i].st && strstr(err.msg, p) && strstr(err.msg, c[i].says), "%s: status %d, '%s'", c[i].name,
+               (int)st, err.msg);
+        CHECKF(!file_exists(p), "%s was left behind", p);
+    }
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
     kn_video_free(&v);
 }
 
@@ -1384,6 +1501,14 @@ TEST_MAIN_BEGIN
     RUN(video_mov);
     RUN(video_avi);
     RUN(video_ts);
+    RUN(video_codec_h265_mp4);
+    RUN(video_codec_hevc_alias_mkv);
+    RUN(video_codec_vp9_mp4);
+    RUN(video_codec_av1_webm);
+    RUN(video_codec_ffv1_is_lossless);
+    RUN(video_codec_prores_mov);
+    RUN(video_codec_sizes_and_crf);
+    RUN(video_codec_errors);
     RUN(video_y4m_header_and_probe);
     RUN(video_png_folder);
     RUN(video_reader_errors);
