@@ -21,15 +21,6 @@
 #include "io/media.h"
 #include "io/video_pipe.h"
 
-static int make_ctx(int threads, kn_pool **pool, kn_ctx *ctx) {
-    kn_error err = {0};
-    if (kn_pool_create(threads, pool, &err)) { fprintf(stderr, "kinora: %s\n", err.msg); return -1; }
-    ctx->pool = *pool;
-    ctx->isa = kn_cpu_detect();
-    ctx->scratch = NULL;
-    return 0;
-}
-
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
                "       [--no-audio] [--no-subtitles] [--no-deinterlace] [--format EXT] [--codec NAME] [--crf N]\n"
@@ -551,7 +542,12 @@ int kn_cmd_eval_interp(int argc, char **argv) {
     if (!nin) { eval_usage(stderr); free(inputs); return 2; }
     kn_pool *pool = NULL;
     kn_ctx ctx;
-    if (make_ctx((int)threads, &pool, &ctx)) { free(inputs); return 1; }
+    kn_error cerr = {0};
+    if (kn_ctx_open((int)threads, &pool, &ctx, &cerr)) {
+        fprintf(stderr, "kinora: %s\n", cerr.msg);
+        free(inputs);
+        return 1;
+    }
     int rc = 0;
     double budget = max_memory > 0 ? max_memory * 1e9 : kn_available_memory();
     const char *what = max_memory > 0 ? "that --max-memory allows" : "available on this machine";

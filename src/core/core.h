@@ -66,6 +66,9 @@ typedef struct kn_ctx {
     kn_isa isa;
     kn_arena *scratch;    /* kernels take temporary buffers from here and give them back */
 } kn_ctx;
+/* A pool of nthreads (kn_pool_create) into *pool, and ctx over it for this CPU's instructions, with no
+ * scratch arena; the caller destroys the pool. */
+kn_status kn_ctx_open(int nthreads, kn_pool **pool, kn_ctx *ctx, kn_error *err);
 
 /* ---- deterministic RNG: Philox4x32-10 keyed by (seed, stream), counter = element index ---- */
 void kn_philox(uint64_t seed, uint64_t stream, uint64_t counter, uint32_t out[4]);

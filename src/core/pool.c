@@ -123,3 +123,12 @@ void kn_pool_run(kn_pool *p, int ntasks, kn_task_fn fn, void *arg) {
     while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
+
+kn_status kn_ctx_open(int nthreads, kn_pool **pool, kn_ctx *ctx, kn_error *err) {
+    kn_status st = kn_pool_create(nthreads, pool, err);
+    if (st) return st;
+    ctx->pool = *pool;
+    ctx->isa = kn_cpu_detect();
+    ctx->scratch = NULL;
+    return KN_OK;
+}

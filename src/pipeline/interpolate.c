@@ -37,15 +37,6 @@ static kn_status check_params(const kn_interpolate_params *p, kn_error *err) {
     return KN_OK;
 }
 
-static kn_status open_ctx(const kn_interpolate_params *p, kn_pool **pool, kn_ctx *ctx, kn_error *err) {
-    kn_status st = kn_pool_create(p->threads, pool, err);
-    if (st) return st;
-    ctx->pool = *pool;
-    ctx->isa = kn_cpu_detect();
-    ctx->scratch = NULL;
-    return KN_OK;
-}
-
 static int cancelled(const kn_interpolate_params *p) { return p->cancel && *p->cancel; }
 
 static void note(const kn_interpolate_params *p, const char *fmt, ...) {
@@ -115,7 +106,7 @@ kn_status kn_interpolate(const kn_video *in, const kn_interpolate_params *p, kn_
     kn_pool *pool = NULL;
     kn_ctx ctx;
     counted_sink cs = {p, store_frame, &fo, 0, nout};
-    st = open_ctx(p, &pool, &ctx, err);
+    st = kn_ctx_open(p->threads, &pool, &ctx, err);
     if (!st) st = kn_interp_video_to(&ctx, NULL, &src, p->factor, p->fps, to_sink, &cs, err);
     kn_pool_destroy(pool);
     if (st) { kn_free(fo.rgb); return st; }
@@ -159,7 +150,7 @@ kn_status kn_interpolate_stream(int width, int height, double fps, kn_frame_sour
     counted_source cs = {p, source, source_user, 0};
     counted_sink ck = {p, sink, sink_user, 0, 0};
     long long dropped = 0;
-    st = open_ctx(p, &pool, &ctx, err);
+    st = kn_ctx_open(p->threads, &pool, &ctx, err);
     if (!st)
         st = kn_interp_stream(&ctx, NULL, width, height, fps, from_source, &cs, p->factor, p->fps, to_sink, &ck,
                               &dropped, err);
@@ -330,7 +321,7 @@ kn_status kn_interpolate_file(const char *in_path, const char *out_path, const k
     kn_video_reader_display(src.rd, &wo.display);   /* stretched pixels and colour tags survive */
     if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
     note_fields(p, in, src.rd, in_fps);
-    if ((st = open_ctx(p, &pool, &ctx, err))) goto done;
+    if ((st = kn_ctx_open(p->threads, &pool, &ctx, err))) goto done;
     kn_video_writer *vw = NULL;
     st = kn_video_writer_open_with(out_path, w, h, (float)out_fps, &wo, &vw, err);
     if (!st && kn_video_writer_audio_note(vw)[0]) note(p, "%s: %s", out, kn_video_writer_audio_note(vw));

@@ -144,9 +144,7 @@ kn_status kn_pipeline_open(const char *dir, int threads, kn_pipeline **out, kn_e
         goto fail;
     }
     if ((st = read_generation_defaults(p, dir, err))) goto fail;
-    if ((st = kn_pool_create(threads, &p->pool, err))) goto fail;
-    p->ctx.pool = p->pool;
-    p->ctx.isa = kn_cpu_detect();
+    if ((st = kn_ctx_open(threads, &p->pool, &p->ctx, err))) goto fail;
     *out = p;
     return KN_OK;
 fail:

@@ -521,10 +521,8 @@ kn_status kn_train_run(const kn_train_opts *o, kn_error *err) {
     t.o = o;
     kn_status st = check_opts(o, &t, err);
     if (st) return st;
-    if ((st = kn_pool_create(o->threads, &t.pool, err))) return st;
+    if ((st = kn_ctx_open(o->threads, &t.pool, &t.ctx, err))) return st;
     if ((st = kn_arena_init(&t.scratch, SCRATCH_BYTES, err))) goto done;
-    t.ctx.pool = t.pool;
-    t.ctx.isa = kn_cpu_detect();
     t.ctx.scratch = &t.scratch;
     if ((st = kn_tape_init(&t.tape, TAPE_BYTES, err))) goto done;
     if ((st = kn_clipset_open(o->data_dir, "train", &t.cs, err))) goto done;
