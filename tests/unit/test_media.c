@@ -504,14 +504,19 @@ static void roundtrip(kn_test_state *T_, const char *name, const char *codec, co
     roundtrip_encoded(T_, name, NULL, codec, pix_fmt, fps, rate, max_mae, gray);
 }
 
+/* What ffprobe says of the file name in the test folder. */
+static int probe_in(const char *name, probe *pr) {
+    char p[512];
+    path_in(p, sizeof p, name);
+    return ffprobe(p, pr);
+}
+
 /* The codecs a caller may name, each in a container that holds it. */
 TEST(video_codec_h265_mp4) {
     kn_video_encoding e = {"h265", -1};
     roundtrip_encoded(T_, "h265.mp4", &e, "hevc", "yuv420p", 12.f, "12/1", 2.0, 0);
     probe pr;
-    char p[512];
-    path_in(p, sizeof p, "h265.mp4");
-    CHECK(ffprobe(p, &pr) == 0);
+    CHECK(probe_in("h265.mp4", &pr) == 0);
     CHECKF(!strcmp(pr.tag, "hvc1"), "H.265 in MP4 tagged '%s', not hvc1 (Apple's players need it)", pr.tag);
 }
 TEST(video_codec_hevc_alias_mkv) {
@@ -534,9 +539,7 @@ TEST(video_codec_prores_mov) {
     kn_video_encoding e = {"prores", -1};
     roundtrip_encoded(T_, "prores.mov", &e, "prores", "yuv422p10le", 25.f, "25/1", 1.0, 0);
     probe pr;
-    char p[512];
-    path_in(p, sizeof p, "prores.mov");
-    CHECK(ffprobe(p, &pr) == 0);
+    CHECK(probe_in("prores.mov", &pr) == 0);
     /* ProRes carries the matrix in each frame's header: untagged, a player would take BT.601 */
     CHECKF(!strcmp(pr.space, "bt709"), "ProRes colour matrix '%s', not bt709", pr.space);
     CHECKF(!strcmp(pr.tag, "apch"), "ProRes tag '%s', not apch (422 HQ)", pr.tag);
