@@ -130,6 +130,15 @@ check "--format that is not an extension exits 2" exits 2 "$K" interpolate "$T/i
 check "a TMPDIR that does not exist: exit 1, naming it" bash -c "cat '$T/in.mp4' | TMPDIR='$T/nowhere' '$K' interpolate - -o '$T/nowhere.mp4' --factor 2 2>'$T/err.log'; [ \$? -eq 1 ] && grep -q '$T/nowhere' '$T/err.log' && [ ! -e '$T/nowhere.mp4' ]"
 check "the temporary folder is gone after each of them" test -z "$(ls -A "$T/tmp")"
 
+# --- transparency: the engine moves colour only, so a transparent input (a GIF sticker) says that
+# its output has none; an input whose alpha is opaque throughout says nothing
+ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,30),0,255)'" \
+  -vf "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse=alpha_threshold=128" "$T/sticker.gif"
+ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1" -pix_fmt yuva444p10le -c:v prores_ks -profile:v 4444 "$T/opaque.mov"
+check "a transparent GIF is interpolated" bash -c "'$K' interpolate '$T/sticker.gif' -o '$T/sticker2.gif' --factor 2 2> '$T/alpha.log'"
+check "  ... with a note that the output has no transparency" grep -q "sticker.gif is partly transparent (alpha): .*sticker2.gif has no transparency" "$T/alpha.log"
+check "ProRes 4444 whose alpha is opaque: no such note" bash -c "'$K' interpolate '$T/opaque.mov' -o '$T/opaque2.mp4' --factor 2 2>&1 | grep -q 'transparen' && exit 1; [ -s '$T/opaque2.mp4' ]"
+
 # --- a display matrix (a phone's portrait video is stored sideways): frames come out upright, as
 # the ffmpeg tool shows them: the stored frames turned by the matrix's rotation (counter-clockwise
 # degrees, as ffprobe prints it)

@@ -91,6 +91,10 @@ void kn_video_reader_display(const kn_video_reader *r, kn_video_display *d);
 const char *kn_video_reader_interlaced(const kn_video_reader *r);
 int kn_video_reader_deinterlaced(const kn_video_reader *r);
 int kn_video_reader_psf(const kn_video_reader *r);
+/* Nonzero once a frame read had transparency (alpha below opaque: a GIF sticker, ProRes 4444): the
+ * frames hand out its colour alone, as stored under the alpha (PNG folders' frames are composited
+ * over black instead, kn_image_read). */
+int kn_video_reader_transparent(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;

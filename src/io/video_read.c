@@ -106,6 +106,9 @@ typedef struct dec {
     size_t stored_bytes;
     const char *fields;     /* "tt", "bb", "tb", "bt": the stream is interlaced (by its first frame); NULL */
     struct SwsContext *field_sws[2];   /* each field's conversion to the deinterlacing format (to_work) */
+    int transparent;        /* a frame converted so far had alpha below opaque (its colour is kept alone) */
+    uint32_t *alpha_row;    /* one row of alpha values, for looking */
+    int alpha_cap;
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -190,6 +193,7 @@ static void dec_close(dec *d) {
     sws_freeContext(d->sws);
     for (int q = 0; q < 2; q++) sws_freeContext(d->field_sws[q]);
     free(d->stored);
+    free(d->alpha_row);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->cc);
@@ -239,6 +243,30 @@ static void turn_upright(const dec *d, const uint8_t *stored, int sw, int sh, ui
     kn_rgb_orient(stored, sw, sh, orientation[d->turns], dst);
 }
 
+/* Sets d->transparent once a frame of a format with alpha (a GIF's, ProRes 4444, VP9 with alpha, RGBA
+ * PNG frames in a container, a palette with transparent entries) has a pixel below opaque. The frames
+ * stay colour only; this is for telling the caller so. Looks no further once one is found. */
+static void look_for_alpha(dec *d, const AVFrame *f) {
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
+    if (d->transparent || !desc || !(desc->flags & AV_PIX_FMT_FLAG_ALPHA) ||
+        (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)))
+        return;
+    int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0;
+    int c = pal ? 3 : desc->nb_components - 1;   /* a palette's entries are B, G, R, A bytes */
+    uint32_t opaque = pal ? 255 : (uint32_t)((1ULL << desc->comp[c].depth) - 1);
+    if (f->width > d->alpha_cap) {
+        uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)f->width);
+        if (!p) return;   /* only a note depends on it */
+        d->alpha_row = p;
+        d->alpha_cap = f->width;
+    }
+    for (int y = 0; y < f->height && !d->transparent; y++) {
+        av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, pal, 4);
+        for (int x = 0; x < f->width; x++)
+            if (d->alpha_row[x] < opaque) { d->transparent = 1; break; }
+    }
+}
+
 /* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
  * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
  * switching resolution) keeps its first frame's size. */
@@ -247,6 +275,7 @@ static kn_status convert_into(dec *d, const AVFrame *f, uint8_t *dst, int uw, in
     int sw = d->turns % 2 ? uh : uw, sh = d->turns % 2 ? uw : uh;   /* the size as stored */
     kn_status st = d->turns ? stored_frame(d, sw, sh, path, &out, err) : KN_OK;
     if (st) return st;
+    look_for_alpha(d, f);
     if (!(d->sws = rgb_scaler(d->sws, f, sw, sh))) return no_scaler(f, path, err);
     uint8_t *dd[4] = {out, NULL, NULL, NULL};
     int dl[4] = {sw * 3, 0, 0, 0};
@@ -740,6 +769,8 @@ const char *kn_video_reader_interlaced(const kn_video_reader *r) { return r->is_
 int kn_video_reader_deinterlaced(const kn_video_reader *r) { return r->fielded; }
 
 int kn_video_reader_psf(const kn_video_reader *r) { return r->psf; }
+
+int kn_video_reader_transparent(const kn_video_reader *r) { return !r->is_dir && r->d.transparent; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);

@@ -332,6 +332,9 @@ kn_status kn_interpolate_file(const char *in_path, const char *out_path, const k
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_source, &cr, factor, fps, to_sink, &cs, &dropped, err);
     }
     if (!st) { st = kn_video_pipe_finish(dst.pipe, err); dst.pipe = NULL; }
+    if (!st && kn_video_reader_transparent(src.rd))   /* the engine moves colour only */
+        note(p, "%s is partly transparent (alpha): %s has no transparency, its pixels the colour stored under "
+                "the input's", in, out);
     if (res) *res = (kn_interpolate_result){w, h, src.n, dst.n, dropped, in_fps, out_fps};
 done:
     kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */
