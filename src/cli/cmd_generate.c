@@ -96,12 +96,23 @@ static const char generate_usage[] =
     "  --threads N           compute threads (default: all cores); output does not depend on it\n"
     "  --json                print a JSON result on stdout\n";
 
+/* --codec NAME and --crf N (value v) into e: 1 when a is one of them (*bad set when v is not a crf),
+ * 0 when it is another option. */
+static int encoding_option(const char *a, const char *v, kn_video_encoding *e, int *bad) {
+    long crf;
+    if (!strcmp(a, "--codec")) e->codec = v;
+    else if (!strcmp(a, "--crf")) { *bad = kn_arg_int(a, v, 0, 63, &crf) != 0; e->crf = (int)crf; }
+    else return 0;
+    return 1;
+}
+
 int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params g;
     kn_generate_params_default(&g);
     const char *out = NULL, *model = NULL, *image = NULL, *end_image = NULL, *kfdir = NULL;
-    long threads = kn_default_threads(), l, crf = -1;
+    long threads = kn_default_threads(), l;
     kn_video_encoding enc = {NULL, -1};
+    int bad = 0;
     double d, seconds = -1, guidance = -1, motion_guidance = -1;   /* < 0: the model's recommended value */
     int json = 0, have_frames = 0;
     char mbuf[PATH_MAX];
@@ -146,8 +157,7 @@ int kn_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--image-strength")) { if (kn_arg_float(a, v, 0, 1, &d)) return 2; g.image_strength = (float)d; }
         else if (!strcmp(a, "--keyframes-out")) kfdir = v;
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, v, 1, 256, &threads)) return 2; }
-        else if (!strcmp(a, "--codec")) enc.codec = v;
-        else if (!strcmp(a, "--crf")) { if (kn_arg_int(a, v, 0, 63, &crf)) return 2; enc.crf = (int)crf; }
+        else if (encoding_option(a, v, &enc, &bad)) { if (bad) return 2; }
         else { fprintf(stderr, "kinora generate: unknown option '%s'\n%s", a, generate_usage); return 2; }
     }
     if (!g.prompt) { fprintf(stderr, "kinora generate: missing PROMPT\n%s", generate_usage); return 2; }
@@ -201,6 +211,7 @@ done:
 
 static const char regenerate_usage[] =
     "usage: kinora regenerate --from DIR -o OUT [--harmonize S] [--model DIR] [--threads N] [--json]\n"
+    "                         [--codec NAME] [--crf N]   (as for kinora generate)\n"
     "Rebuilds a video from a keyframes folder written by `kinora generate --keyframes-out DIR`, after\n"
     "some keyframes were replaced or edited. By default only stage 2 runs (frames between keyframes).\n"
     "--harmonize S (0..1) re-noises the untouched keyframes to that fraction of the schedule and denoises\n"
@@ -210,7 +221,8 @@ int kn_cmd_regenerate(int argc, char **argv) {
     const char *from = NULL, *out = NULL, *model = NULL;
     long threads = kn_default_threads();
     double harmonize = 0;
-    int json = 0;
+    int json = 0, bad = 0;
+    kn_video_encoding enc = {NULL, -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(regenerate_usage, stdout); return 0; }
@@ -222,6 +234,7 @@ int kn_cmd_regenerate(int argc, char **argv) {
         else if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--harmonize")) { if (kn_arg_float(a, v, 0, 1, &harmonize)) return 2; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, v, 1, 256, &threads)) return 2; }
+        else if (encoding_option(a, v, &enc, &bad)) { if (bad) return 2; }
         else { fprintf(stderr, "kinora regenerate: unknown option '%s'\n%s", a, regenerate_usage); return 2; }
     }
     if (!from || !out) { fputs(regenerate_usage, stderr); return 2; }
@@ -242,9 +255,9 @@ int kn_cmd_regenerate(int argc, char **argv) {
     set.params.cancel = &stop.raised;
     if (!model) { snprintf(err.msg, sizeof err.msg, "no model: pass --model DIR"); goto fail; }
     if (kn_pipeline_open(model, (int)threads, &p, &err)) goto fail;
-    if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, NULL, &err)) goto fail;
+    if (kn_video_writer_check(out, set.params.width, set.params.height, set.params.fps, &enc, &err)) goto fail;
     if (kn_pipeline_regenerate(p, &set.params, &set.keyframes, set.changed, (float)harmonize, &video, &err)) goto fail;
-    if (kn_video_write(out, &video, &err)) goto fail;
+    if (kn_video_write_encoded(out, &video, &enc, &err)) goto fail;
     if (json) print_json(out, &video, kn_now() - bar.start, set.params.seed, NULL);
     rc = 0;
     goto done;
