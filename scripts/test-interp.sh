@@ -124,6 +124,8 @@ check "a reader that stops early (| head): exit 1, Broken pipe" bash -c "TMPDIR=
 "$K" interpolate - -o "$T/stall.mp4" --factor 2 < <(sleep 20) 2>"$T/stall.log" & stallpid=$!
 sleep 1; kill -TERM $stallpid; wait $stallpid; stallrc=$?
 check "SIGTERM while the standard input stalls: exit 143 at once, nothing written" bash -c "[ $stallrc -eq 143 ] && grep -q 'stopped by SIGTERM' '$T/stall.log' && [ ! -e '$T/stall.mp4' ]"
+check "garbage on the standard input: exit 1, naming it so, not the private folder" bash -c "echo garbage | TMPDIR='$T/tmp' '$K' interpolate - -o '$T/garbage.mp4' --factor 2 2>'$T/err.log'; [ \$? -eq 1 ] && grep -q '^kinora: the standard input: cannot open as a video' '$T/err.log' && ! grep -q '$T/tmp' '$T/err.log'"
+check "a crf H.264 does not take, to the standard output: exit 1, naming it so" bash -c "TMPDIR='$T/tmp' '$K' interpolate '$T/in.mp4' -o - --format mp4 --factor 2 --crf 60 2>'$T/err.log' >/dev/null; [ \$? -eq 1 ] && grep -q \"^kinora: the standard output: crf 60 is outside H.264's\" '$T/err.log'"
 check "-o - without --format exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o - --factor 2
 check "--format with a file OUT exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o "$T/fmt.mp4" --format mkv --factor 2
 check "--format that is not an extension exits 2" exits 2 "$K" interpolate "$T/in.mp4" -o - --format ../x --factor 2

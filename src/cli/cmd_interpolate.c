@@ -271,7 +271,9 @@ int kn_cmd_interpolate(int argc, char **argv) {
     if (kn_interrupt_start(&stop)) { fprintf(stderr, "kinora: cannot set up the signal watcher\n"); return 1; }
     stream_files sf;
     int rc = stream_files_open(&sf, in, out, format, &stop);
-    if (!rc) rc = interpolate(&o, sf.in, sf.out, in, out, &stop);
+    if (!rc)
+        rc = interpolate(&o, sf.in, sf.out, strcmp(in, "-") ? in : "the standard input",
+                         strcmp(out, "-") ? out : "the standard output", &stop);
     if (!rc) rc = stream_files_deliver(&sf);
     stream_files_close(&sf);
     return kn_interrupt_finish(&stop, "kinora", out, rc);

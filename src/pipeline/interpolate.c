@@ -259,8 +259,41 @@ static void note_fields(const kn_interpolate_params *p, const char *in, const kn
                 "keep their combing", in, first);
 }
 
+/* err's message with every path in it replaced by name (the caller's IN or OUT, where it reads or
+ * writes through a file of its own, as `kinora interpolate -` does through a private folder). */
+static void message_names(kn_error *err, const char *path, const char *name) {
+    size_t pl = strlen(path);
+    if (!err || !pl || !strcmp(path, name)) return;
+    char out[sizeof err->msg];
+    size_t n = 0;
+    for (const char *s = err->msg; *s && n + 1 < sizeof out;) {
+        if (!strncmp(s, path, pl)) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s", name);
+            s += pl;
+        } else {
+            out[n++] = *s++;
+        }
+    }
+    out[n < sizeof out ? n : sizeof out - 1] = 0;
+    memcpy(err->msg, out, sizeof out);
+}
+
+static kn_status file_job(const char *in_path, const char *out_path, const kn_interpolate_params *p,
+                          kn_interpolate_result *res, kn_error *err);
+
 kn_status kn_interpolate_file(const char *in_path, const char *out_path, const kn_interpolate_params *p,
                               kn_interpolate_result *res, kn_error *err) {
+    kn_status st = file_job(in_path, out_path, p, res, err);
+    if (st && p && in_path && out_path) {   /* messages name IN and OUT as the caller does */
+        message_names(err, in_path, p->in_name ? p->in_name : in_path);
+        message_names(err, out_path, p->out_name ? p->out_name : out_path);
+    }
+    return st;
+}
+
+/* kn_interpolate_file's work. */
+static kn_status file_job(const char *in_path, const char *out_path, const kn_interpolate_params *p,
+                          kn_interpolate_result *res, kn_error *err) {
     if (res) memset(res, 0, sizeof *res);
     kn_status st = check_params(p, err);
     if (st) return st;

@@ -283,6 +283,16 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     CHECK(kn_interpolate_file(mp4, gone, &p, NULL, &err) == KN_ECANCELLED);
     CHECK(access(gone, F_OK) != 0);
     CHECK(kn_interpolate_file(dir, gone, &p, NULL, &err) != KN_OK);   /* a folder without frames */
+    /* messages name IN and OUT as the caller does (in_name, out_name), not by the paths read and written */
+    p.in_name = "IN-NAME";
+    p.out_name = "OUT-NAME";
+    p.encoding.crf = 60;   /* more than H.264 takes */
+    CHECKF(kn_interpolate_file(mp4, gone, &p, NULL, &err) == KN_EINVAL && strstr(err.msg, "OUT-NAME: crf 60") &&
+           !strstr(err.msg, gone), "%s", err.msg);
+    p.encoding.crf = -1;
+    CHECKF(kn_interpolate_file(gone, mp4, &p, NULL, &err) != KN_OK && strstr(err.msg, "IN-NAME") &&
+           !strstr(err.msg, gone), "%s", err.msg);
+    p.in_name = p.out_name = NULL;
     /* a full disk, as far as this process can tell (files may not grow past 4000 bytes: the write
      * fails with EFBIG, the path ENOSPC takes): the writer's thread fails, and its error comes back
      * naming the file, with nothing left under its name or beside it */
