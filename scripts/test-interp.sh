@@ -140,6 +140,9 @@ ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1,format=rgba,geq=r='r(X,Y)'
 ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1" -pix_fmt yuva444p10le -c:v prores_ks -profile:v 4444 "$T/opaque.mov"
 check "a transparent GIF is interpolated" bash -c "'$K' interpolate '$T/sticker.gif' -o '$T/sticker2.gif' --factor 2 2> '$T/alpha.log'"
 check "  ... with a note that the output has no transparency" grep -q "sticker.gif is partly transparent (alpha): .*sticker2.gif has no transparency" "$T/alpha.log"
+ffmpeg -v error -f lavfi -i "color=c=black@0.0:s=64x48:d=1,format=rgba,drawbox=x=10:y=10:w=20:h=20:c=red@1:t=fill" \
+  -vf "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse" -c:v png -pix_fmt pal8 "$T/pal8.mov"
+check "palette frames with a transparent entry (PNG in QuickTime): the same note" bash -c "'$K' interpolate '$T/pal8.mov' -o '$T/pal8.mp4' --factor 2 2>&1 | grep -q 'pal8.mov is partly transparent (alpha)'"
 check "ProRes 4444 whose alpha is opaque: no such note" bash -c "'$K' interpolate '$T/opaque.mov' -o '$T/opaque2.mp4' --factor 2 2>&1 | grep -q 'transparen' && exit 1; [ -s '$T/opaque2.mp4' ]"
 
 # --- a display matrix (a phone's portrait video is stored sideways): frames come out upright, as

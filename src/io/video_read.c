@@ -252,8 +252,9 @@ static void look_for_alpha(dec *d, const AVFrame *f) {
         (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)))
         return;
     int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0;
-    int c = pal ? 3 : desc->nb_components - 1;   /* a palette's entries are B, G, R, A bytes */
+    int c = pal ? 0 : desc->nb_components - 1;   /* a palette's: the index, then its entry's alpha */
     uint32_t opaque = pal ? 255 : (uint32_t)((1ULL << desc->comp[c].depth) - 1);
+    const uint32_t *palette = pal ? (const uint32_t *)f->data[1] : NULL;   /* native-endian ARGB */
     if (f->width > d->alpha_cap) {
         uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)f->width);
         if (!p) return;   /* only a note depends on it */
@@ -261,9 +262,11 @@ static void look_for_alpha(dec *d, const AVFrame *f) {
         d->alpha_cap = f->width;
     }
     for (int y = 0; y < f->height && !d->transparent; y++) {
-        av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, pal, 4);
-        for (int x = 0; x < f->width; x++)
-            if (d->alpha_row[x] < opaque) { d->transparent = 1; break; }
+        av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, 0, 4);
+        for (int x = 0; x < f->width; x++) {
+            uint32_t a = palette ? palette[d->alpha_row[x] & 255] >> 24 : d->alpha_row[x];
+            if (a < opaque) { d->transparent = 1; break; }
+        }
     }
 }
 
