@@ -24,7 +24,7 @@ sources_for() {   # the library sources a harness links
     fuzz_config) echo "$common src/sched/*.c" ;;
     fuzz_exif) echo "$common src/io/image.c" ;;
     fuzz_video) echo "src/core/core.c src/io/*.c" ;;
-    fuzz_interp_times) echo "src/core/core.c src/core/pool.c src/io/*.c" $(ls src/interp/*.c | grep -v '_avx2\.c$') ;;
+    fuzz_interp_times) echo "src/core/core.c src/core/pool.c src/core/cpu.c src/io/*.c" $(ls src/interp/*.c | grep -v '_avx2\.c$') ;;
     *) echo "$common" ;;
   esac
 }
