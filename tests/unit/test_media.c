@@ -504,20 +504,21 @@ static void roundtrip(kn_test_state *T_, const char *name, const char *codec, co
     roundtrip_encoded(T_, name, NULL, codec, pix_fmt, fps, rate, max_mae, gray);
 }
 
-/* What ffprobe says of the file name in the test folder. */
-static int probe_in(const char *name, probe *pr) {
+/* The file name in the test folder has ffprobe's codec tag tag, and colour matrix space (unless NULL). */
+static void expect_tags(kn_test_state *T_, const char *name, const char *tag, const char *space) {
     char p[512];
+    probe pr;
     path_in(p, sizeof p, name);
-    return ffprobe(p, pr);
+    CHECK(ffprobe(p, &pr) == 0);
+    CHECKF(!strcmp(pr.tag, tag), "%s: codec tag '%s', not %s", name, pr.tag, tag);
+    if (space) CHECKF(!strcmp(pr.space, space), "%s: colour matrix '%s', not %s", name, pr.space, space);
 }
 
 /* The codecs a caller may name, each in a container that holds it. */
 TEST(video_codec_h265_mp4) {
     kn_video_encoding e = {"h265", -1};
     roundtrip_encoded(T_, "h265.mp4", &e, "hevc", "yuv420p", 12.f, "12/1", 2.0, 0);
-    probe pr;
-    CHECK(probe_in("h265.mp4", &pr) == 0);
-    CHECKF(!strcmp(pr.tag, "hvc1"), "H.265 in MP4 tagged '%s', not hvc1 (Apple's players need it)", pr.tag);
+    expect_tags(T_, "h265.mp4", "hvc1", NULL);   /* Apple's players need it */
 }
 TEST(video_codec_hevc_alias_mkv) {
     kn_video_encoding e = {"HEVC", 24};
@@ -538,11 +539,8 @@ TEST(video_codec_ffv1_is_lossless) {
 TEST(video_codec_prores_mov) {
     kn_video_encoding e = {"prores", -1};
     roundtrip_encoded(T_, "prores.mov", &e, "prores", "yuv422p10le", 25.f, "25/1", 1.0, 0);
-    probe pr;
-    CHECK(probe_in("prores.mov", &pr) == 0);
-    /* ProRes carries the matrix in each frame's header: untagged, a player would take BT.601 */
-    CHECKF(!strcmp(pr.space, "bt709"), "ProRes colour matrix '%s', not bt709", pr.space);
-    CHECKF(!strcmp(pr.tag, "apch"), "ProRes tag '%s', not apch (422 HQ)", pr.tag);
+    /* 422 HQ; the matrix is in each frame's header: untagged, a player would take BT.601 */
+    expect_tags(T_, "prores.mov", "apch", "bt709");
 }
 
 /* Odd sizes: padded to whole chroma samples for 4:2:0 H.265 and 4:2:2 ProRes, kept by AV1 and by
