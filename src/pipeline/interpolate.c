@@ -259,6 +259,15 @@ static void note_fields(const kn_interpolate_params *p, const char *in, const kn
                 "keep their combing", in, first);
 }
 
+/* Whether the message text at s, from msg on, is path as a name of its own: at the start or after a
+ * space or quote, and followed by the end, ':', ' ', '.', ',' or a quote (not the letters of a word
+ * that a short path such as "o" is part of). */
+static int path_at(const char *msg, const char *s, const char *path, size_t pl) {
+    if (strncmp(s, path, pl)) return 0;
+    if (s > msg && !strchr(" '\"(", s[-1])) return 0;
+    return s[pl] == 0 || strchr(":., '\")", s[pl]) != NULL;
+}
+
 /* err's message with every path in it replaced by name (the caller's IN or OUT, where it reads or
  * writes through a file of its own, as `kinora interpolate -` does through a private folder). */
 static void message_names(kn_error *err, const char *path, const char *name) {
@@ -267,7 +276,7 @@ static void message_names(kn_error *err, const char *path, const char *name) {
     char out[sizeof err->msg];
     size_t n = 0;
     for (const char *s = err->msg; *s && n + 1 < sizeof out;) {
-        if (!strncmp(s, path, pl)) {
+        if (path_at(err->msg, s, path, pl)) {
             n += (size_t)snprintf(out + n, sizeof out - n, "%s", name);
             s += pl;
         } else {

@@ -292,6 +292,9 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     p.encoding.crf = -1;
     CHECKF(kn_interpolate_file(gone, mp4, &p, NULL, &err) != KN_OK && strstr(err.msg, "IN-NAME") &&
            !strstr(err.msg, gone), "%s", err.msg);
+    /* ... as a name of its own, not the letters of the words around it ("o" is in "No ... or directory") */
+    CHECKF(kn_interpolate_file("o", gone, &p, NULL, &err) != KN_OK &&
+           !strcmp(err.msg, "IN-NAME: No such file or directory"), "%s", err.msg);
     p.in_name = p.out_name = NULL;
     /* a full disk, as far as this process can tell (files may not grow past 4000 bytes: the write
      * fails with EFBIG, the path ENOSPC takes): the writer's thread fails, and its error comes back
