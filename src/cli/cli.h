@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include "kinora/kinora.h"
 
 int kn_cmd_check(int argc, char **argv);
 int kn_cmd_convert(int argc, char **argv);
@@ -24,6 +25,9 @@ int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out);
 int kn_arg_float(const char *opt, const char *val, double lo, double hi, double *out);
 /* A frame rate: a number, or a fraction as FFmpeg writes rates (30000/1001). */
 int kn_arg_rate(const char *opt, const char *val, double lo, double hi, double *out);
+/* --codec NAME or --crf N (value val) into e: 1 when opt is one of them (*bad set, after printing
+ * why, when val is missing or not a crf 0..63; the codec decides its own range later), 0 otherwise. */
+int kn_arg_encoding(const char *opt, const char *val, kn_video_encoding *e, int *bad);
 int kn_default_threads(void);
 /* Draws one progress line on stderr, in place (\r): label, a bar of step out of total (none when
  * total <= 0), "~" before a total that is an estimate, the seconds elapsed and those left (eta < 0:

@@ -96,16 +96,6 @@ static const char generate_usage[] =
     "  --threads N           compute threads (default: all cores); output does not depend on it\n"
     "  --json                print a JSON result on stdout\n";
 
-/* --codec NAME and --crf N (value v) into e: 1 when a is one of them (*bad set when v is not a crf),
- * 0 when it is another option. */
-static int encoding_option(const char *a, const char *v, kn_video_encoding *e, int *bad) {
-    long crf;
-    if (!strcmp(a, "--codec")) e->codec = v;
-    else if (!strcmp(a, "--crf")) { *bad = kn_arg_int(a, v, 0, 63, &crf) != 0; e->crf = (int)crf; }
-    else return 0;
-    return 1;
-}
-
 int kn_cmd_generate(int argc, char **argv) {
     kn_generate_params g;
     kn_generate_params_default(&g);
@@ -157,7 +147,7 @@ int kn_cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--image-strength")) { if (kn_arg_float(a, v, 0, 1, &d)) return 2; g.image_strength = (float)d; }
         else if (!strcmp(a, "--keyframes-out")) kfdir = v;
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, v, 1, 256, &threads)) return 2; }
-        else if (encoding_option(a, v, &enc, &bad)) { if (bad) return 2; }
+        else if (kn_arg_encoding(a, v, &enc, &bad)) { if (bad) return 2; }
         else { fprintf(stderr, "kinora generate: unknown option '%s'\n%s", a, generate_usage); return 2; }
     }
     if (!g.prompt) { fprintf(stderr, "kinora generate: missing PROMPT\n%s", generate_usage); return 2; }
@@ -234,7 +224,7 @@ int kn_cmd_regenerate(int argc, char **argv) {
         else if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--harmonize")) { if (kn_arg_float(a, v, 0, 1, &harmonize)) return 2; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, v, 1, 256, &threads)) return 2; }
-        else if (encoding_option(a, v, &enc, &bad)) { if (bad) return 2; }
+        else if (kn_arg_encoding(a, v, &enc, &bad)) { if (bad) return 2; }
         else { fprintf(stderr, "kinora regenerate: unknown option '%s'\n%s", a, regenerate_usage); return 2; }
     }
     if (!from || !out) { fputs(regenerate_usage, stderr); return 2; }

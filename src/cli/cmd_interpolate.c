@@ -92,10 +92,10 @@ static void on_note(void *user, const char *text) {
 
 /* What `kinora interpolate` was asked for, beside its input and output. */
 typedef struct {
-    long factor, threads, crf;
+    long factor, threads;
     double fps, max_memory, input_fps;
     int no_audio, no_subtitles, no_deinterlace;
-    const char *codec;
+    kn_video_encoding encoding;
 } interp_args;
 
 /* IN "-" (the standard input) or a pipe, and OUT "-" (the standard output), go through files in a
@@ -201,8 +201,7 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
     p.deinterlace = !o->no_deinterlace;
     p.audio = !o->no_audio;
     p.subtitles = !o->no_subtitles;
-    p.encoding.codec = o->codec;
-    p.encoding.crf = (int)o->crf;
+    p.encoding = o->encoding;
     p.max_memory = o->max_memory * 1e9;
     p.in_name = in;
     p.out_name = out;
@@ -230,7 +229,8 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
 
 int kn_cmd_interpolate(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *format = NULL;
-    interp_args o = {.threads = kn_default_threads(), .crf = -1};
+    interp_args o = {.threads = kn_default_threads(), .encoding = {NULL, -1}};
+    int bad = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { interpolate_usage(stdout); return 0; }
@@ -243,10 +243,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         } else if (!strcmp(a, "--format")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             format = val; i++;
-        } else if (!strcmp(a, "--codec")) {
-            if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
-            o.codec = val; i++;
-        } else if (!strcmp(a, "--crf")) { if (kn_arg_int(a, val, 0, 63, &o.crf)) return 2; i++; }
+        } else if (kn_arg_encoding(a, val, &o.encoding, &bad)) { if (bad) return 2; i++; }
         else if (!strcmp(a, "--factor")) { if (kn_arg_int(a, val, 1, 1000, &o.factor)) return 2; i++; }
         else if (!strcmp(a, "--fps")) { if (kn_arg_rate(a, val, 1e-3, 10000, &o.fps)) return 2; i++; }
         else if (!strcmp(a, "--threads")) { if (kn_arg_int(a, val, 1, 256, &o.threads)) return 2; i++; }

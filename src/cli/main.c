@@ -61,6 +61,21 @@ int kn_arg_int(const char *opt, const char *val, long lo, long hi, long *out) {
     return 0;
 }
 
+int kn_arg_encoding(const char *opt, const char *val, kn_video_encoding *e, int *bad) {
+    long crf;
+    *bad = 0;
+    if (!strcmp(opt, "--codec")) {
+        if (!val) { fprintf(stderr, "kinora: %s needs a value\n", opt); *bad = 1; }
+        e->codec = val;
+    } else if (!strcmp(opt, "--crf")) {
+        *bad = kn_arg_int(opt, val, 0, 63, &crf) != 0;
+        if (!*bad) e->crf = (int)crf;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 int kn_arg_rate(const char *opt, const char *val, double lo, double hi, double *out) {
     const char *slash = val ? strchr(val, '/') : NULL;
     if (!slash) return kn_arg_float(opt, val, lo, hi, out);
