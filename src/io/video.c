@@ -916,11 +916,13 @@ static void pad_to_chroma(kn_video_writer *vw, const char *path) {
 }
 
 /* The codec e names for path (kind), or the container's own (H.264 for MP4, Matroska and QuickTime,
- * VP9 for WebM; NULL for FFmpeg's default elsewhere); KN_EINVAL when the codec is unknown, the format
- * takes none (GIF, .y4m, PNG frames), or the crf is not one the codec takes. */
+ * VP9 for WebM; NULL for FFmpeg's default elsewhere), and its crf (-1: its default); KN_EINVAL when
+ * the codec is unknown, the format takes none (GIF, .y4m, PNG frames), or the crf is not one the
+ * codec takes. */
 static kn_status codec_of(const char *path, vkind kind, const kn_video_encoding *e, const kn_codec **out,
-                          kn_error *err) {
-    int named = e && e->codec && *e->codec, crf = e ? e->crf : -1;
+                          int *crf_out, kn_error *err) {
+    int named = e && e->codec && *e->codec, crf = e && e->crf >= 0 ? e->crf : -1;
+    *crf_out = crf;
     *out = kind == VK_X264 ? kn_codec_h264() : kind == VK_WEBM ? kn_codec_vp9() : NULL;
     if (!named && crf < 0) return KN_OK;
     if (kind == VK_GIF || kind == VK_Y4M || kind == VK_DIR)
@@ -954,8 +956,8 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
         return kn_fail(err, KN_EINVAL, "%s: fps %g must be in (0, 1000]", path, (double)fps);
     kn_status st = o ? display_check(path, &o->display, err) : KN_OK;
     const kn_codec *codec = NULL;
-    int crf = o && o->encoding ? o->encoding->crf : -1;
-    if (!st) st = codec_of(path, kind, o ? o->encoding : NULL, &codec, err);
+    int crf = -1;
+    if (!st) st = codec_of(path, kind, o ? o->encoding : NULL, &codec, &crf, err);
     if (st) return st;
     kn_video_writer *vw = calloc(1, sizeof *vw);
     if (!vw) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
@@ -974,7 +976,7 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->tags_from = o ? o->tags_from : NULL;   /* used by FFmpeg's formats only */
     vw->subtitles_from = o ? o->subtitles_from : NULL;
     vw->codec = codec;
-    vw->crf = crf < 0 ? -1 : crf;
+    vw->crf = crf;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264 || kind == VK_WEBM || kind == VK_OTHER) pad_to_chroma(vw, path);
