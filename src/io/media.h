@@ -9,8 +9,15 @@
 #define KN_MEDIA_H
 #include "core/core.h"
 
-/* PNG or JPEG by content; a JPEG's EXIF orientation is applied, so a phone's photo comes out upright. */
+/* PNG or JPEG by content; a JPEG's EXIF orientation is applied, so a phone's photo comes out upright.
+ * A PNG's alpha is composited over black. */
 kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);
+/* What becomes of an image's alpha: composited over black (kn_image_read's way), the colour kept as
+ * stored, or the alpha itself handed out as grey (R = G = B = alpha; 255 for an image without one). */
+typedef enum kn_alpha_mode { KN_ALPHA_OVER_BLACK, KN_ALPHA_STRAIGHT, KN_ALPHA_MATTE } kn_alpha_mode;
+/* kn_image_read with the alpha taken as mode says; *has_alpha: the image has an alpha channel (a PNG
+ * with one, or with a transparent palette entry or colour). */
+kn_status kn_image_read_as(const char *path, kn_alpha_mode mode, kn_image *img, int *has_alpha, kn_error *err);
 /* The w x h RGB image src shown as EXIF orientation o (1..8) says, into dst: 1 as stored, 2 mirrored,
  * 3 turned 180 degrees, 4 flipped, 5 transposed, 6 turned 90 degrees clockwise, 7 transversed, 8
  * turned 90 degrees counter-clockwise. dst is h x w for 5..8, else w x h. */
@@ -22,6 +29,9 @@ kn_status kn_image_write_png(const char *path, const kn_image *img, kn_error *er
 /* Encodes RGB to PNG in memory (*out from malloc; path only names the target in errors). */
 kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int height, uint8_t **out,
                         size_t *n, kn_error *err);
+/* The same for interleaved pixels of 3 (RGB) or 4 (RGBA, straight alpha) channels. */
+kn_status kn_png_encode_channels(const char *path, const uint8_t *px, int channels, int width, int height,
+                                 uint8_t **out, size_t *n, kn_error *err);
 kn_status kn_image_alloc(kn_image *img, int width, int height, kn_error *err);
 void kn_image_free(kn_image *img);
 /* Scales src to cover w x h (aspect kept, bilinear with area averaging when shrinking) and crops the
@@ -49,8 +59,14 @@ kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error
  * lines kept, the others rebuilt as FFmpeg's yadif=mode=send_field rebuilds them, to the bit), at
  * twice its rate: fps, times and frame count are the fields'. Every frame of such a stream is taken
  * as two fields. */
+/* alpha: KN_ALPHA_OVER_BLACK (0) hands out a video's colour as stored under its alpha and a PNG
+ * frame's composited over black, as kn_video_reader_open does; KN_ALPHA_STRAIGHT a PNG frame's colour
+ * as stored too; KN_ALPHA_MATTE the alpha instead of the colour, as grey (R = G = B = alpha, 8-bit;
+ * 255 where the frames have none), the same frames at the same times, so that a second reader can
+ * carry a video's transparency beside its colour. */
 typedef struct kn_video_reader_opts {
     int deinterlace;
+    kn_alpha_mode alpha;
 } kn_video_reader_opts;
 kn_status kn_video_reader_open_with(const char *path, const kn_video_reader_opts *o, kn_video_reader **out,
                                     kn_error *err);
@@ -95,6 +111,9 @@ int kn_video_reader_psf(const kn_video_reader *r);
  * frames hand out its colour alone, as stored under the alpha (PNG folders' frames are composited
  * over black instead, kn_image_read). */
 int kn_video_reader_transparent(const kn_video_reader *r);
+/* Nonzero when frame 0's format holds alpha (a GIF's palette, ProRes 4444, VP9 with alpha, RGBA PNG
+ * frames), whether or not any pixel is transparent. */
+int kn_video_reader_has_alpha(const kn_video_reader *r);
 void kn_video_reader_close(kn_video_reader *r);
 static inline uint8_t *kn_video_frame(const kn_video *v, int i) {
     return v->rgb + (size_t)i * v->width * v->height * 3;
@@ -149,7 +168,11 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  *   codec, text subtitles re-encoded into its own text codec where not, others left out
  *   (io/subtitle_copy.h; kn_video_writer_subtitle_note says which). Formats FFmpeg writes, less GIF.
  * - encoding: the codec and crf (kinora.h, kn_video_encoding; io/video_codecs.h), or NULL for the
- *   format's own. Checked at open, before anything is written. */
+ *   format's own. Checked at open, before anything is written.
+ * - alpha: the frames added are RGBA (straight alpha, 4 bytes a pixel), and the file keeps their
+ *   transparency: PNG frames with alpha, a GIF (pixels below half opaque are transparent), VP9 with
+ *   alpha (yuva420p) in WebM or Matroska, ProRes 4444 (yuva444p10le), FFV1 (bgra). Other formats fail
+ *   at open (kn_video_writer_holds_alpha tells beforehand). */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;
@@ -158,6 +181,7 @@ typedef struct kn_video_writer_opts {
     const char *tags_from;
     const char *subtitles_from;
     const kn_video_encoding *encoding;
+    int alpha;
 } kn_video_writer_opts;
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err);
@@ -172,6 +196,11 @@ void kn_video_writer_abort(kn_video_writer *vw);
 /* How the writer reads path: a PNG folder (needs no fps), and one that keeps every frame until
  * finish (a GIF). */
 int kn_video_path_is_folder(const char *path);
+/* Whether a writer of path with encoding e (NULL: the format's own) keeps transparency (the alpha
+ * option); 0 also when it could not be opened at all. */
+int kn_video_writer_holds_alpha(const char *path, const kn_video_encoding *e);
+/* Bytes a pixel of the frames the writer takes: 3 (RGB), or 4 (RGBA) when opened with alpha. */
+int kn_video_writer_channels(const kn_video_writer *vw);
 int kn_video_writer_keeps_frames(const char *path);
 
 /* Lowers FFmpeg's process-wide log level to errors only (muxers print progress notes otherwise), and

@@ -90,9 +90,10 @@ static enum AVPixelFormat other_format(const AVCodec *codec) {
     return yuv420 ? AV_PIX_FMT_YUV420P : nearest_rgb(codec);
 }
 
-/* The frames the encoder is given: the named codec's (kind VK_X264 and VK_WEBM always name one),
- * PAL8 for a GIF, else other_format's choice. */
-static enum AVPixelFormat enc_format(vkind kind, const kn_codec *named, const AVCodec *codec) {
+/* The frames the encoder is given: the named codec's (kind VK_X264 and VK_WEBM always name one; with
+ * alpha its format that holds it), PAL8 for a GIF, else other_format's choice. */
+static enum AVPixelFormat enc_format(vkind kind, const kn_codec *named, const AVCodec *codec, int alpha) {
+    if (named && alpha) return named->alpha_pix;
     if (named) return named->pix != AV_PIX_FMT_NONE ? named->pix : nearest_rgb(codec);
     return kind == VK_GIF ? AV_PIX_FMT_PAL8 : other_format(codec);
 }
@@ -115,7 +116,7 @@ static kn_status format_of(const char *path, vkind kind, const kn_codec *named, 
     if (named && avformat_query_codec(*mux, (*codec)->id, FF_COMPLIANCE_NORMAL) == 0)
         return kn_fail(err, KN_EUNSUPPORTED, "%s: the %s container cannot hold %s (.mkv holds every codec Kinora "
                        "writes)", path, (*mux)->name, named->label);
-    if (enc_format(kind, named, *codec) != AV_PIX_FMT_NONE) return KN_OK;
+    if (enc_format(kind, named, *codec, 0) != AV_PIX_FMT_NONE) return KN_OK;
     return kn_fail(err, KN_EUNSUPPORTED, "%s: FFmpeg writes this as %s with the %s encoder, which takes no frames "
                    "Kinora can make; use .mp4, .mkv, .mov, .webm, .gif, .y4m or a PNG folder", path, (*mux)->name,
                    (*codec)->name);
@@ -216,6 +217,7 @@ typedef struct pbox { int lo[3], hi[3]; uint64_t count; } pbox;
 typedef struct palette {
     uint32_t argb[256];
     uint8_t map[HN * HN * HN];   /* histogram bin -> palette index */
+    int clear;                   /* the transparent entry (the last), or -1 */
 } palette;
 
 static uint64_t box_count(const uint64_t *hist, pbox *b, int shrink) {
@@ -256,7 +258,9 @@ static int box_split(const uint64_t *hist, pbox *b, pbox *nb) {
     return 1;
 }
 
-static kn_status make_palette(const kn_video *v, palette *pal, kn_error *err) {
+/* The palette of v's frames; with clear (a byte a pixel, nonzero: transparent) the colours of the
+ * other pixels take 255 entries and the last one is transparent. */
+static kn_status make_palette(const kn_video *v, const uint8_t *clear, palette *pal, kn_error *err) {
     uint64_t *hist = calloc((size_t)HN * HN * HN, sizeof *hist);
     uint64_t (*sum)[3] = calloc((size_t)HN * HN * HN, sizeof *sum);
     pbox *boxes = malloc(sizeof(pbox) * 256);
@@ -266,6 +270,7 @@ static kn_status make_palette(const kn_video *v, palette *pal, kn_error *err) {
     }
     size_t npix = (size_t)v->width * v->height * v->nframes;
     for (size_t i = 0; i < npix; i++) {
+        if (clear && clear[i]) continue;
         const uint8_t *p = v->rgb + 3 * i;
         int h = HIDX(p[0], p[1], p[2]);
         hist[h]++;
@@ -274,7 +279,8 @@ static kn_status make_palette(const kn_video *v, palette *pal, kn_error *err) {
     int nb = 1;
     boxes[0] = (pbox){{0, 0, 0}, {HN - 1, HN - 1, HN - 1}, 0};
     box_count(hist, &boxes[0], 1);
-    while (nb < 256) {
+    int most = clear ? 255 : 256;
+    while (nb < most) {
         int best = -1;   /* the most populated box that can still be split */
         for (int i = 0; i < nb; i++) {
             pbox *b = &boxes[i];
@@ -302,6 +308,8 @@ static kn_status make_palette(const kn_video *v, palette *pal, kn_error *err) {
         for (int k = 0; k < 3; k++) col[i][k] = (pal->argb[i] >> (16 - 8 * k)) & 0xff;
     }
     for (int i = nb; i < 256; i++) pal->argb[i] = 0xff000000u;
+    pal->clear = clear ? 255 : -1;
+    if (clear) pal->argb[255] = 0;   /* FFmpeg's GIF encoder writes an entry of alpha 0 as the transparent one */
     /* Every occupied bin maps to the palette colour nearest to the bin's mean colour. */
     for (int h = 0; h < HN * HN * HN; h++) {
         pal->map[h] = 0;
@@ -370,6 +378,7 @@ typedef struct enc_spec {
     const char *subtitles_from;   /* a file whose subtitles and chapters are copied in, or NULL */
     const kn_codec *codec;     /* the codec named (always for VK_X264 and VK_WEBM), or NULL */
     int crf;                   /* its quality (< 0: its default) */
+    int alpha;                 /* the frames carry transparency (the format holds it: holds_alpha) */
 } enc_spec;
 
 /* The codec's format, time base, colour tags and quality settings for s. */
@@ -386,7 +395,7 @@ static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_s
         cc->time_base = (AVRational){1, 100};
         return;
     }
-    cc->pix_fmt = enc_format(s->kind, s->codec, codec);
+    cc->pix_fmt = enc_format(s->kind, s->codec, codec, s->alpha);
     cc->time_base = s->timed ? (AVRational){fr.den, fr.num * TIMED_TICKS} : av_inv_q(fr);
     cc->framerate = fr;
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(cc->pix_fmt);
@@ -399,7 +408,7 @@ static void codec_settings(AVCodecContext *cc, const AVCodec *codec, const enc_s
     cc->color_trc = s->display.transfer ? (enum AVColorTransferCharacteristic)s->display.transfer : AVCOL_TRC_BT709;
     cc->chroma_sample_location = cc->pix_fmt == AV_PIX_FMT_YUVJ420P ? AVCHROMA_LOC_CENTER : AVCHROMA_LOC_LEFT;
     if (s->codec) {
-        kn_codec_apply(s->codec, s->crf, cc);
+        kn_codec_apply(s->codec, s->crf, s->alpha, cc);
     } else if (s->kind == VK_OTHER) {   /* MPEG-4 part 2, MPEG-2, FLV, Theora ...: near-lossless quantiser */
         cc->flags |= AV_CODEC_FLAG_QSCALE;
         cc->global_quality = FF_QP2LAMBDA * 2;
@@ -667,6 +676,8 @@ struct kn_video_writer {
     const kn_codec *codec;    /* the codec named or the container's own (MP4 ... H.264, WebM VP9); NULL:
                                  FFmpeg's default for the extension, or not an FFmpeg format */
     int crf;                  /* the codec's quality, < 0 for its default */
+    int alpha;                /* frames come as RGBA (kn_video_writer_opts) */
+    int ch;                   /* bytes a pixel of the frames added: 3, or 4 with alpha */
     char audio_note[200];     /* why the sound was left out */
     char subtitle_note[400];  /* which subtitles were left out or re-encoded */
     double t0, last;          /* timed: the first frame's time, the last one's after it */
@@ -679,6 +690,8 @@ struct kn_video_writer {
     size_t fsz;
     kn_video gif;             /* gif: every frame, kept until the end (the palette covers them all) */
     kn_frame_store gif_store; /* appends to gif */
+    uint8_t *gif_clear;       /* gif with alpha: a byte a pixel of every frame, nonzero where transparent */
+    size_t gif_clear_cap;
 };
 
 /* GIF delays are whole centiseconds, accumulated so the average rate (or each frame's time, timed)
@@ -696,15 +709,19 @@ static int64_t gif_pts(const kn_video_writer *vw, long long i, int64_t prev) {
 static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, kn_error *err) {
     enc *e = &vw->e;
     int ew = vw->ew, eh = vw->eh;
+    size_t ch = (size_t)vw->ch;
     if (ew != vw->w || eh != vw->h) {
-        if (!e->padded && !(e->padded = malloc((size_t)ew * eh * 3)))
+        if (!e->padded && !(e->padded = malloc((size_t)ew * eh * ch)))
             return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
         for (int y = 0; y < eh; y++)
-            for (int x = 0; x < ew; x++) memcpy(e->padded + ((size_t)y * ew + x) * 3, px(rgb, vw->w, vw->h, x, y), 3);
+            for (int x = 0; x < ew; x++) {
+                int sx = x < vw->w ? x : vw->w - 1, sy = y < vw->h ? y : vw->h - 1;
+                memcpy(e->padded + ((size_t)y * ew + x) * ch, rgb + ((size_t)sy * vw->w + sx) * ch, ch);
+            }
         rgb = e->padded;
     }
     if (!e->sws) {
-        e->sws = sws_getContext(ew, eh, AV_PIX_FMT_RGB24, ew, eh, f->format,
+        e->sws = sws_getContext(ew, eh, ch == 4 ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24, ew, eh, f->format,
                                 SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP | SWS_BITEXACT, NULL, NULL, NULL);
         if (!e->sws)
             return kn_fail(err, KN_EUNSUPPORTED, "%s: cannot convert RGB to %s", vw->path,
@@ -713,15 +730,16 @@ static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, 
         sws_setColorspaceDetails(e->sws, m, 1, m, 0, 0, 1 << 16, 1 << 16);
     }
     const uint8_t *src[4] = {rgb, NULL, NULL, NULL};
-    int sl[4] = {ew * 3, 0, 0, 0};
+    int sl[4] = {ew * (int)ch, 0, 0, 0};
     if (sws_scale(e->sws, src, sl, 0, eh, f->data, f->linesize) != eh)
         return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", vw->path);
     return KN_OK;
 }
 
-/* Converts one RGB frame and sends it to the encoder at pts, lasting dur. */
-static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const palette *pal, int64_t pts,
-                              int64_t dur, kn_error *err) {
+/* Converts one frame (vw->ch bytes a pixel; a GIF's RGB, clear marking its transparent pixels or NULL)
+ * and sends it to the encoder at pts, lasting dur. */
+static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const palette *pal, const uint8_t *clear,
+                              int64_t pts, int64_t dur, kn_error *err) {
     enc *e = &vw->e;
     int r = av_frame_make_writable(e->frame);
     if (r < 0) return av_fail(err, vw->path, "frame buffer", r);
@@ -729,8 +747,10 @@ static kn_status encode_frame(kn_video_writer *vw, const uint8_t *rgb, const pal
     if (pal) {
         for (int y = 0; y < vw->eh; y++)
             for (int x = 0; x < vw->ew; x++) {
-                const uint8_t *p = rgb + ((size_t)y * vw->w + x) * 3;
-                f->data[0][(size_t)y * f->linesize[0] + x] = pal->map[HIDX(p[0], p[1], p[2])];
+                size_t i = (size_t)y * vw->w + x;
+                const uint8_t *p = rgb + i * 3;
+                f->data[0][(size_t)y * f->linesize[0] + x] =
+                    clear && clear[i] ? (uint8_t)pal->clear : pal->map[HIDX(p[0], p[1], p[2])];
             }
         memcpy(f->data[1], pal->argb, sizeof pal->argb);
     } else if (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) {
@@ -779,7 +799,7 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
     enc_spec spec = {vw->kind, vw->path, url, vw->fps, vw->timed, vw->ew, vw->eh,
                      vw->kind == VK_GIF ? NULL : vw->audio_from, vw->audio_start, vw->display,
                      vw->kind == VK_GIF ? NULL : vw->tags_from, vw->kind == VK_GIF ? NULL : vw->subtitles_from,
-                     vw->codec, vw->crf};
+                     vw->codec, vw->crf, vw->alpha};
     return enc_setup(&vw->e, &spec, vw->audio_note, sizeof vw->audio_note, vw->subtitle_note, sizeof vw->subtitle_note,
                      err);
 }
@@ -788,24 +808,43 @@ static kn_status encode_open(kn_video_writer *vw, kn_error *err) {
 static kn_status gif_encode(kn_video_writer *vw, kn_error *err) {
     palette *pal = malloc(sizeof *pal);
     if (!pal) return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
-    kn_status st = make_palette(&vw->gif, pal, err);
+    kn_status st = make_palette(&vw->gif, vw->alpha ? vw->gif_clear : NULL, pal, err);
     if (st) kn_wrap(err, "%s", vw->path);
     if (!st) st = encode_open(vw, err);
     int64_t pts = 0;
     for (long long i = 0; !st && i < vw->n; i++) {
         pts = gif_pts(vw, i, pts);
-        st = encode_frame(vw, kn_video_frame(&vw->gif, (int)i), pal, pts, gif_pts(vw, i + 1, pts) - pts, err);
+        const uint8_t *clear = vw->alpha ? vw->gif_clear + (size_t)i * vw->w * vw->h : NULL;
+        st = encode_frame(vw, kn_video_frame(&vw->gif, (int)i), pal, clear, pts, gif_pts(vw, i + 1, pts) - pts, err);
     }
     if (!st) st = encode_finish(vw, err);
     free(pal);
     return st;
 }
 
-static kn_status gif_keep(kn_video_writer *vw, const uint8_t *rgb, kn_error *err) {
+/* Keeps a frame for the GIF: its colour, and with alpha which pixels are transparent (a GIF's pixel is
+ * either: those below half opaque are). */
+static kn_status gif_keep(kn_video_writer *vw, const uint8_t *px, kn_error *err) {
     uint8_t *dst;
+    size_t n = (size_t)vw->w * vw->h;
     kn_status st = kn_frame_store_push(&vw->gif_store, vw->path, vw->w, vw->h, &dst, err);
-    if (!st) memcpy(dst, rgb, (size_t)vw->w * vw->h * 3);
-    return st;
+    if (st) return st;
+    if (!vw->alpha) { memcpy(dst, px, n * 3); return KN_OK; }
+    size_t need = (size_t)(vw->n + 1) * n;
+    if (need > vw->gif_clear_cap) {
+        size_t cap = vw->gif_clear_cap ? 2 * vw->gif_clear_cap : n;
+        while (cap < need) cap *= 2;
+        uint8_t *p = realloc(vw->gif_clear, cap);
+        if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for the GIF's transparency", vw->path);
+        vw->gif_clear = p;
+        vw->gif_clear_cap = cap;
+    }
+    uint8_t *clear = vw->gif_clear + (size_t)vw->n * n;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dst + 3 * i, px + 4 * i, 3);
+        clear[i] = px[4 * i + 3] < 128;
+    }
+    return KN_OK;
 }
 
 /* The folder's name without trailing slashes: what the temporary folder is renamed onto. */
@@ -841,7 +880,7 @@ static kn_status dir_add(kn_video_writer *vw, const uint8_t *rgb, kn_error *err)
     snprintf(fp, sizeof fp, "%s/%05lld.png", vw->tmp, vw->n);
     uint8_t *buf = NULL;
     size_t len = 0;
-    kn_status st = kn_png_encode(fp, rgb, vw->w, vw->h, &buf, &len, err);
+    kn_status st = kn_png_encode_channels(fp, rgb, vw->ch, vw->w, vw->h, &buf, &len, err);
     if (!st) st = kn_write_file_atomic(fp, buf, len, err);
     free(buf);
     return st ? kn_wrap(err, "writing PNG frames to %s", vw->path) : KN_OK;
@@ -881,6 +920,7 @@ void kn_video_writer_abort(kn_video_writer *vw) {
     }
     free(vw->buf);
     free(vw->gif.rgb);
+    free(vw->gif_clear);
     free(vw->times);
     free(vw);
 }
@@ -908,7 +948,7 @@ static void pad_to_chroma(kn_video_writer *vw, const char *path) {
     const AVCodec *codec;
     kn_error ignored;   /* an unusable format fails later, at encode_open, with its message */
     if (format_of(path, vw->kind, vw->codec, &mux, &codec, &ignored)) return;
-    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(enc_format(vw->kind, vw->codec, codec));
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(enc_format(vw->kind, vw->codec, codec, vw->alpha));
     if (!d) return;
     int sw = 1 << d->log2_chroma_w, sh = 1 << d->log2_chroma_h;
     vw->ew = (vw->w + sw - 1) / sw * sw;
@@ -936,6 +976,25 @@ static kn_status codec_of(const char *path, vkind kind, const kn_video_encoding 
     return kn_codec_check_crf(*out, crf, path, err);
 }
 
+/* Whether path (kind, with codec) keeps transparency: PNG frames and GIFs do (a GIF by whole pixels),
+ * and the codecs that hold alpha (VP9's only in WebM and Matroska, which carry it beside the picture). */
+static int holds_alpha(const char *path, vkind kind, const kn_codec *codec) {
+    if (kind == VK_DIR || kind == VK_GIF) return 1;
+    if (!codec || codec->alpha_pix == AV_PIX_FMT_NONE) return 0;
+    return !codec->alpha_in_stream || kind == VK_WEBM || ends_with_ci(path, ".mkv");
+}
+
+int kn_video_writer_holds_alpha(const char *path, const kn_video_encoding *e) {
+    kn_error ignored;
+    const kn_codec *codec = NULL;
+    int crf;
+    if (!path || !*path) return 0;
+    vkind kind = kind_of(path);
+    return kind != VK_UNKNOWN && !codec_of(path, kind, e, &codec, &crf, &ignored) && holds_alpha(path, kind, codec);
+}
+
+int kn_video_writer_channels(const kn_video_writer *vw) { return vw->ch; }
+
 kn_status kn_video_writer_open_with(const char *path, int width, int height, float fps,
                                     const kn_video_writer_opts *o, kn_video_writer **out, kn_error *err) {
     *out = NULL;
@@ -958,6 +1017,9 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     const kn_codec *codec = NULL;
     int crf = -1;
     if (!st) st = codec_of(path, kind, o ? o->encoding : NULL, &codec, &crf, err);
+    if (!st && o && o->alpha && !holds_alpha(path, kind, codec))
+        st = kn_fail(err, KN_EUNSUPPORTED, "%s: %s holds no transparency (a PNG folder, a GIF, .webm (VP9), or "
+                     "ProRes or FFV1 in .mov or .mkv do)", path, codec ? codec->label : "this format");
     if (st) return st;
     kn_video_writer *vw = calloc(1, sizeof *vw);
     if (!vw) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
@@ -977,6 +1039,8 @@ kn_status kn_video_writer_open_with(const char *path, int width, int height, flo
     vw->subtitles_from = o ? o->subtitles_from : NULL;
     vw->codec = codec;
     vw->crf = crf;
+    vw->alpha = o && o->alpha;
+    vw->ch = vw->alpha ? 4 : 3;
     vw->gif.fps = fps;
     vw->gif_store.v = &vw->gif;
     if (kind == VK_X264 || kind == VK_WEBM || kind == VK_OTHER) pad_to_chroma(vw, path);
@@ -1040,7 +1104,7 @@ kn_status kn_video_writer_add_at(kn_video_writer *vw, const uint8_t *rgb, double
         AVRational tb = vw->e.cc->time_base;
         int64_t pts = llround(rel * tb.den / tb.num);
         if (vw->n > 0 && pts <= vw->last_pts) pts = vw->last_pts + 1;   /* times must rise: a tick on */
-        st = encode_frame(vw, rgb, NULL, pts, TIMED_TICKS, err);
+        st = encode_frame(vw, rgb, NULL, NULL, pts, TIMED_TICKS, err);
         if (!st) { vw->last_pts = pts; vw->last = rel; }
         if (!st) st = side_streams_until(&vw->e, rel, err);
     }
@@ -1057,7 +1121,7 @@ kn_status kn_video_writer_add(kn_video_writer *vw, const uint8_t *rgb, kn_error 
     case VK_Y4M: st = y4m_add(vw, rgb, err); break;
     case VK_GIF: st = gif_keep(vw, rgb, err); break;
     default:
-        st = encode_frame(vw, rgb, NULL, vw->n, 1, err);
+        st = encode_frame(vw, rgb, NULL, NULL, vw->n, 1, err);
         if (!st) st = side_streams_until(&vw->e, (double)vw->n / vw->fps, err);
         break;
     }

@@ -17,6 +17,9 @@ typedef struct kn_codec {
     int crf_max;            /* the highest crf; 0: the codec takes none (lossless or fixed profile) */
     int crf_default;
     enum AVPixelFormat pix; /* the frames it is given; AV_PIX_FMT_NONE: its format nearest to RGB, lossless */
+    enum AVPixelFormat alpha_pix;   /* the frames it is given with transparency; AV_PIX_FMT_NONE: it holds none */
+    int alpha_in_stream;    /* its alpha travels beside the picture (VP9's in Matroska's BlockAdditions), so
+                               only WebM and Matroska keep it; else it is in the picture, in any container */
     int any_size;           /* encodes odd sizes as they are (else padded to whole chroma samples) */
     int min_w, min_h;       /* the smallest encoded size it is given (0: any) */
 } kn_codec;
@@ -30,7 +33,8 @@ const kn_codec *kn_codec_vp9(void);
 kn_status kn_codec_check_size(const kn_codec *c, int w, int h, const char *path, kn_error *err);
 /* crf < 0 (the default) or within the codec's range; KN_EINVAL naming the range otherwise. */
 kn_status kn_codec_check_crf(const kn_codec *c, int crf, const char *path, kn_error *err);
-/* The codec's private options on cc, at crf (< 0: its default). */
-void kn_codec_apply(const kn_codec *c, int crf, AVCodecContext *cc);
+/* The codec's private options on cc, at crf (< 0: its default); alpha: the frames carry transparency
+ * (ProRes then writes 4444). */
+void kn_codec_apply(const kn_codec *c, int crf, int alpha, AVCodecContext *cc);
 
 #endif

@@ -57,7 +57,7 @@ static void pipe_free(kn_video_pipe *p) {
 kn_status kn_video_pipe_start(kn_video_writer *vw, int w, int h, int slots, kn_video_pipe **out, kn_error *err) {
     *out = NULL;
     kn_video_pipe *p = calloc(1, sizeof *p);
-    size_t fb = (size_t)w * h * 3;
+    size_t fb = (size_t)w * h * (size_t)kn_video_writer_channels(vw);
     if (slots < 1) slots = 1;
     if (p) {
         p->frames = malloc(fb * (size_t)slots);

@@ -109,6 +109,10 @@ typedef struct dec {
     int transparent;        /* a frame converted so far had alpha below opaque (its colour is kept alone) */
     uint32_t *alpha_row;    /* one row of alpha values, for looking */
     int alpha_cap;
+    int matte;              /* hand out the alpha as grey instead of the colour (KN_ALPHA_MATTE) */
+    uint8_t *alpha, *alpha_scaled;   /* matte: the frame's alpha, and at the first frame's size */
+    size_t alpha_bytes, alpha_scaled_bytes;
+    struct SwsContext *alpha_sws;    /* matte: scales the alpha of a frame of another size */
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -166,6 +170,12 @@ static kn_status dec_open(dec *d, const char *path, float *fps, kn_error *err) {
                        ", but the file ends at byte %" PRId64 " (a copy or download that stopped?)",
                        path, end, size);
     d->is_gif = st->codecpar->codec_id == AV_CODEC_ID_GIF;
+    /* VP9 carries its alpha beside the picture (WebM's alpha_mode), which only libvpx decodes */
+    const AVDictionaryEntry *am = av_dict_get(st->metadata, "alpha_mode", NULL, 0);
+    if (st->codecpar->codec_id == AV_CODEC_ID_VP9 && am && !strcmp(am->value, "1")) {
+        const AVCodec *vpx = avcodec_find_decoder_by_name("libvpx-vp9");
+        if (vpx) codec = vpx;
+    }
     d->turns = display_turns(st);
     if (st->codecpar->width > KN_IMAGE_MAX_SIDE || st->codecpar->height > KN_IMAGE_MAX_SIDE)
         return kn_fail(err, KN_EFORMAT, "%s: frame size %dx%d larger than %d a side", path, st->codecpar->width,
@@ -194,6 +204,9 @@ static void dec_close(dec *d) {
     for (int q = 0; q < 2; q++) sws_freeContext(d->field_sws[q]);
     free(d->stored);
     free(d->alpha_row);
+    free(d->alpha);
+    free(d->alpha_scaled);
+    sws_freeContext(d->alpha_sws);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->cc);
@@ -270,6 +283,69 @@ static void look_for_alpha(dec *d, const AVFrame *f) {
     }
 }
 
+/* Whether frames of format fmt hold alpha (a palette's entries included). */
+static int format_has_alpha(int fmt) {
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
+    return desc && (desc->flags & AV_PIX_FMT_FLAG_ALPHA) &&
+           !(desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM));
+}
+
+static kn_status grow(uint8_t **p, size_t *cap, size_t bytes, const char *path, kn_error *err) {
+    if (bytes <= *cap) return KN_OK;
+    uint8_t *n = realloc(*p, bytes);
+    if (!n) return kn_fail(err, KN_ENOMEM, "%s: out of memory for a frame's alpha", path);
+    *p = n;
+    *cap = bytes;
+    return KN_OK;
+}
+
+/* f's alpha, 8-bit (deeper alpha rounded to 8 bits; a palette's through its entries; 255 for a format
+ * without alpha), as grey RGB of sw x sh into out: scaled there (bicubic) when f is of another size. */
+static kn_status matte_into(dec *d, const AVFrame *f, uint8_t *out, int sw, int sh, const char *path, kn_error *err) {
+    size_t n = (size_t)f->width * f->height;
+    kn_status st = grow(&d->alpha, &d->alpha_bytes, n, path, err);
+    if (!st && (f->width != sw || f->height != sh))
+        st = grow(&d->alpha_scaled, &d->alpha_scaled_bytes, (size_t)sw * sh, path, err);
+    if (!st && f->width > d->alpha_cap) {
+        uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)f->width);
+        if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
+        d->alpha_row = p;
+        d->alpha_cap = f->width;
+    }
+    if (st) return st;
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
+    if (!format_has_alpha(f->format)) {
+        memset(d->alpha, 255, n);
+    } else {
+        int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0, c = pal ? 0 : desc->nb_components - 1;
+        uint32_t max = pal ? 255 : (uint32_t)((1ULL << desc->comp[c].depth) - 1);
+        const uint32_t *palette = pal ? (const uint32_t *)f->data[1] : NULL;   /* native-endian ARGB */
+        for (int y = 0; y < f->height; y++) {
+            av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, 0, 4);
+            uint8_t *row = d->alpha + (size_t)y * f->width;
+            for (int x = 0; x < f->width; x++) {
+                uint32_t a = palette ? palette[d->alpha_row[x] & 255] >> 24 : d->alpha_row[x];
+                row[x] = (uint8_t)(((uint64_t)a * 255 + max / 2) / max);
+            }
+        }
+    }
+    const uint8_t *a = d->alpha;
+    if (f->width != sw || f->height != sh) {   /* grey to grey: swscale scales it without a range change */
+        d->alpha_sws = sws_getCachedContext(d->alpha_sws, f->width, f->height, AV_PIX_FMT_GRAY8, sw, sh,
+                                            AV_PIX_FMT_GRAY8, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, NULL,
+                                            NULL, NULL);
+        if (!d->alpha_sws) return kn_fail(err, KN_EINTERNAL, "%s: cannot scale the alpha", path);
+        const uint8_t *src[4] = {d->alpha, NULL, NULL, NULL};
+        uint8_t *dst[4] = {d->alpha_scaled, NULL, NULL, NULL};
+        int sl[4] = {f->width, 0, 0, 0}, dl[4] = {sw, 0, 0, 0};
+        if (sws_scale(d->alpha_sws, src, sl, 0, f->height, dst, dl) != sh)
+            return kn_fail(err, KN_EINTERNAL, "%s: alpha scaling failed", path);
+        a = d->alpha_scaled;
+    }
+    for (size_t i = 0; i < (size_t)sw * sh; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = a[i];
+    return KN_OK;
+}
+
 /* The decoded frame as upright RGB of uw x uh into dst: scaled there (bicubic, as the ffmpeg tool
  * scales) when the stream changed size midway, so a stream that does (joined clips, a broadcast
  * switching resolution) keeps its first frame's size. */
@@ -279,6 +355,11 @@ static kn_status convert_into(dec *d, const AVFrame *f, uint8_t *dst, int uw, in
     kn_status st = d->turns ? stored_frame(d, sw, sh, path, &out, err) : KN_OK;
     if (st) return st;
     look_for_alpha(d, f);
+    if (d->matte) {
+        if ((st = matte_into(d, f, out, sw, sh, path, err))) return st;
+        if (d->turns) turn_upright(d, out, sw, sh, dst);
+        return KN_OK;
+    }
     if (!(d->sws = rgb_scaler(d->sws, f, sw, sh))) return no_scaler(f, path, err);
     uint8_t *dd[4] = {out, NULL, NULL, NULL};
     int dl[4] = {sw * 3, 0, 0, 0};
@@ -469,6 +550,8 @@ struct kn_video_reader {
     long long frames;    /* how many frames the file says it has (0: it does not say) */
     kn_video_display display;   /* frame 0's, upright */
     /* deinterlacing (kn_video_reader_opts): frame 0 decides, and fields_next hands out a frame per field */
+    kn_alpha_mode alpha; /* kn_video_reader_opts */
+    int has_alpha;       /* frame 0's format holds alpha */
     int deinterlace;     /* asked for */
     int fielded;         /* the stream is interlaced and deinterlaced */
     int psf;             /* flagged interlaced, but its fields show one moment: kept as frames (kn_field_timing) */
@@ -662,8 +745,10 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
         if (stat(fp, &sb) != 0) {
             return r->next == 0 ? kn_fail(err, KN_EFORMAT, "%s: no 00000.png in the folder", r->path) : KN_OK;
         }
-        if ((st = kn_image_read(fp, &img, err))) return st;
+        int has_alpha;
+        if ((st = kn_image_read_as(fp, r->alpha, &img, &has_alpha, err))) return st;
         w = img.width; h = img.height;
+        if (r->next == 0) r->has_alpha = has_alpha;
     } else if (r->fielded) {   /* frame 0 decided: a frame per field from here on, of frame 0's size */
         return fields_next(r, *rgb, got, err);
     } else {
@@ -687,6 +772,7 @@ static kn_status reader_read(kn_video_reader *r, uint8_t **rgb, int *got, kn_err
             }
             r->pts0 = r->d.frame->best_effort_timestamp;
             r->display = decoded_display(&r->d);
+            r->has_alpha = format_has_alpha(f0->format);
         }
         r->read_time = decoded_time(r);
     }
@@ -730,7 +816,9 @@ kn_status kn_video_reader_open_with(const char *path, const kn_video_reader_opts
     r->read_time = r->time = NAN;
     r->is_dir = S_ISDIR(sb.st_mode);
     r->deinterlace = o && o->deinterlace;
+    r->alpha = o ? o->alpha : KN_ALPHA_OVER_BLACK;
     kn_status st = r->is_dir ? KN_OK : reader_open_ffmpeg(r, err);
+    r->d.matte = r->alpha == KN_ALPHA_MATTE;   /* after the opening, which may start the decoder afresh */
     int got = 0;
     uint8_t *first = NULL;
     if (!st) st = reader_read(r, &first, &got, err);
@@ -774,6 +862,8 @@ int kn_video_reader_deinterlaced(const kn_video_reader *r) { return r->fielded; 
 int kn_video_reader_psf(const kn_video_reader *r) { return r->psf; }
 
 int kn_video_reader_transparent(const kn_video_reader *r) { return !r->is_dir && r->d.transparent; }
+
+int kn_video_reader_has_alpha(const kn_video_reader *r) { return r->has_alpha; }
 
 double kn_video_reader_start(const kn_video_reader *r) {
     return r->is_dir || r->pts0 == AV_NOPTS_VALUE ? NAN : (double)r->pts0 * av_q2d(r->d.tb);

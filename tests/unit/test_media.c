@@ -612,6 +612,120 @@ TEST(video_codec_errors) {
     kn_video_free(&v);
 }
 
+/* RGBA frame f of 40x30: a gradient, and an alpha that is 0 left of a square moving right, 255 on it
+ * and a ramp (0..255 down the rows) elsewhere. */
+static void rgba_frame(uint8_t *px, int f) {
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++) {
+            uint8_t *p = px + ((size_t)y * 40 + x) * 4;
+            p[0] = (uint8_t)(40 + 4 * x); p[1] = (uint8_t)(30 + 6 * y); p[2] = (uint8_t)(200 - 2 * (x + y));
+            int on = x >= 8 + 4 * f && x < 20 + 4 * f && y >= 8 && y < 20;
+            p[3] = on ? 255 : x < 4 + 4 * f ? 0 : (uint8_t)(y * 255 / 29);
+        }
+}
+
+/* Frames written with alpha keep it where the format holds it: read back as the alpha itself
+ * (KN_ALPHA_MATTE), exactly for PNG frames and FFV1, by whole pixels for a GIF (below half opaque is
+ * transparent), nearly for ProRes 4444 and VP9; the colour comes back too. Formats that hold none
+ * refuse the option, and say so beforehand. */
+TEST(video_writer_keeps_alpha) {
+    kn_error err;
+    const struct { const char *name, *codec; double alpha_mae, colour_mae; const char *pix; } c[] = {
+        {"alpha_frames/", NULL, 0, 0, NULL},           {"alpha.gif", NULL, 0, 8, "bgra"},
+        {"alpha.webm", NULL, 2, 6, "yuv420p"},          {"alpha_vp9.mkv", "vp9", 2, 6, "yuv420p"},
+        {"alpha_ffv1.mkv", "ffv1", 0, 0, "bgra"},       {"alpha_prores.mov", "prores", 0.6, 1, "yuva444p12le"},
+    };
+    uint8_t *px = malloc((size_t)40 * 30 * 4 * 4), *buf = malloc((size_t)40 * 30 * 3);
+    REQUIRE(px && buf);
+    for (int f = 0; f < 4; f++) rgba_frame(px + (size_t)f * 40 * 30 * 4, f);
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char p[512];
+        path_in(p, sizeof p, c[i].name);
+        kn_video_encoding e = {c[i].codec, -1};
+        CHECKF(kn_video_writer_holds_alpha(p, &e), "%s", c[i].name);
+        kn_video_writer_opts o = {.encoding = &e, .alpha = 1};
+        kn_video_writer *vw;
+        kn_status st = kn_video_writer_open_with(p, 40, 30, 8.f, &o, &vw, &err);
+        CHECKF(st == KN_OK, "%s: %s", c[i].name, err.msg);
+        if (st) continue;
+        CHECK(kn_video_writer_channels(vw) == 4);
+        for (int f = 0; !st && f < 4; f++) st = kn_video_writer_add(vw, px + (size_t)f * 40 * 30 * 4, &err);
+        if (!st) st = kn_video_writer_finish(vw, &err);
+        else kn_video_writer_abort(vw);
+        CHECKF(st == KN_OK, "%s: %s", c[i].name, err.msg);
+        for (int matte = 0; matte < 2 && !st; matte++) {   /* the colour as stored, then the alpha */
+            kn_video_reader_opts ro = {.alpha = matte ? KN_ALPHA_MATTE : KN_ALPHA_STRAIGHT};
+            kn_video_reader *rd;
+            REQUIRE(kn_video_reader_open_with(p, &ro, &rd, &err) == KN_OK);
+            CHECKF(kn_video_reader_has_alpha(rd), "%s: no alpha read back", c[i].name);
+            double worst = 0;
+            int n = 0, got = 1, partial = 0;
+            while (got && kn_video_reader_next(rd, buf, &got, &err) == KN_OK && got) {
+                double s = 0;
+                for (size_t q = 0; q < (size_t)40 * 30; q++) {
+                    const uint8_t *w = px + ((size_t)n * 40 * 30 + q) * 4;
+                    int want = matte && !strcmp(c[i].name, "alpha.gif") ? (w[3] < 128 ? 0 : 255) : w[3];
+                    for (int k = 0; k < 3; k++) {
+                        if (matte) { s += abs(buf[3 * q + k] - want); continue; }
+                        if (w[3] >= 128 || c[i].colour_mae == 0) s += abs(buf[3 * q + k] - w[k]);   /* a GIF keeps no colour where clear */
+                    }
+                    if (matte) partial |= buf[3 * q] > 0 && buf[3 * q] < 255;
+                }
+                s /= 40.0 * 30 * 3;
+                if (s > worst) worst = s;
+                n++;
+            }
+            double limit = matte ? c[i].alpha_mae : c[i].colour_mae;
+            CHECKF(n == 4 && worst <= limit, "%s (%s): %d frames, mean abs error %.3f > %.3f", c[i].name,
+                   matte ? "alpha" : "colour", n, worst, limit);
+            if (matte) CHECKF(partial == (strcmp(c[i].name, "alpha.gif") != 0), "%s: partly transparent pixels %s",
+                              c[i].name, partial ? "kept" : "lost");
+            if (matte) printf("# %s: alpha mean abs error %.3f\n", c[i].name, worst);
+            kn_video_reader_close(rd);
+        }
+        probe pr;
+        if (c[i].pix) {
+            CHECK(ffprobe(p, &pr) == 0);
+            CHECKF(!strcmp(pr.pix_fmt, c[i].pix), "%s: pix_fmt %s", c[i].name, pr.pix_fmt);
+        }
+    }
+    /* formats that hold none */
+    const struct { const char *name, *codec; } no[] = {{"na.mp4", NULL}, {"na_vp9.mp4", "vp9"}, {"na_av1.webm", "av1"},
+                                                       {"na.y4m", NULL}, {"na.avi", NULL}, {"na_h265.mkv", "h265"}};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        char p[512];
+        path_in(p, sizeof p, no[i].name);
+        kn_video_encoding e = {no[i].codec, -1};
+        CHECKF(!kn_video_writer_holds_alpha(p, &e), "%s", no[i].name);
+        kn_video_writer_opts o = {.encoding = &e, .alpha = 1};
+        kn_video_writer *vw = NULL;
+        kn_status st = kn_video_writer_open_with(p, 40, 30, 8.f, &o, &vw, &err);
+        CHECKF(st == KN_EUNSUPPORTED && strstr(err.msg, "holds no transparency"), "%s: %d '%s'", no[i].name, (int)st,
+               err.msg);
+        if (!st) kn_video_writer_abort(vw);
+        CHECKF(!file_exists(p), "%s left behind", p);
+    }
+    /* a PNG frame's alpha: composited over black by default, as stored, or as grey */
+    char f0[600];
+    path_in(f0, sizeof f0, "alpha_frames/00001.png");
+    kn_image img;
+    int has;
+    const uint8_t *w = px + ((size_t)40 * 30 + 35) * 4;   /* frame 1, pixel (35, 0): alpha 0 in the ramp's top row */
+    const uint8_t *h = px + ((size_t)40 * 30 + 29 * 40 + 35) * 4;   /* (35, 29): opaque */
+    REQUIRE(kn_image_read_as(f0, KN_ALPHA_OVER_BLACK, &img, &has, &err) == KN_OK);
+    CHECK(has && img.rgb[35 * 3] == 0 && img.rgb[(29 * 40 + 35) * 3] == h[0]);
+    kn_image_free(&img);
+    REQUIRE(kn_image_read_as(f0, KN_ALPHA_STRAIGHT, &img, &has, &err) == KN_OK);
+    CHECK(img.rgb[35 * 3] == w[0] && img.rgb[35 * 3 + 2] == w[2]);
+    kn_image_free(&img);
+    REQUIRE(kn_image_read_as(f0, KN_ALPHA_MATTE, &img, &has, &err) == KN_OK);
+    CHECK(img.rgb[35 * 3] == 0 && img.rgb[(29 * 40 + 35) * 3 + 1] == 255);
+    kn_image_free(&img);
+    CHECK(count_entries(g_dir, ".tmp-") == 0);
+    free(px);
+    free(buf);
+}
+
 TEST(video_mp4) { roundtrip(T_, "a.mp4", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
 TEST(video_mp4_ntsc) { roundtrip(T_, "ntsc.mp4", "h264", "yuv420p", 30000.f / 1001.f, "30000/1001", 2.0, 0); }
 TEST(video_webm) { roundtrip(T_, "a.webm", "vp9", "yuv420p", 12.f, "12/1", 3.0, 0); }
@@ -1510,6 +1624,7 @@ TEST_MAIN_BEGIN
     RUN(video_codec_prores_mov);
     RUN(video_codec_sizes_and_crf);
     RUN(video_codec_errors);
+    RUN(video_writer_keeps_alpha);
     RUN(video_y4m_header_and_probe);
     RUN(video_png_folder);
     RUN(video_reader_errors);
