@@ -133,17 +133,32 @@ check "--format that is not an extension exits 2" exits 2 "$K" interpolate "$T/i
 check "a TMPDIR that does not exist: exit 1, naming it" bash -c "cat '$T/in.mp4' | TMPDIR='$T/nowhere' '$K' interpolate - -o '$T/nowhere.mp4' --factor 2 2>'$T/err.log'; [ \$? -eq 1 ] && grep -q '$T/nowhere' '$T/err.log' && [ ! -e '$T/nowhere.mp4' ]"
 check "the temporary folder is gone after each of them" test -z "$(ls -A "$T/tmp")"
 
-# --- transparency: the engine moves colour only, so a transparent input (a GIF sticker) says that
-# its output has none; an input whose alpha is opaque throughout says nothing
+# --- transparency: kept where OUT holds it (its alpha interpolated as a video of its own), and a note
+# where it is not; an input whose alpha is opaque throughout says nothing
 ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,30),0,255)'" \
   -vf "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse=alpha_threshold=128" "$T/sticker.gif"
 ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1" -pix_fmt yuva444p10le -c:v prores_ks -profile:v 4444 "$T/opaque.mov"
-check "a transparent GIF is interpolated" bash -c "'$K' interpolate '$T/sticker.gif' -o '$T/sticker2.gif' --factor 2 2> '$T/alpha.log'"
-check "  ... with a note that the output has no transparency" grep -q "sticker.gif is partly transparent (alpha): .*sticker2.gif has no transparency" "$T/alpha.log"
+alpha_values() {  # alpha_values FILE X W [DECODER]: the distinct alpha values of columns X..X+W-1 of every frame
+  ffmpeg -v error ${4:+-c:v $4} -i "$1" -vf "format=rgba,alphaextract,crop=$3:ih:$2:0,format=gray" -f rawvideo - |
+    od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' | sort -un | tr '\n' ' '
+}
+"$K" interpolate "$T/sticker.gif" -o "$T/sticker2.gif" --factor 2 2> "$T/alpha.log"
+check "a transparent GIF is interpolated, keeping its transparency, with no note" bash -c "[ -s '$T/sticker2.gif' ] && ! grep -q transparen '$T/alpha.log'"
+check "  ... its 15 frames clear where the input is, opaque elsewhere" test "$(probe "$T/sticker2.gif" nb_read_frames) $(alpha_values "$T/sticker2.gif" 0 28)/ $(alpha_values "$T/sticker2.gif" 32 64)" = "15 0 / 255 "
+"$K" interpolate "$T/sticker.gif" -o "$T/sticker3.gif" --factor 2 --no-alpha 2> "$T/alpha.log"
+check "--no-alpha: a note saying OUT is opaque, and it is" bash -c "grep -q 'sticker.gif is partly transparent (alpha): .*sticker3.gif has no transparency.*not asked for' '$T/alpha.log' && [ '$(alpha_values "$T/sticker3.gif" 0 96)' = '255 ' ]"
 ffmpeg -v error -f lavfi -i "color=c=black@0.0:s=64x48:d=1,format=rgba,drawbox=x=10:y=10:w=20:h=20:c=red@1:t=fill" \
   -vf "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse" -c:v png -pix_fmt pal8 "$T/pal8.mov"
-check "palette frames with a transparent entry (PNG in QuickTime): the same note" bash -c "'$K' interpolate '$T/pal8.mov' -o '$T/pal8.mp4' --factor 2 2>&1 | grep -q 'pal8.mov is partly transparent (alpha)'"
+check "palette frames with a transparent entry (PNG in QuickTime) into .mp4: a note that it holds none" bash -c "'$K' interpolate '$T/pal8.mov' -o '$T/pal8.mp4' --factor 2 2>&1 | grep -q 'pal8.mov is partly transparent (alpha): .*its format holds none'"
+"$K" interpolate "$T/pal8.mov" -o "$T/pal8.webm" --factor 2 2>/dev/null && "$K" interpolate "$T/pal8.webm" -o "$T/pal8png/" --factor 1 2>/dev/null
+check "  ... into .webm: VP9 with alpha, which Kinora reads back (libvpx) into RGBA PNG frames" test "$(probe "$T/pal8png/00003.png" pix_fmt) $(alpha_values "$T/pal8.webm" 0 6 libvpx-vp9)" = "rgba 0 "
 check "ProRes 4444 whose alpha is opaque: no such note" bash -c "'$K' interpolate '$T/opaque.mov' -o '$T/opaque2.mp4' --factor 2 2>&1 | grep -q 'transparen' && exit 1; [ -s '$T/opaque2.mp4' ]"
+"$K" interpolate "$T/opaque.mov" -o "$T/opaque2.mov" --factor 2 --codec prores 2>/dev/null
+check "  ... and --codec prores writes 422 HQ from it, as from any opaque input" test "$(probe "$T/opaque2.mov" pix_fmt)" = yuv422p10le
+ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,20+4*N),0,255)'" \
+  -pix_fmt yuva444p10le -c:v prores_ks -profile:v 4444 "$T/clear.mov"
+"$K" interpolate "$T/clear.mov" -o "$T/clear2.mov" --factor 2 --codec prores 2>/dev/null
+check "transparent ProRes 4444 with --codec prores: 4444 again, clear where every input frame is" test "$(probe "$T/clear2.mov" pix_fmt) $(alpha_values "$T/clear2.mov" 0 20)" = "yuva444p12le 0 "
 
 # --- a display matrix (a phone's portrait video is stored sideways): frames come out upright, as
 # the ffmpeg tool shows them: the stored frames turned by the matrix's rotation (counter-clockwise

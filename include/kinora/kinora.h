@@ -145,6 +145,9 @@ typedef struct kn_interpolate_params {
     int deinterlace;     /* files: an interlaced video becomes a frame per field, each at its own time (1) */
     int audio;           /* files: the input's sound is kept, copied or re-encoded for OUT's format (1) */
     int subtitles;       /* files: its subtitles, their fonts and its chapters are kept where OUT holds them (1) */
+    int transparency;    /* files: where IN has transparency and OUT can hold it (a PNG folder, a GIF, .webm,
+                            ProRes or FFV1), OUT keeps it: the alpha is interpolated as a video of its own,
+                            which about doubles the time (1) */
     kn_video_encoding encoding;   /* files: OUT's codec and crf ({NULL, -1}: its format's own) */
     double max_memory;   /* files: bytes the job may hold; more is refused before it starts (and a GIF,
                             which keeps every frame, stops once it would need more); 0 = the memory
@@ -158,7 +161,8 @@ typedef struct kn_interpolate_params {
     void *note_user;
     const volatile int *cancel;   /* optional: nonzero cancels (KN_ECANCELLED) at the next frame */
 } kn_interpolate_params;
-/* factor 2, one thread, files keeping sound, subtitles and deinterlacing, OUT's own codec; no callbacks. */
+/* factor 2, one thread, files keeping sound, subtitles, transparency and deinterlacing, OUT's own codec; no
+ * callbacks. */
 void kn_interpolate_params_default(kn_interpolate_params *p);
 
 typedef struct kn_interpolate_result {

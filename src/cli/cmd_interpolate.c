@@ -23,7 +23,8 @@
 
 static void interpolate_usage(FILE *f) {
     fprintf(f, "usage: kinora interpolate IN -o OUT (--factor N | --fps F) [--threads N] [--input-fps F] [--max-memory GB]\n"
-               "       [--no-audio] [--no-subtitles] [--no-deinterlace] [--format EXT] [--codec NAME] [--crf N]\n"
+               "       [--no-audio] [--no-subtitles] [--no-alpha] [--no-deinterlace] [--format EXT] [--codec NAME]\n"
+               "       [--crf N]\n"
                "  IN, OUT   a video FFmpeg reads/writes (.mp4 .mkv .mov .webm .gif .y4m .avi ...) or PNG frames\n"
                "            (OUT: a path ending in '/' or an existing empty folder; never IN itself)\n"
                "            IN '-' reads the standard input (or a pipe); OUT '-' writes the standard output,\n"
@@ -46,15 +47,19 @@ static void interpolate_usage(FILE *f) {
                "  --no-subtitles  leave the input's subtitles, their attached fonts and its chapters out (by\n"
                "            default they are kept where OUT holds them: copied, or text subtitles re-encoded, as\n"
                "            SubRip into .mp4)\n"
+               "  --no-alpha  make OUT opaque, its pixels the colour stored under the input's alpha (by default a\n"
+               "            transparent input (a GIF sticker, ProRes 4444, VP9 with alpha, RGBA PNG frames) keeps\n"
+               "            its transparency where OUT holds it: a PNG folder, a GIF, .webm, or --codec prores or\n"
+               "            ffv1 in .mov or .mkv; the alpha is interpolated too, which about doubles the time)\n"
                "  OUT keeps the input's pixel shape (a DVD's stretched pixels), colour primaries and transfer, and\n"
                "            tags (title, creation time, place, the sound's language), where its format holds them\n"
                "  --max-memory GB  refuse, before interpolating, a job whose frames in memory (10 input frames,\n"
                "            the output frames of one pair, 3 waiting for the writer) and working buffers need\n"
                "            more (default: the memory available; the video's length does not count), and stop\n"
                "            a GIF, which keeps every frame, once its frames would need more\n"
-               "  --codec NAME  OUT's codec: h264, h265, vp9, av1, ffv1 (lossless RGB) or prores (422 HQ, 10-bit),\n"
-               "            where its container holds it (.mkv holds all); default: the container's own (H.264\n"
-               "            in .mp4 .mkv .mov, VP9 in .webm)\n"
+               "  --codec NAME  OUT's codec: h264, h265, vp9, av1, ffv1 (lossless RGB) or prores (422 HQ, 10-bit;\n"
+               "            4444 where the input's alpha is kept), where its container holds it (.mkv holds\n"
+               "            all); default: the container's own (H.264 in .mp4 .mkv .mov, VP9 in .webm)\n"
                "  --crf N   the codec's constant quality, lower is better and larger (h264, h265: 0..51,\n"
                "            default 18 and 20; vp9, av1: 0..63, default 30; ffv1 and prores take none)\n");
 }
@@ -94,7 +99,7 @@ static void on_note(void *user, const char *text) {
 typedef struct {
     long factor, threads;
     double fps, max_memory, input_fps;
-    int no_audio, no_subtitles, no_deinterlace;
+    int no_audio, no_subtitles, no_deinterlace, no_alpha;
     kn_video_encoding encoding;
 } interp_args;
 
@@ -201,6 +206,7 @@ static int interpolate(const interp_args *o, const char *in_path, const char *ou
     p.deinterlace = !o->no_deinterlace;
     p.audio = !o->no_audio;
     p.subtitles = !o->no_subtitles;
+    p.transparency = !o->no_alpha;
     p.encoding = o->encoding;
     p.max_memory = o->max_memory * 1e9;
     p.in_name = in;
@@ -237,6 +243,7 @@ int kn_cmd_interpolate(int argc, char **argv) {
         else if (!strcmp(a, "--no-audio")) o.no_audio = 1;
         else if (!strcmp(a, "--no-deinterlace")) o.no_deinterlace = 1;
         else if (!strcmp(a, "--no-subtitles")) o.no_subtitles = 1;
+        else if (!strcmp(a, "--no-alpha")) o.no_alpha = 1;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!val) { fprintf(stderr, "kinora: %s needs a value\n", a); return 2; }
             out = val; i++;

@@ -6,8 +6,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "core/core.h"
 #include "interp/interp.h"
 #include "io/io.h"
@@ -18,7 +20,7 @@ void kn_interpolate_params_default(kn_interpolate_params *p) {
     memset(p, 0, sizeof *p);
     p->factor = 2;
     p->threads = 1;
-    p->deinterlace = p->audio = p->subtitles = 1;
+    p->deinterlace = p->audio = p->subtitles = p->transparency = 1;
     p->encoding.crf = -1;
 }
 
@@ -218,9 +220,98 @@ static double frame_time(const timed_reader *c, long long k, int factor) {
     return j ? t + (c->times[i + 1] - t) * (double)j / factor : t;
 }
 
+/* ---- transparency: IN's alpha interpolated as a video of its own ----
+ * The engine moves colour. Where IN has alpha and OUT holds it, a second reader hands out IN's alpha as
+ * grey frames (KN_ALPHA_MATTE: the same frames at the same times), a first run of the engine
+ * interpolates them, and each of its output frames is OUT's frame of the same number, so the colour
+ * run's frames are written with it. Each run estimates its own flows: the alpha's follow the outline,
+ * which is where the alpha changes. */
+
+/* The alpha of every output frame, a byte a pixel, kept in a temporary file beside OUT that is removed
+ * as soon as it is made (nothing is left behind, whatever happens). */
+typedef struct {
+    FILE *f;
+    size_t px;            /* pixels a frame */
+    uint8_t *frame;       /* one frame's alpha */
+    long long n;          /* frames written (then read back) */
+    int transparent;      /* an input pixel had alpha below opaque */
+    const kn_interpolate_params *p;
+    const char *name;     /* OUT, for messages */
+    timed_reader *src;    /* the reader of IN's alpha */
+} alpha_frames;
+
+static kn_status alpha_source(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
+    alpha_frames *a = user;
+    kn_status st = from_reader(a->src, rgb, time, got, err);
+    for (size_t i = 0; !st && *got && !a->transparent && i < a->px; i++) a->transparent = rgb[3 * i] < 255;
+    return st;
+}
+
+static kn_status alpha_sink(void *user, long long k, const uint8_t *rgb, kn_error *err) {
+    (void)k;
+    alpha_frames *a = user;
+    if (cancelled(a->p)) return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
+    for (size_t i = 0; i < a->px; i++) a->frame[i] = rgb[3 * i];
+    if (fwrite(a->frame, 1, a->px, a->f) != a->px)
+        return kn_fail(err, KN_EIO, "%s: cannot keep the interpolated alpha in a temporary file beside it: %s",
+                       a->name, strerror(errno));
+    a->n++;
+    return KN_OK;
+}
+
+static void alpha_close(alpha_frames *a) {
+    if (a->f) fclose(a->f);
+    a->f = NULL;
+    free(a->frame);
+    a->frame = NULL;
+}
+
+/* The alpha pass: IN's alpha interpolated into a->f (opened here beside out_path), as the colour will
+ * be (the same engine options, rate and times); a->transparent says whether it had any. */
+static kn_status alpha_pass(const kn_ctx *ctx, const char *in_path, const char *out_path, const kn_video_reader_opts *ro,
+                            const timed_reader *colour, const kn_interpolate_params *p, int w, int h, int factor,
+                            double fps, alpha_frames *a, kn_error *err) {
+    char base[4096], tmp[4200];
+    snprintf(base, sizeof base, "%s", out_path);
+    for (size_t n = strlen(base); n > 1 && base[n - 1] == '/';) base[--n] = 0;   /* a folder's name */
+    strncat(base, ".alpha", sizeof base - strlen(base) - 1);
+    int fd = kn_tmp_open(base, tmp, sizeof tmp);
+    if (fd < 0) return kn_fail(err, KN_EIO, "%s: cannot create a temporary file beside it for the alpha: %s", a->name,
+                               strerror(errno));
+    unlink(tmp);
+    a->px = (size_t)w * h;
+    if (!(a->f = fdopen(fd, "w+b"))) { close(fd); return kn_fail(err, KN_EIO, "%s: %s", a->name, strerror(errno)); }
+    if (!(a->frame = malloc(a->px))) return kn_fail(err, KN_ENOMEM, "%s: out of memory", a->name);
+    kn_video_reader_opts mo = *ro;
+    mo.alpha = KN_ALPHA_MATTE;
+    timed_reader src = {.fps = colour->fps, .timed = colour->timed};
+    kn_status st = kn_video_reader_open_with(in_path, &mo, &src.rd, err);
+    a->src = &src;
+    counted_source cs = {p, alpha_source, a, 0};
+    if (!st)
+        st = kn_interp_stream(ctx, NULL, w, h, colour->fps, from_source, &cs, factor, fps, alpha_sink, a, NULL, err);
+    kn_video_reader_close(src.rd);
+    free(src.times);
+    a->src = NULL;
+    if (!st && (fflush(a->f) != 0 || fseek(a->f, 0, SEEK_SET) != 0))
+        st = kn_fail(err, KN_EIO, "%s: cannot read back the interpolated alpha: %s", a->name, strerror(errno));
+    return st;
+}
+
+/* Output frame k's alpha (the alpha pass's frame k) beside its colour rgb, into rgba. */
+static kn_status alpha_join(alpha_frames *a, const uint8_t *rgb, uint8_t *rgba, kn_error *err) {
+    if (fread(a->frame, 1, a->px, a->f) != a->px)
+        return kn_fail(err, KN_EINTERNAL, "%s: the alpha pass made %lld frames, fewer than the colour's", a->name, a->n);
+    for (size_t i = 0; i < a->px; i++) {
+        memcpy(rgba + 4 * i, rgb + 3 * i, 3);
+        rgba[4 * i + 3] = a->frame[i];
+    }
+    return KN_OK;
+}
+
 /* Output frames go to the writer's thread; a writer that keeps them (GIF) takes at most limit, so the
  * budget is kept as the frames come (their number is known only at the end). With src, a factor's
- * frames are written at the input's times (frame_time). */
+ * frames are written at the input's times (frame_time). With alpha, each goes with its alpha. */
 typedef struct {
     kn_video_pipe *pipe;
     long long n, limit;
@@ -228,6 +319,8 @@ typedef struct {
     double budget;
     const timed_reader *src;
     int factor;
+    alpha_frames *alpha;
+    uint8_t *rgba;        /* alpha: the frame being written */
 } piped_writer;
 static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error *err) {
     piped_writer *c = user;
@@ -235,7 +328,9 @@ static kn_status to_writer(void *user, long long k, const uint8_t *rgb, kn_error
         return kn_fail(err, KN_ENOMEM, "%s: a GIF keeps every frame until it is finished, and %lld frames are "
                        "already as much as the %.2f GB of memory allow; write a video or PNG folder instead",
                        c->name, c->n, c->budget / 1e9);
-    kn_status st = kn_video_pipe_add(c->pipe, rgb, c->src ? frame_time(c->src, k, c->factor) : NAN, err);
+    kn_status st = c->alpha ? alpha_join(c->alpha, rgb, c->rgba, err) : KN_OK;
+    if (!st) st = kn_video_pipe_add(c->pipe, c->alpha ? c->rgba : rgb, c->src ? frame_time(c->src, k, c->factor) : NAN,
+                                    err);
     c->n += !st;
     return st;
 }
@@ -314,7 +409,9 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     int factor = p->factor;
     double fps = p->fps;
     timed_reader src = {0};
-    kn_video_reader_opts ro = {.deinterlace = p->deinterlace};
+    /* where OUT may keep IN's transparency, a PNG frame's colour is read as stored, not over black */
+    int keep_alpha = p->transparency && kn_video_writer_holds_alpha(out_path, &p->encoding);
+    kn_video_reader_opts ro = {.deinterlace = p->deinterlace, .alpha = keep_alpha ? KN_ALPHA_STRAIGHT : KN_ALPHA_OVER_BLACK};
     if ((st = kn_video_reader_open_with(in_path, &ro, &src.rd, err))) return st;
     int w, h;
     float in_fps;
@@ -330,6 +427,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     kn_pool *pool = NULL;
     kn_ctx ctx;
     piped_writer dst = {.limit = LLONG_MAX, .name = out, .budget = budget, .factor = factor};
+    alpha_frames alpha = {.p = p, .name = out};
     counted_sink cs = {p, to_writer, &dst, 0, 0};
     long long dropped = 0;
     /* a factor keeps a video's timing: its output frames go at the input's times (a steady input's
@@ -351,7 +449,6 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
                      p->max_memory > 0 ? "allowed (max_memory, --max-memory)" : "available on this machine");
         goto done;
     }
-    if (budget > 0 && kn_video_writer_keeps_frames(out_path)) dst.limit = (long long)((budget - need) / (3.0 * w * h));
     double out_fps = factor > 0 ? in_fps * (double)factor : fps;
     long long nin = kn_video_reader_frames(src.rd);   /* as the file says; 0 when it does not */
     cs.expected = nin > 0 ? kn_interp_video_frames((int)(nin < INT_MAX ? nin : INT_MAX), in_fps, factor, fps) : 0;
@@ -364,6 +461,20 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     if (!kn_video_path_is_folder(in_path)) wo.tags_from = in_path;   /* title, creation time, place, language */
     note_fields(p, in, src.rd, in_fps);
     if ((st = kn_ctx_open(p->threads, &pool, &ctx, err))) goto done;
+    /* the alpha first, so that OUT is opened knowing whether it has any (a GIF's palette always does) */
+    if (keep_alpha && !fielded && kn_video_reader_has_alpha(src.rd) &&
+        (st = alpha_pass(&ctx, in_path, out_path, &ro, &src, p, w, h, factor, fps, &alpha, err)))
+        goto done;
+    if (alpha.transparent) {
+        wo.alpha = 1;
+        dst.alpha = &alpha;
+        if (!(dst.rgba = malloc((size_t)w * h * 4))) {
+            st = kn_fail(err, KN_ENOMEM, "%s: out of memory", out);
+            goto done;
+        }
+    }
+    if (budget > 0 && kn_video_writer_keeps_frames(out_path))
+        dst.limit = (long long)((budget - need) / ((wo.alpha ? 4.0 : 3.0) * w * h));
     kn_video_writer *vw = NULL;
     st = kn_video_writer_open_with(out_path, w, h, (float)out_fps, &wo, &vw, err);
     if (!st && kn_video_writer_audio_note(vw)[0]) note(p, "%s: %s", out, kn_video_writer_audio_note(vw));
@@ -374,12 +485,18 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
         st = kn_interp_stream(&ctx, NULL, w, h, in_fps, from_source, &cr, factor, fps, to_sink, &cs, &dropped, err);
     }
     if (!st) { st = kn_video_pipe_finish(dst.pipe, err); dst.pipe = NULL; }
-    if (!st && kn_video_reader_transparent(src.rd))   /* the engine moves colour only */
-        note(p, "%s is partly transparent (alpha): %s has no transparency, its pixels the colour stored under "
-                "the input's", in, out);
+    if (!st && !alpha.transparent && kn_video_reader_transparent(src.rd))   /* said why it was not kept */
+        note(p, "%s is partly transparent (alpha): %s has no transparency, its pixels the colour stored under the "
+                "input's (%s)", in, out,
+             !p->transparency ? "transparency not asked for"
+             : fielded        ? "an interlaced video's alpha is not kept"
+                              : "its format holds none; a PNG folder, a GIF, .webm, or ProRes or FFV1 in .mov or "
+                                ".mkv would");
     if (res) *res = (kn_interpolate_result){w, h, src.n, dst.n, dropped, in_fps, out_fps};
 done:
     kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */
+    alpha_close(&alpha);
+    free(dst.rgba);
     kn_video_reader_close(src.rd);
     free(src.times);
     kn_pool_destroy(pool);

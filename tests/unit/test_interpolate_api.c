@@ -321,10 +321,112 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     CHECK(system(cmd) == 0);
 }
 
+/* The moving square's frames as RGBA: opaque on the square, half opaque on a band at the bottom,
+ * transparent elsewhere (the texture stored under it). */
+static uint8_t *with_alpha(const kn_video *v) {
+    uint8_t *px = malloc((size_t)N * W * H * 4);
+    for (size_t i = 0; px && i < (size_t)N * W * H; i++) {
+        int f = (int)(i / ((size_t)W * H)), x = (int)(i % W), y = (int)(i / W % H);
+        memcpy(px + 4 * i, v->rgb + 3 * i, 3);
+        int in = x >= 10 + 3 * f && x < 26 + 3 * f && y >= 12 + f && y < 28 + f;
+        px[4 * i + 3] = in ? 255 : y >= H - 6 ? 128 : 0;
+    }
+    return px;
+}
+
+/* The frames of a PNG folder, read as mode says. */
+static kn_status read_as(const char *dir, kn_alpha_mode mode, kn_video *v, int *has_alpha, kn_error *err) {
+    kn_video_reader_opts o = {.alpha = mode};
+    kn_video_reader *rd;
+    kn_status st = kn_video_reader_open_with(dir, &o, &rd, err);
+    if (st) return st;
+    *has_alpha = kn_video_reader_has_alpha(rd);
+    v->width = W; v->height = H; v->nframes = 0; v->fps = 10;
+    v->rgb = malloc((size_t)4 * N * W * H * 3);
+    int got = 1;
+    while (!st && got && v->nframes < 4 * N) {
+        st = kn_video_reader_next(rd, v->rgb + (size_t)v->nframes * W * H * 3, &got, err);
+        v->nframes += !st && got;
+    }
+    kn_video_reader_close(rd);
+    return st;
+}
+
+/* A transparent input keeps its transparency where OUT holds it: OUT's alpha is the engine's frames of
+ * IN's alpha taken as grey frames, and its colour the engine's frames of the colour as stored, both
+ * byte for byte; without transparency asked for, OUT has none. Where the alpha cannot be kept beside
+ * OUT (a full disk), the job fails naming OUT and leaves nothing. */
+TEST(transparency_is_interpolated_beside_the_colour) {
+    kn_video in = moving_square(), matte = in, ref_colour = {0}, ref_alpha = {0}, back = {0};
+    uint8_t *rgba = with_alpha(&in);
+    REQUIRE(in.rgb && rgba);
+    char dir[] = "/tmp/kn-interp-alpha-XXXXXX", src[128], dst[128], opaque[128], cmd[256];
+    REQUIRE(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/in/", dir);
+    snprintf(dst, sizeof dst, "%s/out/", dir);
+    snprintf(opaque, sizeof opaque, "%s/opaque/", dir);
+    kn_error err = {0};
+    kn_video_writer_opts wo = {.alpha = 1};
+    kn_video_writer *vw;
+    REQUIRE(kn_video_writer_open_with(src, W, H, 0, &wo, &vw, &err) == KN_OK);
+    for (int f = 0; f < N; f++) REQUIRE(kn_video_writer_add(vw, rgba + (size_t)f * W * H * 4, &err) == KN_OK);
+    REQUIRE(kn_video_writer_finish(vw, &err) == KN_OK);
+    matte.rgb = malloc((size_t)N * W * H * 3);
+    REQUIRE(matte.rgb);
+    for (size_t i = 0; i < (size_t)N * W * H; i++) matte.rgb[3 * i] = matte.rgb[3 * i + 1] = matte.rgb[3 * i + 2] = rgba[4 * i + 3];
+    kn_interpolate_params p;
+    kn_interpolate_params_default(&p);
+    REQUIRE(kn_interpolate(&in, &p, &ref_colour, &err) == KN_OK);
+    REQUIRE(kn_interpolate(&matte, &p, &ref_alpha, &err) == KN_OK);
+    kn_interpolate_result r;
+    REQUIRE(kn_interpolate_file(src, dst, &p, &r, &err) == KN_OK);
+    CHECK(r.frames_out == 2 * N - 1);
+    int has = 0;
+    REQUIRE(read_as(dst, KN_ALPHA_MATTE, &back, &has, &err) == KN_OK);
+    CHECK(has && back.nframes == ref_alpha.nframes &&
+          !memcmp(back.rgb, ref_alpha.rgb, (size_t)ref_alpha.nframes * frame_bytes()));
+    /* between frames 0 and 1 the square is 1.5 px further right: opaque in its middle, clear far off */
+    const uint8_t *mid = back.rgb + frame_bytes();
+    CHECK(mid[(20 * W + 19) * 3] == 255 && mid[(4 * W + 50) * 3] == 0 && abs(mid[((H - 2) * W + 50) * 3] - 128) <= 1);
+    kn_video_free(&back);
+    REQUIRE(read_as(dst, KN_ALPHA_STRAIGHT, &back, &has, &err) == KN_OK);
+    CHECK(back.nframes == ref_colour.nframes && !memcmp(back.rgb, ref_colour.rgb, (size_t)ref_colour.nframes * frame_bytes()));
+    kn_video_free(&back);
+    p.transparency = 0;
+    REQUIRE(kn_interpolate_file(src, opaque, &p, &r, &err) == KN_OK);
+    REQUIRE(read_as(opaque, KN_ALPHA_STRAIGHT, &back, &has, &err) == KN_OK);
+    CHECK(!has && back.nframes == 2 * N - 1);
+    kn_video_free(&back);
+    /* the alpha's temporary file beside OUT cannot grow: the job fails naming OUT, nothing is left */
+    p.transparency = 1;
+    snprintf(dst, sizeof dst, "%s/full/", dir);
+    struct rlimit old_lim, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_lim) == 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old_lim;
+    lim.rlim_cur = 8000;   /* less than the 11 frames' alpha, 3 kB each */
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    kn_status st = kn_interpolate_file(src, dst, &p, NULL, &err);
+    setrlimit(RLIMIT_FSIZE, &old_lim);
+    signal(SIGXFSZ, old_sig);
+    CHECKF(st == KN_EIO && strstr(err.msg, "full") && strstr(err.msg, "alpha"), "status %d: %s", st, err.msg);
+    CHECK(access(dst, F_OK) != 0);
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q tmp-", dir);
+    CHECK(system(cmd) != 0);
+    kn_video_free(&ref_colour);
+    kn_video_free(&ref_alpha);
+    free(matte.rgb);
+    free(in.rgb);
+    free(rgba);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 TEST_MAIN_BEGIN
 RUN(in_memory_gives_the_engines_frames);
 RUN(stream_gives_the_same_frames_with_progress_and_cancel);
 RUN(bad_requests_name_what_is_wrong);
 RUN(an_output_rate_fills_gaps_up_to_an_hour);
 RUN(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure);
+RUN(transparency_is_interpolated_beside_the_colour);
 TEST_MAIN_END
