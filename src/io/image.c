@@ -105,7 +105,6 @@ static kn_status read_png(const char *path, FILE *f, kn_alpha_mode mode, kn_imag
     png_read_image(png, rows);
     png_read_end(png, NULL);
     if (ch == 4) rgba_to_rgb(rows_buf, img->rgb, (size_t)w * h, mode);
-    else if (mode == KN_ALPHA_MATTE) memset(img->rgb, 255, (size_t)w * h * 3);   /* opaque */
     *has_alpha = ch == 4;
     png_destroy_read_struct(&png, &info, NULL);
     free(rows_buf); free(rows);
@@ -262,7 +261,7 @@ static kn_status read_jpeg(const char *path, FILE *f, kn_image *img, kn_error *e
 
 kn_status kn_image_read(const char *path, kn_image *img, kn_error *err) {
     int has_alpha;
-    return kn_image_read_as(path, KN_ALPHA_OVER_BLACK, img, &has_alpha, err);
+    return kn_image_read_as(path, KN_ALPHA_DEFAULT, img, &has_alpha, err);
 }
 
 kn_status kn_image_read_as(const char *path, kn_alpha_mode mode, kn_image *img, int *has_alpha, kn_error *err) {
@@ -279,7 +278,8 @@ kn_status kn_image_read_as(const char *path, kn_alpha_mode mode, kn_image *img, 
     else if (n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff) st = read_jpeg(path, f, img, err);
     else st = kn_fail(err, KN_EFORMAT, "%s: not a PNG or JPEG image (unrecognised signature)", path);
     fclose(f);
-    if (!st && mode == KN_ALPHA_MATTE && !*has_alpha) memset(img->rgb, 255, (size_t)img->width * img->height * 3);
+    if (!st && mode == KN_ALPHA_MATTE && !*has_alpha)   /* opaque */
+        memset(img->rgb, 255, (size_t)img->width * img->height * 3);
     return st;
 }
 

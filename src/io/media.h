@@ -12,9 +12,11 @@
 /* PNG or JPEG by content; a JPEG's EXIF orientation is applied, so a phone's photo comes out upright.
  * A PNG's alpha is composited over black. */
 kn_status kn_image_read(const char *path, kn_image *img, kn_error *err);
-/* What becomes of an image's alpha: composited over black (kn_image_read's way), the colour kept as
- * stored, or the alpha itself handed out as grey (R = G = B = alpha; 255 for an image without one). */
-typedef enum kn_alpha_mode { KN_ALPHA_OVER_BLACK, KN_ALPHA_STRAIGHT, KN_ALPHA_MATTE } kn_alpha_mode;
+/* What becomes of an image's or a video's alpha: the long-standing way (an image's colour composited
+ * over black, a video's kept as stored), composited over black (c * a / 255, rounded: the colour
+ * premultiplied by the alpha), the colour kept as stored, or the alpha itself handed out as grey
+ * (R = G = B = alpha; 255 for frames without one). */
+typedef enum kn_alpha_mode { KN_ALPHA_DEFAULT, KN_ALPHA_OVER_BLACK, KN_ALPHA_STRAIGHT, KN_ALPHA_MATTE } kn_alpha_mode;
 /* kn_image_read with the alpha taken as mode says; *has_alpha: the image has an alpha channel (a PNG
  * with one, or with a transparent palette entry or colour). */
 kn_status kn_image_read_as(const char *path, kn_alpha_mode mode, kn_image *img, int *has_alpha, kn_error *err);
@@ -59,11 +61,12 @@ kn_status kn_video_reader_open(const char *path, kn_video_reader **out, kn_error
  * lines kept, the others rebuilt as FFmpeg's yadif=mode=send_field rebuilds them, to the bit), at
  * twice its rate: fps, times and frame count are the fields'. Every frame of such a stream is taken
  * as two fields. */
-/* alpha: KN_ALPHA_OVER_BLACK (0) hands out a video's colour as stored under its alpha and a PNG
- * frame's composited over black, as kn_video_reader_open does; KN_ALPHA_STRAIGHT a PNG frame's colour
- * as stored too; KN_ALPHA_MATTE the alpha instead of the colour, as grey (R = G = B = alpha, 8-bit;
- * 255 where the frames have none), the same frames at the same times, so that a second reader can
- * carry a video's transparency beside its colour. */
+/* alpha: KN_ALPHA_DEFAULT (0) hands out a video's colour as stored under its alpha and a PNG frame's
+ * composited over black, as kn_video_reader_open does; KN_ALPHA_OVER_BLACK composites both over
+ * black (premultiplies), KN_ALPHA_STRAIGHT keeps both as stored; KN_ALPHA_MATTE hands out the alpha
+ * instead of the colour, as grey (R = G = B = alpha, 8-bit; 255 where the frames have none), the same
+ * frames at the same times, so that a second reader can carry a video's transparency beside its
+ * colour. */
 typedef struct kn_video_reader_opts {
     int deinterlace;
     kn_alpha_mode alpha;

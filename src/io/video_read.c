@@ -109,10 +109,10 @@ typedef struct dec {
     int transparent;        /* a frame converted so far had alpha below opaque (its colour is kept alone) */
     uint32_t *alpha_row;    /* one row of alpha values, for looking */
     int alpha_cap;
-    int matte;              /* hand out the alpha as grey instead of the colour (KN_ALPHA_MATTE) */
-    uint8_t *alpha, *alpha_scaled;   /* matte: the frame's alpha, and at the first frame's size */
+    kn_alpha_mode alpha_mode;   /* what becomes of the alpha (kn_video_reader_opts) */
+    uint8_t *alpha, *alpha_scaled;   /* matte or over black: the frame's alpha, and at the first frame's size */
     size_t alpha_bytes, alpha_scaled_bytes;
-    struct SwsContext *alpha_sws;    /* matte: scales the alpha of a frame of another size */
+    struct SwsContext *alpha_sws;    /* scales the alpha of a frame of another size */
 } dec;
 
 static kn_status av_fail(kn_error *err, const char *path, const char *what, int e) {
@@ -256,38 +256,46 @@ static void turn_upright(const dec *d, const uint8_t *stored, int sw, int sh, ui
     kn_rgb_orient(stored, sw, sh, orientation[d->turns], dst);
 }
 
-/* Sets d->transparent once a frame of a format with alpha (a GIF's, ProRes 4444, VP9 with alpha, RGBA
- * PNG frames in a container, a palette with transparent entries) has a pixel below opaque. The frames
- * stay colour only; this is for telling the caller so. Looks no further once one is found. */
-static void look_for_alpha(dec *d, const AVFrame *f) {
-    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
-    if (d->transparent || !desc || !(desc->flags & AV_PIX_FMT_FLAG_ALPHA) ||
-        (desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM)))
-        return;
-    int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0;
-    int c = pal ? 0 : desc->nb_components - 1;   /* a palette's: the index, then its entry's alpha */
-    uint32_t opaque = pal ? 255 : (uint32_t)((1ULL << desc->comp[c].depth) - 1);
-    const uint32_t *palette = pal ? (const uint32_t *)f->data[1] : NULL;   /* native-endian ARGB */
-    if (f->width > d->alpha_cap) {
-        uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)f->width);
-        if (!p) return;   /* only a note depends on it */
-        d->alpha_row = p;
-        d->alpha_cap = f->width;
-    }
-    for (int y = 0; y < f->height && !d->transparent; y++) {
-        av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, 0, 4);
-        for (int x = 0; x < f->width; x++) {
-            uint32_t a = palette ? palette[d->alpha_row[x] & 255] >> 24 : d->alpha_row[x];
-            if (a < opaque) { d->transparent = 1; break; }
-        }
-    }
-}
-
 /* Whether frames of format fmt hold alpha (a palette's entries included). */
 static int format_has_alpha(int fmt) {
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
     return desc && (desc->flags & AV_PIX_FMT_FLAG_ALPHA) &&
            !(desc->flags & (AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM));
+}
+
+/* Row y of f's alpha (f's format holds one: format_has_alpha) into d->alpha_row, which holds f->width
+ * values once alpha_row_room made room; returns the value of opaque (255 for a palette, whose entries'
+ * alpha is looked up, else the component's largest). */
+static uint32_t alpha_row(dec *d, const AVFrame *f, int y) {
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
+    int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0;
+    int c = pal ? 0 : desc->nb_components - 1;   /* a palette's: the index, then its entry's alpha */
+    av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, 0, 4);
+    if (!pal) return (uint32_t)((1ULL << desc->comp[c].depth) - 1);
+    const uint32_t *palette = (const uint32_t *)f->data[1];   /* native-endian ARGB */
+    for (int x = 0; x < f->width; x++) d->alpha_row[x] = palette[d->alpha_row[x] & 255] >> 24;
+    return 255;
+}
+
+static int alpha_row_room(dec *d, int width) {
+    if (width <= d->alpha_cap) return 1;
+    uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)width);
+    if (!p) return 0;
+    d->alpha_row = p;
+    d->alpha_cap = width;
+    return 1;
+}
+
+/* Sets d->transparent once a frame of a format with alpha (a GIF's, ProRes 4444, VP9 with alpha, RGBA
+ * PNG frames in a container, a palette with transparent entries) has a pixel below opaque, for
+ * telling the caller so. Looks no further once one is found. */
+static void look_for_alpha(dec *d, const AVFrame *f) {
+    if (d->transparent || !format_has_alpha(f->format) || !alpha_row_room(d, f->width))
+        return;   /* (without room, only a note is missed) */
+    for (int y = 0; y < f->height && !d->transparent; y++) {
+        uint32_t opaque = alpha_row(d, f, y);
+        for (int x = 0; x < f->width && !d->transparent; x++) d->transparent = d->alpha_row[x] < opaque;
+    }
 }
 
 static kn_status grow(uint8_t **p, size_t *cap, size_t bytes, const char *path, kn_error *err) {
@@ -300,34 +308,22 @@ static kn_status grow(uint8_t **p, size_t *cap, size_t bytes, const char *path, 
 }
 
 /* f's alpha, 8-bit (deeper alpha rounded to 8 bits; a palette's through its entries; 255 for a format
- * without alpha), as grey RGB of sw x sh into out: scaled there (bicubic) when f is of another size. */
-static kn_status matte_into(dec *d, const AVFrame *f, uint8_t *out, int sw, int sh, const char *path, kn_error *err) {
+ * without alpha), at sw x sh into *out (the decoder's buffer): scaled there (bicubic) when f is of
+ * another size. */
+static kn_status alpha_of(dec *d, const AVFrame *f, int sw, int sh, const uint8_t **out, const char *path,
+                          kn_error *err) {
     size_t n = (size_t)f->width * f->height;
     kn_status st = grow(&d->alpha, &d->alpha_bytes, n, path, err);
     if (!st && (f->width != sw || f->height != sh))
         st = grow(&d->alpha_scaled, &d->alpha_scaled_bytes, (size_t)sw * sh, path, err);
-    if (!st && f->width > d->alpha_cap) {
-        uint32_t *p = realloc(d->alpha_row, sizeof *p * (size_t)f->width);
-        if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
-        d->alpha_row = p;
-        d->alpha_cap = f->width;
-    }
+    if (!st && !alpha_row_room(d, f->width)) st = kn_fail(err, KN_ENOMEM, "%s: out of memory", path);
     if (st) return st;
-    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
-    if (!format_has_alpha(f->format)) {
-        memset(d->alpha, 255, n);
-    } else {
-        int pal = (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0, c = pal ? 0 : desc->nb_components - 1;
-        uint32_t max = pal ? 255 : (uint32_t)((1ULL << desc->comp[c].depth) - 1);
-        const uint32_t *palette = pal ? (const uint32_t *)f->data[1] : NULL;   /* native-endian ARGB */
-        for (int y = 0; y < f->height; y++) {
-            av_read_image_line2(d->alpha_row, (const uint8_t **)f->data, f->linesize, desc, 0, y, c, f->width, 0, 4);
-            uint8_t *row = d->alpha + (size_t)y * f->width;
-            for (int x = 0; x < f->width; x++) {
-                uint32_t a = palette ? palette[d->alpha_row[x] & 255] >> 24 : d->alpha_row[x];
-                row[x] = (uint8_t)(((uint64_t)a * 255 + max / 2) / max);
-            }
-        }
+    int has = format_has_alpha(f->format);
+    if (!has) memset(d->alpha, 255, n);
+    for (int y = 0; has && y < f->height; y++) {
+        uint32_t max = alpha_row(d, f, y);
+        uint8_t *row = d->alpha + (size_t)y * f->width;
+        for (int x = 0; x < f->width; x++) row[x] = (uint8_t)(((uint64_t)d->alpha_row[x] * 255 + max / 2) / max);
     }
     const uint8_t *a = d->alpha;
     if (f->width != sw || f->height != sh) {   /* grey to grey: swscale scales it without a range change */
@@ -342,7 +338,7 @@ static kn_status matte_into(dec *d, const AVFrame *f, uint8_t *out, int sw, int 
             return kn_fail(err, KN_EINTERNAL, "%s: alpha scaling failed", path);
         a = d->alpha_scaled;
     }
-    for (size_t i = 0; i < (size_t)sw * sh; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = a[i];
+    *out = a;
     return KN_OK;
 }
 
@@ -355,16 +351,20 @@ static kn_status convert_into(dec *d, const AVFrame *f, uint8_t *dst, int uw, in
     kn_status st = d->turns ? stored_frame(d, sw, sh, path, &out, err) : KN_OK;
     if (st) return st;
     look_for_alpha(d, f);
-    if (d->matte) {
-        if ((st = matte_into(d, f, out, sw, sh, path, err))) return st;
-        if (d->turns) turn_upright(d, out, sw, sh, dst);
-        return KN_OK;
+    const uint8_t *a = NULL;
+    size_t n = (size_t)sw * sh;
+    if (d->alpha_mode == KN_ALPHA_MATTE || (d->alpha_mode == KN_ALPHA_OVER_BLACK && format_has_alpha(f->format)))
+        if ((st = alpha_of(d, f, sw, sh, &a, path, err))) return st;
+    if (d->alpha_mode == KN_ALPHA_MATTE) {
+        for (size_t i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = a[i];
+    } else {
+        if (!(d->sws = rgb_scaler(d->sws, f, sw, sh))) return no_scaler(f, path, err);
+        uint8_t *dd[4] = {out, NULL, NULL, NULL};
+        int dl[4] = {sw * 3, 0, 0, 0};
+        int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
+        if (h != sh) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
+        for (size_t i = 0; a && i < 3 * n; i++) out[i] = (uint8_t)((out[i] * a[i / 3] + 127) / 255);   /* over black */
     }
-    if (!(d->sws = rgb_scaler(d->sws, f, sw, sh))) return no_scaler(f, path, err);
-    uint8_t *dd[4] = {out, NULL, NULL, NULL};
-    int dl[4] = {sw * 3, 0, 0, 0};
-    int h = sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dd, dl);
-    if (h != sh) return kn_fail(err, KN_EINTERNAL, "%s: pixel conversion failed", path);
     if (d->turns) turn_upright(d, out, sw, sh, dst);
     return KN_OK;
 }
@@ -549,9 +549,9 @@ struct kn_video_reader {
     double time;         /* the time of the frame next handed out last */
     long long frames;    /* how many frames the file says it has (0: it does not say) */
     kn_video_display display;   /* frame 0's, upright */
-    /* deinterlacing (kn_video_reader_opts): frame 0 decides, and fields_next hands out a frame per field */
     kn_alpha_mode alpha; /* kn_video_reader_opts */
     int has_alpha;       /* frame 0's format holds alpha */
+    /* deinterlacing (kn_video_reader_opts): frame 0 decides, and fields_next hands out a frame per field */
     int deinterlace;     /* asked for */
     int fielded;         /* the stream is interlaced and deinterlaced */
     int psf;             /* flagged interlaced, but its fields show one moment: kept as frames (kn_field_timing) */
@@ -816,9 +816,9 @@ kn_status kn_video_reader_open_with(const char *path, const kn_video_reader_opts
     r->read_time = r->time = NAN;
     r->is_dir = S_ISDIR(sb.st_mode);
     r->deinterlace = o && o->deinterlace;
-    r->alpha = o ? o->alpha : KN_ALPHA_OVER_BLACK;
+    r->alpha = o ? o->alpha : KN_ALPHA_DEFAULT;
     kn_status st = r->is_dir ? KN_OK : reader_open_ffmpeg(r, err);
-    r->d.matte = r->alpha == KN_ALPHA_MATTE;   /* after the opening, which may start the decoder afresh */
+    r->d.alpha_mode = r->alpha;   /* after the opening, which may start the decoder afresh */
     int got = 0;
     uint8_t *first = NULL;
     if (!st) st = reader_read(r, &first, &got, err);

@@ -225,7 +225,11 @@ static double frame_time(const timed_reader *c, long long k, int factor) {
  * grey frames (KN_ALPHA_MATTE: the same frames at the same times), a first run of the engine
  * interpolates them, and each of its output frames is OUT's frame of the same number, so the colour
  * run's frames are written with it. Each run estimates its own flows: the alpha's follow the outline,
- * which is where the alpha changes. */
+ * which is where the alpha changes. The colour run reads the colour premultiplied (over black), so
+ * what lies under clear pixels (a GIF's leftovers, a keyer's background) neither steers its flows nor
+ * bleeds into the edges, and each written pixel is divided by its alpha again: on vtest.avi keyed
+ * against its background the composite came out 0.57 dB closer than with the colour as stored, and
+ * 4.3 dB closer with noise under the clear pixels (docs/interpolation.md, "Transparency"). */
 
 /* The alpha of every output frame, a byte a pixel, kept in a temporary file beside OUT that is removed
  * as soon as it is made (nothing is left behind, whatever happens). */
@@ -298,13 +302,18 @@ static kn_status alpha_pass(const kn_ctx *ctx, const char *in_path, const char *
     return st;
 }
 
-/* Output frame k's alpha (the alpha pass's frame k) beside its colour rgb, into rgba. */
+/* Output frame k's alpha (the alpha pass's frame k) beside its colour rgb (premultiplied: divided by
+ * the alpha here, at most 255; 0 where the alpha is), into rgba. */
 static kn_status alpha_join(alpha_frames *a, const uint8_t *rgb, uint8_t *rgba, kn_error *err) {
     if (fread(a->frame, 1, a->px, a->f) != a->px)
         return kn_fail(err, KN_EINTERNAL, "%s: the alpha pass made %lld frames, fewer than the colour's", a->name, a->n);
     for (size_t i = 0; i < a->px; i++) {
-        memcpy(rgba + 4 * i, rgb + 3 * i, 3);
-        rgba[4 * i + 3] = a->frame[i];
+        unsigned al = a->frame[i];
+        for (int c = 0; c < 3; c++) {
+            unsigned v = al ? (rgb[3 * i + c] * 255u + al / 2) / al : 0;
+            rgba[4 * i + c] = (uint8_t)(v > 255 ? 255 : v);
+        }
+        rgba[4 * i + 3] = (uint8_t)al;
     }
     return KN_OK;
 }
@@ -409,9 +418,9 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     int factor = p->factor;
     double fps = p->fps;
     timed_reader src = {0};
-    /* where OUT may keep IN's transparency, a PNG frame's colour is read as stored, not over black */
+    /* where OUT may keep IN's transparency, the colour is read premultiplied (alpha_join) */
     int keep_alpha = p->transparency && kn_video_writer_holds_alpha(out_path, &p->encoding);
-    kn_video_reader_opts ro = {.deinterlace = p->deinterlace, .alpha = keep_alpha ? KN_ALPHA_STRAIGHT : KN_ALPHA_OVER_BLACK};
+    kn_video_reader_opts ro = {.deinterlace = p->deinterlace, .alpha = keep_alpha ? KN_ALPHA_OVER_BLACK : KN_ALPHA_DEFAULT};
     if ((st = kn_video_reader_open_with(in_path, &ro, &src.rd, err))) return st;
     int w, h;
     float in_fps;
@@ -462,7 +471,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     note_fields(p, in, src.rd, in_fps);
     if ((st = kn_ctx_open(p->threads, &pool, &ctx, err))) goto done;
     /* the alpha first, so that OUT is opened knowing whether it has any (a GIF's palette always does) */
-    if (keep_alpha && !fielded && kn_video_reader_has_alpha(src.rd) &&
+    if (keep_alpha && kn_video_reader_has_alpha(src.rd) &&
         (st = alpha_pass(&ctx, in_path, out_path, &ro, &src, p, w, h, factor, fps, &alpha, err)))
         goto done;
     if (alpha.transparent) {
@@ -489,7 +498,6 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
         note(p, "%s is partly transparent (alpha): %s has no transparency, its pixels the colour stored under the "
                 "input's (%s)", in, out,
              !p->transparency ? "transparency not asked for"
-             : fielded        ? "an interlaced video's alpha is not kept"
                               : "its format holds none; a PNG folder, a GIF, .webm, or ProRes or FFV1 in .mov or "
                                 ".mkv would");
     if (res) *res = (kn_interpolate_result){w, h, src.n, dst.n, dropped, in_fps, out_fps};

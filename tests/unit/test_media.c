@@ -653,8 +653,10 @@ TEST(video_writer_keeps_alpha) {
         if (!st) st = kn_video_writer_finish(vw, &err);
         else kn_video_writer_abort(vw);
         CHECKF(st == KN_OK, "%s: %s", c[i].name, err.msg);
-        for (int matte = 0; matte < 2 && !st; matte++) {   /* the colour as stored, then the alpha */
-            kn_video_reader_opts ro = {.alpha = matte ? KN_ALPHA_MATTE : KN_ALPHA_STRAIGHT};
+        /* the colour as stored, the alpha, and (where both are exact) the colour over black */
+        for (int m = 0; m < (c[i].colour_mae == 0 ? 3 : 2) && !st; m++) {
+            int matte = m == 1, over = m == 2;
+            kn_video_reader_opts ro = {.alpha = over ? KN_ALPHA_OVER_BLACK : matte ? KN_ALPHA_MATTE : KN_ALPHA_STRAIGHT};
             kn_video_reader *rd;
             REQUIRE(kn_video_reader_open_with(p, &ro, &rd, &err) == KN_OK);
             CHECKF(kn_video_reader_has_alpha(rd), "%s: no alpha read back", c[i].name);
@@ -667,6 +669,7 @@ TEST(video_writer_keeps_alpha) {
                     int want = matte && !strcmp(c[i].name, "alpha.gif") ? (w[3] < 128 ? 0 : 255) : w[3];
                     for (int k = 0; k < 3; k++) {
                         if (matte) { s += abs(buf[3 * q + k] - want); continue; }
+                        if (over) { s += abs(buf[3 * q + k] - (w[k] * w[3] + 127) / 255); continue; }
                         if (w[3] >= 128 || c[i].colour_mae == 0) s += abs(buf[3 * q + k] - w[k]);   /* a GIF keeps no colour where clear */
                     }
                     if (matte) partial |= buf[3 * q] > 0 && buf[3 * q] < 255;
@@ -677,7 +680,7 @@ TEST(video_writer_keeps_alpha) {
             }
             double limit = matte ? c[i].alpha_mae : c[i].colour_mae;
             CHECKF(n == 4 && worst <= limit, "%s (%s): %d frames, mean abs error %.3f > %.3f", c[i].name,
-                   matte ? "alpha" : "colour", n, worst, limit);
+                   matte ? "alpha" : over ? "over black" : "colour", n, worst, limit);
             if (matte) CHECKF(partial == (strcmp(c[i].name, "alpha.gif") != 0), "%s: partly transparent pixels %s",
                               c[i].name, partial ? "kept" : "lost");
             if (matte) printf("# %s: alpha mean abs error %.3f\n", c[i].name, worst);
@@ -712,9 +715,11 @@ TEST(video_writer_keeps_alpha) {
     int has;
     const uint8_t *w = px + ((size_t)40 * 30 + 35) * 4;   /* frame 1, pixel (35, 0): alpha 0 in the ramp's top row */
     const uint8_t *h = px + ((size_t)40 * 30 + 29 * 40 + 35) * 4;   /* (35, 29): opaque */
-    REQUIRE(kn_image_read_as(f0, KN_ALPHA_OVER_BLACK, &img, &has, &err) == KN_OK);
-    CHECK(has && img.rgb[35 * 3] == 0 && img.rgb[(29 * 40 + 35) * 3] == h[0]);
-    kn_image_free(&img);
+    for (int m = 0; m < 2; m++) {   /* the default and over black alike */
+        REQUIRE(kn_image_read_as(f0, m ? KN_ALPHA_OVER_BLACK : KN_ALPHA_DEFAULT, &img, &has, &err) == KN_OK);
+        CHECK(has && img.rgb[35 * 3] == 0 && img.rgb[(29 * 40 + 35) * 3] == h[0]);
+        kn_image_free(&img);
+    }
     REQUIRE(kn_image_read_as(f0, KN_ALPHA_STRAIGHT, &img, &has, &err) == KN_OK);
     CHECK(img.rgb[35 * 3] == w[0] && img.rgb[35 * 3 + 2] == w[2]);
     kn_image_free(&img);
