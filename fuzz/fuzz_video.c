@@ -1,6 +1,7 @@
 /* libFuzzer harness: arbitrary bytes as a video file, read as `kinora interpolate` reads its input
  * (kn_video_reader with deinterlacing: FFmpeg demuxes and decodes, then Kinora's own code converts,
- * turns upright, tells PsF from interlaced, rebuilds fields and times the frames). Whatever the
+ * turns upright, tells PsF from interlaced, rebuilds fields and times the frames), with the alpha
+ * taken in one of the four ways (chosen by the input's length, so an input always reads the same). Whatever the
  * bytes, open either fails with a message or reports a size within the limits, next hands out
  * frames of that size until it says there are no more or fails with a message, and every time is
  * a number or NaN; nothing is read or written outside its buffers, and nothing leaks. */
@@ -30,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!whole) { unlink(path); return 0; }
     kn_error err = {0};
     kn_video_reader *rd = NULL;
-    kn_video_reader_opts ro = {.deinterlace = 1};
+    static const kn_alpha_mode modes[4] = {KN_ALPHA_DEFAULT, KN_ALPHA_OVER_BLACK, KN_ALPHA_STRAIGHT, KN_ALPHA_MATTE};
+    kn_video_reader_opts ro = {.deinterlace = 1, .alpha = modes[size % 4]};
     if (kn_video_reader_open_with(path, &ro, &rd, &err)) {
         fail_without_message(&err);
         unlink(path);

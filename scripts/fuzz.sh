@@ -69,10 +69,13 @@ seed() {   # seed DIR HARNESS: small real inputs of the harness's format
     return
   fi
   if [ "$name" = fuzz_video ]; then   # one short clip in each container and codec family FFmpeg makes here,
-    local spec ext                    # an interlaced MPEG-2 among them (the deinterlacer's path)
+    local spec ext                    # an interlaced MPEG-2 among them (the deinterlacer's path), and two
+                                      # half transparent (VP9 with alpha, ProRes 4444: the alpha's path)
     for spec in "mp4:-c:v libx264 -pix_fmt yuv420p" "mkv:-c:v ffv1" "avi:-c:v mjpeg -pix_fmt yuvj420p" "gif:" \
                 "y4m:-pix_fmt yuv420p" "webm:-c:v libvpx-vp9 -pix_fmt yuv420p" "mov:-c:v png" \
-                "ts:-c:v mpeg2video -flags +ildct+ilme -top 1 -pix_fmt yuv420p" "nut:-c:v rawvideo -pix_fmt rgb24"; do
+                "ts:-c:v mpeg2video -flags +ildct+ilme -top 1 -pix_fmt yuv420p" "nut:-c:v rawvideo -pix_fmt rgb24" \
+                "alpha.webm:-vf format=rgba,colorchannelmixer=aa=0.5 -c:v libvpx-vp9 -pix_fmt yuva420p" \
+                "alpha.mov:-vf format=rgba,colorchannelmixer=aa=0.5 -c:v prores_ks -profile:v 4444 -pix_fmt yuva444p10le"; do
       ext=${spec%%:*}
       # shellcheck disable=SC2086
       ffmpeg -v error -y -f lavfi -i testsrc=size=32x24:rate=10 -t 0.5 ${spec#*:} "$dir/seed.$ext" || true
