@@ -177,10 +177,13 @@ kn_status kn_interpolate_stream(int width, int height, double fps, kn_frame_sour
  * engine or the engine for it. */
 #define WRITER_SLOTS 3
 
-/* Bytes interpolating w x h frames takes with held output frames at a time. */
-static double needed_bytes(int w, int h, long long held) {
+/* Bytes interpolating w x h frames takes with held output frames at a time; with alpha, the frames
+ * waiting for the writer take a fourth byte a pixel, and the one being joined (RGBA) four (the
+ * alpha's own run comes first and is done by then). */
+static double needed_bytes(int w, int h, long long held, int alpha) {
     double px = (double)w * h;
-    return ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px;
+    return ((double)INPUT_FRAMES_HELD + (double)held) * 3.0 * px + WORK_BYTES_PER_PIXEL * px +
+           (alpha ? (WRITER_SLOTS + 4.0) * px : 0);
 }
 
 /* Input frames come from the reader, counted, with their times unless a rate was given instead; the
@@ -445,7 +448,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     /* the output frames of one pair and those waiting for the writer; a GIF's writer keeps every frame
      * for its palette, up to what the budget leaves (to_writer) */
     long long held = kn_interp_video_between(in_fps, factor, fps) + WRITER_SLOTS;
-    double need = needed_bytes(w, h, held);
+    double need = needed_bytes(w, h, held, keep_alpha && kn_video_reader_has_alpha(src.rd));
     if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out_path))) {   /* fail now, not after interpolating */
         st = kn_fail(err, KN_EINVAL, "%s has no frame rate (a PNG folder); give its rate (input_fps, --input-fps) to %s",
                      in, fps > 0 ? "make frames at an output fps" : "write a video");
