@@ -143,8 +143,10 @@ alpha_values() {  # alpha_values FILE X W [DECODER]: the distinct alpha values o
     od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' | sort -un | tr '\n' ' '
 }
 "$K" interpolate "$T/sticker.gif" -o "$T/sticker2.gif" --factor 2 2> "$T/alpha.log"
-check "a transparent GIF is interpolated, keeping its transparency, with no note" bash -c "[ -s '$T/sticker2.gif' ] && ! grep -q transparen '$T/alpha.log'"
+check "a transparent GIF is interpolated, keeping its transparency, its alpha first (a note)" bash -c "[ -s '$T/sticker2.gif' ] && grep -q 'sticker.gif is partly transparent (alpha): its alpha is interpolated first' '$T/alpha.log' && ! grep -q 'no transparency' '$T/alpha.log'"
 check "  ... its 15 frames clear where the input is, opaque elsewhere" test "$(probe "$T/sticker2.gif" nb_read_frames) $(alpha_values "$T/sticker2.gif" 0 28)/ $(alpha_values "$T/sticker2.gif" 32 64)" = "15 0 / 255 "
+ffmpeg -v error -f lavfi -i "testsrc2=s=96x64:r=8:d=1" "$T/opaque.gif"   # a GIF's frames have alpha, opaque here
+check "an opaque GIF: no note, and the bytes --no-alpha gives" bash -c "'$K' interpolate '$T/opaque.gif' -o '$T/opaque2.gif' --factor 2 2>&1 | grep -q transparen && exit 1; '$K' interpolate '$T/opaque.gif' -o '$T/opaque3.gif' --factor 2 --no-alpha 2>/dev/null && cmp -s '$T/opaque2.gif' '$T/opaque3.gif'"
 "$K" interpolate "$T/sticker.gif" -o "$T/sticker3.gif" --factor 2 --no-alpha 2> "$T/alpha.log"
 check "--no-alpha: a note saying OUT is opaque, and it is" bash -c "grep -q 'sticker.gif is partly transparent (alpha): .*sticker3.gif has no transparency.*not asked for' '$T/alpha.log' && [ '$(alpha_values "$T/sticker3.gif" 0 96)' = '255 ' ]"
 ffmpeg -v error -f lavfi -i "color=c=black@0.0:s=64x48:d=1,format=rgba,drawbox=x=10:y=10:w=20:h=20:c=red@1:t=fill" \

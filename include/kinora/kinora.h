@@ -154,7 +154,9 @@ typedef struct kn_interpolate_params {
                             available (0) */
     const char *in_name, *out_name;   /* files: how messages name IN and OUT (NULL: by their paths) */
     kn_progress_fn progress;   /* optional: (user, KN_STAGE_INTERPOLATE, frames made, frames expected
-                                  or 0 when the input does not say); nonzero cancels */
+                                  or 0 when the input does not say); nonzero cancels. Where a file's
+                                  alpha is interpolated, the count runs twice: the alpha's, then the
+                                  colour's */
     void *progress_user;
     void (*note)(void *user, const char *text);   /* optional: what is worth telling (interlacing found,
                                                      sound re-encoded, frames dropped), one line each */

@@ -85,6 +85,10 @@ static void show_progress(progress_line *c, int final) {
 static int on_progress(void *user, kn_stage stage, int step, int total) {
     (void)stage;
     progress_line *c = user;
+    if (step < c->n) {   /* a second count: a transparent input's colour, after its alpha */
+        show_progress(c, 1);
+        c->start = c->drawn = kn_now();
+    }
     c->n = step;
     c->expected = total;
     show_progress(c, 0);

@@ -242,22 +242,12 @@ typedef struct {
     uint8_t *frame;       /* one frame's alpha */
     long long n;          /* frames written (then read back) */
     int transparent;      /* an input pixel had alpha below opaque */
-    const kn_interpolate_params *p;
-    const char *name;     /* OUT, for messages */
-    timed_reader *src;    /* the reader of IN's alpha */
+    const char *name, *in;   /* OUT and IN, for messages */
 } alpha_frames;
-
-static kn_status alpha_source(void *user, uint8_t *rgb, double *time, int *got, kn_error *err) {
-    alpha_frames *a = user;
-    kn_status st = from_reader(a->src, rgb, time, got, err);
-    for (size_t i = 0; !st && *got && !a->transparent && i < a->px; i++) a->transparent = rgb[3 * i] < 255;
-    return st;
-}
 
 static kn_status alpha_sink(void *user, long long k, const uint8_t *rgb, kn_error *err) {
     (void)k;
     alpha_frames *a = user;
-    if (cancelled(a->p)) return kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
     for (size_t i = 0; i < a->px; i++) a->frame[i] = rgb[3 * i];
     if (fwrite(a->frame, 1, a->px, a->f) != a->px)
         return kn_fail(err, KN_EIO, "%s: cannot keep the interpolated alpha in a temporary file beside it: %s",
@@ -273,11 +263,36 @@ static void alpha_close(alpha_frames *a) {
     a->frame = NULL;
 }
 
-/* The alpha pass: IN's alpha interpolated into a->f (opened here beside out_path), as the colour will
- * be (the same engine options, rate and times); a->transparent says whether it had any. */
+/* Whether a pixel of IN (read as mo says: its alpha as grey) is below opaque: frames decoded until one
+ * is (frame 0, mostly), all of them where none is (an opaque GIF: its format has alpha), which costs
+ * far less than interpolating them for nothing. */
+static kn_status any_clear(const char *in_path, const kn_video_reader_opts *mo, const kn_interpolate_params *p, int w,
+                           int h, int *clear, kn_error *err) {
+    kn_video_reader *rd = NULL;
+    uint8_t *rgb = malloc((size_t)w * h * 3);
+    kn_status st = rgb ? kn_video_reader_open_with(in_path, mo, &rd, err) : kn_fail(err, KN_ENOMEM, "out of memory");
+    int got = 1;
+    *clear = 0;
+    while (!st && got && !*clear) {
+        if (cancelled(p)) st = kn_fail(err, KN_ECANCELLED, "interpolate: cancelled");
+        else st = kn_video_reader_next(rd, rgb, &got, err);
+        for (size_t i = 0; !st && got && !*clear && i < (size_t)w * h; i++) *clear = rgb[3 * i] < 255;
+    }
+    kn_video_reader_close(rd);
+    free(rgb);
+    return st;
+}
+
+/* The alpha pass: where IN has a pixel below opaque (a->transparent), its alpha interpolated into
+ * a->f (opened here beside out_path) as the colour will be (the same engine options, rate and times),
+ * counted for the caller's progress as the colour's frames are, against expected. */
 static kn_status alpha_pass(const kn_ctx *ctx, const char *in_path, const char *out_path, const kn_video_reader_opts *ro,
                             const timed_reader *colour, const kn_interpolate_params *p, int w, int h, int factor,
-                            double fps, alpha_frames *a, kn_error *err) {
+                            double fps, long long expected, alpha_frames *a, kn_error *err) {
+    kn_video_reader_opts mo = *ro;
+    mo.alpha = KN_ALPHA_MATTE;
+    kn_status st = any_clear(in_path, &mo, p, w, h, &a->transparent, err);
+    if (st || !a->transparent) return st;
     char base[4096], tmp[4200];
     snprintf(base, sizeof base, "%s", out_path);
     for (size_t n = strlen(base); n > 1 && base[n - 1] == '/';) base[--n] = 0;   /* a folder's name */
@@ -289,17 +304,14 @@ static kn_status alpha_pass(const kn_ctx *ctx, const char *in_path, const char *
     a->px = (size_t)w * h;
     if (!(a->f = fdopen(fd, "w+b"))) { close(fd); return kn_fail(err, KN_EIO, "%s: %s", a->name, strerror(errno)); }
     if (!(a->frame = malloc(a->px))) return kn_fail(err, KN_ENOMEM, "%s: out of memory", a->name);
-    kn_video_reader_opts mo = *ro;
-    mo.alpha = KN_ALPHA_MATTE;
+    note(p, "%s is partly transparent (alpha): its alpha is interpolated first, then its colour", a->in);
     timed_reader src = {.fps = colour->fps, .timed = colour->timed};
-    kn_status st = kn_video_reader_open_with(in_path, &mo, &src.rd, err);
-    a->src = &src;
-    counted_source cs = {p, alpha_source, a, 0};
-    if (!st)
-        st = kn_interp_stream(ctx, NULL, w, h, colour->fps, from_source, &cs, factor, fps, alpha_sink, a, NULL, err);
+    st = kn_video_reader_open_with(in_path, &mo, &src.rd, err);
+    counted_source cs = {p, from_reader, &src, 0};
+    counted_sink ck = {p, alpha_sink, a, 0, expected};
+    if (!st) st = kn_interp_stream(ctx, NULL, w, h, colour->fps, from_source, &cs, factor, fps, to_sink, &ck, NULL, err);
     kn_video_reader_close(src.rd);
     free(src.times);
-    a->src = NULL;
     if (!st && (fflush(a->f) != 0 || fseek(a->f, 0, SEEK_SET) != 0))
         st = kn_fail(err, KN_EIO, "%s: cannot read back the interpolated alpha: %s", a->name, strerror(errno));
     return st;
@@ -439,7 +451,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     kn_pool *pool = NULL;
     kn_ctx ctx;
     piped_writer dst = {.limit = LLONG_MAX, .name = out, .budget = budget, .factor = factor};
-    alpha_frames alpha = {.p = p, .name = out};
+    alpha_frames alpha = {.name = out, .in = in};
     counted_sink cs = {p, to_writer, &dst, 0, 0};
     long long dropped = 0;
     /* a factor keeps a video's timing: its output frames go at the input's times (a steady input's
@@ -475,7 +487,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     if ((st = kn_ctx_open(p->threads, &pool, &ctx, err))) goto done;
     /* the alpha first, so that OUT is opened knowing whether it has any (a GIF's palette always does) */
     if (keep_alpha && kn_video_reader_has_alpha(src.rd) &&
-        (st = alpha_pass(&ctx, in_path, out_path, &ro, &src, p, w, h, factor, fps, &alpha, err)))
+        (st = alpha_pass(&ctx, in_path, out_path, &ro, &src, p, w, h, factor, fps, cs.expected, &alpha, err)))
         goto done;
     if (alpha.transparent) {
         wo.alpha = 1;

@@ -334,6 +334,16 @@ static uint8_t *with_alpha(const kn_video *v) {
     return px;
 }
 
+/* A progress log that counts restarts (in stop_at): each count must run 1, 2, ... */
+static int restarts(void *user, kn_stage stage, int step, int total) {
+    progress_log *l = user;
+    if (step == 1 && l->last > 0) { l->stop_at++; l->last = 0; }
+    l->last = stage == KN_STAGE_INTERPOLATE && step == l->last + 1 ? step : -1000;
+    l->calls++;
+    l->total = total;
+    return 0;
+}
+
 /* The frames of a PNG folder, read as mode says. */
 static kn_status read_as(const char *dir, kn_alpha_mode mode, kn_video *v, int *has_alpha, kn_error *err) {
     kn_video_reader_opts o = {.alpha = mode};
@@ -384,8 +394,18 @@ TEST(transparency_is_interpolated_beside_the_colour) {
     REQUIRE(kn_interpolate(&over, &p, &ref_colour, &err) == KN_OK);
     REQUIRE(kn_interpolate(&matte, &p, &ref_alpha, &err) == KN_OK);
     kn_interpolate_result r;
+    int notes = 0;
+    progress_log log = {0};
+    p.note = count_note;
+    p.note_user = &notes;
+    p.progress = restarts;
+    p.progress_user = &log;
     REQUIRE(kn_interpolate_file(src, dst, &p, &r, &err) == KN_OK);
-    CHECK(r.frames_out == 2 * N - 1);
+    /* one note that the alpha goes first, and the count run twice: 1 .. 11, then 1 .. 11 again */
+    CHECKF(r.frames_out == 2 * N - 1 && notes == 1 && log.calls == 2 * (2 * N - 1) && log.stop_at == 1 &&
+           log.last == 2 * N - 1, "%lld frames, %d notes, %d calls, %d restarts, last %d", r.frames_out, notes,
+           log.calls, log.stop_at, log.last);
+    p.progress = NULL;
     int has = 0;
     REQUIRE(read_as(dst, KN_ALPHA_MATTE, &back, &has, &err) == KN_OK);
     CHECK(has && back.nframes == ref_alpha.nframes &&
