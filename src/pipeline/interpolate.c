@@ -513,8 +513,8 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
         note(p, "%s is partly transparent (alpha): %s has no transparency, its pixels the colour stored under the "
                 "input's (%s)", in, out,
              !p->transparency ? "transparency not asked for"
-                              : "its format holds none; a PNG folder, a GIF, .webm, or ProRes or FFV1 in .mov or "
-                                ".mkv would");
+                              : "its format holds none; a PNG folder, a GIF, .webm, .webp, .apng, or ProRes or "
+                                "FFV1 in .mov or .mkv would");
     if (res) *res = (kn_interpolate_result){w, h, src.n, dst.n, dropped, in_fps, out_fps};
 done:
     kn_video_pipe_abort(dst.pipe);   /* removes what was written: nothing is left behind */

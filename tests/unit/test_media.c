@@ -634,6 +634,7 @@ TEST(video_writer_keeps_alpha) {
         {"alpha_frames/", NULL, 0, 0, NULL},           {"alpha.gif", NULL, 0, 8, "bgra"},
         {"alpha.webm", NULL, 2, 6, "yuv420p"},          {"alpha_vp9.mkv", "vp9", 2, 6, "yuv420p"},
         {"alpha_ffv1.mkv", "ffv1", 0, 0, "bgra"},       {"alpha_prores.mov", "prores", 0.6, 1, "yuva444p12le"},
+        {"alpha.apng", NULL, 0, 0, "rgba"},
     };
     uint8_t *px = malloc((size_t)40 * 30 * 4 * 4), *buf = malloc((size_t)40 * 30 * 3);
     REQUIRE(px && buf);
@@ -739,6 +740,9 @@ TEST(video_y4m) { roundtrip(T_, "a.y4m", NULL, NULL, 12.f, "12/1", 0.0, 1); }
 TEST(video_mkv) { roundtrip(T_, "a.mkv", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
 TEST(video_mov) { roundtrip(T_, "a.mov", "h264", "yuv420p", 12.f, "12/1", 2.0, 0); }
 /* other containers, with FFmpeg's default encoder for each */
+/* Theora and (not read back here: FFmpeg 5.1 decodes no animated WebP) WebP take a quality, not a
+ * quantiser: Theora at 9 of 10 */
+TEST(video_ogv) { roundtrip(T_, "a.ogv", "theora", "yuv420p", 12.f, "12/1", 2.0, 0); }
 TEST(video_avi) { roundtrip(T_, "a.avi", "mpeg4", "yuv420p", 12.f, "12/1", 3.0, 0); }
 TEST(video_ts) { roundtrip(T_, "a.ts", "mpeg2video", "yuv420p", 25.f, "25/1", 3.0, 0); }
 
@@ -1619,6 +1623,7 @@ TEST_MAIN_BEGIN
     RUN(video_y4m);
     RUN(video_mkv);
     RUN(video_mov);
+    RUN(video_ogv);
     RUN(video_avi);
     RUN(video_ts);
     RUN(video_codec_h265_mp4);
