@@ -146,8 +146,8 @@ typedef struct kn_interpolate_params {
     int audio;           /* files: the input's sound is kept, copied or re-encoded for OUT's format (1) */
     int subtitles;       /* files: its subtitles, their fonts and its chapters are kept where OUT holds them (1) */
     int transparency;    /* files: where IN has transparency and OUT can hold it (a PNG folder, a GIF, .webm,
-                            ProRes or FFV1), OUT keeps it: the alpha is interpolated as a video of its own,
-                            which about doubles the time (1) */
+                            .webp, .apng, ProRes or FFV1), OUT keeps it: the alpha is interpolated as a
+                            video of its own, which about doubles the time (1) */
     kn_video_encoding encoding;   /* files: OUT's codec and crf ({NULL, -1}: its format's own) */
     double max_memory;   /* files: bytes the job may hold; more is refused before it starts (and a GIF,
                             which keeps every frame, stops once it would need more); 0 = the memory

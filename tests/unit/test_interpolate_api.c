@@ -237,6 +237,14 @@ TEST(an_output_rate_fills_gaps_up_to_an_hour) {
 
 static void count_note(void *user, const char *text) { (void)text; ++*(int *)user; }
 
+/* Notes counted in *notes, progress logged by fn in *log. */
+static void watch(kn_interpolate_params *p, int *notes, progress_log *log, kn_progress_fn fn) {
+    p->note = count_note;
+    p->note_user = notes;
+    p->progress = fn;
+    p->progress_user = log;
+}
+
 TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     kn_media_quiet();   /* the MP4 muxer's notes */
     kn_video in = moving_square(), ref = {0}, back = {0};
@@ -254,10 +262,7 @@ TEST(file_to_file_keeps_the_frames_and_leaves_nothing_on_failure) {
     REQUIRE(kn_interpolate(&in, &p, &ref, &err) == KN_OK);
     int notes = 0;
     progress_log log = {0};
-    p.note = count_note;
-    p.note_user = &notes;
-    p.progress = log_progress;
-    p.progress_user = &log;
+    watch(&p, &notes, &log, log_progress);
     kn_interpolate_result r;
     REQUIRE(kn_interpolate_file(src, dst, &p, &r, &err) == KN_OK);
     CHECK(r.frames_in == N && r.frames_out == 2 * N - 1 && notes == 0 && log.last == 2 * N - 1);
@@ -396,10 +401,7 @@ TEST(transparency_is_interpolated_beside_the_colour) {
     kn_interpolate_result r;
     int notes = 0;
     progress_log log = {0};
-    p.note = count_note;
-    p.note_user = &notes;
-    p.progress = restarts;
-    p.progress_user = &log;
+    watch(&p, &notes, &log, restarts);
     REQUIRE(kn_interpolate_file(src, dst, &p, &r, &err) == KN_OK);
     /* one note that the alpha goes first, and the count run twice: 1 .. 11, then 1 .. 11 again */
     CHECKF(r.frames_out == 2 * N - 1 && notes == 1 && log.calls == 2 * (2 * N - 1) && log.stop_at == 1 &&
