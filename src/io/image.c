@@ -314,8 +314,8 @@ kn_status kn_png_encode(const char *path, const uint8_t *rgb, int width, int hei
 
 kn_status kn_png_encode_channels(const char *path, const uint8_t *px, int channels, int width, int height,
                                  uint8_t **out, size_t *n, kn_error *err) {
-    const uint8_t *rgb = px;
-    if ((channels != 3 && channels != 4) || !rgb || width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE || height > KN_IMAGE_MAX_SIDE)
+    if ((channels != 3 && channels != 4) || !px || width < 1 || height < 1 || width > KN_IMAGE_MAX_SIDE ||
+        height > KN_IMAGE_MAX_SIDE)
         return kn_fail(err, KN_EINVAL, "%s: cannot write a %dx%d image", path, width, height);
     png_err_ctx ec = {{0}};
     membuf m = {0};
@@ -340,7 +340,7 @@ kn_status kn_png_encode_channels(const char *path, const uint8_t *px, int channe
                  channels == 4 ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * channels));
+    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(px + (size_t)y * width * channels));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     *out = m.p;

@@ -174,8 +174,9 @@ kn_status kn_video_writer_check(const char *path, int width, int height, float f
  *   format's own. Checked at open, before anything is written.
  * - alpha: the frames added are RGBA (straight alpha, 4 bytes a pixel), and the file keeps their
  *   transparency: PNG frames with alpha, a GIF (pixels below half opaque are transparent), VP9 with
- *   alpha (yuva420p) in WebM or Matroska, ProRes 4444 (yuva444p10le), FFV1 (bgra). Other formats fail
- *   at open (kn_video_writer_holds_alpha tells beforehand). */
+ *   alpha (yuva420p) in WebM or Matroska, ProRes 4444 (yuva444p10le), FFV1 (bgra), and the encoders
+ *   FFmpeg picks by extension that take a format with alpha (.apng, .webp). Other formats fail at
+ *   open (kn_video_writer_holds_alpha tells beforehand). */
 typedef struct kn_video_writer_opts {
     int timed;
     const char *audio_from;

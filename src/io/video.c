@@ -188,10 +188,11 @@ static uint8_t clamp8(double x) {
     return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
-static const uint8_t *px(const uint8_t *rgb, int w, int h, int x, int y) {
+/* Pixel (x, y) of a w x h frame of ch bytes a pixel, the edges repeated beyond it. */
+static const uint8_t *px(const uint8_t *frame, int w, int h, int ch, int x, int y) {
     x = x < 0 ? 0 : x >= w ? w - 1 : x;
     y = y < 0 ? 0 : y >= h ? h - 1 : y;
-    return rgb + ((size_t)y * w + x) * 3;
+    return frame + ((size_t)y * w + x) * (size_t)ch;
 }
 
 static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, int pw, int ph, const yuv_spec *s, uint8_t *Y,
@@ -202,7 +203,7 @@ static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, int pw, int ph, cons
     double cb_den = 2.0 * (1.0 - s->kb), cr_den = 2.0 * (1.0 - s->kr);
     for (int y = 0; y < ph; y++)
         for (int x = 0; x < pw; x++) {
-            const uint8_t *p = px(rgb, w, h, x, y);
+            const uint8_t *p = px(rgb, w, h, 3, x, y);
             Y[(size_t)y * ys + x] = clamp8(yoff + ysc * (s->kr * p[0] + kg * p[1] + s->kb * p[2]));
         }
     int cw = (pw + 1) / 2, chh = (ph + 1) / 2;
@@ -213,7 +214,7 @@ static void rgb_to_yuv420(const uint8_t *rgb, int w, int h, int pw, int ph, cons
             const double *wx = s->chroma_left ? wl : wc;
             for (int dy = 0; dy < 2; dy++)
                 for (int dx = 0; dx < 3; dx++) {
-                    const uint8_t *p = px(rgb, w, h, 2 * i - 1 + dx, 2 * j + dy);
+                    const uint8_t *p = px(rgb, w, h, 3, 2 * i - 1 + dx, 2 * j + dy);
                     for (int c = 0; c < 3; c++) acc[c] += 0.5 * wx[dx] * p[c];
                 }
             double yl = s->kr * acc[0] + kg * acc[1] + s->kb * acc[2];
@@ -713,7 +714,7 @@ struct kn_video_writer {
     kn_video gif;             /* gif: every frame, kept until the end (the palette covers them all) */
     kn_frame_store gif_store; /* appends to gif */
     uint8_t *gif_clear;       /* gif with alpha: a byte a pixel of every frame, nonzero where transparent */
-    size_t gif_clear_cap;
+    size_t gif_clear_cap;     /* frames gif_clear has room for (gif_store's capacity when it last grew) */
 };
 
 /* GIF delays are whole centiseconds, accumulated so the average rate (or each frame's time, timed)
@@ -736,10 +737,8 @@ static kn_status sws_frame(kn_video_writer *vw, const uint8_t *rgb, AVFrame *f, 
         if (!e->padded && !(e->padded = malloc((size_t)ew * eh * ch)))
             return kn_fail(err, KN_ENOMEM, "%s: out of memory", vw->path);
         for (int y = 0; y < eh; y++)
-            for (int x = 0; x < ew; x++) {
-                int sx = x < vw->w ? x : vw->w - 1, sy = y < vw->h ? y : vw->h - 1;
-                memcpy(e->padded + ((size_t)y * ew + x) * ch, rgb + ((size_t)sy * vw->w + sx) * ch, ch);
-            }
+            for (int x = 0; x < ew; x++)
+                memcpy(e->padded + ((size_t)y * ew + x) * ch, px(rgb, vw->w, vw->h, (int)ch, x, y), ch);
         rgb = e->padded;
     }
     if (!e->sws) {
@@ -846,25 +845,23 @@ static kn_status gif_encode(kn_video_writer *vw, kn_error *err) {
 
 /* Keeps a frame for the GIF: its colour, and with alpha which pixels are transparent (a GIF's pixel is
  * either: those below half opaque are). */
-static kn_status gif_keep(kn_video_writer *vw, const uint8_t *px, kn_error *err) {
+static kn_status gif_keep(kn_video_writer *vw, const uint8_t *frame, kn_error *err) {
     uint8_t *dst;
     size_t n = (size_t)vw->w * vw->h;
     kn_status st = kn_frame_store_push(&vw->gif_store, vw->path, vw->w, vw->h, &dst, err);
     if (st) return st;
-    if (!vw->alpha) { memcpy(dst, px, n * 3); return KN_OK; }
-    size_t need = (size_t)(vw->n + 1) * n;
-    if (need > vw->gif_clear_cap) {
-        size_t cap = vw->gif_clear_cap ? 2 * vw->gif_clear_cap : n;
-        while (cap < need) cap *= 2;
-        uint8_t *p = realloc(vw->gif_clear, cap);
+    if (!vw->alpha) { memcpy(dst, frame, n * 3); return KN_OK; }
+    if (vw->gif_store.cap > vw->gif_clear_cap) {   /* room for as many frames as the colour's store */
+        size_t cap = vw->gif_store.cap;
+        uint8_t *p = realloc(vw->gif_clear, cap * n);
         if (!p) return kn_fail(err, KN_ENOMEM, "%s: out of memory for the GIF's transparency", vw->path);
         vw->gif_clear = p;
         vw->gif_clear_cap = cap;
     }
     uint8_t *clear = vw->gif_clear + (size_t)vw->n * n;
     for (size_t i = 0; i < n; i++) {
-        memcpy(dst + 3 * i, px + 4 * i, 3);
-        clear[i] = px[4 * i + 3] < 128;
+        memcpy(dst + 3 * i, frame + 4 * i, 3);
+        clear[i] = frame[4 * i + 3] < 128;
     }
     return KN_OK;
 }

@@ -460,7 +460,8 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     /* the output frames of one pair and those waiting for the writer; a GIF's writer keeps every frame
      * for its palette, up to what the budget leaves (to_writer) */
     long long held = kn_interp_video_between(in_fps, factor, fps) + WRITER_SLOTS;
-    double need = needed_bytes(w, h, held, keep_alpha && kn_video_reader_has_alpha(src.rd));
+    int with_alpha = keep_alpha && kn_video_reader_has_alpha(src.rd);   /* the alpha pass may run */
+    double need = needed_bytes(w, h, held, with_alpha);
     if (!(in_fps > 0) && (fps > 0 || !kn_video_path_is_folder(out_path))) {   /* fail now, not after interpolating */
         st = kn_fail(err, KN_EINVAL, "%s has no frame rate (a PNG folder); give its rate (input_fps, --input-fps) to %s",
                      in, fps > 0 ? "make frames at an output fps" : "write a video");
@@ -486,7 +487,7 @@ static kn_status file_job(const char *in_path, const char *out_path, const kn_in
     note_fields(p, in, src.rd, in_fps);
     if ((st = kn_ctx_open(p->threads, &pool, &ctx, err))) goto done;
     /* the alpha first, so that OUT is opened knowing whether it has any (a GIF's palette always does) */
-    if (keep_alpha && kn_video_reader_has_alpha(src.rd) &&
+    if (with_alpha &&
         (st = alpha_pass(&ctx, in_path, out_path, &ro, &src, p, w, h, factor, fps, cs.expected, &alpha, err)))
         goto done;
     if (alpha.transparent) {
